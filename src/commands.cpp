@@ -1,0 +1,216 @@
+#include "src/commands.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+#include "src/gateway.hpp"
+
+namespace commands {
+namespace {
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit ? "%.2f %s" : "%.0f %s", value, units[unit]);
+  return text;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out += esc;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// A minimal JSON object writer: fields in insertion order, commas handled.
+class Json {
+ public:
+  Json& open(const char* key = nullptr, char bracket = '{') {
+    comma();
+    if (key) out_ << json_string(key) << ":";
+    out_ << bracket;
+    first_ = true;
+    return *this;
+  }
+  Json& close(char bracket = '}') {
+    out_ << bracket;
+    first_ = false;
+    return *this;
+  }
+  Json& field(const char* key, std::uint64_t value) {
+    comma();
+    out_ << json_string(key) << ":" << value;
+    return *this;
+  }
+  Json& field(const char* key, const std::string& value) {
+    comma();
+    out_ << json_string(key) << ":" << json_string(value);
+    return *this;
+  }
+  Json& field(const char* key, bool value) {
+    comma();
+    out_ << json_string(key) << ":" << (value ? "true" : "false");
+    return *this;
+  }
+  Json& value(const std::string& s) {
+    comma();
+    out_ << json_string(s);
+    return *this;
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  void comma() {
+    if (!first_) out_ << ",";
+    first_ = false;
+  }
+  std::ostringstream out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transport& transport,
+                       const tun::Device& tun, const std::vector<transport::PeerEndpoints>& peers) {
+  Snapshot s;
+  s.interface_name = tun.name();
+  s.mtu = tun.mtu();
+  s.transport_kind = transport.kind();
+  s.tun = tun.stats();
+  s.counters = gateway.counters();
+  s.transport = transport.stats();
+  s.flows = gateway.flow_table().size();
+  s.max_flows = gateway.flow_table().max_flows();
+  for (std::size_t i = 0; i < gateway.peers().size(); ++i) {
+    const gateway::PeerStatus& status = gateway.peers()[i];
+    PeerSnapshot peer;
+    peer.name = status.name;
+    if (i < peers.size())
+      for (const net::Endpoint& ep : peers[i].remotes) peer.remotes.push_back(ep.to_string());
+    peer.up = !status.ready_assocs.empty();
+    peer.tx_packets = status.tx_packets;
+    peer.tx_bytes = status.tx_bytes;
+    peer.rx_packets = status.rx_packets;
+    peer.rx_bytes = status.rx_bytes;
+    s.peers.push_back(std::move(peer));
+  }
+  for (const transport::AssocInfo& info : transport.associations()) {
+    if (info.peer >= s.peers.size()) continue;
+    AssocSnapshot assoc;
+    assoc.info = info;
+    auto it = gateway.assocs().find(info.id);
+    assoc.ready = info.id != 0 && it != gateway.assocs().end() && it->second.ready();
+    assoc.flows = info.id ? gateway.flow_table().count_bound_to(info.id) : 0;
+    s.peers[info.peer].associations.push_back(assoc);
+  }
+  return s;
+}
+
+std::string render_text(const Snapshot& s) {
+  std::ostringstream out;
+  out << "interface: " << s.interface_name << "\n";
+  out << "  mtu: " << s.mtu << "   transport: " << s.transport_kind << " (SCTP over UDP)\n";
+  out << "  flows: " << s.flows << " (max " << s.max_flows << ")\n";
+  out << "  tun: read " << s.tun.read_packets << " packets (" << human_bytes(s.tun.read_bytes) << "), written "
+      << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes) << ")\n";
+  out << "  tunnel: sent " << s.counters.tunneled_packets << " packets (" << human_bytes(s.counters.tunneled_bytes)
+      << "), received " << s.counters.received_packets << " packets (" << human_bytes(s.counters.received_bytes)
+      << ")\n";
+  out << "  wan: " << s.transport.datagrams_out << " datagrams out (" << human_bytes(s.transport.datagram_bytes_out)
+      << "), " << s.transport.datagrams_in << " in (" << human_bytes(s.transport.datagram_bytes_in) << ")\n";
+  out << "  dropped: " << s.counters.dropped_total();
+  bool any = false;
+  for (std::size_t i = 0; i < counters::kDropReasons; ++i) {
+    if (!s.counters.drops[i]) continue;
+    out << (any ? ", " : " (") << counters::to_string(static_cast<counters::Drop>(i)) << " " << s.counters.drops[i];
+    any = true;
+  }
+  out << (any ? ")\n" : "\n");
+  for (const PeerSnapshot& peer : s.peers) {
+    out << "\npeer: " << peer.name << (peer.up ? "  (up)" : "  (down)") << "\n";
+    out << "  remote:";
+    for (const std::string& r : peer.remotes) out << " " << r;
+    out << "\n  transfer: " << human_bytes(peer.rx_bytes) << " received, " << human_bytes(peer.tx_bytes)
+        << " sent\n";
+    for (const AssocSnapshot& a : peer.associations) {
+      out << "  association";
+      if (a.info.id) out << " " << a.info.id;
+      out << ": " << a.info.state << (a.ready ? ", ready" : "") << "\n";
+      out << "    path: " << a.info.path << (a.info.id ? "  (primary)" : "") << "\n";
+      if (a.info.id) {
+        out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams << " in   flows: " << a.flows
+            << "   srtt: " << a.info.srtt_ms << " ms\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string render_json(const Snapshot& s) {
+  Json j;
+  j.open();
+  j.field("version", s.version);
+  j.field("uptime_seconds", static_cast<std::uint64_t>(s.uptime_seconds));
+  j.open("interface").field("name", s.interface_name).field("mtu", static_cast<std::uint64_t>(s.mtu)).close();
+  j.open("transport").field("kind", s.transport_kind);
+  j.field("datagrams_out", s.transport.datagrams_out).field("datagram_bytes_out", s.transport.datagram_bytes_out);
+  j.field("datagrams_in", s.transport.datagrams_in).field("datagram_bytes_in", s.transport.datagram_bytes_in);
+  j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
+  j.field("datagrams_malformed", s.transport.datagrams_malformed).field("send_errors", s.transport.send_errors);
+  j.close();
+  j.open("counters");
+  j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
+  j.field("tun_written_packets", s.tun.written_packets).field("tun_written_bytes", s.tun.written_bytes);
+  j.field("tunneled_packets", s.counters.tunneled_packets).field("tunneled_bytes", s.counters.tunneled_bytes);
+  j.field("received_packets", s.counters.received_packets).field("received_bytes", s.counters.received_bytes);
+  j.field("backpressure_pauses", s.counters.backpressure_pauses);
+  j.field("dropped_packets", s.counters.dropped_total());
+  j.open("drops");
+  for (std::size_t i = 0; i < counters::kDropReasons; ++i)
+    j.field(counters::to_string(static_cast<counters::Drop>(i)), s.counters.drops[i]);
+  j.close();
+  j.close();
+  j.open("flows").field("active", static_cast<std::uint64_t>(s.flows)).field("max", static_cast<std::uint64_t>(s.max_flows)).close();
+  j.open("peers", '[');
+  for (const PeerSnapshot& peer : s.peers) {
+    j.open().field("name", peer.name).field("up", peer.up);
+    j.open("remotes", '[');
+    for (const std::string& r : peer.remotes) j.value(r);
+    j.close(']');
+    j.field("tx_packets", peer.tx_packets).field("tx_bytes", peer.tx_bytes);
+    j.field("rx_packets", peer.rx_packets).field("rx_bytes", peer.rx_bytes);
+    j.open("associations", '[');
+    for (const AssocSnapshot& a : peer.associations) {
+      j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
+      j.field("path", a.info.path).field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
+      j.field("out_streams", static_cast<std::uint64_t>(a.info.out_streams));
+      j.field("srtt_ms", static_cast<std::uint64_t>(a.info.srtt_ms)).field("flows", static_cast<std::uint64_t>(a.flows));
+      j.field("sent_messages", a.info.sent_messages).field("sent_bytes", a.info.sent_bytes);
+      j.field("received_messages", a.info.received_messages).field("received_bytes", a.info.received_bytes);
+      j.close();
+    }
+    j.close(']');
+    j.close();
+  }
+  j.close(']');
+  j.close();
+  return j.str() + "\n";
+}
+
+}  // namespace commands

@@ -1,0 +1,264 @@
+#include "src/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+
+namespace config {
+namespace {
+
+// Reads one table, remembering where each value came from so errors can name file and line.
+class Section {
+ public:
+  Section(const std::string& file, const toml::table& table, std::string name)
+      : file_(file), table_(table), name_(std::move(name)) {}
+
+  [[noreturn]] void fail(const toml::source_region& where, std::string_view key,
+                         const std::string& message) const {
+    std::ostringstream out;
+    out << file_ << ":" << where.begin.line << ": [" << name_ << "]";
+    if (!key.empty()) out << " " << key;
+    out << ": " << message;
+    throw ConfigError(out.str());
+  }
+  [[noreturn]] void fail_section(const std::string& message) const {
+    fail(table_.source(), "", message);
+  }
+
+  void allow_only(std::initializer_list<std::string_view> keys) const {
+    for (auto&& [key, node] : table_) {
+      if (std::find(keys.begin(), keys.end(), key.str()) == keys.end())
+        fail(key.source(), key.str(), "unknown key");
+    }
+  }
+
+  bool has(std::string_view key) const { return table_.contains(key); }
+
+  std::optional<std::string> string(std::string_view key) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) fail(node->source(), key, "must be a string");
+    return node->as_string()->get();
+  }
+
+  std::string required_string(std::string_view key) const {
+    auto value = string(key);
+    if (!value) fail_section("missing required key '" + std::string(key) + "'");
+    return *value;
+  }
+
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer()) fail(node->source(), key, "must be an integer");
+    std::int64_t value = node->as_integer()->get();
+    if (value < min || value > max)
+      fail(node->source(), key,
+           "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", not " +
+               std::to_string(value));
+    return value;
+  }
+
+  // An array of strings; each element's line is passed to check so it can fail precisely.
+  template <class Check>
+  void strings(std::string_view key, Check check) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return;
+    if (!node->is_array()) fail(node->source(), key, "must be an array of strings");
+    for (const toml::node& element : *node->as_array()) {
+      if (!element.is_string()) fail(element.source(), key, "must be an array of strings");
+      check(element.as_string()->get(), element.source());
+    }
+  }
+
+  const toml::source_region& where(std::string_view key) const {
+    const toml::node* node = table_.get(key);
+    return node ? node->source() : table_.source();
+  }
+
+ private:
+  const std::string& file_;
+  const toml::table& table_;
+  std::string name_;
+};
+
+const toml::table* sub_table(const std::string& file, const toml::table& root, std::string_view key) {
+  const toml::node* node = root.get(key);
+  if (!node) return nullptr;
+  if (!node->is_table())
+    throw ConfigError(file + ":" + std::to_string(node->source().begin.line) + ": '" +
+                      std::string(key) + "' must be a table ([" + std::string(key) + "])");
+  return node->as_table();
+}
+
+std::vector<const toml::table*> table_array(const std::string& file, const toml::table& root,
+                                            std::string_view key) {
+  std::vector<const toml::table*> out;
+  const toml::node* node = root.get(key);
+  if (!node) return out;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables())
+    throw ConfigError(file + ":" + std::to_string(node->source().begin.line) + ": '" +
+                      std::string(key) + "' must be an array of tables ([[" + std::string(key) + "]])");
+  for (const toml::node& element : *array) out.push_back(element.as_table());
+  return out;
+}
+
+bool valid_name(std::string_view name, std::size_t max_len) {
+  if (name.empty() || name.size() > max_len) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+void read_tun(const std::string& file, const toml::table& table, TunConfig& tun) {
+  Section s(file, table, "tun");
+  s.allow_only({"name", "mtu", "addresses"});
+  if (auto name = s.string("name")) {
+    if (!valid_name(*name, 15))
+      s.fail(s.where("name"), "name", "'" + *name + "' is not a valid interface name (1-15 of a-z A-Z 0-9 - _ .)");
+    tun.name = *name;
+  }
+  if (auto mtu = s.integer("mtu", 576, 65535)) tun.mtu = static_cast<int>(*mtu);
+  s.strings("addresses", [&](const std::string& text, const toml::source_region& where) {
+    if (!net::is_interface_address(text))
+      s.fail(where, "addresses", "'" + text + "' is not an address with prefix length (10.0.0.1/30, fd00::1/64)");
+    tun.addresses.push_back({text});
+  });
+}
+
+void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
+  Section s(file, table, "transport");
+  s.allow_only({"kind", "local", "port", "streams"});
+  if (auto kind = s.string("kind")) {
+    if (*kind != "udp")
+      s.fail(s.where("kind"), "kind",
+             "'" + *kind + "' is not supported (supported: \"udp\", SCTP over UDP per RFC 6951)");
+    transport.kind = *kind;
+  }
+  if (auto port = s.integer("port", 1, 65535)) transport.port = static_cast<std::uint16_t>(*port);
+  if (auto streams = s.integer("streams", 2, 65535))
+    transport.streams = static_cast<std::uint16_t>(*streams);
+  s.strings("local", [&](const std::string& text, const toml::source_region& where) {
+    auto ep = net::Endpoint::parse(text, transport.port);
+    if (!ep) s.fail(where, "local", "'" + text + "' is not an IPv4 or IPv6 address");
+    transport.local.push_back(*ep);
+  });
+  if (transport.local.empty()) transport.local.push_back(*net::Endpoint::parse("0.0.0.0", transport.port));
+}
+
+PeerConfig read_peer(const std::string& file, const toml::table& table) {
+  Section s(file, table, "peer");
+  s.allow_only({"name", "remote", "port"});
+  PeerConfig peer;
+  peer.name = s.required_string("name");
+  if (!valid_name(peer.name, 64))
+    s.fail(s.where("name"), "name", "'" + peer.name + "' is not a valid peer name (1-64 of a-z A-Z 0-9 - _ .)");
+  if (auto port = s.integer("port", 1, 65535)) peer.port = static_cast<std::uint16_t>(*port);
+  if (!s.has("remote")) s.fail_section("peer '" + peer.name + "': missing required key 'remote'");
+  s.strings("remote", [&](const std::string& text, const toml::source_region& where) {
+    auto ep = net::Endpoint::parse(text, peer.port);
+    if (!ep) s.fail(where, "remote", "'" + text + "' is not an IPv4 or IPv6 address");
+    peer.remote.push_back(*ep);
+  });
+  if (peer.remote.empty()) s.fail(s.where("remote"), "remote", "needs at least one address");
+  return peer;
+}
+
+policy::Rule read_rule(const std::string& file, const toml::table& table,
+                       const std::vector<PeerConfig>& peers) {
+  Section s(file, table, "policy");
+  s.allow_only({"prefix", "action", "peer"});
+  policy::Rule rule;
+  std::string prefix = s.required_string("prefix");
+  auto parsed = policy::Prefix::parse(prefix);
+  if (!parsed) s.fail(s.where("prefix"), "prefix", "'" + prefix + "' is not a prefix (10.2.0.0/16, fd02::/64)");
+  rule.prefix = *parsed;
+  std::string action = s.required_string("action");
+  if (action == "tunnel") {
+    rule.action = policy::Action::tunnel;
+  } else if (action == "drop") {
+    rule.action = policy::Action::drop;
+  } else {
+    s.fail(s.where("action"), "action", "'" + action + "' is not one of: tunnel, drop");
+  }
+  auto peer = s.string("peer");
+  if (rule.action == policy::Action::tunnel) {
+    if (!peer) s.fail_section("action \"tunnel\" needs a 'peer'");
+    auto it = std::find_if(peers.begin(), peers.end(), [&](const PeerConfig& p) { return p.name == *peer; });
+    if (it == peers.end()) s.fail(s.where("peer"), "peer", "no [[peer]] is named '" + *peer + "'");
+    rule.peer = static_cast<std::uint32_t>(it - peers.begin());
+  } else if (peer) {
+    s.fail(s.where("peer"), "peer", "only an action \"tunnel\" takes a peer");
+  }
+  return rule;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& error) {
+    throw ConfigError(source_name + ":" + std::to_string(error.source().begin.line) + ": " +
+                      std::string(error.description()));
+  }
+  Config config;
+  config.path = source_name;
+  for (auto&& [key, node] : root) {
+    static constexpr std::string_view kTop[] = {"tun", "transport", "control", "peer", "policy"};
+    if (std::find(std::begin(kTop), std::end(kTop), key.str()) == std::end(kTop))
+      throw ConfigError(source_name + ":" + std::to_string(key.source().begin.line) +
+                        ": unknown section or key '" + std::string(key.str()) + "'");
+  }
+  if (auto* tun = sub_table(source_name, root, "tun")) read_tun(source_name, *tun, config.tun);
+  if (auto* transport = sub_table(source_name, root, "transport"))
+    read_transport(source_name, *transport, config.transport);
+  else
+    config.transport.local.push_back(*net::Endpoint::parse("0.0.0.0", config.transport.port));
+  if (auto* control = sub_table(source_name, root, "control")) {
+    Section s(source_name, *control, "control");
+    s.allow_only({"socket"});
+    if (auto socket = s.string("socket")) {
+      if (socket->empty() || (*socket)[0] != '/') s.fail(s.where("socket"), "socket", "must be an absolute path");
+      config.control.socket = *socket;
+    }
+  }
+  if (config.control.socket.empty()) config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
+
+  std::set<std::string> names;
+  for (const toml::table* table : table_array(source_name, root, "peer")) {
+    PeerConfig peer = read_peer(source_name, *table);
+    if (!names.insert(peer.name).second)
+      throw ConfigError(source_name + ":" + std::to_string(table->source().begin.line) +
+                        ": [peer] name: '" + peer.name + "' is used by another peer");
+    config.peers.push_back(std::move(peer));
+  }
+  for (const toml::table* table : table_array(source_name, root, "policy"))
+    config.rules.push_back(read_rule(source_name, *table, config.peers));
+
+  for (std::size_t i = 0; i < config.peers.size(); ++i) {
+    bool used = std::any_of(config.rules.begin(), config.rules.end(), [&](const policy::Rule& r) {
+      return r.action == policy::Action::tunnel && r.peer == i;
+    });
+    if (!used) config.warnings.push_back("peer '" + config.peers[i].name + "' is used by no [[policy]] rule");
+  }
+  return config;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace config

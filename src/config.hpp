@@ -1,0 +1,61 @@
+#pragma once
+// Config: the validated contents of a sctptund.toml (see man/sctptund.toml.5). load_config()
+// either returns a complete, consistent Config or throws ConfigError naming file, line and key.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/policy.hpp"
+#include "src/endpoint.hpp"
+
+namespace config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct InterfaceAddress {
+  std::string text;  // "10.255.0.1/30" as written
+};
+
+struct TunConfig {
+  std::string name = "tun0";
+  int mtu = 1400;
+  std::vector<InterfaceAddress> addresses;
+};
+
+struct TransportConfig {
+  std::string kind = "udp";
+  std::vector<net::Endpoint> local;  // with port; the wildcard address when none is given
+  std::uint16_t port = 9899;
+  std::uint16_t streams = 256;  // outbound streams we ask for (stream 0 is control)
+};
+
+struct ControlConfig {
+  std::string socket;  // default /run/sctptund/<tun name>.sock
+};
+
+struct PeerConfig {
+  std::string name;
+  std::vector<net::Endpoint> remote;  // with port
+  std::uint16_t port = 9899;
+};
+
+struct Config {
+  std::string path;
+  TunConfig tun;
+  TransportConfig transport;
+  ControlConfig control;
+  std::vector<PeerConfig> peers;
+  std::vector<policy::Rule> rules;  // in file order; Rule::peer indexes peers
+  std::vector<std::string> warnings;  // valid but questionable (a peer no rule uses, ...)
+};
+
+Config load_config(const std::string& path);
+Config parse_config(std::string_view text, const std::string& source_name);
+
+}  // namespace config

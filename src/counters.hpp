@@ -1,0 +1,45 @@
+#pragma once
+// Counters of the data path: what was read from and written to the TUN, what went through the
+// tunnel, and every dropped packet by reason. Plain integers, read by the control plane.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace counters {
+
+enum class Drop : std::uint8_t {
+  tun_malformed,     // from the TUN: not a well-formed IPv4/IPv6 packet
+  no_rule,           // no policy rule matched and the default is drop
+  policy_drop,       // a rule said drop
+  peer_down,         // tunnel rule, but the peer has no ready association
+  flow_limit,        // the flow table is full
+  send_error,        // the transport refused the message for good
+  wire_malformed,    // from a peer: a message we cannot decode
+  before_handshake,  // from a peer: a packet before its HELLO
+  inner_malformed,   // from a peer: the carried packet is not a well-formed IP packet
+  unknown_assoc,     // from an association we no longer track
+  tun_write,         // the kernel refused the packet on the TUN
+  count_
+};
+inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(Drop::count_);
+const char* to_string(Drop reason);
+
+struct Counters {
+  std::uint64_t tun_read_packets = 0, tun_read_bytes = 0;
+  std::uint64_t tun_written_packets = 0, tun_written_bytes = 0;
+  std::uint64_t tunneled_packets = 0, tunneled_bytes = 0;  // sent into the tunnel
+  std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
+  std::uint64_t backpressure_pauses = 0;  // times TUN reading paused on a full send buffer
+  std::array<std::uint64_t, kDropReasons> drops{};
+
+  void drop(Drop reason) { ++drops[static_cast<std::size_t>(reason)]; }
+  std::uint64_t dropped(Drop reason) const { return drops[static_cast<std::size_t>(reason)]; }
+  std::uint64_t dropped_total() const {
+    std::uint64_t total = 0;
+    for (auto n : drops) total += n;
+    return total;
+  }
+};
+
+}  // namespace counters

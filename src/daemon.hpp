@@ -1,0 +1,44 @@
+#pragma once
+// Daemon: owns the running gateway's parts. Construction order is dependency order; members are
+// declared in that order, so they stop in reverse:
+//   config -> event loop -> netlink -> TUN (created, MTU, addresses, up) -> transport (UDP bound)
+//   -> gateway (pipeline) -> control socket -> signals.
+
+#include <memory>
+#include <string>
+
+#include "src/config.hpp"
+#include "src/control.hpp"
+#include "src/event_loop.hpp"
+#include "src/gateway.hpp"
+#include "src/transport.hpp"
+#include "tun/device.hpp"
+#include "tun/netlink.hpp"
+
+namespace daemon_ {
+
+class Daemon {
+ public:
+  // Builds every part; throws std::runtime_error (or std::system_error) naming what failed.
+  explicit Daemon(config::Config config);
+  ~Daemon();
+  // Runs until SIGINT or SIGTERM.
+  void run();
+
+ private:
+  std::string handle_request(std::string_view request);
+  std::string show(bool json);
+
+  config::Config config_;
+  std::vector<transport::PeerEndpoints> peer_endpoints_;
+  loop::EventLoop loop_;
+  double started_at_ = 0;
+  std::unique_ptr<tun::Netlink> netlink_;
+  std::unique_ptr<tun::Device> tun_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<loop::Signal> sigint_, sigterm_;
+};
+
+}  // namespace daemon_

@@ -1,0 +1,243 @@
+#include "src/gateway.hpp"
+
+#include <algorithm>
+
+#include "src/log.hpp"
+#include "src/packet.hpp"
+#include "src/wire.hpp"
+
+namespace gateway {
+
+using counters::Drop;
+
+namespace {
+// Bound on TUN batches per readable event, so inbound traffic and timers get their turn.
+constexpr int kMaxBatchesPerWakeup = 16;
+}  // namespace
+
+Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& transport,
+                 policy::Policy policy, Options options)
+    : loop_(loop),
+      tun_(tun),
+      transport_(transport),
+      policy_(std::move(policy)),
+      options_(std::move(options)),
+      flows_(options_.max_flows),
+      batch_(options_.batch_size),
+      expiry_timer_(loop, 10, 10, [this] {
+        std::size_t n = flows_.expire(loop_.now(), options_.flow_idle_seconds);
+        if (n) LOG_DEBUG("expired %zu idle flows, %zu left", n, flows_.size());
+      }) {
+  for (const std::string& name : options_.peer_names) peers_.push_back(PeerStatus{name, {}, 0, 0, 0, 0});
+  transport_.set_events(this);
+  if (tun_.fd() >= 0) {
+    tun_watch_ = std::make_unique<loop::IoWatcher>(loop, tun_.fd(), loop::kRead,
+                                                   [this](int) { read_tun(); });
+    tun_watch_->start();
+  }
+  expiry_timer_.start();
+}
+
+Gateway::~Gateway() { transport_.set_events(nullptr); }
+
+void Gateway::read_tun() {
+  drain_pending();
+  for (int round = 0; round < kMaxBatchesPerWakeup && !tun_paused(); ++round) {
+    std::size_t n = tun_.read(batch_);
+    if (n == 0) break;
+    pending_begin_ = 0;
+    pending_end_ = n;
+    drain_pending();
+  }
+  update_tun_watch();
+}
+
+void Gateway::drain_pending() {
+  while (pending_begin_ < pending_end_) {
+    tun::PacketBuf& buf = batch_[pending_begin_];
+    if (forward(buf) == Outcome::blocked) {
+      ++counters_.backpressure_pauses;
+      return;
+    }
+    ++pending_begin_;
+  }
+  pending_begin_ = pending_end_ = 0;
+}
+
+void Gateway::update_tun_watch() {
+  if (!tun_watch_) return;
+  if (tun_paused())
+    tun_watch_->stop();
+  else if (!tun_watch_->active())
+    tun_watch_->start();
+}
+
+Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
+  packet::PacketView view;
+  if (packet::parse(buf.data(), view) != packet::ParseError::none) {
+    counters_.drop(Drop::tun_malformed);
+    return Outcome::dropped;
+  }
+  // The packet as the IP header says; trailing bytes beyond it are not ours to forward.
+  buf.set_size(view.total_len);
+  policy::Decision decision = policy_.decide({view.version, view.dst.data()});
+  if (decision.action != policy::Action::tunnel) {
+    counters_.drop(decision.matched ? Drop::policy_drop : Drop::no_rule);
+    return Outcome::dropped;
+  }
+  flows::Flow* flow = flows_.lookup_or_open(packet::FlowKey::of(view), decision.peer, loop_.now());
+  if (!flow) {
+    counters_.drop(Drop::flow_limit);
+    return Outcome::dropped;
+  }
+  if (!bind_flow(*flow)) {
+    counters_.drop(Drop::peer_down);
+    return Outcome::dropped;
+  }
+  std::size_t inner_size = buf.size();
+  wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize));
+  transport::SendResult result = transport_.send(flow->assoc, flow->stream, buf.data());
+  buf.pull_front(wire::kPacketHeaderSize);
+  switch (result) {
+    case transport::SendResult::ok: {
+      ++counters_.tunneled_packets;
+      counters_.tunneled_bytes += inner_size;
+      ++flow->packets;
+      flow->bytes += inner_size;
+      PeerStatus& peer = peers_[flow->peer];
+      ++peer.tx_packets;
+      peer.tx_bytes += inner_size;
+      return Outcome::sent;
+    }
+    case transport::SendResult::would_block:
+      return Outcome::blocked;
+    case transport::SendResult::closed:
+    case transport::SendResult::error:
+      counters_.drop(Drop::send_error);
+      return Outcome::dropped;
+  }
+  return Outcome::dropped;
+}
+
+bool Gateway::bind_flow(flows::Flow& flow) {
+  if (flow.assoc != 0) return true;  // bindings are cleared when their association goes down
+  const std::vector<transport::AssocId>& ready = peers_[flow.peer].ready_assocs;
+  if (ready.empty()) return false;
+  // Spread flows over the peer's ready associations; the fewest-flows choice comes with the pool.
+  transport::AssocId assoc = ready[flows_.size() % ready.size()];
+  AssocState& state = assocs_.at(assoc);
+  std::uint16_t stream = state.streams.next();
+  if (stream == 0) return false;
+  flow.assoc = assoc;
+  flow.stream = stream;
+  return true;
+}
+
+void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer, std::uint16_t out_streams) {
+  if (peer >= peers_.size()) return;
+  AssocState& state = assocs_[assoc];
+  state = AssocState();
+  state.peer = peer;
+  state.out_streams = out_streams;
+  state.streams = flows::StreamCursor(out_streams);
+  LOG_INFO("peer %s: association %llu up, %u outbound streams", peers_[peer].name.c_str(),
+           static_cast<unsigned long long>(assoc), out_streams);
+  send_hello(assoc, state);
+}
+
+void Gateway::send_hello(transport::AssocId assoc, AssocState& state) {
+  wire::Hello hello;
+  hello.instance = options_.instance;
+  std::vector<std::uint8_t> bytes = wire::encode_hello(hello);
+  transport::SendResult result = transport_.send(assoc, wire::kControlStream, bytes);
+  if (result == transport::SendResult::ok) {
+    state.hello_sent = true;
+  } else if (result != transport::SendResult::would_block) {
+    LOG_WARN("peer %s: could not send HELLO on association %llu", peers_[state.peer].name.c_str(),
+             static_cast<unsigned long long>(assoc));
+  }
+  if (state.ready()) peers_[state.peer].ready_assocs.push_back(assoc);
+}
+
+void Gateway::on_assoc_down(transport::AssocId assoc) {
+  auto it = assocs_.find(assoc);
+  if (it == assocs_.end()) return;
+  PeerStatus& peer = peers_[it->second.peer];
+  std::erase(peer.ready_assocs, assoc);
+  flows_.unbind_assoc(assoc);
+  LOG_INFO("peer %s: association %llu down", peer.name.c_str(), static_cast<unsigned long long>(assoc));
+  assocs_.erase(it);
+}
+
+void Gateway::on_message(transport::AssocId assoc, std::uint16_t /*stream*/, tun::PacketBuf& msg) {
+  auto it = assocs_.find(assoc);
+  if (it == assocs_.end()) {
+    counters_.drop(Drop::unknown_assoc);
+    return;
+  }
+  wire::Message message;
+  if (wire::decode(msg.data(), message) != wire::DecodeError::none) {
+    counters_.drop(Drop::wire_malformed);
+    return;
+  }
+  switch (message.type) {
+    case wire::Type::hello: handle_hello(assoc, it->second, msg.data()); break;
+    case wire::Type::packet: handle_packet(it->second, msg); break;
+  }
+}
+
+void Gateway::handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+  const std::string& name = peers_[state.peer].name;
+  wire::Hello hello;
+  wire::DecodeError error = wire::decode_hello(msg, hello);
+  if (error != wire::DecodeError::none) {
+    LOG_WARN("peer %s: malformed HELLO (%s), aborting association", name.c_str(), wire::to_string(error));
+    transport_.abort(assoc, "malformed HELLO");
+    return;
+  }
+  if (hello.version != wire::kVersion) {
+    LOG_WARN("peer %s speaks protocol version %u, we speak %u: aborting association", name.c_str(),
+             hello.version, wire::kVersion);
+    transport_.abort(assoc, "protocol version mismatch");
+    return;
+  }
+  bool was_ready = state.ready();
+  state.hello_received = true;
+  state.peer_instance = hello.instance;
+  if (!was_ready && state.ready()) {
+    peers_[state.peer].ready_assocs.push_back(assoc);
+    LOG_INFO("peer %s: association %llu ready (peer instance %08x)", name.c_str(),
+             static_cast<unsigned long long>(assoc), hello.instance);
+  }
+}
+
+void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg) {
+  if (!state.hello_received) {
+    counters_.drop(Drop::before_handshake);
+    return;
+  }
+  msg.pull_front(wire::kPacketHeaderSize);
+  packet::PacketView view;
+  if (packet::parse(msg.data(), view) != packet::ParseError::none || view.total_len != msg.size()) {
+    counters_.drop(Drop::inner_malformed);
+    return;
+  }
+  ++counters_.received_packets;
+  counters_.received_bytes += msg.size();
+  PeerStatus& peer = peers_[state.peer];
+  ++peer.rx_packets;
+  peer.rx_bytes += msg.size();
+  const tun::PacketBuf* one[] = {&msg};
+  if (tun_.write(one) != 1) counters_.drop(Drop::tun_write);
+}
+
+void Gateway::on_writable() {
+  for (auto& [assoc, state] : assocs_) {
+    if (!state.hello_sent) send_hello(assoc, state);
+  }
+  drain_pending();
+  if (!tun_paused() && tun_watch_) read_tun();
+  update_tun_watch();
+}
+
+}  // namespace gateway

@@ -1,0 +1,115 @@
+#pragma once
+// Gateway: the data path between the TUN device and the transport.
+//
+// Outbound (TUN -> peer):
+//  1. read_tun() reads a batch of packets from the TUN into PacketBufs with headroom.
+//  2. packet::parse() checks each one without copying (malformed: dropped, counted).
+//  3. Policy::decide() picks tunnel(peer) or drop by the longest destination prefix.
+//  4. FlowTable::lookup_or_open() finds the packet's flow; an unbound flow is bound to a ready
+//     association of the peer and the next data stream (StreamCursor).
+//  5. wire::write_packet_header() writes the 1-byte PACKET header into the headroom.
+//  6. Transport::send() on the flow's stream. would_block: the packet and the rest of the batch
+//     stay, TUN reading pauses until on_writable() (backpressure: nothing is dropped).
+//
+// Inbound (peer -> TUN):
+//  1. Transport delivers a message: on_message(assoc, stream, buf).
+//  2. wire::decode(); HELLO completes the handshake of the association; PACKET is accepted only
+//     after the peer's HELLO.
+//  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
+//  4. tun::Device::write().
+//
+// Handshake: on_assoc_up sends our HELLO on stream 0; the association carries packets once our
+// HELLO is sent and the peer's HELLO received (AssocState::ready()).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/policy.hpp"
+#include "src/counters.hpp"
+#include "src/event_loop.hpp"
+#include "src/flow_table.hpp"
+#include "src/transport.hpp"
+#include "tun/device.hpp"
+
+namespace gateway {
+
+struct Options {
+  std::vector<std::string> peer_names;  // indexed by transport::PeerId
+  std::size_t max_flows = 65536;
+  double flow_idle_seconds = 180;
+  std::size_t batch_size = 64;
+  std::uint32_t instance = 0;  // our HELLO instance: random per start
+};
+
+struct AssocState {
+  transport::PeerId peer = 0;
+  std::uint16_t out_streams = 0;
+  bool hello_sent = false;
+  bool hello_received = false;
+  std::uint32_t peer_instance = 0;
+  flows::StreamCursor streams;
+  bool ready() const { return hello_sent && hello_received; }
+};
+
+struct PeerStatus {
+  std::string name;
+  std::vector<transport::AssocId> ready_assocs;
+  std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+};
+
+class Gateway final : public transport::Events {
+ public:
+  Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& transport,
+          policy::Policy policy, Options options);
+  ~Gateway() override;
+
+  // Reads and forwards TUN packets until the TUN is empty, the send buffer is full, or a
+  // fairness bound is reached. Called by the TUN watcher, or directly by tests.
+  void read_tun();
+  bool tun_paused() const { return pending_begin_ < pending_end_; }
+
+  void set_policy(policy::Policy policy) { policy_ = std::move(policy); }
+
+  void on_assoc_up(transport::AssocId assoc, transport::PeerId peer, std::uint16_t out_streams) override;
+  void on_assoc_down(transport::AssocId assoc) override;
+  void on_message(transport::AssocId assoc, std::uint16_t stream, tun::PacketBuf& msg) override;
+  void on_writable() override;
+
+  const counters::Counters& counters() const { return counters_; }
+  const std::vector<PeerStatus>& peers() const { return peers_; }
+  const std::unordered_map<transport::AssocId, AssocState>& assocs() const { return assocs_; }
+  const flows::FlowTable& flow_table() const { return flows_; }
+
+ private:
+  enum class Outcome { sent, dropped, blocked };
+  Outcome forward(tun::PacketBuf& buf);
+  // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
+  void drain_pending();
+  bool bind_flow(flows::Flow& flow);
+  void send_hello(transport::AssocId assoc, AssocState& state);
+  void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
+  void handle_packet(AssocState& state, tun::PacketBuf& msg);
+  void update_tun_watch();
+
+  loop::EventLoop& loop_;
+  tun::Device& tun_;
+  transport::Transport& transport_;
+  policy::Policy policy_;
+  Options options_;
+  counters::Counters counters_;
+  flows::FlowTable flows_;
+  std::unordered_map<transport::AssocId, AssocState> assocs_;
+  std::vector<PeerStatus> peers_;  // indexed by PeerId
+  // Packets read from the TUN live here until sent. Invariant: [pending_begin_, pending_end_)
+  // are read but not yet sent; while non-empty, TUN reading is paused.
+  std::vector<tun::PacketBuf> batch_;
+  std::size_t pending_begin_ = 0, pending_end_ = 0;
+  std::unique_ptr<loop::IoWatcher> tun_watch_;  // absent for devices without fd (fakes)
+  loop::Timer expiry_timer_;
+};
+
+}  // namespace gateway

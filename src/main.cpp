@@ -1,0 +1,128 @@
+// sctptund: a TUN-interface gateway that carries IP packets to peer gateways over SCTP.
+//
+//   sctptund -c FILE [--log-level LEVEL]    run the gateway in the foreground
+//   sctptund --check -c FILE                validate the config; exit 0 (valid) or 1
+//   sctptund show [-c FILE | -s SOCKET] [--json]
+//   sctptund --version | --help
+//
+// Exit codes: 0 success, 1 failure (bad config, cannot start, daemon unreachable), 2 usage.
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "src/config.hpp"
+#include "src/control.hpp"
+#include "src/daemon.hpp"
+#include "src/log.hpp"
+
+#ifndef SCTPTUND_VERSION
+#define SCTPTUND_VERSION "dev"
+#endif
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sctptund -c FILE [--log-level debug|info|warn|error]\n"
+    "       sctptund --check -c FILE\n"
+    "       sctptund show [-c FILE | -s SOCKET] [--json]\n"
+    "       sctptund --version | --help\n";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "sctptund: %s\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+struct Args {
+  std::string command = "run";  // run | check | show
+  std::string config_path;
+  std::string socket_path;
+  bool json = false;
+  std::string log_level;
+};
+
+// Returns -1 when parsing succeeded, otherwise the exit code.
+int parse_args(int argc, char** argv, Args& args) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    auto value = [&](const char* option) -> const std::string* {
+      if (i + 1 >= words.size()) return nullptr;
+      (void)option;
+      return &words[++i];
+    };
+    if (w == "-h" || w == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (w == "--version") {
+      std::printf("sctptund %s\n", SCTPTUND_VERSION);
+      return 0;
+    } else if (w == "-c" || w == "--config") {
+      const std::string* v = value("-c");
+      if (!v) return usage_error(w + " needs a file");
+      args.config_path = *v;
+    } else if (w == "-s" || w == "--socket") {
+      const std::string* v = value("-s");
+      if (!v) return usage_error(w + " needs a path");
+      args.socket_path = *v;
+    } else if (w == "--log-level") {
+      const std::string* v = value("--log-level");
+      if (!v) return usage_error("--log-level needs a level");
+      args.log_level = *v;
+    } else if (w == "--check") {
+      args.command = "check";
+    } else if (w == "--json") {
+      args.json = true;
+    } else if (w == "show" && i == 0) {
+      args.command = "show";
+    } else {
+      return usage_error("unexpected argument '" + w + "'");
+    }
+  }
+  return -1;
+}
+
+int run_show(const Args& args) {
+  std::string socket = args.socket_path;
+  if (socket.empty()) {
+    if (args.config_path.empty()) return usage_error("show needs -c FILE or -s SOCKET");
+    socket = config::load_config(args.config_path).control.socket;
+  }
+  std::string reply = control::request(socket, args.json ? "show json" : "show");
+  std::fputs(reply.c_str(), stdout);
+  return reply.rfind("error:", 0) == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (int rc = parse_args(argc, argv, args); rc >= 0) return rc;
+  if (!args.log_level.empty()) {
+    logging::Level level;
+    if (!logging::parse_level(args.log_level, level)) return usage_error("unknown log level '" + args.log_level + "'");
+    logging::set_level(level);
+  }
+  try {
+    if (args.command == "show") return run_show(args);
+    if (args.config_path.empty()) return usage_error("a config file is required (-c FILE)");
+    config::Config config = config::load_config(args.config_path);
+    if (args.command == "check") {
+      for (const std::string& warning : config.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+      std::printf("%s: valid (%zu peer(s), %zu policy rule(s))\n", args.config_path.c_str(), config.peers.size(),
+                  config.rules.size());
+      return 0;
+    }
+    daemon_::Daemon daemon(std::move(config));
+    daemon.run();
+    return 0;
+  } catch (const config::ConfigError& error) {
+    std::fprintf(stderr, "sctptund: %s\n", error.what());
+    return 1;
+  } catch (const std::exception& error) {
+    LOG_ERROR("%s", error.what());
+    return 1;
+  }
+}

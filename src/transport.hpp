@@ -1,0 +1,80 @@
+#pragma once
+// Transport: carries messages on numbered streams of associations to peers. Backends are sibling
+// files behind this interface: transport_usrsctp (SCTP over UDP, userspace), loopback_transport
+// (in-memory, for tests), and later transport_kernel.
+//
+// Contract:
+//  - start() begins connecting to every peer; the transport keeps (re)connecting on its own.
+//  - Events are delivered from the event loop, never from inside send(): a handler may call
+//    send() or abort() from any event.
+//  - send() is all-or-nothing. would_block means the message was NOT queued; the caller keeps it
+//    and waits for on_writable().
+//  - An AssocId is never 0 and never reused within one process.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "src/endpoint.hpp"
+#include "tun/packet_buf.hpp"
+
+namespace transport {
+
+using PeerId = std::uint32_t;  // index into the peer list given at construction
+using AssocId = std::uint64_t;
+
+enum class SendResult { ok, would_block, closed, error };
+
+class Events {
+ public:
+  virtual ~Events() = default;
+  // The association is established; out_streams is the number of streams we may send on.
+  virtual void on_assoc_up(AssocId assoc, PeerId peer, std::uint16_t out_streams) = 0;
+  // The association is gone (lost, aborted, or restarted by the peer: then a new up follows).
+  virtual void on_assoc_down(AssocId assoc) = 0;
+  // One complete message on a stream, in msg.data(), with headroom in front. The handler may
+  // modify msg (strip or prepend headers) but not keep it past the call.
+  virtual void on_message(AssocId assoc, std::uint16_t stream, tun::PacketBuf& msg) = 0;
+  // Room in a send buffer that returned would_block.
+  virtual void on_writable() = 0;
+};
+
+struct PeerEndpoints {
+  std::string name;
+  std::vector<net::Endpoint> remotes;  // address + UDP port
+};
+
+struct AssocInfo {
+  AssocId id = 0;
+  PeerId peer = 0;
+  std::string state;  // "connecting", "established"
+  std::string path;   // "192.0.2.1:9899 -> 192.0.2.2:9899"
+  std::uint16_t in_streams = 0, out_streams = 0;
+  std::uint32_t srtt_ms = 0;
+  std::uint64_t sent_messages = 0, sent_bytes = 0;
+  std::uint64_t received_messages = 0, received_bytes = 0;
+};
+
+struct TransportStats {
+  std::uint64_t datagrams_out = 0, datagram_bytes_out = 0;
+  std::uint64_t datagrams_in = 0, datagram_bytes_in = 0;
+  std::uint64_t datagrams_unknown_source = 0;  // from an address that is no peer's
+  std::uint64_t datagrams_malformed = 0;
+  std::uint64_t send_errors = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void set_events(Events* events) = 0;
+  virtual void start() = 0;
+  virtual SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) = 0;
+  // Ends the association (protocol violation, failed handshake); the transport reconnects later.
+  virtual void abort(AssocId assoc, const char* reason) = 0;
+  virtual std::vector<AssocInfo> associations() const = 0;
+  virtual TransportStats stats() const = 0;
+  virtual const char* kind() const = 0;
+};
+
+}  // namespace transport

@@ -1,0 +1,456 @@
+#include "src/transport_usrsctp.hpp"
+
+#include <usrsctp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "src/log.hpp"
+
+namespace transport {
+
+struct UsrsctpTransport::Link {
+  enum class State { closed, connecting, established };
+
+  UsrsctpTransport* owner = nullptr;
+  PeerId peer = 0;
+  std::size_t socket_index = 0;  // which UdpSocket carries this link
+  net::Endpoint remote;          // where its datagrams go
+  UsrsctpSocket* sock = nullptr;
+  State state = State::closed;
+  AssocId assoc = 0;  // while established
+  std::uint16_t in_streams = 0, out_streams = 0;
+  bool dirty = false;     // queued in owner->dirty_
+  bool blocked = false;   // a send returned would_block
+  bool discarding = false;  // dropping the rest of an oversized message
+  double backoff = 0;       // seconds before the next reconnect
+  std::unique_ptr<loop::Timer> reconnect_timer;
+  tun::PacketBuf rx;  // the message being received (may arrive in parts)
+  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
+};
+
+namespace {
+
+// usrsctp may call conn_output for a socket closed long ago; only live links are written to.
+std::unordered_set<void*>& live_links() {
+  static std::unordered_set<void*> links;
+  return links;
+}
+int usrsctp_users = 0;
+
+void debug_printf(const char* format, ...) {
+  (void)format;
+}
+
+template <class T>
+void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const char* what) {
+  if (usrsctp_setsockopt(sock, level, name, &value, sizeof value) != 0)
+    LOG_WARN("usrsctp: setting %s failed: %s", what, std::strerror(errno));
+}
+
+constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
+constexpr std::size_t kSctpCommonHeader = 12;
+
+}  // namespace
+
+// Called by usrsctp whenever it has an SCTP packet for the peer behind addr (a Link).
+int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/, std::uint8_t /*set_df*/) {
+  if (!live_links().contains(addr)) return 0;
+  auto* link = static_cast<UsrsctpTransport::Link*>(addr);
+  UsrsctpTransport& t = *link->owner;
+  t.sockets_[link->socket_index]->queue(link->remote, {static_cast<const std::uint8_t*>(buffer), length});
+  ++t.stats_.datagrams_out;
+  t.stats_.datagram_bytes_out += length;
+  return 0;
+}
+
+// Called by usrsctp when a socket becomes readable or writable; work is deferred to service().
+void upcall(UsrsctpSocket* /*sock*/, void* arg, int /*flags*/) {
+  auto* link = static_cast<UsrsctpTransport::Link*>(arg);
+  if (!link->dirty) {
+    link->dirty = true;
+    link->owner->dirty_.push_back(link);
+  }
+}
+
+UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options,
+                                   std::vector<PeerEndpoints> peers)
+    : loop_(loop),
+      options_(std::move(options)),
+      peers_(std::move(peers)),
+      tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
+      before_block_(loop, [this] { before_block(); }) {
+  if (usrsctp_users++ == 0) {
+    usrsctp_init_nothreads(0, &conn_output, &debug_printf);
+    usrsctp_sysctl_set_sctp_ecn_enable(0);
+    usrsctp_sysctl_set_sctp_asconf_enable(0);
+    usrsctp_sysctl_set_sctp_auth_enable(0);
+  }
+  for (std::size_t i = 0; i < options_.locals.size(); ++i) {
+    sockets_.push_back(std::make_unique<net::UdpSocket>(options_.locals[i]));
+    socket_watchers_.push_back(std::make_unique<loop::IoWatcher>(
+        loop, sockets_.back()->fd(), loop::kRead, [this, i](int) { on_udp_readable(i); }));
+    socket_watchers_.back()->start();
+  }
+  for (PeerId id = 0; id < peers_.size(); ++id) {
+    auto link = std::make_unique<Link>();
+    link->owner = this;
+    link->peer = id;
+    link->remote = peers_[id].remotes.at(0);
+    // The first local socket of the remote's family (the wildcard socket serves any).
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      if (sockets_[i]->local().family() == link->remote.family()) {
+        link->socket_index = i;
+        break;
+      }
+    }
+    link->reconnect_timer = std::make_unique<loop::Timer>(loop, 0, 0, [this, l = link.get()] {
+      // An aborted link still holds its socket: close it first, reconnect after the backoff.
+      if (l->sock) {
+        close_socket(*l);
+        schedule_reconnect(*l);
+      } else {
+        open_socket(*l);
+      }
+    });
+    live_links().insert(link.get());
+    usrsctp_register_address(link.get());
+    links_.push_back(std::move(link));
+  }
+}
+
+UsrsctpTransport::~UsrsctpTransport() {
+  for (auto& link : links_) {
+    close_socket(*link);
+    usrsctp_deregister_address(link.get());
+    live_links().erase(link.get());
+  }
+  for (auto& socket : sockets_) socket->flush();
+  if (--usrsctp_users == 0) usrsctp_finish();
+}
+
+void UsrsctpTransport::start() {
+  last_tick_ = loop_.now();
+  tick_.start();
+  for (auto& link : links_) open_socket(*link);
+}
+
+void UsrsctpTransport::open_socket(Link& link) {
+  close_socket(link);
+  link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
+  if (!link.sock) {
+    LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    schedule_reconnect(link);
+    return;
+  }
+  usrsctp_set_non_blocking(link.sock, 1);
+  usrsctp_set_upcall(link.sock, &upcall, &link);
+
+  int on = 1;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO");
+  set_option(link.sock, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY");
+  set_option(link.sock, SOL_SOCKET, SO_SNDBUF, options_.socket_buffer, "SO_SNDBUF");
+  set_option(link.sock, SOL_SOCKET, SO_RCVBUF, options_.socket_buffer, "SO_RCVBUF");
+  linger abortive{1, 0};  // close() aborts at once, so the port is free for the next socket
+  set_option(link.sock, SOL_SOCKET, SO_LINGER, abortive, "SO_LINGER");
+  for (std::uint16_t type : {SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_REMOTE_ERROR,
+                             SCTP_SHUTDOWN_EVENT, SCTP_SEND_FAILED_EVENT}) {
+    sctp_event event{};
+    event.se_assoc_id = SCTP_FUTURE_ASSOC;
+    event.se_type = type;
+    event.se_on = 1;
+    set_option(link.sock, IPPROTO_SCTP, SCTP_EVENT, event, "SCTP_EVENT");
+  }
+  sctp_initmsg init{};
+  init.sinit_num_ostreams = options_.streams;
+  init.sinit_max_instreams = options_.streams;
+  init.sinit_max_attempts = static_cast<std::uint16_t>(options_.max_init_attempts);
+  init.sinit_max_init_timeo = static_cast<std::uint16_t>(options_.rto_max_ms);
+  set_option(link.sock, IPPROTO_SCTP, SCTP_INITMSG, init, "SCTP_INITMSG");
+  sctp_rtoinfo rto{};
+  rto.srto_initial = options_.rto_initial_ms;
+  rto.srto_min = options_.rto_min_ms;
+  rto.srto_max = options_.rto_max_ms;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_RTOINFO, rto, "SCTP_RTOINFO");
+  sctp_paddrparams params{};
+  params.spp_assoc_id = SCTP_FUTURE_ASSOC;
+  params.spp_hbinterval = options_.heartbeat_ms;
+  // usrsctp counts an IPv4 header in the path MTU it is given; the UDP header is ours to subtract.
+  int ip_header = link.remote.family() == AF_INET6 ? 40 : 20;
+  params.spp_pathmtu = static_cast<std::uint32_t>(options_.wan_mtu - 8 - (ip_header - 20));
+  params.spp_flags = SPP_HB_ENABLE | SPP_PMTUD_DISABLE;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, params, "SCTP_PEER_ADDR_PARAMS");
+
+  sockaddr_conn addr{};
+  addr.sconn_family = AF_CONN;
+  addr.sconn_port = htons(options_.sctp_port);
+  addr.sconn_addr = &link;
+  if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    close_socket(link);
+    schedule_reconnect(link);
+    return;
+  }
+  if (usrsctp_connect(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
+    LOG_ERROR("peer %s: usrsctp_connect failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    close_socket(link);
+    schedule_reconnect(link);
+    return;
+  }
+  link.state = Link::State::connecting;
+  LOG_DEBUG("peer %s: connecting to %s", peers_[link.peer].name.c_str(), link.remote.to_string().c_str());
+}
+
+void UsrsctpTransport::close_socket(Link& link) {
+  if (!link.sock) return;
+  usrsctp_set_upcall(link.sock, nullptr, nullptr);
+  usrsctp_close(link.sock);
+  link.sock = nullptr;
+  link.state = Link::State::closed;
+  link.rx.reset();
+  link.discarding = false;
+}
+
+void UsrsctpTransport::schedule_reconnect(Link& link) {
+  link.backoff = std::clamp(link.backoff * 2, kBackoffMin, kBackoffMax);
+  link.reconnect_timer->start(link.backoff);
+}
+
+void UsrsctpTransport::link_down(Link& link, const char* why) {
+  AssocId was = link.assoc;
+  bool was_established = link.state == Link::State::established;
+  link.assoc = 0;
+  link.blocked = false;
+  close_socket(link);
+  if (was_established) {
+    LOG_INFO("peer %s: association %llu lost (%s)", peers_[link.peer].name.c_str(),
+             static_cast<unsigned long long>(was), why);
+    if (events_) events_->on_assoc_down(was);
+  } else {
+    LOG_DEBUG("peer %s: no association (%s), retrying", peers_[link.peer].name.c_str(), why);
+  }
+  schedule_reconnect(link);
+}
+
+void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
+  sockets_[socket_index]->receive([&](const net::Endpoint& from, std::span<const std::uint8_t> bytes) {
+    on_datagram(socket_index, from, bytes);
+  });
+  service();
+}
+
+void UsrsctpTransport::on_datagram(std::size_t /*socket_index*/, const net::Endpoint& from,
+                                   std::span<const std::uint8_t> bytes) {
+  ++stats_.datagrams_in;
+  stats_.datagram_bytes_in += bytes.size();
+  if (bytes.size() < kSctpCommonHeader) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  for (auto& link : links_) {
+    if (link->remote.same_address(from)) {
+      usrsctp_conninput(link.get(), bytes.data(), bytes.size(), 0);
+      return;
+    }
+  }
+  ++stats_.datagrams_unknown_source;
+}
+
+void UsrsctpTransport::on_timer_tick() {
+  double now = loop_.now();
+  tick_remainder_ms_ += (now - last_tick_) * 1000.0;
+  last_tick_ = now;
+  auto elapsed = static_cast<std::uint32_t>(tick_remainder_ms_);
+  if (elapsed == 0) return;
+  tick_remainder_ms_ -= elapsed;
+  usrsctp_handle_timers(elapsed);
+  service();
+}
+
+void UsrsctpTransport::before_block() {
+  service();
+  for (auto& socket : sockets_) {
+    if (socket->has_queued()) socket->flush();
+  }
+}
+
+void UsrsctpTransport::service() {
+  // Handlers may send, which may mark more links dirty: loop until quiet (bounded).
+  for (int round = 0; round < 16 && !dirty_.empty(); ++round) {
+    std::vector<Link*> work;
+    work.swap(dirty_);
+    for (Link* link : work) {
+      link->dirty = false;
+      service_link(*link);
+    }
+  }
+  if (writable_owed_) {
+    writable_owed_ = false;
+    if (events_) events_->on_writable();
+  }
+}
+
+void UsrsctpTransport::service_link(Link& link) {
+  if (!link.sock || link.state == Link::State::closed) return;  // closed: aborted, closing soon
+  int events = usrsctp_get_events(link.sock);
+  if (events & SCTP_EVENT_READ) read_messages(link);
+  if (link.sock && link.blocked && (usrsctp_get_events(link.sock) & SCTP_EVENT_WRITE)) {
+    link.blocked = false;
+    writable_owed_ = true;
+  }
+}
+
+void UsrsctpTransport::read_messages(Link& link) {
+  for (int i = 0; i < 4096 && link.sock; ++i) {
+    std::span<std::uint8_t> room = link.rx.tailroom().subspan(link.rx.size());
+    sctp_rcvinfo info{};
+    socklen_t info_len = sizeof info;
+    unsigned int info_type = 0;
+    int flags = 0;
+    sockaddr_conn from{};
+    socklen_t from_len = sizeof from;
+    ssize_t n = usrsctp_recvv(link.sock, room.data(), room.size(), reinterpret_cast<sockaddr*>(&from),
+                              &from_len, &info, &info_len, &info_type, &flags);
+    if (n < 0) {
+      if (errno == EWOULDBLOCK || errno == EAGAIN) return;
+      link_down(link, std::strerror(errno));
+      return;
+    }
+    if (n == 0) {
+      link_down(link, "closed by peer");
+      return;
+    }
+    link.rx.set_size(link.rx.size() + static_cast<std::size_t>(n));
+    if (!(flags & MSG_EOR)) {
+      if (link.rx.size() == link.rx.tailroom().size()) {  // larger than any message we accept
+        link.discarding = true;
+        link.rx.reset();
+      }
+      continue;
+    }
+    if (flags & MSG_NOTIFICATION) {
+      handle_notification(link, link.rx.data());
+    } else if (link.discarding) {
+      ++stats_.datagrams_malformed;
+    } else if (link.assoc && events_) {
+      ++link.received_messages;
+      link.received_bytes += link.rx.size();
+      events_->on_message(link.assoc, info.rcv_sid, link.rx);
+    }
+    link.discarding = false;
+    link.rx.reset();
+  }
+  if (link.sock) upcall(link.sock, &link, 0);  // more may be waiting: come back next round
+}
+
+void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint8_t> bytes) {
+  sctp_notification note{};
+  if (bytes.size() < sizeof note.sn_header) return;
+  std::memcpy(&note, bytes.data(), std::min(bytes.size(), sizeof note));
+  const std::string& name = peers_[link.peer].name;
+  switch (note.sn_header.sn_type) {
+    case SCTP_ASSOC_CHANGE: {
+      const sctp_assoc_change& change = note.sn_assoc_change;
+      switch (change.sac_state) {
+        case SCTP_COMM_UP:
+        case SCTP_RESTART: {
+          if (link.state == Link::State::established && events_) events_->on_assoc_down(link.assoc);
+          link.state = Link::State::established;
+          link.assoc = next_assoc_id_++;
+          link.backoff = 0;
+          link.in_streams = change.sac_inbound_streams;
+          link.out_streams = change.sac_outbound_streams;
+          LOG_INFO("peer %s: association %llu %s via %s -> %s", name.c_str(),
+                   static_cast<unsigned long long>(link.assoc),
+                   change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
+                   sockets_[link.socket_index]->local().to_string().c_str(), link.remote.to_string().c_str());
+          if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
+          break;
+        }
+        case SCTP_COMM_LOST: link_down(link, "communication lost"); break;
+        case SCTP_SHUTDOWN_COMP: link_down(link, "shut down by peer"); break;
+        case SCTP_CANT_STR_ASSOC: link_down(link, "peer unreachable"); break;
+        default: break;
+      }
+      break;
+    }
+    case SCTP_SEND_FAILED_EVENT: ++stats_.send_errors; break;
+    case SCTP_SHUTDOWN_EVENT: LOG_DEBUG("peer %s: shutdown received", name.c_str()); break;
+    default: break;
+  }
+}
+
+UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
+  if (assoc == 0) return nullptr;
+  for (const auto& link : links_) {
+    if (link->assoc == assoc) return link.get();
+  }
+  return nullptr;
+}
+
+SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
+  Link* link = find_link(assoc);
+  if (!link || !link->sock) return SendResult::closed;
+  if (stream >= link->out_streams) return SendResult::error;
+  sctp_sndinfo info{};
+  info.snd_sid = stream;
+  ssize_t n = usrsctp_sendv(link->sock, msg.data(), msg.size(), nullptr, 0, &info, sizeof info,
+                            SCTP_SENDV_SNDINFO, 0);
+  if (n < 0) {
+    if (errno == EWOULDBLOCK || errno == EAGAIN) {
+      link->blocked = true;
+      return SendResult::would_block;
+    }
+    ++stats_.send_errors;
+    return SendResult::error;
+  }
+  ++link->sent_messages;
+  link->sent_bytes += msg.size();
+  return SendResult::ok;
+}
+
+void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
+  Link* link = find_link(assoc);
+  if (!link) return;
+  LOG_WARN("peer %s: aborting association %llu: %s", peers_[link->peer].name.c_str(),
+           static_cast<unsigned long long>(assoc), reason);
+  // Not from inside a usrsctp call: close from a zero timer.
+  link->assoc = 0;
+  link->state = Link::State::closed;
+  if (events_) events_->on_assoc_down(assoc);
+  link->backoff = kBackoffMax / 2;
+  link->reconnect_timer->start(0);
+}
+
+std::vector<AssocInfo> UsrsctpTransport::associations() const {
+  std::vector<AssocInfo> out;
+  for (const auto& link : links_) {
+    AssocInfo info;
+    info.id = link->assoc;
+    info.peer = link->peer;
+    info.state = link->state == Link::State::established ? "established"
+                 : link->state == Link::State::connecting ? "connecting" : "closed";
+    info.path = sockets_[link->socket_index]->local().to_string() + " -> " + link->remote.to_string();
+    info.in_streams = link->in_streams;
+    info.out_streams = link->out_streams;
+    info.sent_messages = link->sent_messages;
+    info.sent_bytes = link->sent_bytes;
+    info.received_messages = link->received_messages;
+    info.received_bytes = link->received_bytes;
+    if (link->sock && link->state == Link::State::established) {
+      sctp_status status{};
+      socklen_t len = sizeof status;
+      if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0)
+        info.srtt_ms = status.sstat_primary.spinfo_srtt;
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
+TransportStats UsrsctpTransport::stats() const { return stats_; }
+
+}  // namespace transport

@@ -1,0 +1,92 @@
+#pragma once
+// UsrsctpTransport: SCTP over UDP (RFC 6951) with the userspace stack usrsctp in AF_CONN mode,
+// driven entirely from the event loop (usrsctp_init_nothreads: no threads, no locks of ours).
+//
+//   UDP datagram in -> UdpSocket::receive -> Link of the sender -> usrsctp_conninput
+//   usrsctp wants to send -> conn_output(Link*) -> UdpSocket::queue -> flush before the loop blocks
+//   usrsctp socket readable/writable -> upcall marks the Link -> service() reads messages and
+//     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
+//   every 10 ms -> usrsctp_handle_timers(elapsed)
+//
+// One Link per peer: a one-to-one usrsctp socket whose AF_CONN address is the Link itself. Both
+// gateways connect to each other (SCTP resolves the INIT collision into one association); a
+// restarted peer's INIT restarts the association; a lost one is re-established with backoff.
+// Links live as long as the transport, because usrsctp may still call conn_output for a socket
+// after it was closed.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "src/event_loop.hpp"
+#include "src/transport.hpp"
+#include "src/udp_socket.hpp"
+
+struct socket;  // usrsctp's socket, declared at global scope by <usrsctp.h>
+using UsrsctpSocket = struct socket;
+
+namespace transport {
+
+struct UsrsctpOptions {
+  std::vector<net::Endpoint> locals;  // UDP addresses to bind, with port
+  std::uint16_t sctp_port = 9899;     // SCTP port inside the encapsulation (both sides)
+  std::uint16_t streams = 256;        // outbound streams asked for, and inbound accepted
+  int wan_mtu = 1500;                 // the WAN's IP MTU; SCTP packets are sized to fit it
+  std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
+  std::uint32_t heartbeat_ms = 1000;
+  std::uint32_t max_init_attempts = 4;
+  int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
+};
+
+class UsrsctpTransport final : public Transport {
+ public:
+  // Throws std::system_error / std::runtime_error when a UDP socket cannot be bound.
+  UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options, std::vector<PeerEndpoints> peers);
+  ~UsrsctpTransport() override;
+
+  void set_events(Events* events) override { events_ = events; }
+  void start() override;
+  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
+  void abort(AssocId assoc, const char* reason) override;
+  std::vector<AssocInfo> associations() const override;
+  TransportStats stats() const override;
+  const char* kind() const override { return "udp"; }
+
+  struct Link;
+
+ private:
+  void on_udp_readable(std::size_t socket_index);
+  void on_datagram(std::size_t socket_index, const net::Endpoint& from, std::span<const std::uint8_t> bytes);
+  void on_timer_tick();
+  void before_block();
+  void service();
+  void service_link(Link& link);
+  void read_messages(Link& link);
+  void handle_notification(Link& link, std::span<const std::uint8_t> bytes);
+  void open_socket(Link& link);
+  void close_socket(Link& link);
+  void link_down(Link& link, const char* why);
+  void schedule_reconnect(Link& link);
+  Link* find_link(AssocId assoc) const;
+
+  friend int conn_output(void*, void*, std::size_t, std::uint8_t, std::uint8_t);
+  friend void upcall(UsrsctpSocket*, void*, int);
+
+  loop::EventLoop& loop_;
+  UsrsctpOptions options_;
+  std::vector<PeerEndpoints> peers_;
+  Events* events_ = nullptr;
+  std::vector<std::unique_ptr<net::UdpSocket>> sockets_;
+  std::vector<std::unique_ptr<loop::IoWatcher>> socket_watchers_;
+  std::vector<std::unique_ptr<Link>> links_;  // one per peer, index = PeerId
+  std::vector<Link*> dirty_;                  // links whose socket has events to service
+  TransportStats stats_;
+  AssocId next_assoc_id_ = 1;
+  bool writable_owed_ = false;
+  double last_tick_ = 0;
+  double tick_remainder_ms_ = 0;
+  loop::Timer tick_;
+  loop::BeforeBlock before_block_;
+};
+
+}  // namespace transport

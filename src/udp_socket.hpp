@@ -1,0 +1,57 @@
+#pragma once
+// UdpSocket: one non-blocking UDP socket bound to a local WAN address. Outgoing datagrams are
+// queued and sent in one sendmmsg() per flush(); incoming ones are read in batches (recvmmsg).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "src/endpoint.hpp"
+
+namespace net {
+
+struct UdpStats {
+  std::uint64_t sent = 0, sent_bytes = 0, send_errors = 0;
+  std::uint64_t received = 0, received_bytes = 0;
+};
+
+class UdpSocket {
+ public:
+  // Binds to local (address and port); throws std::system_error naming the address.
+  explicit UdpSocket(const Endpoint& local);
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  int fd() const { return fd_; }
+  const Endpoint& local() const { return local_; }
+
+  using Handler = std::function<void(const Endpoint& from, std::span<const std::uint8_t> datagram)>;
+  // Reads up to `limit` datagrams that are ready, handing each to handler; returns how many.
+  std::size_t receive(const Handler& handler, std::size_t limit = 256);
+
+  // Copies the datagram into the send queue; flush() sends the queue. The queue flushes itself
+  // when full. A datagram the kernel refuses is counted and dropped (SCTP retransmits).
+  void queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
+  void flush();
+  bool has_queued() const { return queued_ > 0; }
+  const UdpStats& stats() const { return stats_; }
+
+ private:
+  static constexpr std::size_t kBatch = 64;
+  static constexpr std::size_t kMaxDatagram = 65536;
+  int fd_ = -1;
+  Endpoint local_;
+  UdpStats stats_;
+  // Send queue: kBatch slots of kMaxDatagram bytes; [0, queued_) are waiting.
+  std::vector<std::uint8_t> send_buf_;
+  std::vector<Endpoint> send_to_;
+  std::vector<std::size_t> send_len_;
+  std::size_t queued_ = 0;
+  std::vector<std::uint8_t> recv_buf_;
+};
+
+}  // namespace net

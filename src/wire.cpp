@@ -1,0 +1,90 @@
+#include "src/wire.hpp"
+
+#include <algorithm>
+
+namespace wire {
+namespace {
+
+void store32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+
+std::uint32_t load32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+}  // namespace
+
+const char* to_string(DecodeError error) {
+  switch (error) {
+    case DecodeError::none: return "none";
+    case DecodeError::empty: return "empty";
+    case DecodeError::unknown_type: return "unknown_type";
+    case DecodeError::truncated: return "truncated";
+    case DecodeError::bad_magic: return "bad_magic";
+    case DecodeError::bad_extension: return "bad_extension";
+    case DecodeError::too_large: return "too_large";
+  }
+  return "unknown";
+}
+
+DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
+  if (bytes.empty()) return DecodeError::empty;
+  switch (static_cast<Type>(bytes[0])) {
+    case Type::hello:
+    case Type::packet:
+      out.type = static_cast<Type>(bytes[0]);
+      out.body = bytes.subspan(1);
+      return DecodeError::none;
+  }
+  return DecodeError::unknown_type;
+}
+
+std::vector<std::uint8_t> encode_hello(const Hello& hello) {
+  std::vector<std::uint8_t> out(kHelloFixedSize);
+  HelloFixed fixed{};
+  fixed.type = static_cast<std::uint8_t>(Type::hello);
+  fixed.version = hello.version;
+  store32(fixed.magic, kMagic);
+  store32(fixed.capabilities, hello.capabilities);
+  store32(fixed.instance, hello.instance);
+  std::copy_n(reinterpret_cast<const std::uint8_t*>(&fixed), kHelloFixedSize, out.begin());
+  for (const Extension& ext : hello.extensions) {
+    std::size_t len = ext.value.size() > 255 ? 255 : ext.value.size();
+    out.push_back(ext.type);
+    out.push_back(static_cast<std::uint8_t>(len));
+    out.insert(out.end(), ext.value.begin(), ext.value.begin() + static_cast<std::ptrdiff_t>(len));
+  }
+  return out;
+}
+
+DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out) {
+  if (bytes.empty()) return DecodeError::empty;
+  if (bytes[0] != static_cast<std::uint8_t>(Type::hello)) return DecodeError::unknown_type;
+  if (bytes.size() < kHelloFixedSize) return DecodeError::truncated;
+  if (bytes.size() > kMaxHelloSize) return DecodeError::too_large;
+  const std::uint8_t* p = bytes.data();
+  if (load32(p + 4) != kMagic) return DecodeError::bad_magic;
+  out = Hello{};
+  out.version = p[1];
+  out.capabilities = load32(p + 8);
+  out.instance = load32(p + 12);
+  std::size_t offset = kHelloFixedSize;
+  while (offset < bytes.size()) {
+    if (offset + 2 > bytes.size()) return DecodeError::bad_extension;
+    std::size_t len = bytes[offset + 1];
+    if (offset + 2 + len > bytes.size()) return DecodeError::bad_extension;
+    Extension ext;
+    ext.type = bytes[offset];
+    ext.value.assign(bytes.begin() + static_cast<std::ptrdiff_t>(offset + 2),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(offset + 2 + len));
+    out.extensions.push_back(std::move(ext));
+    offset += 2 + len;
+  }
+  return DecodeError::none;
+}
+
+}  // namespace wire

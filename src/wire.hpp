@@ -1,0 +1,83 @@
+#pragma once
+// The sctptund wire protocol: the messages carried inside SCTP user messages. Everything about
+// the on-wire layout lives in this header (sizes static_asserted) and wire.cpp (pure functions).
+// Described for humans in doc/PROTOCOL.md; keep the two in step.
+//
+// Every message starts with one type byte.
+//   HELLO  (0x01) on stream 0, sent by both sides as soon as an association is up:
+//          type(1) version(1) reserved(2) magic(4) capabilities(4) instance(4) then TLV extensions
+//          (type(1) length(1) value(length)), unknown extension types are skipped.
+//   PACKET (0x02) on a flow's stream: type(1) followed by one IP packet, unchanged.
+// A side sends PACKET messages only after it has received the peer's HELLO, and accepts them only
+// after it has received the peer's HELLO.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace wire {
+
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::uint32_t kMagic = 0x53435444;  // "SCTD"
+inline constexpr std::uint16_t kControlStream = 0;
+
+enum class Type : std::uint8_t { hello = 0x01, packet = 0x02 };
+
+// Capability bits announced in HELLO; the used set is the intersection of both sides'.
+enum Capability : std::uint32_t {};
+
+struct HelloFixed {
+  std::uint8_t type;
+  std::uint8_t version;
+  std::uint8_t reserved[2];
+  std::uint8_t magic[4];
+  std::uint8_t capabilities[4];
+  std::uint8_t instance[4];
+};
+static_assert(sizeof(HelloFixed) == 16);
+inline constexpr std::size_t kHelloFixedSize = sizeof(HelloFixed);
+inline constexpr std::size_t kPacketHeaderSize = 1;
+inline constexpr std::size_t kMaxHelloSize = 512;
+
+struct Extension {
+  std::uint8_t type = 0;
+  std::vector<std::uint8_t> value;  // at most 255 bytes
+};
+
+struct Hello {
+  std::uint8_t version = kVersion;
+  std::uint32_t capabilities = 0;
+  std::uint32_t instance = 0;  // random per daemon start: tells the peer we restarted
+  std::vector<Extension> extensions;
+};
+
+enum class DecodeError : std::uint8_t {
+  none,
+  empty,
+  unknown_type,
+  truncated,
+  bad_magic,
+  bad_extension,
+  too_large,
+};
+const char* to_string(DecodeError error);
+
+// A message split into its type and body (the bytes after the type byte).
+struct Message {
+  Type type{};
+  std::span<const std::uint8_t> body;
+};
+
+DecodeError decode(std::span<const std::uint8_t> bytes, Message& out);
+
+std::vector<std::uint8_t> encode_hello(const Hello& hello);
+// Decodes a whole HELLO message (type byte included).
+DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out);
+
+// Writes the PACKET header into the kPacketHeaderSize bytes in front of an IP packet.
+inline void write_packet_header(std::span<std::uint8_t> header) {
+  header[0] = static_cast<std::uint8_t>(Type::packet);
+}
+
+}  // namespace wire
