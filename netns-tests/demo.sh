@@ -13,6 +13,7 @@
 set -euo pipefail
 _here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROUTING=tunnel
+# shellcheck source=lib.sh
 source "$_here/lib.sh"
 need_cmds nc dd
 

@@ -16,7 +16,9 @@
 # Environment: SCTPTUND (daemon binary; default <repo>/build/sctptund), TOOLS_DIR (where xfer is;
 # default <repo>/build), LOG_LEVEL (daemon --log-level, default info), KEEP_TMP=1 (keep the temp dir).
 #
-# Every name this file defines that is not part of the API below starts with an underscore.
+# Variables for tests: TMPD (per-run temp dir), PFX (namespace prefix "st<PID>-"), PORT (9899),
+# GW_PID[N] / GW_START_MS[N] (gwN's daemon PID / launch time in ms), BG_PID (set by bg_ns).
+# Functions (internal helpers start with an underscore):
 #   need_cmds CMD...        fail unless each command is on PATH
 #   need_tool NAME          fail unless $TOOLS_DIR/NAME is executable
 #   ns ROLE                 namespace name of ROLE (client|gw1|gw2|server) for this run
@@ -56,7 +58,7 @@ PFX="st$$-"
 TMPD=""
 _PIDS=()        # background processes this script started (killed by the cleanup trap)
 _NAMESPACES=()  # namespaces this script created (deleted by the cleanup trap)
-declare -A GW_PID=() GW_START_MS=()
+declare -A GW_PID=() GW_START_MS=()  # GW_START_MS: when each gateway's daemon was launched (now_ms)
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 
@@ -294,6 +296,7 @@ start_gw() {
   [[ $ROUTING == tunnel ]] || fail "start_gw called with ROUTING=$ROUTING"
   [[ -z ${GW_PID[$n]:-} ]] || fail "start_gw $n: daemon already running (pid ${GW_PID[$n]})"
   echo "===== $(date +%T.%N) starting gw$n: $SCTPTUND -c $(_gw_cfg "$n") --log-level $LOG_LEVEL" >>"$logf"
+  # shellcheck disable=SC2034  # read by the tests (recovery time)
   GW_START_MS[$n]=$(now_ms)
   bg_ns "gw$n" "$logf" "$SCTPTUND" -c "$(_gw_cfg "$n")" --log-level "$LOG_LEVEL"
   pid=$BG_PID
@@ -389,6 +392,7 @@ nc_transfer() {
   local src=$1 dst=$2 addr=$3 port=$4 file=$5 out="$TMPD/received.$$.$4" rc=0 t0 ms size
   size=$(stat -c %s "$file")
   t0=$(now_ms)
+  # shellcheck disable=SC2016  # $1..$3 are expanded by sh, not here
   bg_ns "$dst" "$TMPD/nc-listen.log" sh -c 'exec nc -l "$1" "$2" >"$3" </dev/null' _ "$addr" "$port" "$out"
   local lpid=$BG_PID
   wait_listen "$dst" "$port"

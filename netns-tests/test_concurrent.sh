@@ -8,6 +8,7 @@
 #                 tun0: 10.2.0.0/16, fd02::/64      tun0: 10.1.0.0/16, fd01::/64
 #   xfer client x32 ========================================================> xfer server
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_tool xfer
 XFER=$TOOLS_DIR/xfer

@@ -10,6 +10,7 @@
 #                 (no tun0, no sctptund)
 ROUTING=direct
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmds nc nft
 need_tool xfer

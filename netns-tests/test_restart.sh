@@ -9,6 +9,7 @@
 #                                kill -9 / restart  (round 2)  (round 1)  kill -9 / restart
 #   xfer client (1 conn, 64 KB each way, retried) ============================> xfer server
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_tool xfer
 XFER=$TOOLS_DIR/xfer

@@ -8,6 +8,7 @@
 #                 tun0: 10.2.0.0/16, fd02::/64      tun0: 10.1.0.0/16, fd01::/64
 #   nc -N  ---------------------------------------------------------------->  nc -l   (and back)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmds nc dd
 

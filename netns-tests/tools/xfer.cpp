@@ -10,7 +10,6 @@
 // independently. The server exits after N connections (N = 0: serve until the timeout); both
 // sides give up at their timeout (default 60 s). Exit status 0 only if every connection was exact.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -45,7 +44,9 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errno_text(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 // xorshift64* byte stream; any seed (including 0) gives a non-degenerate stream.
 class Stream {
@@ -179,7 +180,8 @@ bool serve_one(int fd, Clock::time_point deadline, const std::string& who) {
     std::uint8_t verdict = ok == length ? 'K' : 'X';
     c.send_all(&verdict, 1);
     if (verdict != 'K')
-      throw Error("data mismatch at offset " + std::to_string(ok) + " of " + std::to_string(length));
+      throw Error("data mismatch at offset " + std::to_string(ok) + " of " +
+                  std::to_string(length));
     c.send_stream(seed + 1, length);
     return true;
   } catch (const Error& e) {
@@ -188,29 +190,27 @@ bool serve_one(int fd, Clock::time_point deadline, const std::string& who) {
   }
 }
 
+// getaddrinfo() for a numeric port; the result is freed by the caller.
+addrinfo* resolve(const std::string& host, int port, int flags) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | flags;
+  addrinfo* res = nullptr;
+  if (int e = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); e != 0)
+    throw Error("resolve " + host + ": " + ::gai_strerror(e));
+  return res;
+}
+
 int run_server(const std::string& bind_addr, int port, long count, Clock::time_point deadline) {
-  bool v4 = bind_addr.find(':') == std::string::npos;
-  int lfd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  addrinfo* ai = resolve(bind_addr, port, AI_PASSIVE | AI_NUMERICHOST);
+  int lfd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (lfd < 0) throw Error(errno_text("socket"));
   int one = 1, zero = 0;
   ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v4) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<std::uint16_t>(port));
-    if (::inet_pton(AF_INET, bind_addr.c_str(), &a->sin_addr) != 1) throw Error("bad --bind " + bind_addr);
-    len = sizeof *a;
-  } else {
-    ::setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);  // "::" takes IPv4 too
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<std::uint16_t>(port));
-    if (::inet_pton(AF_INET6, bind_addr.c_str(), &a->sin6_addr) != 1) throw Error("bad --bind " + bind_addr);
-    len = sizeof *a;
-  }
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&ss), len) < 0) throw Error(errno_text("bind"));
+  // "::" takes IPv4 too.
+  if (ai->ai_family == AF_INET6) ::setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (::bind(lfd, ai->ai_addr, ai->ai_addrlen) < 0) throw Error(errno_text("bind"));
+  ::freeaddrinfo(ai);
   if (::listen(lfd, 128) < 0) throw Error(errno_text("listen"));
 
   std::vector<std::thread> workers;
@@ -225,7 +225,8 @@ int run_server(const std::string& bind_addr, int port, long count, Clock::time_p
     }
     sockaddr_storage peer{};
     socklen_t plen = sizeof peer;
-    int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) continue;
     ++accepted;
     std::string who = "conn " + std::to_string(accepted);
@@ -234,14 +235,16 @@ int run_server(const std::string& bind_addr, int port, long count, Clock::time_p
     });
   }
   for (auto& t : workers) t.join();
-  std::printf("server: %ld/%ld connections byte-exact (wanted %ld)\n", good.load(), accepted, count);
+  std::printf("server: %ld/%ld connections byte-exact (wanted %ld)\n", good.load(), accepted,
+              count);
   bool ok = good == accepted && (count == 0 || accepted == count);
   return ok ? 0 : 1;
 }
 
 // ---- client ---------------------------------------------------------------------------------
 
-void run_conn(const addrinfo* ai, std::uint64_t seed, std::uint64_t length, Clock::time_point deadline) {
+void run_conn(const addrinfo* ai, std::uint64_t seed, std::uint64_t length,
+              Clock::time_point deadline) {
   int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw Error(errno_text("socket"));
   Conn c(fd, deadline);
@@ -260,20 +263,16 @@ void run_conn(const addrinfo* ai, std::uint64_t seed, std::uint64_t length, Cloc
   c.send_stream(seed, length);
   std::uint8_t verdict = 0;
   c.recv_all(&verdict, 1);
-  if (verdict != 'K') throw Error("server saw corrupted data (verdict '" + std::string(1, char(verdict)) + "')");
+  if (verdict != 'K')
+    throw Error("server saw corrupted data (verdict '" + std::string(1, char(verdict)) + "')");
   std::uint64_t ok = c.check_stream(seed + 1, length);
-  if (ok != length) throw Error("reply mismatch at offset " + std::to_string(ok) + " of " + std::to_string(length));
+  if (ok != length)
+    throw Error("reply mismatch at offset " + std::to_string(ok) + " of " + std::to_string(length));
 }
 
-int run_client(const std::string& host, int port, long conns, std::uint64_t bytes, std::uint64_t seed,
-               Clock::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  if (int e = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); e != 0)
-    throw Error("resolve " + host + ": " + ::gai_strerror(e));
+int run_client(const std::string& host, int port, long conns, std::uint64_t bytes,
+               std::uint64_t seed, Clock::time_point deadline) {
+  addrinfo* res = resolve(host, port, 0);
   auto start = Clock::now();
   std::atomic<long> good{0};
   std::vector<std::thread> workers;
@@ -296,9 +295,10 @@ int run_client(const std::string& host, int port, long conns, std::uint64_t byte
 }
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: xfer server --port P [--bind ADDR] [--count N] [--timeout S]\n"
-               "       xfer client --host H --port P [--conns C] [--bytes B] [--timeout S] [--seed X]\n");
+  std::fprintf(
+      stderr,
+      "usage: xfer server --port P [--bind ADDR] [--count N] [--timeout S]\n"
+      "       xfer client --host H --port P [--conns C] [--bytes B] [--timeout S] [--seed X]\n");
   std::exit(2);
 }
 
@@ -307,9 +307,10 @@ int run_client(const std::string& host, int port, long conns, std::uint64_t byte
 int main(int argc, char** argv) {
   if (argc < 2) usage();
   std::string mode = argv[1];
-  std::map<std::string, std::string> opt{{"--bind", "::"},   {"--count", "1"}, {"--timeout", "60"},
-                                         {"--conns", "1"},    {"--bytes", "1048576"},
-                                         {"--seed", std::to_string(::time(nullptr) ^ (::getpid() << 16))}};
+  std::map<std::string, std::string> opt{
+      {"--bind", "::"},       {"--count", "1"},
+      {"--timeout", "60"},    {"--conns", "1"},
+      {"--bytes", "1048576"}, {"--seed", std::to_string(::time(nullptr) ^ (::getpid() << 16))}};
   for (int i = 2; i < argc; i += 2) {
     std::string key = argv[i];
     if (i + 1 >= argc || (!opt.count(key) && key != "--port" && key != "--host")) usage();
@@ -322,15 +323,17 @@ int main(int argc, char** argv) {
       if (it == opt.end()) usage();
       char* end = nullptr;
       unsigned long long v = std::strtoull(it->second.c_str(), &end, 0);
-      if (it->second.empty() || *end != '\0') throw Error(std::string("bad ") + key + " " + it->second);
+      if (it->second.empty() || *end != '\0')
+        throw Error(std::string("bad ") + key + " " + it->second);
       return v;
     };
     auto deadline = Clock::now() + std::chrono::seconds(num("--timeout"));
     int port = static_cast<int>(num("--port"));
-    if (mode == "server") return run_server(opt["--bind"], port, static_cast<long>(num("--count")), deadline);
+    if (mode == "server")
+      return run_server(opt["--bind"], port, static_cast<long>(num("--count")), deadline);
     if (mode == "client" && opt.count("--host"))
-      return run_client(opt["--host"], port, static_cast<long>(num("--conns")), num("--bytes"), num("--seed"),
-                        deadline);
+      return run_client(opt["--host"], port, static_cast<long>(num("--conns")), num("--bytes"),
+                        num("--seed"), deadline);
     usage();
   } catch (const Error& e) {
     log_line(e.what());
