@@ -47,6 +47,9 @@ TEST_CASE("control: requests get replies, the socket is private, a second daemon
   }
   CHECK(access(path.c_str(), F_OK) != 0);  // removed on shutdown
   CHECK_THROWS_WITH(control::request(path, "ping", 1), doctest::Contains("is sctptund running?"));
+  std::string sub = path.substr(0, path.rfind('/'));
+  rmdir(sub.c_str());
+  rmdir(sub.substr(0, sub.rfind('/')).c_str());
 }
 
 TEST_CASE("commands: text and JSON show the peers, associations and counters") {

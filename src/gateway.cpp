@@ -140,8 +140,8 @@ void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer, std:
   state.peer = peer;
   state.out_streams = out_streams;
   state.streams = flows::StreamCursor(out_streams);
-  LOG_INFO("peer %s: association %llu up, %u outbound streams", peers_[peer].name.c_str(),
-           static_cast<unsigned long long>(assoc), out_streams);
+  LOG_DEBUG("peer %s: association %llu up, %u outbound streams, sending HELLO", peers_[peer].name.c_str(),
+            static_cast<unsigned long long>(assoc), out_streams);
   send_hello(assoc, state);
 }
 
@@ -164,8 +164,9 @@ void Gateway::on_assoc_down(transport::AssocId assoc) {
   if (it == assocs_.end()) return;
   PeerStatus& peer = peers_[it->second.peer];
   std::erase(peer.ready_assocs, assoc);
+  LOG_DEBUG("peer %s: association %llu down, %zu flows unbound", peer.name.c_str(),
+            static_cast<unsigned long long>(assoc), flows_.count_bound_to(assoc));
   flows_.unbind_assoc(assoc);
-  LOG_INFO("peer %s: association %llu down", peer.name.c_str(), static_cast<unsigned long long>(assoc));
   assocs_.erase(it);
 }
 
