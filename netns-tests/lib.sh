@@ -35,7 +35,8 @@
 #   gw_counter N KEY        sum of the integer values of JSON key KEY in `show --json` of gwN
 #   tun_stat N STAT         kernel counter of gwN's tun0 (e.g. tx_packets: packets routed into it)
 #   nft_watch N             install nftables counters on gwN: wan_udp (UDP to port 9899 leaving
-#                           wan0 from the gateway itself) and wan_fwd (forwarded packets leaving wan0)
+#                           wan0 from the gateway itself), wan_big (those larger than the WAN MTU
+#                           1500, which IP would fragment) and wan_fwd (forwarded packets leaving wan0)
 #   nft_count N NAME        packet count of one of those counters
 #   wait_tunnel [SECS]      ping client->server over IPv4 and IPv6 until both answer (default 10 s)
 #   nc_transfer SRC DST ADDR PORT FILE   send FILE with nc from SRC to a listener on DST/ADDR:PORT
@@ -365,7 +366,12 @@ nft_watch() {
 table inet sttest {
   counter wan_udp {}
   counter wan_fwd {}
-  chain to_wan { type filter hook output priority 0; policy accept; oifname "wan0" udp dport $PORT counter name "wan_udp"; }
+  counter wan_big {}
+  chain to_wan {
+    type filter hook output priority 0; policy accept;
+    oifname "wan0" udp dport $PORT counter name "wan_udp"
+    oifname "wan0" udp dport $PORT ip length > 1500 counter name "wan_big"
+  }
   chain fwd_wan { type filter hook forward priority 0; policy accept; oifname "wan0" counter name "wan_fwd"; }
 }
 EOF

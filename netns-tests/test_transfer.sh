@@ -17,6 +17,8 @@ write_configs
 start_gw 1
 start_gw 2
 wait_tunnel 10
+nft_watch 1
+nft_watch 2
 
 dd if=/dev/urandom of="$TMPD/up50" bs=1M count=50 status=none
 dd if=/dev/urandom of="$TMPD/down50" bs=1M count=50 status=none
@@ -29,6 +31,13 @@ log "IPv6: 10 MB client -> server, then 10 MB server -> client"
 nc_transfer client server fd02::2 5003 "$TMPD/v6-10"
 nc_transfer server client fd01::2 5004 "$TMPD/v6-10"
 
+for n in 1 2; do
+  big=$(nft_count "$n" wan_big); udp=$(nft_count "$n" wan_udp)
+  log "gw$n: $udp SCTP/UDP datagrams left wan0, $big of them larger than the 1500-byte WAN MTU"
+  ((udp > 10000)) || fail "gw$n: only $udp datagrams counted on wan0: the counter does not see the tunnel"
+  gw_show "$n" --json | grep -o "\"largest_datagram_out\":[0-9]*"
+  ((big == 0)) || fail "gw$n: $big datagrams exceed the WAN MTU and were IP-fragmented"
+done
 log "sctptund show (gw1):"
 gw_show 1 || fail "'sctptund show' failed in gw1"
 log "PASS: all transfers byte-exact"

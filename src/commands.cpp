@@ -171,6 +171,7 @@ std::string render_json(const Snapshot& s) {
   j.open("transport").field("kind", s.transport_kind);
   j.field("datagrams_out", s.transport.datagrams_out).field("datagram_bytes_out", s.transport.datagram_bytes_out);
   j.field("datagrams_in", s.transport.datagrams_in).field("datagram_bytes_in", s.transport.datagram_bytes_in);
+  j.field("largest_datagram_out", s.transport.largest_datagram_out);
   j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
   j.field("datagrams_malformed", s.transport.datagrams_malformed).field("send_errors", s.transport.send_errors);
   j.close();

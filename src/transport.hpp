@@ -58,6 +58,7 @@ struct AssocInfo {
 
 struct TransportStats {
   std::uint64_t datagrams_out = 0, datagram_bytes_out = 0;
+  std::uint64_t largest_datagram_out = 0;  // bytes of UDP payload; must fit the WAN MTU
   std::uint64_t datagrams_in = 0, datagram_bytes_in = 0;
   std::uint64_t datagrams_unknown_source = 0;  // from an address that is no peer's
   std::uint64_t datagrams_malformed = 0;
