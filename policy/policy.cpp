@@ -4,9 +4,12 @@ namespace policy {
 
 const char* to_string(Action action) {
   switch (action) {
-    case Action::tunnel: return "tunnel";
-    case Action::bypass: return "bypass";
-    case Action::drop: return "drop";
+    case Action::tunnel:
+      return "tunnel";
+    case Action::bypass:
+      return "bypass";
+    case Action::drop:
+      return "drop";
   }
   return "?";
 }

@@ -127,18 +127,21 @@ std::string render_text(const Snapshot& s) {
   out << "interface: " << s.interface_name << "\n";
   out << "  mtu: " << s.mtu << "   transport: " << s.transport_kind << " (SCTP over UDP)\n";
   out << "  flows: " << s.flows << " (max " << s.max_flows << ")\n";
-  out << "  tun: read " << s.tun.read_packets << " packets (" << human_bytes(s.tun.read_bytes) << "), written "
-      << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes) << ")\n";
-  out << "  tunnel: sent " << s.counters.tunneled_packets << " packets (" << human_bytes(s.counters.tunneled_bytes)
-      << "), received " << s.counters.received_packets << " packets (" << human_bytes(s.counters.received_bytes)
+  out << "  tun: read " << s.tun.read_packets << " packets (" << human_bytes(s.tun.read_bytes)
+      << "), written " << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes)
       << ")\n";
-  out << "  wan: " << s.transport.datagrams_out << " datagrams out (" << human_bytes(s.transport.datagram_bytes_out)
-      << "), " << s.transport.datagrams_in << " in (" << human_bytes(s.transport.datagram_bytes_in) << ")\n";
+  out << "  tunnel: sent " << s.counters.tunneled_packets << " packets ("
+      << human_bytes(s.counters.tunneled_bytes) << "), received " << s.counters.received_packets
+      << " packets (" << human_bytes(s.counters.received_bytes) << ")\n";
+  out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
+      << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
+      << human_bytes(s.transport.datagram_bytes_in) << ")\n";
   out << "  dropped: " << s.counters.dropped_total();
   bool any = false;
   for (std::size_t i = 0; i < counters::kDropReasons; ++i) {
     if (!s.counters.drops[i]) continue;
-    out << (any ? ", " : " (") << counters::to_string(static_cast<counters::Drop>(i)) << " " << s.counters.drops[i];
+    out << (any ? ", " : " (") << counters::to_string(static_cast<counters::Drop>(i)) << " "
+        << s.counters.drops[i];
     any = true;
   }
   out << (any ? ")\n" : "\n");
@@ -146,16 +149,16 @@ std::string render_text(const Snapshot& s) {
     out << "\npeer: " << peer.name << (peer.up ? "  (up)" : "  (down)") << "\n";
     out << "  remote:";
     for (const std::string& r : peer.remotes) out << " " << r;
-    out << "\n  transfer: " << human_bytes(peer.rx_bytes) << " received, " << human_bytes(peer.tx_bytes)
-        << " sent\n";
+    out << "\n  transfer: " << human_bytes(peer.rx_bytes) << " received, "
+        << human_bytes(peer.tx_bytes) << " sent\n";
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
       out << ": " << a.info.state << (a.ready ? ", ready" : "") << "\n";
       out << "    path: " << a.info.path << (a.info.id ? "  (primary)" : "") << "\n";
       if (a.info.id) {
-        out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams << " in   flows: " << a.flows
-            << "   srtt: " << a.info.srtt_ms << " ms\n";
+        out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams
+            << " in   flows: " << a.flows << "   srtt: " << a.info.srtt_ms << " ms\n";
       }
     }
   }
@@ -167,19 +170,28 @@ std::string render_json(const Snapshot& s) {
   j.open();
   j.field("version", s.version);
   j.field("uptime_seconds", static_cast<std::uint64_t>(s.uptime_seconds));
-  j.open("interface").field("name", s.interface_name).field("mtu", static_cast<std::uint64_t>(s.mtu)).close();
+  j.open("interface")
+      .field("name", s.interface_name)
+      .field("mtu", static_cast<std::uint64_t>(s.mtu))
+      .close();
   j.open("transport").field("kind", s.transport_kind);
-  j.field("datagrams_out", s.transport.datagrams_out).field("datagram_bytes_out", s.transport.datagram_bytes_out);
-  j.field("datagrams_in", s.transport.datagrams_in).field("datagram_bytes_in", s.transport.datagram_bytes_in);
+  j.field("datagrams_out", s.transport.datagrams_out)
+      .field("datagram_bytes_out", s.transport.datagram_bytes_out);
+  j.field("datagrams_in", s.transport.datagrams_in)
+      .field("datagram_bytes_in", s.transport.datagram_bytes_in);
   j.field("largest_datagram_out", s.transport.largest_datagram_out);
   j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
-  j.field("datagrams_malformed", s.transport.datagrams_malformed).field("send_errors", s.transport.send_errors);
+  j.field("datagrams_malformed", s.transport.datagrams_malformed)
+      .field("send_errors", s.transport.send_errors);
   j.close();
   j.open("counters");
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
-  j.field("tun_written_packets", s.tun.written_packets).field("tun_written_bytes", s.tun.written_bytes);
-  j.field("tunneled_packets", s.counters.tunneled_packets).field("tunneled_bytes", s.counters.tunneled_bytes);
-  j.field("received_packets", s.counters.received_packets).field("received_bytes", s.counters.received_bytes);
+  j.field("tun_written_packets", s.tun.written_packets)
+      .field("tun_written_bytes", s.tun.written_bytes);
+  j.field("tunneled_packets", s.counters.tunneled_packets)
+      .field("tunneled_bytes", s.counters.tunneled_bytes);
+  j.field("received_packets", s.counters.received_packets)
+      .field("received_bytes", s.counters.received_bytes);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("dropped_packets", s.counters.dropped_total());
   j.open("drops");
@@ -187,7 +199,10 @@ std::string render_json(const Snapshot& s) {
     j.field(counters::to_string(static_cast<counters::Drop>(i)), s.counters.drops[i]);
   j.close();
   j.close();
-  j.open("flows").field("active", static_cast<std::uint64_t>(s.flows)).field("max", static_cast<std::uint64_t>(s.max_flows)).close();
+  j.open("flows")
+      .field("active", static_cast<std::uint64_t>(s.flows))
+      .field("max", static_cast<std::uint64_t>(s.max_flows))
+      .close();
   j.open("peers", '[');
   for (const PeerSnapshot& peer : s.peers) {
     j.open().field("name", peer.name).field("up", peer.up);
@@ -199,11 +214,14 @@ std::string render_json(const Snapshot& s) {
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
-      j.field("path", a.info.path).field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
+      j.field("path", a.info.path)
+          .field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
       j.field("out_streams", static_cast<std::uint64_t>(a.info.out_streams));
-      j.field("srtt_ms", static_cast<std::uint64_t>(a.info.srtt_ms)).field("flows", static_cast<std::uint64_t>(a.flows));
+      j.field("srtt_ms", static_cast<std::uint64_t>(a.info.srtt_ms))
+          .field("flows", static_cast<std::uint64_t>(a.flows));
       j.field("sent_messages", a.info.sent_messages).field("sent_bytes", a.info.sent_bytes);
-      j.field("received_messages", a.info.received_messages).field("received_bytes", a.info.received_bytes);
+      j.field("received_messages", a.info.received_messages)
+          .field("received_bytes", a.info.received_bytes);
       j.close();
     }
     j.close(']');

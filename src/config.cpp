@@ -8,7 +8,6 @@
 #include <set>
 #include <sstream>
 
-
 namespace config {
 namespace {
 
@@ -52,7 +51,8 @@ class Section {
     return *value;
   }
 
-  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) const {
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min,
+                                      std::int64_t max) const {
     const toml::node* node = table_.get(key);
     if (!node) return std::nullopt;
     if (!node->is_integer()) fail(node->source(), key, "must be an integer");
@@ -87,7 +87,8 @@ class Section {
   std::string name_;
 };
 
-const toml::table* sub_table(const std::string& file, const toml::table& root, std::string_view key) {
+const toml::table* sub_table(const std::string& file, const toml::table& root,
+                             std::string_view key) {
   const toml::node* node = root.get(key);
   if (!node) return nullptr;
   if (!node->is_table())
@@ -104,7 +105,8 @@ std::vector<const toml::table*> table_array(const std::string& file, const toml:
   const toml::array* array = node->as_array();
   if (!array || !array->is_array_of_tables())
     throw ConfigError(file + ":" + std::to_string(node->source().begin.line) + ": '" +
-                      std::string(key) + "' must be an array of tables ([[" + std::string(key) + "]])");
+                      std::string(key) + "' must be an array of tables ([[" + std::string(key) +
+                      "]])");
   for (const toml::node& element : *array) out.push_back(element.as_table());
   return out;
 }
@@ -112,8 +114,8 @@ std::vector<const toml::table*> table_array(const std::string& file, const toml:
 bool valid_name(std::string_view name, std::size_t max_len) {
   if (name.empty() || name.size() > max_len) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -122,13 +124,15 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
   s.allow_only({"name", "mtu", "addresses"});
   if (auto name = s.string("name")) {
     if (!valid_name(*name, 15))
-      s.fail(s.where("name"), "name", "'" + *name + "' is not a valid interface name (1-15 of a-z A-Z 0-9 - _ .)");
+      s.fail(s.where("name"), "name",
+             "'" + *name + "' is not a valid interface name (1-15 of a-z A-Z 0-9 - _ .)");
     tun.name = *name;
   }
   if (auto mtu = s.integer("mtu", 576, 65535)) tun.mtu = static_cast<int>(*mtu);
   s.strings("addresses", [&](const std::string& text, const toml::source_region& where) {
     if (!net::is_interface_address(text))
-      s.fail(where, "addresses", "'" + text + "' is not an address with prefix length (10.0.0.1/30, fd00::1/64)");
+      s.fail(where, "addresses",
+             "'" + text + "' is not an address with prefix length (10.0.0.1/30, fd00::1/64)");
     tun.addresses.push_back({text});
   });
 }
@@ -150,7 +154,8 @@ void read_transport(const std::string& file, const toml::table& table, Transport
     if (!ep) s.fail(where, "local", "'" + text + "' is not an IPv4 or IPv6 address");
     transport.local.push_back(*ep);
   });
-  if (transport.local.empty()) transport.local.push_back(*net::Endpoint::parse("0.0.0.0", transport.port));
+  if (transport.local.empty())
+    transport.local.push_back(*net::Endpoint::parse("0.0.0.0", transport.port));
 }
 
 PeerConfig read_peer(const std::string& file, const toml::table& table) {
@@ -159,7 +164,8 @@ PeerConfig read_peer(const std::string& file, const toml::table& table) {
   PeerConfig peer;
   peer.name = s.required_string("name");
   if (!valid_name(peer.name, 64))
-    s.fail(s.where("name"), "name", "'" + peer.name + "' is not a valid peer name (1-64 of a-z A-Z 0-9 - _ .)");
+    s.fail(s.where("name"), "name",
+           "'" + peer.name + "' is not a valid peer name (1-64 of a-z A-Z 0-9 - _ .)");
   if (auto port = s.integer("port", 1, 65535)) peer.port = static_cast<std::uint16_t>(*port);
   if (!s.has("remote")) s.fail_section("peer '" + peer.name + "': missing required key 'remote'");
   s.strings("remote", [&](const std::string& text, const toml::source_region& where) {
@@ -178,7 +184,9 @@ policy::Rule read_rule(const std::string& file, const toml::table& table,
   policy::Rule rule;
   std::string prefix = s.required_string("prefix");
   auto parsed = policy::Prefix::parse(prefix);
-  if (!parsed) s.fail(s.where("prefix"), "prefix", "'" + prefix + "' is not a prefix (10.2.0.0/16, fd02::/64)");
+  if (!parsed)
+    s.fail(s.where("prefix"), "prefix",
+           "'" + prefix + "' is not a prefix (10.2.0.0/16, fd02::/64)");
   rule.prefix = *parsed;
   std::string action = s.required_string("action");
   if (action == "tunnel") {
@@ -191,7 +199,8 @@ policy::Rule read_rule(const std::string& file, const toml::table& table,
   auto peer = s.string("peer");
   if (rule.action == policy::Action::tunnel) {
     if (!peer) s.fail_section("action \"tunnel\" needs a 'peer'");
-    auto it = std::find_if(peers.begin(), peers.end(), [&](const PeerConfig& p) { return p.name == *peer; });
+    auto it = std::find_if(peers.begin(), peers.end(),
+                           [&](const PeerConfig& p) { return p.name == *peer; });
     if (it == peers.end()) s.fail(s.where("peer"), "peer", "no [[peer]] is named '" + *peer + "'");
     rule.peer = static_cast<std::uint32_t>(it - peers.begin());
   } else if (peer) {
@@ -227,11 +236,13 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     Section s(source_name, *control, "control");
     s.allow_only({"socket"});
     if (auto socket = s.string("socket")) {
-      if (socket->empty() || (*socket)[0] != '/') s.fail(s.where("socket"), "socket", "must be an absolute path");
+      if (socket->empty() || (*socket)[0] != '/')
+        s.fail(s.where("socket"), "socket", "must be an absolute path");
       config.control.socket = *socket;
     }
   }
-  if (config.control.socket.empty()) config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
+  if (config.control.socket.empty())
+    config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
 
   std::set<std::string> names;
   for (const toml::table* table : table_array(source_name, root, "peer")) {
@@ -248,7 +259,9 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     bool used = std::any_of(config.rules.begin(), config.rules.end(), [&](const policy::Rule& r) {
       return r.action == policy::Action::tunnel && r.peer == i;
     });
-    if (!used) config.warnings.push_back("peer '" + config.peers[i].name + "' is used by no [[policy]] rule");
+    if (!used)
+      config.warnings.push_back("peer '" + config.peers[i].name +
+                                "' is used by no [[policy]] rule");
   }
   return config;
 }

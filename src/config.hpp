@@ -51,7 +51,7 @@ struct Config {
   TransportConfig transport;
   ControlConfig control;
   std::vector<PeerConfig> peers;
-  std::vector<policy::Rule> rules;  // in file order; Rule::peer indexes peers
+  std::vector<policy::Rule> rules;    // in file order; Rule::peer indexes peers
   std::vector<std::string> warnings;  // valid but questionable (a peer no rule uses, ...)
 };
 

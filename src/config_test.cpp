@@ -96,7 +96,8 @@ TEST_CASE("config: errors name the file, the line and the key") {
   CHECK(contains(e, "[tun] name"));
 
   e = error_of("[tun]\naddresses = [\"10.0.0.1\"]\n");
-  CHECK(contains(e, "test.toml:2: [tun] addresses: '10.0.0.1' is not an address with prefix length"));
+  CHECK(
+      contains(e, "test.toml:2: [tun] addresses: '10.0.0.1' is not an address with prefix length"));
 
   e = error_of("[transport]\nkind = \"carrier-pigeon\"\n");
   CHECK(contains(e, "[transport] kind"));
@@ -107,7 +108,9 @@ TEST_CASE("config: errors name the file, the line and the key") {
   e = error_of("[[peer]]\nname = \"b\"\n");
   CHECK(contains(e, "missing required key 'remote'"));
 
-  e = error_of("[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\n[[peer]]\nname = \"b\"\nremote = [\"192.0.2.3\"]\n");
+  e = error_of(
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\n[[peer]]\nname = \"b\"\nremote = "
+      "[\"192.0.2.3\"]\n");
   CHECK(contains(e, "test.toml:4:"));
   CHECK(contains(e, "'b' is used by another peer"));
 
@@ -137,7 +140,8 @@ TEST_CASE("config: errors name the file, the line and the key") {
 }
 
 TEST_CASE("config: a peer that no rule uses is a warning") {
-  config::Config c = config::parse_config("[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\n", "t.toml");
+  config::Config c =
+      config::parse_config("[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\n", "t.toml");
   REQUIRE(c.warnings.size() == 1);
   CHECK(contains(c.warnings[0], "idle"));
 }

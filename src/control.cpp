@@ -21,7 +21,8 @@ constexpr std::size_t kMaxRequest = 4096;
 sockaddr_un make_address(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("control socket path too long: " + path);
+  if (path.size() >= sizeof addr.sun_path)
+    throw std::runtime_error("control socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
 }
@@ -55,7 +56,8 @@ ControlServer::ControlServer(loop::EventLoop& loop, std::string path, Handler ha
     : loop_(loop), path_(std::move(path)), handler_(std::move(handler)) {
   sockaddr_un addr = make_address(path_);
   make_parent_directory(path_);
-  if (someone_listens(addr)) throw std::runtime_error("control socket " + path_ + " is in use by a running daemon");
+  if (someone_listens(addr))
+    throw std::runtime_error("control socket " + path_ + " is in use by a running daemon");
   unlink(path_.c_str());
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
@@ -68,7 +70,8 @@ ControlServer::ControlServer(loop::EventLoop& loop, std::string path, Handler ha
     throw std::runtime_error("control socket " + path_ + ": " + err);
   }
   chmod(path_.c_str(), 0600);
-  accept_watch_ = std::make_unique<loop::IoWatcher>(loop, fd_, loop::kRead, [this](int) { on_accept(); });
+  accept_watch_ =
+      std::make_unique<loop::IoWatcher>(loop, fd_, loop::kRead, [this](int) { on_accept(); });
   accept_watch_->start();
 }
 
@@ -91,7 +94,8 @@ void ControlServer::on_accept() {
     auto client = std::make_unique<Client>();
     client->fd = fd;
     Client* raw = client.get();
-    client->watch = std::make_unique<loop::IoWatcher>(loop_, fd, loop::kRead, [this, raw](int) { on_client(*raw); });
+    client->watch = std::make_unique<loop::IoWatcher>(loop_, fd, loop::kRead,
+                                                      [this, raw](int) { on_client(*raw); });
     client->deadline = std::make_unique<loop::Timer>(loop_, 5, 0, [this, raw] { finish(*raw); });
     client->watch->start();
     client->deadline->start();
@@ -139,7 +143,8 @@ std::string request(const std::string& path, std::string_view line, double timeo
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     std::string err = std::strerror(errno);
     close(fd);
-    throw std::runtime_error("cannot reach the daemon at " + path + ": " + err + " (is sctptund running?)");
+    throw std::runtime_error("cannot reach the daemon at " + path + ": " + err +
+                             " (is sctptund running?)");
   }
   std::string out(line);
   out += '\n';

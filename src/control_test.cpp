@@ -19,7 +19,8 @@ std::string temp_socket_path() {
 // Runs the loop until the client's request has its reply (bounded).
 std::string ask(loop::EventLoop& loop, const std::string& path, const std::string& line) {
   auto reply = std::async(std::launch::async, [&] { return control::request(path, line, 3); });
-  for (int i = 0; i < 3000 && reply.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready; ++i)
+  for (int i = 0;
+       i < 3000 && reply.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready; ++i)
     loop.run_once();
   return reply.get();
 }
@@ -34,7 +35,7 @@ TEST_CASE("control: requests get replies, the socket is private, a second daemon
       seen.emplace_back(request);
       return request == "ping" ? std::string("pong\n") : std::string("error: unknown request\n");
     });
-    struct stat st{};
+    struct stat st {};
     REQUIRE(stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
 
@@ -42,8 +43,9 @@ TEST_CASE("control: requests get replies, the socket is private, a second daemon
     CHECK(ask(loop, path, "frobnicate") == "error: unknown request\n");
     CHECK(seen == std::vector<std::string>{"ping", "frobnicate"});
 
-    CHECK_THROWS_WITH(control::ControlServer(loop, path, [](std::string_view) { return std::string(); }),
-                      doctest::Contains("in use by a running daemon"));
+    CHECK_THROWS_WITH(
+        control::ControlServer(loop, path, [](std::string_view) { return std::string(); }),
+        doctest::Contains("in use by a running daemon"));
   }
   CHECK(access(path.c_str(), F_OK) != 0);  // removed on shutdown
   CHECK_THROWS_WITH(control::request(path, "ping", 1), doctest::Contains("is sctptund running?"));

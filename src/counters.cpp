@@ -4,18 +4,30 @@ namespace counters {
 
 const char* to_string(Drop reason) {
   switch (reason) {
-    case Drop::tun_malformed: return "tun_malformed";
-    case Drop::no_rule: return "no_rule";
-    case Drop::policy_drop: return "policy_drop";
-    case Drop::peer_down: return "peer_down";
-    case Drop::flow_limit: return "flow_limit";
-    case Drop::send_error: return "send_error";
-    case Drop::wire_malformed: return "wire_malformed";
-    case Drop::before_handshake: return "before_handshake";
-    case Drop::inner_malformed: return "inner_malformed";
-    case Drop::unknown_assoc: return "unknown_assoc";
-    case Drop::tun_write: return "tun_write";
-    case Drop::count_: break;
+    case Drop::tun_malformed:
+      return "tun_malformed";
+    case Drop::no_rule:
+      return "no_rule";
+    case Drop::policy_drop:
+      return "policy_drop";
+    case Drop::peer_down:
+      return "peer_down";
+    case Drop::flow_limit:
+      return "flow_limit";
+    case Drop::send_error:
+      return "send_error";
+    case Drop::wire_malformed:
+      return "wire_malformed";
+    case Drop::before_handshake:
+      return "before_handshake";
+    case Drop::inner_malformed:
+      return "inner_malformed";
+    case Drop::unknown_assoc:
+      return "unknown_assoc";
+    case Drop::tun_write:
+      return "tun_write";
+    case Drop::count_:
+      break;
   }
   return "?";
 }

@@ -15,8 +15,10 @@
 namespace daemon_ {
 
 Daemon::Daemon(config::Config config) : config_(std::move(config)) {
-  for (const std::string& warning : config_.warnings) LOG_WARN("%s: %s", config_.path.c_str(), warning.c_str());
-  for (const config::PeerConfig& peer : config_.peers) peer_endpoints_.push_back({peer.name, peer.remote});
+  for (const std::string& warning : config_.warnings)
+    LOG_WARN("%s: %s", config_.path.c_str(), warning.c_str());
+  for (const config::PeerConfig& peer : config_.peers)
+    peer_endpoints_.push_back({peer.name, peer.remote});
   started_at_ = loop_.now();
 
   netlink_ = std::make_unique<tun::Netlink>();
@@ -35,13 +37,16 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     LOG_INFO("transport udp: SCTP over UDP on %s", local.to_string().c_str());
 
   gateway::Options gateway_options;
-  for (const config::PeerConfig& peer : config_.peers) gateway_options.peer_names.push_back(peer.name);
+  for (const config::PeerConfig& peer : config_.peers)
+    gateway_options.peer_names.push_back(peer.name);
   gateway_options.instance = std::random_device{}();
-  gateway_ = std::make_unique<gateway::Gateway>(
-      loop_, *tun_, *transport_, policy::Policy(config_.rules, policy::Action::drop), gateway_options);
+  gateway_ = std::make_unique<gateway::Gateway>(loop_, *tun_, *transport_,
+                                                policy::Policy(config_.rules, policy::Action::drop),
+                                                gateway_options);
 
   control_ = std::make_unique<control::ControlServer>(
-      loop_, config_.control.socket, [this](std::string_view request) { return handle_request(request); });
+      loop_, config_.control.socket,
+      [this](std::string_view request) { return handle_request(request); });
 
   auto stop = [this] {
     LOG_INFO("stopping");
@@ -61,7 +66,8 @@ void Daemon::run() {
 }
 
 std::string Daemon::show(bool json) {
-  commands::Snapshot snapshot = commands::take_snapshot(*gateway_, *transport_, *tun_, peer_endpoints_);
+  commands::Snapshot snapshot =
+      commands::take_snapshot(*gateway_, *transport_, *tun_, peer_endpoints_);
   snapshot.version = SCTPTUND_VERSION;
   snapshot.uptime_seconds = loop_.now() - started_at_;
   return json ? commands::render_json(snapshot) : commands::render_text(snapshot);

@@ -31,7 +31,8 @@ Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) {
 
 std::uint16_t Endpoint::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   return 0;
 }
 
@@ -64,9 +65,11 @@ bool Endpoint::operator==(const Endpoint& other) const {
 std::string Endpoint::address_string() const {
   char text[INET6_ADDRSTRLEN] = "?";
   if (family() == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text, sizeof text);
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+              sizeof text);
   if (family() == AF_INET6)
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text, sizeof text);
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+              sizeof text);
   return text;
 }
 
@@ -77,7 +80,8 @@ std::string Endpoint::to_string() const {
 
 bool is_interface_address(std::string_view text) {
   auto slash = text.find('/');
-  if (slash == std::string_view::npos || slash + 1 >= text.size() || text.size() - slash > 4) return false;
+  if (slash == std::string_view::npos || slash + 1 >= text.size() || text.size() - slash > 4)
+    return false;
   auto address = Endpoint::parse(text.substr(0, slash), 0);
   if (!address) return false;
   int len = 0;

@@ -32,7 +32,8 @@ class Endpoint {
   sockaddr_storage storage_{};
 };
 
-// True for an address with a prefix length as assigned to an interface: "10.0.0.1/30", "fd00::1/64".
+// True for an address with a prefix length as assigned to an interface: "10.0.0.1/30",
+// "fd00::1/64".
 bool is_interface_address(std::string_view text);
 
 }  // namespace net

@@ -14,10 +14,10 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  void run();         // until stop()
-  void run_once();    // one iteration, non-blocking (tests)
+  void run();       // until stop()
+  void run_once();  // one iteration, non-blocking (tests)
   void stop();
-  double now() const; // the loop's cached time, seconds
+  double now() const;  // the loop's cached time, seconds
   struct Impl;
   Impl& impl() { return *impl_; }
 
@@ -48,7 +48,7 @@ class Timer {
   ~Timer();
   void start();
   void stop();
-  void again();  // restarts the repeat interval from now
+  void again();              // restarts the repeat interval from now
   void start(double after);  // (re)starts as a one-shot after `after` seconds
   struct Impl;
 

@@ -27,9 +27,8 @@ void FlowTable::unbind_assoc(transport::AssocId assoc) {
 }
 
 std::size_t FlowTable::expire(double now, double idle_seconds) {
-  return std::erase_if(flows_, [&](const auto& entry) {
-    return now - entry.second.last_seen > idle_seconds;
-  });
+  return std::erase_if(
+      flows_, [&](const auto& entry) { return now - entry.second.last_seen > idle_seconds; });
 }
 
 std::size_t FlowTable::count_bound_to(transport::AssocId assoc) const {

@@ -28,7 +28,8 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
         std::size_t n = flows_.expire(loop_.now(), options_.flow_idle_seconds);
         if (n) LOG_DEBUG("expired %zu idle flows, %zu left", n, flows_.size());
       }) {
-  for (const std::string& name : options_.peer_names) peers_.push_back(PeerStatus{name, {}, 0, 0, 0, 0});
+  for (const std::string& name : options_.peer_names)
+    peers_.push_back(PeerStatus{name, {}, 0, 0, 0, 0});
   transport_.set_events(this);
   if (tun_.fd() >= 0) {
     tun_watch_ = std::make_unique<loop::IoWatcher>(loop, tun_.fd(), loop::kRead,
@@ -38,7 +39,9 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
   expiry_timer_.start();
 }
 
-Gateway::~Gateway() { transport_.set_events(nullptr); }
+Gateway::~Gateway() {
+  transport_.set_events(nullptr);
+}
 
 void Gateway::read_tun() {
   drain_pending();
@@ -133,15 +136,16 @@ bool Gateway::bind_flow(flows::Flow& flow) {
   return true;
 }
 
-void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer, std::uint16_t out_streams) {
+void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
+                          std::uint16_t out_streams) {
   if (peer >= peers_.size()) return;
   AssocState& state = assocs_[assoc];
   state = AssocState();
   state.peer = peer;
   state.out_streams = out_streams;
   state.streams = flows::StreamCursor(out_streams);
-  LOG_DEBUG("peer %s: association %llu up, %u outbound streams, sending HELLO", peers_[peer].name.c_str(),
-            static_cast<unsigned long long>(assoc), out_streams);
+  LOG_DEBUG("peer %s: association %llu up, %u outbound streams, sending HELLO",
+            peers_[peer].name.c_str(), static_cast<unsigned long long>(assoc), out_streams);
   send_hello(assoc, state);
 }
 
@@ -182,17 +186,23 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t /*stream*/, tun
     return;
   }
   switch (message.type) {
-    case wire::Type::hello: handle_hello(assoc, it->second, msg.data()); break;
-    case wire::Type::packet: handle_packet(it->second, msg); break;
+    case wire::Type::hello:
+      handle_hello(assoc, it->second, msg.data());
+      break;
+    case wire::Type::packet:
+      handle_packet(it->second, msg);
+      break;
   }
 }
 
-void Gateway::handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
+                           std::span<const std::uint8_t> msg) {
   const std::string& name = peers_[state.peer].name;
   wire::Hello hello;
   wire::DecodeError error = wire::decode_hello(msg, hello);
   if (error != wire::DecodeError::none) {
-    LOG_WARN("peer %s: malformed HELLO (%s), aborting association", name.c_str(), wire::to_string(error));
+    LOG_WARN("peer %s: malformed HELLO (%s), aborting association", name.c_str(),
+             wire::to_string(error));
     transport_.abort(assoc, "malformed HELLO");
     return;
   }

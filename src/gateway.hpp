@@ -74,7 +74,8 @@ class Gateway final : public transport::Events {
 
   void set_policy(policy::Policy policy) { policy_ = std::move(policy); }
 
-  void on_assoc_up(transport::AssocId assoc, transport::PeerId peer, std::uint16_t out_streams) override;
+  void on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
+                   std::uint16_t out_streams) override;
   void on_assoc_down(transport::AssocId assoc) override;
   void on_message(transport::AssocId assoc, std::uint16_t stream, tun::PacketBuf& msg) override;
   void on_writable() override;

@@ -35,9 +35,13 @@ struct TwoSites {
 
   TwoSites()
       : gw1(loop, tun1, link.a(),
-            policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")}, policy::Action::drop), options(1)),
+            policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
+                           policy::Action::drop),
+            options(1)),
         gw2(loop, tun2, link.b(),
-            policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")}, policy::Action::drop), options(2)) {}
+            policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
+                           policy::Action::drop),
+            options(2)) {}
 
   void up() {
     link.up(16, 16);
@@ -81,7 +85,8 @@ TEST_CASE("gateway: a flow stays on one data stream; different flows spread over
   TwoSites s;
   s.up();
   for (int round = 0; round < 3; ++round) {
-    for (std::uint16_t port = 1; port <= 5; ++port) s.tun1.inject(test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, port, 80));
+    for (std::uint16_t port = 1; port <= 5; ++port)
+      s.tun1.inject(test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, port, 80));
   }
   s.gw1.read_tun();
   auto& log = s.link.a().sent_log;

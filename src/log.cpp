@@ -9,8 +9,12 @@ Level current = Level::info;
 constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-void set_level(Level level) { current = level; }
-Level level() { return current; }
+void set_level(Level level) {
+  current = level;
+}
+Level level() {
+  return current;
+}
 
 bool parse_level(std::string_view text, Level& out) {
   for (int i = 0; i < 4; ++i) {

@@ -15,10 +15,10 @@ void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3
 
 }  // namespace logging
 
-#define LOG_DEBUG(...)                                                        \
-  do {                                                                        \
-    if (logging::level() <= logging::Level::debug)                            \
-      logging::write(logging::Level::debug, __VA_ARGS__);                     \
+#define LOG_DEBUG(...)                                    \
+  do {                                                    \
+    if (logging::level() <= logging::Level::debug)        \
+      logging::write(logging::Level::debug, __VA_ARGS__); \
   } while (0)
 #define LOG_INFO(...) logging::write(logging::Level::info, __VA_ARGS__)
 #define LOG_WARN(...) logging::write(logging::Level::warn, __VA_ARGS__)

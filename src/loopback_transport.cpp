@@ -2,7 +2,8 @@
 
 namespace transport {
 
-SendResult LoopbackTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
+SendResult LoopbackTransport::send(AssocId assoc, std::uint16_t stream,
+                                   std::span<const std::uint8_t> msg) {
   if (assoc == 0 || assoc != assoc_) return SendResult::closed;
   if (stream >= out_streams_) return SendResult::error;
   if (outbox_.size() >= capacity) {

@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   if (int rc = parse_args(argc, argv, args); rc >= 0) return rc;
   if (!args.log_level.empty()) {
     logging::Level level;
-    if (!logging::parse_level(args.log_level, level)) return usage_error("unknown log level '" + args.log_level + "'");
+    if (!logging::parse_level(args.log_level, level))
+      return usage_error("unknown log level '" + args.log_level + "'");
     logging::set_level(level);
   }
   try {
@@ -110,9 +111,10 @@ int main(int argc, char** argv) {
     if (args.config_path.empty()) return usage_error("a config file is required (-c FILE)");
     config::Config config = config::load_config(args.config_path);
     if (args.command == "check") {
-      for (const std::string& warning : config.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
-      std::printf("%s: valid (%zu peer(s), %zu policy rule(s))\n", args.config_path.c_str(), config.peers.size(),
-                  config.rules.size());
+      for (const std::string& warning : config.warnings)
+        std::fprintf(stderr, "warning: %s\n", warning.c_str());
+      std::printf("%s: valid (%zu peer(s), %zu policy rule(s))\n", args.config_path.c_str(),
+                  config.peers.size(), config.rules.size());
       return 0;
     }
     daemon_::Daemon daemon(std::move(config));

@@ -8,7 +8,9 @@
 namespace packet {
 namespace {
 
-std::uint16_t load16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t load16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 
 bool has_port_header(std::uint8_t protocol) {
   return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
@@ -83,12 +85,18 @@ ParseError parse_v6(std::span<const std::uint8_t> bytes, PacketView& out) {
 
 const char* to_string(ParseError error) {
   switch (error) {
-    case ParseError::none: return "none";
-    case ParseError::empty: return "empty";
-    case ParseError::bad_version: return "bad_version";
-    case ParseError::truncated: return "truncated";
-    case ParseError::bad_header: return "bad_header";
-    case ParseError::length_mismatch: return "length_mismatch";
+    case ParseError::none:
+      return "none";
+    case ParseError::empty:
+      return "empty";
+    case ParseError::bad_version:
+      return "bad_version";
+    case ParseError::truncated:
+      return "truncated";
+    case ParseError::bad_header:
+      return "bad_header";
+    case ParseError::length_mismatch:
+      return "length_mismatch";
   }
   return "unknown";
 }
@@ -98,9 +106,12 @@ ParseError parse(std::span<const std::uint8_t> bytes, PacketView& out) {
   out.bytes = bytes;
   if (bytes.empty()) return ParseError::empty;
   switch (bytes[0] >> 4) {
-    case 4: return parse_v4(bytes, out);
-    case 6: return parse_v6(bytes, out);
-    default: return ParseError::bad_version;
+    case 4:
+      return parse_v4(bytes, out);
+    case 6:
+      return parse_v6(bytes, out);
+    default:
+      return ParseError::bad_version;
   }
 }
 
@@ -131,9 +142,12 @@ std::size_t FlowKey::hash() const {
   };
   mix(src.data(), src.size());
   mix(dst.data(), dst.size());
-  std::uint8_t rest[6] = {static_cast<std::uint8_t>(src_port >> 8), static_cast<std::uint8_t>(src_port),
-                          static_cast<std::uint8_t>(dst_port >> 8), static_cast<std::uint8_t>(dst_port),
-                          version, protocol};
+  std::uint8_t rest[6] = {static_cast<std::uint8_t>(src_port >> 8),
+                          static_cast<std::uint8_t>(src_port),
+                          static_cast<std::uint8_t>(dst_port >> 8),
+                          static_cast<std::uint8_t>(dst_port),
+                          version,
+                          protocol};
   mix(rest, sizeof rest);
   return static_cast<std::size_t>(h);
 }

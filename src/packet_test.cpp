@@ -6,8 +6,8 @@
 
 #include "src/test_packets.hpp"
 
-using packet::ParseError;
 using packet::PacketView;
+using packet::ParseError;
 
 TEST_CASE("packet: IPv4 TCP is parsed with ports and addresses") {
   auto bytes = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 80);
@@ -67,7 +67,8 @@ TEST_CASE("packet: malformed packets are refused with a reason") {
   CHECK(packet::parse(v6_long, view) == ParseError::length_mismatch);
 }
 
-TEST_CASE("packet: trailing bytes beyond the IP length are tolerated, total_len says where it ends") {
+TEST_CASE(
+    "packet: trailing bytes beyond the IP length are tolerated, total_len says where it ends") {
   auto v4 = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 1, 2);
   std::size_t real = v4.size();
   v4.resize(real + 6, 0xee);

@@ -10,8 +10,9 @@
 
 namespace test_packets {
 
-inline std::vector<std::uint8_t> ipv4(const std::string& src, const std::string& dst, std::uint8_t protocol,
-                                      std::uint16_t sport, std::uint16_t dport, std::size_t payload = 16) {
+inline std::vector<std::uint8_t> ipv4(const std::string& src, const std::string& dst,
+                                      std::uint8_t protocol, std::uint16_t sport,
+                                      std::uint16_t dport, std::size_t payload = 16) {
   std::size_t l4 = (protocol == IPPROTO_TCP) ? 20 : (protocol == IPPROTO_UDP ? 8 : 8);
   std::vector<std::uint8_t> p(20 + l4 + payload, 0);
   p[0] = 0x45;
@@ -30,8 +31,9 @@ inline std::vector<std::uint8_t> ipv4(const std::string& src, const std::string&
   return p;
 }
 
-inline std::vector<std::uint8_t> ipv6(const std::string& src, const std::string& dst, std::uint8_t protocol,
-                                      std::uint16_t sport, std::uint16_t dport, std::size_t payload = 16) {
+inline std::vector<std::uint8_t> ipv6(const std::string& src, const std::string& dst,
+                                      std::uint8_t protocol, std::uint16_t sport,
+                                      std::uint16_t dport, std::size_t payload = 16) {
   std::size_t l4 = (protocol == IPPROTO_TCP) ? 20 : 8;
   std::vector<std::uint8_t> p(40 + l4 + payload, 0);
   p[0] = 0x60;

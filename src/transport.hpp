@@ -70,7 +70,8 @@ class Transport {
   virtual ~Transport() = default;
   virtual void set_events(Events* events) = 0;
   virtual void start() = 0;
-  virtual SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) = 0;
+  virtual SendResult send(AssocId assoc, std::uint16_t stream,
+                          std::span<const std::uint8_t> msg) = 0;
   // Ends the association (protocol violation, failed handshake); the transport reconnects later.
   virtual void abort(AssocId assoc, const char* reason) = 0;
   virtual std::vector<AssocInfo> associations() const = 0;

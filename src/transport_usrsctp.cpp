@@ -22,8 +22,8 @@ struct UsrsctpTransport::Link {
   State state = State::closed;
   AssocId assoc = 0;  // while established
   std::uint16_t in_streams = 0, out_streams = 0;
-  bool dirty = false;     // queued in owner->dirty_
-  bool blocked = false;   // a send returned would_block
+  bool dirty = false;       // queued in owner->dirty_
+  bool blocked = false;     // a send returned would_block
   bool discarding = false;  // dropping the rest of an oversized message
   double backoff = 0;       // seconds before the next reconnect
   std::unique_ptr<loop::Timer> reconnect_timer;
@@ -56,11 +56,13 @@ constexpr std::size_t kSctpCommonHeader = 12;
 }  // namespace
 
 // Called by usrsctp whenever it has an SCTP packet for the peer behind addr (a Link).
-int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/, std::uint8_t /*set_df*/) {
+int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/,
+                std::uint8_t /*set_df*/) {
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
-  t.sockets_[link->socket_index]->queue(link->remote, {static_cast<const std::uint8_t*>(buffer), length});
+  t.sockets_[link->socket_index]->queue(link->remote,
+                                        {static_cast<const std::uint8_t*>(buffer), length});
   ++t.stats_.datagrams_out;
   t.stats_.datagram_bytes_out += length;
   t.stats_.largest_datagram_out = std::max<std::uint64_t>(t.stats_.largest_datagram_out, length);
@@ -142,7 +144,8 @@ void UsrsctpTransport::open_socket(Link& link) {
   close_socket(link);
   link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!link.sock) {
-    LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
     schedule_reconnect(link);
     return;
   }
@@ -191,20 +194,23 @@ void UsrsctpTransport::open_socket(Link& link) {
   addr.sconn_port = htons(options_.sctp_port);
   addr.sconn_addr = &link;
   if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
     close_socket(link);
     schedule_reconnect(link);
     return;
   }
   if (usrsctp_connect(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS) {
-    LOG_ERROR("peer %s: usrsctp_connect failed: %s", peers_[link.peer].name.c_str(), std::strerror(errno));
+    LOG_ERROR("peer %s: usrsctp_connect failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
     close_socket(link);
     schedule_reconnect(link);
     return;
   }
   link.state = Link::State::connecting;
-  LOG_DEBUG("peer %s: connecting to %s", peers_[link.peer].name.c_str(), link.remote.to_string().c_str());
+  LOG_DEBUG("peer %s: connecting to %s", peers_[link.peer].name.c_str(),
+            link.remote.to_string().c_str());
 }
 
 void UsrsctpTransport::close_socket(Link& link) {
@@ -239,9 +245,10 @@ void UsrsctpTransport::link_down(Link& link, const char* why) {
 }
 
 void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
-  sockets_[socket_index]->receive([&](const net::Endpoint& from, std::span<const std::uint8_t> bytes) {
-    on_datagram(socket_index, from, bytes);
-  });
+  sockets_[socket_index]->receive(
+      [&](const net::Endpoint& from, std::span<const std::uint8_t> bytes) {
+        on_datagram(socket_index, from, bytes);
+      });
   service();
 }
 
@@ -315,8 +322,9 @@ void UsrsctpTransport::read_messages(Link& link) {
     int flags = 0;
     sockaddr_conn from{};
     socklen_t from_len = sizeof from;
-    ssize_t n = usrsctp_recvv(link.sock, room.data(), room.size(), reinterpret_cast<sockaddr*>(&from),
-                              &from_len, &info, &info_len, &info_type, &flags);
+    ssize_t n =
+        usrsctp_recvv(link.sock, room.data(), room.size(), reinterpret_cast<sockaddr*>(&from),
+                      &from_len, &info, &info_len, &info_type, &flags);
     if (n < 0) {
       if (errno == EWOULDBLOCK || errno == EAGAIN) return;
       link_down(link, std::strerror(errno));
@@ -369,20 +377,33 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
           LOG_INFO("peer %s: association %llu %s via %s -> %s", name.c_str(),
                    static_cast<unsigned long long>(link.assoc),
                    change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
-                   sockets_[link.socket_index]->local().to_string().c_str(), link.remote.to_string().c_str());
+                   sockets_[link.socket_index]->local().to_string().c_str(),
+                   link.remote.to_string().c_str());
           if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
           break;
         }
-        case SCTP_COMM_LOST: link_down(link, "communication lost"); break;
-        case SCTP_SHUTDOWN_COMP: link_down(link, "shut down by peer"); break;
-        case SCTP_CANT_STR_ASSOC: link_down(link, "peer unreachable"); break;
-        default: break;
+        case SCTP_COMM_LOST:
+          link_down(link, "communication lost");
+          break;
+        case SCTP_SHUTDOWN_COMP:
+          link_down(link, "shut down by peer");
+          break;
+        case SCTP_CANT_STR_ASSOC:
+          link_down(link, "peer unreachable");
+          break;
+        default:
+          break;
       }
       break;
     }
-    case SCTP_SEND_FAILED_EVENT: ++stats_.send_errors; break;
-    case SCTP_SHUTDOWN_EVENT: LOG_DEBUG("peer %s: shutdown received", name.c_str()); break;
-    default: break;
+    case SCTP_SEND_FAILED_EVENT:
+      ++stats_.send_errors;
+      break;
+    case SCTP_SHUTDOWN_EVENT:
+      LOG_DEBUG("peer %s: shutdown received", name.c_str());
+      break;
+    default:
+      break;
   }
 }
 
@@ -394,7 +415,8 @@ UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
   return nullptr;
 }
 
-SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
+SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
+                                  std::span<const std::uint8_t> msg) {
   Link* link = find_link(assoc);
   if (!link || !link->sock) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;
@@ -434,9 +456,11 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     AssocInfo info;
     info.id = link->assoc;
     info.peer = link->peer;
-    info.state = link->state == Link::State::established ? "established"
-                 : link->state == Link::State::connecting ? "connecting" : "closed";
-    info.path = sockets_[link->socket_index]->local().to_string() + " -> " + link->remote.to_string();
+    info.state = link->state == Link::State::established  ? "established"
+                 : link->state == Link::State::connecting ? "connecting"
+                                                          : "closed";
+    info.path =
+        sockets_[link->socket_index]->local().to_string() + " -> " + link->remote.to_string();
     info.in_streams = link->in_streams;
     info.out_streams = link->out_streams;
     info.sent_messages = link->sent_messages;
@@ -454,6 +478,8 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
   return out;
 }
 
-TransportStats UsrsctpTransport::stats() const { return stats_; }
+TransportStats UsrsctpTransport::stats() const {
+  return stats_;
+}
 
 }  // namespace transport

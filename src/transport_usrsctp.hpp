@@ -56,7 +56,8 @@ class UsrsctpTransport final : public Transport {
 
  private:
   void on_udp_readable(std::size_t socket_index);
-  void on_datagram(std::size_t socket_index, const net::Endpoint& from, std::span<const std::uint8_t> bytes);
+  void on_datagram(std::size_t socket_index, const net::Endpoint& from,
+                   std::span<const std::uint8_t> bytes);
   void on_timer_tick();
   void before_block();
   void service();

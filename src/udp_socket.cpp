@@ -26,7 +26,8 @@ UdpSocket::UdpSocket(const Endpoint& local)
       send_len_(kBatch),
       recv_buf_(kBatch * kMaxDatagram) {
   fd_ = socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "udp socket for " + local.to_string());
+  if (fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "udp socket for " + local.to_string());
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (local.family() == AF_INET6) setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -63,7 +64,8 @@ std::size_t UdpSocket::receive(const Handler& handler, std::size_t limit) {
     for (int i = 0; i < n; ++i) {
       ++stats_.received;
       stats_.received_bytes += msgs[i].msg_len;
-      Endpoint sender = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]), msgs[i].msg_hdr.msg_namelen);
+      Endpoint sender = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]),
+                                                msgs[i].msg_hdr.msg_namelen);
       handler(sender, {recv_buf_.data() + i * kMaxDatagram, msgs[i].msg_len});
     }
     total += static_cast<std::size_t>(n);

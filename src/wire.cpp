@@ -20,13 +20,20 @@ std::uint32_t load32(const std::uint8_t* p) {
 
 const char* to_string(DecodeError error) {
   switch (error) {
-    case DecodeError::none: return "none";
-    case DecodeError::empty: return "empty";
-    case DecodeError::unknown_type: return "unknown_type";
-    case DecodeError::truncated: return "truncated";
-    case DecodeError::bad_magic: return "bad_magic";
-    case DecodeError::bad_extension: return "bad_extension";
-    case DecodeError::too_large: return "too_large";
+    case DecodeError::none:
+      return "none";
+    case DecodeError::empty:
+      return "empty";
+    case DecodeError::unknown_type:
+      return "unknown_type";
+    case DecodeError::truncated:
+      return "truncated";
+    case DecodeError::bad_magic:
+      return "bad_magic";
+    case DecodeError::bad_extension:
+      return "bad_extension";
+    case DecodeError::too_large:
+      return "too_large";
   }
   return "unknown";
 }

@@ -31,7 +31,8 @@ TEST_CASE("wire: malformed HELLOs are refused") {
   std::vector<std::uint8_t> bytes = wire::encode_hello(wire::Hello{});
   wire::Hello out;
   CHECK(wire::decode_hello({}, out) == wire::DecodeError::empty);
-  CHECK(wire::decode_hello(std::span(bytes).first(wire::kHelloFixedSize - 1), out) == wire::DecodeError::truncated);
+  CHECK(wire::decode_hello(std::span(bytes).first(wire::kHelloFixedSize - 1), out) ==
+        wire::DecodeError::truncated);
   auto bad_magic = bytes;
   bad_magic[4] ^= 0xff;
   CHECK(wire::decode_hello(bad_magic, out) == wire::DecodeError::bad_magic);
