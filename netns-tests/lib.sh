@@ -29,6 +29,9 @@
 #   wait_listen ROLE PORT   wait (bounded, 5 s) until a TCP listener on PORT exists in ROLE
 #   topo_up                 create the four namespaces, veths, addresses, LAN routes (+ WAN routes if direct)
 #   write_configs           write $TMPD/gw1.toml and gw2.toml and validate them with `sctptund --check`
+#   write_config N          (re)write gwN's config only; GW_EXTRA[N] is appended to it
+#   inet_up                 add an "internet" namespace behind gw1's uplink up0 (gw1's default routes
+#                           go there); it holds the hosts 198.51.100.7 and 2001:db8:7::7
 #   start_gw N              start sctptund in gwN (log: $TMPD/gwN.log), wait for tun0, add the routes
 #   stop_gw N / kill9_gw N  stop gwN's daemon with SIGTERM / SIGKILL, reap it, wait for tun0 to vanish
 #   gw_show N [ARGS]        run `sctptund show -c CONFIG ARGS` in gwN
@@ -240,13 +243,44 @@ topo_up() {
   log "topology up ($ROUTING routing), namespaces ${PFX}{client,gw1,gw2,server}"
 }
 
+inet_up() {
+  ip netns add "${PFX}inet"
+  _NAMESPACES+=("${PFX}inet")
+  in_ns inet ip link set lo up
+  _sysctl inet net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  ip -n "${PFX}gw1" link add up0 type veth peer name eth0 netns "${PFX}inet"
+  _addr gw1 up0 203.0.113.1/24 2001:db8:1::1/64
+  _addr inet eth0 203.0.113.2/24 2001:db8:1::2/64
+  in_ns inet ip addr add 198.51.100.7/32 dev lo
+  in_ns inet ip addr add 2001:db8:7::7/128 dev lo nodad
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ $(ip -n "${PFX}gw1" -br link show dev up0 | awk '{print $2}') == UP ]] && break
+    sleep 0.1
+  done
+  in_ns gw1 ip route add default via 203.0.113.2 dev up0
+  in_ns gw1 ip -6 route add default via 2001:db8:1::2 dev up0
+  in_ns inet ip route add 10.1.0.0/16 via 203.0.113.1
+  in_ns inet ip -6 route add fd01::/64 via 2001:db8:1::1
+  log "internet namespace ${PFX}inet up behind gw1's uplink up0 (hosts 198.51.100.7, 2001:db8:7::7)"
+}
+
 # ---- daemon -----------------------------------------------------------------------------------
 
 _gw_cfg() { echo "$TMPD/gw$1.toml"; }
 
+# GW_EXTRA[N]: TOML appended to gwN's config by write_config ([[policy]] / [[route]] tables).
+declare -A GW_EXTRA=()
+
 write_configs() {
-  local n me other peer tun_addr tun6 their_v4 their_v6
-  for n in 1 2; do
+  local n
+  for n in 1 2; do write_config "$n"; done
+}
+
+write_config() {
+  local n=$1 me other peer tun_addr tun6 their_v4 their_v6
+  {
     if [[ $n == 1 ]]; then
       me=192.0.2.1 other=192.0.2.2 peer=site-b tun_addr=10.255.0.1/30 tun6=fd00:255::1/64
       their_v4=10.2.0.0/16 their_v6=fd02::/64
@@ -284,9 +318,10 @@ prefix = "$their_v6"
 action = "tunnel"
 peer = "$peer"
 EOF
+    printf '%s\n' "${GW_EXTRA[$n]:-}" >>"$(_gw_cfg "$n")"
     "$SCTPTUND" --check -c "$(_gw_cfg "$n")" >"$TMPD/check$n.log" 2>&1 ||
       fail "'$SCTPTUND --check -c $(_gw_cfg "$n")' rejected the generated config"
-  done
+  }
 }
 
 _tun_up() { in_ns "gw$1" ip -o link show dev tun0 2>/dev/null | grep -Eq '[<,]UP[,>]'; }

@@ -2,12 +2,16 @@
 // PrefixTable<Value>: a longest-prefix-match table for IPv4 and IPv6 in the spirit of WireGuard's
 // allowedips. Header-only and self-contained: no configuration, logging or I/O.
 //
-// Each family has its own path-compressed binary trie (a "PATRICIA"/crit-bit trie). A node holds a
-// masked key and its prefix length; the bit just past that length picks the child. Nodes without
-// a value exist only where two subtrees fork, so the trie has fewer than 2 * size() nodes and a
-// lookup visits at most one node per distinct prefix length on the path. Nodes live in a vector
-// arena addressed by 32-bit indices (compact, cache-friendly, trivially copyable tables); freed
-// slots are recycled. Lookups never allocate.
+// Each family has its own path-compressed binary trie (a PATRICIA/crit-bit trie, as allowedips
+// uses). A node holds a masked key and its prefix length; the bit just past that length picks the
+// child. Nodes without a value exist only where two subtrees fork, so there are fewer than
+// 2 * size() nodes. A root table indexed by the first 12 address bits caches where a walk from
+// the root is after those bits, so a lookup starts a dozen levels down (about 50 M lookups/s with
+// 10,000 random IPv4 prefixes on one core; see bench/prefix_table_bench.cpp). Nodes live in a
+// vector arena addressed by 32-bit indices, freed slots are recycled, and tables are copyable.
+// Memory per node: 16 (IPv4) or 32 (IPv6) bytes plus a std::optional<Value> slot; and a 32 KiB
+// root table per family, allocated by its first insert (and released by clear()). Lookups never
+// allocate.
 //
 // Pointers returned by lookup*() and find_exact() stay valid until the next insert, remove or
 // clear on the same table (like iterators of a std::vector).
@@ -253,14 +257,7 @@ class Trie {
 
   std::size_t size() const { return size_; }
 
-  void clear() {
-    nodes_.clear();
-    values_.clear();
-    free_.clear();
-    root_table_.clear();
-    root_ = kNoNode;
-    size_ = 0;
-  }
+  void clear() { *this = Trie{}; }  // also releases the memory
 
   // Calls f(key, len, value) for every entry, in order of (address, length).
   template <class F>

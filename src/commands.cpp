@@ -133,6 +133,9 @@ std::string render_text(const Snapshot& s) {
   out << "  tunnel: sent " << s.counters.tunneled_packets << " packets ("
       << human_bytes(s.counters.tunneled_bytes) << "), received " << s.counters.received_packets
       << " packets (" << human_bytes(s.counters.received_bytes) << ")\n";
+  out << "  bypass: " << s.counters.bypassed_packets << " packets ("
+      << human_bytes(s.counters.bypassed_bytes)
+      << ")   icmp unreachable sent: " << s.counters.icmp_unreachable_sent << "\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -192,6 +195,9 @@ std::string render_json(const Snapshot& s) {
       .field("tunneled_bytes", s.counters.tunneled_bytes);
   j.field("received_packets", s.counters.received_packets)
       .field("received_bytes", s.counters.received_bytes);
+  j.field("bypassed_packets", s.counters.bypassed_packets)
+      .field("bypassed_bytes", s.counters.bypassed_bytes);
+  j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("dropped_packets", s.counters.dropped_total());
   j.open("drops");

@@ -1,5 +1,6 @@
 #include "src/config.hpp"
 
+#include <netinet/in.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -121,7 +122,7 @@ bool valid_name(std::string_view name, std::size_t max_len) {
 
 void read_tun(const std::string& file, const toml::table& table, TunConfig& tun) {
   Section s(file, table, "tun");
-  s.allow_only({"name", "mtu", "addresses"});
+  s.allow_only({"name", "mtu", "addresses", "default", "fwmark", "bypass_table"});
   if (auto name = s.string("name")) {
     if (!valid_name(*name, 15))
       s.fail(s.where("name"), "name",
@@ -135,6 +136,23 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
              "'" + text + "' is not an address with prefix length (10.0.0.1/30, fd00::1/64)");
     tun.addresses.push_back({text});
   });
+  if (auto action = s.string("default")) {
+    if (*action == "drop") {
+      tun.default_action = policy::Action::drop;
+    } else if (*action == "bypass") {
+      tun.default_action = policy::Action::bypass;
+    } else {
+      s.fail(s.where("default"), "default", "'" + *action + "' is not one of: drop, bypass");
+    }
+  }
+  if (auto mark = s.integer("fwmark", 1, 0xffffffffLL))
+    tun.fwmark = static_cast<std::uint32_t>(*mark);
+  if (auto table = s.integer("bypass_table", 1, 0xffffffffLL)) {
+    if (*table >= 253 && *table <= 255)
+      s.fail(s.where("bypass_table"), "bypass_table",
+             "253, 254 and 255 are the kernel's default, main and local tables");
+    tun.bypass_table = static_cast<std::uint32_t>(*table);
+  }
 }
 
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
@@ -177,10 +195,23 @@ PeerConfig read_peer(const std::string& file, const toml::table& table) {
   return peer;
 }
 
+std::optional<std::uint8_t> parse_protocol(const std::string& text) {
+  if (text == "tcp") return IPPROTO_TCP;
+  if (text == "udp") return IPPROTO_UDP;
+  if (text == "icmp") return IPPROTO_ICMP;
+  if (text == "icmpv6") return IPPROTO_ICMPV6;
+  if (text == "sctp") return IPPROTO_SCTP;
+  if (text.empty() || text.size() > 3 || !std::all_of(text.begin(), text.end(), ::isdigit))
+    return std::nullopt;
+  int number = std::stoi(text);
+  if (number > 255) return std::nullopt;
+  return static_cast<std::uint8_t>(number);
+}
+
 policy::Rule read_rule(const std::string& file, const toml::table& table,
                        const std::vector<PeerConfig>& peers) {
   Section s(file, table, "policy");
-  s.allow_only({"prefix", "action", "peer"});
+  s.allow_only({"prefix", "protocol", "ports", "action", "peer"});
   policy::Rule rule;
   std::string prefix = s.required_string("prefix");
   auto parsed = policy::Prefix::parse(prefix);
@@ -188,13 +219,32 @@ policy::Rule read_rule(const std::string& file, const toml::table& table,
     s.fail(s.where("prefix"), "prefix",
            "'" + prefix + "' is not a prefix (10.2.0.0/16, fd02::/64)");
   rule.prefix = *parsed;
+  if (auto protocol = s.string("protocol")) {
+    rule.protocol = parse_protocol(*protocol);
+    if (!rule.protocol)
+      s.fail(s.where("protocol"), "protocol",
+             "'" + *protocol + "' is not one of: tcp, udp, icmp, icmpv6, sctp, 0-255");
+  }
+  if (auto ports = s.string("ports")) {
+    bool has_ports =
+        rule.protocol && (*rule.protocol == IPPROTO_TCP || *rule.protocol == IPPROTO_UDP ||
+                          *rule.protocol == IPPROTO_SCTP);
+    if (!has_ports)
+      s.fail(s.where("ports"), "ports", "needs protocol = \"tcp\", \"udp\" or \"sctp\"");
+    auto ranges = policy::parse_ports(*ports);
+    if (!ranges)
+      s.fail(s.where("ports"), "ports", "'" + *ports + "' is not a port list (80,443,8000-8100)");
+    rule.ports = *ranges;
+  }
   std::string action = s.required_string("action");
   if (action == "tunnel") {
     rule.action = policy::Action::tunnel;
+  } else if (action == "bypass") {
+    rule.action = policy::Action::bypass;
   } else if (action == "drop") {
     rule.action = policy::Action::drop;
   } else {
-    s.fail(s.where("action"), "action", "'" + action + "' is not one of: tunnel, drop");
+    s.fail(s.where("action"), "action", "'" + action + "' is not one of: tunnel, bypass, drop");
   }
   auto peer = s.string("peer");
   if (rule.action == policy::Action::tunnel) {
@@ -207,6 +257,17 @@ policy::Rule read_rule(const std::string& file, const toml::table& table,
     s.fail(s.where("peer"), "peer", "only an action \"tunnel\" takes a peer");
   }
   return rule;
+}
+
+RouteConfig read_route(const std::string& file, const toml::table& table) {
+  Section s(file, table, "route");
+  s.allow_only({"prefix"});
+  std::string prefix = s.required_string("prefix");
+  auto parsed = policy::Prefix::parse(prefix);
+  if (!parsed)
+    s.fail(s.where("prefix"), "prefix",
+           "'" + prefix + "' is not a prefix (10.2.0.0/16, fd02::/64)");
+  return RouteConfig{*parsed};
 }
 
 }  // namespace
@@ -222,7 +283,8 @@ Config parse_config(std::string_view text, const std::string& source_name) {
   Config config;
   config.path = source_name;
   for (auto&& [key, node] : root) {
-    static constexpr std::string_view kTop[] = {"tun", "transport", "control", "peer", "policy"};
+    static constexpr std::string_view kTop[] = {"tun",  "transport", "control",
+                                                "peer", "policy",    "route"};
     if (std::find(std::begin(kTop), std::end(kTop), key.str()) == std::end(kTop))
       throw ConfigError(source_name + ":" + std::to_string(key.source().begin.line) +
                         ": unknown section or key '" + std::string(key.str()) + "'");
@@ -254,6 +316,13 @@ Config parse_config(std::string_view text, const std::string& source_name) {
   }
   for (const toml::table* table : table_array(source_name, root, "policy"))
     config.rules.push_back(read_rule(source_name, *table, config.peers));
+  for (const toml::table* table : table_array(source_name, root, "route")) {
+    RouteConfig route = read_route(source_name, *table);
+    if (std::find(config.routes.begin(), config.routes.end(), route) != config.routes.end())
+      config.warnings.push_back("[[route]] " + route.prefix.to_string() + " is listed twice");
+    else
+      config.routes.push_back(route);
+  }
 
   for (std::size_t i = 0; i < config.peers.size(); ++i) {
     bool used = std::any_of(config.rules.begin(), config.rules.end(), [&](const policy::Rule& r) {
@@ -264,6 +333,31 @@ Config parse_config(std::string_view text, const std::string& source_name) {
                                 "' is used by no [[policy]] rule");
   }
   return config;
+}
+
+std::vector<std::string> restart_needed(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  auto addresses = [](const TunConfig& t) {
+    std::vector<std::string> v;
+    for (const auto& address : t.addresses) v.push_back(address.text);
+    return v;
+  };
+  if (a.tun.name != b.tun.name) out.push_back("[tun] name");
+  if (a.tun.mtu != b.tun.mtu) out.push_back("[tun] mtu");
+  if (addresses(a.tun) != addresses(b.tun)) out.push_back("[tun] addresses");
+  if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
+    out.push_back("[tun] fwmark / bypass_table");
+  if (a.transport.kind != b.transport.kind || a.transport.local != b.transport.local ||
+      a.transport.port != b.transport.port || a.transport.streams != b.transport.streams)
+    out.push_back("[transport]");
+  if (a.control.socket != b.control.socket) out.push_back("[control] socket");
+  bool same_peers = a.peers.size() == b.peers.size();
+  for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
+    same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&
+                 a.peers[i].port == b.peers[i].port;
+  }
+  if (!same_peers) out.push_back("[[peer]] (added, removed, reordered or changed)");
+  return out;
 }
 
 Config load_config(const std::string& path) {

@@ -26,6 +26,9 @@ struct TunConfig {
   std::string name = "tun0";
   int mtu = 1400;
   std::vector<InterfaceAddress> addresses;
+  policy::Action default_action = policy::Action::drop;  // when no rule matches: drop | bypass
+  std::uint32_t fwmark = 9899;        // marks bypassed packets and the WAN sockets
+  std::uint32_t bypass_table = 9899;  // routing table: main without the routes into the TUN
 };
 
 struct TransportConfig {
@@ -45,17 +48,29 @@ struct PeerConfig {
   std::uint16_t port = 9899;
 };
 
+// A route into the TUN that the daemon installs at start and removes at stop.
+struct RouteConfig {
+  policy::Prefix prefix;
+  bool operator==(const RouteConfig&) const = default;
+};
+
 struct Config {
   std::string path;
   TunConfig tun;
   TransportConfig transport;
   ControlConfig control;
   std::vector<PeerConfig> peers;
-  std::vector<policy::Rule> rules;    // in file order; Rule::peer indexes peers
+  std::vector<policy::Rule> rules;  // in file order; Rule::peer indexes peers
+  std::vector<RouteConfig> routes;
   std::vector<std::string> warnings;  // valid but questionable (a peer no rule uses, ...)
 };
 
 Config load_config(const std::string& path);
 Config parse_config(std::string_view text, const std::string& source_name);
+
+// What differs between two configs in parts that only a restart can change ([tun] name,
+// addresses, fwmark and table, [transport], [control], the peers); empty when a reload can
+// apply new.
+std::vector<std::string> restart_needed(const Config& old_config, const Config& new_config);
 
 }  // namespace config

@@ -150,3 +150,78 @@ TEST_CASE("config: a missing file is an error that names it") {
   CHECK_THROWS_WITH_AS(config::load_config("/nonexistent/sctptund.toml"),
                        "/nonexistent/sctptund.toml: cannot open config file", config::ConfigError);
 }
+
+TEST_CASE("config: rules with protocol and ports, bypass, routes, default") {
+  config::Config c = config::parse_config(R"(
+[tun]
+default = "bypass"
+fwmark = 77
+bypass_table = 1077
+[[peer]]
+name = "b"
+remote = ["192.0.2.2"]
+[[route]]
+prefix = "10.2.0.0/16"
+[[route]]
+prefix = "fd02::/64"
+[[policy]]
+prefix = "10.2.0.0/16"
+protocol = "tcp"
+ports = "80,443,8000-8100"
+action = "tunnel"
+peer = "b"
+[[policy]]
+prefix = "10.2.0.0/16"
+protocol = "47"
+action = "drop"
+[[policy]]
+prefix = "10.2.9.0/24"
+action = "bypass"
+)",
+                                          "t.toml");
+  CHECK(c.tun.default_action == policy::Action::bypass);
+  CHECK(c.tun.fwmark == 77);
+  CHECK(c.tun.bypass_table == 1077);
+  REQUIRE(c.routes.size() == 2);
+  CHECK(c.routes[1].prefix.to_string() == "fd02::/64");
+  REQUIRE(c.rules.size() == 3);
+  CHECK(c.rules[0].protocol == std::optional<std::uint8_t>(6));
+  CHECK(c.rules[0].ports.size() == 3);
+  CHECK(c.rules[1].protocol == std::optional<std::uint8_t>(47));
+  CHECK(c.rules[2].action == policy::Action::bypass);
+}
+
+TEST_CASE("config: bad rules, routes and tun keys are errors naming line and key") {
+  auto e = error_of("[[policy]]\nprefix = \"10.2.0.0/16\"\nports = \"80\"\naction = \"drop\"\n");
+  CHECK(contains(e, "test.toml:3: [policy] ports: needs protocol"));
+  e = error_of(
+      "[[policy]]\nprefix = \"10.2.0.0/16\"\nprotocol = \"tcp\"\nports = \"90-80\"\naction = "
+      "\"drop\"\n");
+  CHECK(contains(e, "test.toml:4: [policy] ports: '90-80' is not a port list"));
+  e = error_of("[[policy]]\nprefix = \"10.2.0.0/16\"\nprotocol = \"gre-ish\"\naction = \"drop\"\n");
+  CHECK(contains(e, "test.toml:3: [policy] protocol"));
+  e = error_of("[[policy]]\nprefix = \"10.2.0.0/16\"\naction = \"bypass\"\npeer = \"x\"\n");
+  CHECK(contains(e, "only an action \"tunnel\" takes a peer"));
+  e = error_of("[[route]]\nprefix = \"10.2.0.0/33\"\n");
+  CHECK(contains(e, "test.toml:2: [route] prefix"));
+  e = error_of("[[route]]\nvia = \"x\"\n");
+  CHECK(contains(e, "[route] via: unknown key"));
+  e = error_of("[tun]\ndefault = \"tunnel\"\n");
+  CHECK(contains(e, "test.toml:2: [tun] default: 'tunnel' is not one of: drop, bypass"));
+  e = error_of("[tun]\nbypass_table = 254\n");
+  CHECK(contains(e, "[tun] bypass_table: 253, 254 and 255"));
+}
+
+TEST_CASE("config: what a reload can apply and what needs a restart") {
+  config::Config a = config::parse_config(kValid, "a.toml");
+  config::Config b = a;
+  b.rules.pop_back();
+  b.routes.push_back({*policy::Prefix::parse("10.9.0.0/16")});
+  b.tun.default_action = policy::Action::bypass;
+  CHECK(config::restart_needed(a, b).empty());
+  b.peers[0].remote = {*net::Endpoint::parse("192.0.2.9", 9899)};
+  b.transport.port = 1;
+  b.tun.mtu = 1300;
+  auto needed = config::restart_needed(a, b);
+  CHECK(needed.size() == 3);
+}

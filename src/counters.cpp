@@ -10,6 +10,8 @@ const char* to_string(Drop reason) {
       return "no_rule";
     case Drop::policy_drop:
       return "policy_drop";
+    case Drop::bypass_failed:
+      return "bypass_failed";
     case Drop::peer_down:
       return "peer_down";
     case Drop::flow_limit:

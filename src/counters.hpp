@@ -13,6 +13,7 @@ enum class Drop : std::uint8_t {
   no_rule,           // no policy rule matched and the default is drop
   policy_drop,       // a rule said drop
   peer_down,         // tunnel rule, but the peer has no ready association
+  bypass_failed,     // bypass rule, but the host could not route the packet (no route, too big)
   flow_limit,        // the flow table is full
   send_error,        // the transport refused the message for good
   wire_malformed,    // from a peer: a message we cannot decode
@@ -30,7 +31,9 @@ struct Counters {
   std::uint64_t tun_written_packets = 0, tun_written_bytes = 0;
   std::uint64_t tunneled_packets = 0, tunneled_bytes = 0;  // sent into the tunnel
   std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
-  std::uint64_t backpressure_pauses = 0;  // times TUN reading paused on a full send buffer
+  std::uint64_t bypassed_packets = 0, bypassed_bytes = 0;  // sent on through normal routing
+  std::uint64_t icmp_unreachable_sent = 0;  // admin-prohibited errors for dropped packets
+  std::uint64_t backpressure_pauses = 0;    // times TUN reading paused on a full send buffer
   std::array<std::uint64_t, kDropReasons> drops{};
 
   void drop(Drop reason) { ++drops[static_cast<std::size_t>(reason)]; }

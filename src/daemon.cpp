@@ -13,6 +13,26 @@
 #endif
 
 namespace daemon_ {
+namespace {
+
+class HostBypass final : public gateway::BypassPath {
+ public:
+  explicit HostBypass(tun::Bypass& bypass) : bypass_(bypass) {}
+  bool send(std::span<const std::uint8_t> packet) override {
+    return bypass_.send(packet) == tun::Bypass::SendResult::ok;
+  }
+
+ private:
+  tun::Bypass& bypass_;
+};
+
+std::vector<policy::Prefix> route_prefixes(const config::Config& config) {
+  std::vector<policy::Prefix> out;
+  for (const config::RouteConfig& route : config.routes) out.push_back(route.prefix);
+  return out;
+}
+
+}  // namespace
 
 Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const std::string& warning : config_.warnings)
@@ -27,11 +47,24 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     netlink_->add_address(config_.tun.name, address.text);
   netlink_->set_up(config_.tun.name);
   LOG_INFO("interface %s up, mtu %d", tun_->name().c_str(), tun_->mtu());
+  routes_ = std::make_unique<routes::RouteSet>(*netlink_, config_.tun.name);
+  routes_->apply(route_prefixes(config_));
+
+  bypass_ =
+      std::make_unique<tun::Bypass>(config_.tun.name, config_.tun.fwmark, config_.tun.bypass_table,
+                                    tun::Bypass::kDefaultRulePriority);
+  bypass_watch_ = std::make_unique<loop::IoWatcher>(loop_, bypass_->fd(), loop::kRead,
+                                                    [this](int) { bypass_->on_readable(); });
+  bypass_watch_->start();
+  bypass_path_ = std::make_unique<HostBypass>(*bypass_);
+  LOG_INFO("bypass: fwmark %u, routing table %u (main without %s)", config_.tun.fwmark,
+           config_.tun.bypass_table, config_.tun.name.c_str());
 
   transport::UsrsctpOptions options;
   options.locals = config_.transport.local;
   options.sctp_port = config_.transport.port;
   options.streams = config_.transport.streams;
+  options.fwmark = config_.tun.fwmark;
   transport_ = std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
   for (const net::Endpoint& local : config_.transport.local)
     LOG_INFO("transport udp: SCTP over UDP on %s", local.to_string().c_str());
@@ -40,9 +73,9 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const config::PeerConfig& peer : config_.peers)
     gateway_options.peer_names.push_back(peer.name);
   gateway_options.instance = std::random_device{}();
-  gateway_ = std::make_unique<gateway::Gateway>(loop_, *tun_, *transport_,
-                                                policy::Policy(config_.rules, policy::Action::drop),
-                                                gateway_options);
+  gateway_ = std::make_unique<gateway::Gateway>(
+      loop_, *tun_, *transport_, bypass_path_.get(),
+      policy::Policy(config_.rules, config_.tun.default_action), gateway_options);
 
   control_ = std::make_unique<control::ControlServer>(
       loop_, config_.control.socket,
@@ -54,15 +87,50 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   };
   sigint_ = std::make_unique<loop::Signal>(loop_, SIGINT, stop);
   sigterm_ = std::make_unique<loop::Signal>(loop_, SIGTERM, stop);
+  sighup_ = std::make_unique<loop::Signal>(loop_, SIGHUP, [this] { reload(); });
 }
 
 Daemon::~Daemon() = default;
 
 void Daemon::run() {
   transport_->start();
-  LOG_INFO("running: %zu peer(s), %zu policy rule(s), control socket %s", config_.peers.size(),
-           config_.rules.size(), config_.control.socket.c_str());
+  LOG_INFO("running: %zu peer(s), %zu policy rule(s), %zu route(s), default %s, control socket %s",
+           config_.peers.size(), config_.rules.size(), config_.routes.size(),
+           policy::to_string(config_.tun.default_action), config_.control.socket.c_str());
   loop_.run();
+}
+
+std::string Daemon::reload() {
+  config::Config next;
+  try {
+    next = config::load_config(config_.path);
+  } catch (const std::exception& error) {
+    LOG_ERROR("reload refused, the running config stays in force: %s", error.what());
+    return std::string("error: ") + error.what() + "\n";
+  }
+  std::vector<std::string> fixed = config::restart_needed(config_, next);
+  if (!fixed.empty()) {
+    std::string what;
+    for (const std::string& part : fixed) what += (what.empty() ? "" : ", ") + part;
+    LOG_ERROR(
+        "reload refused, the running config stays in force: %s changed, which needs a restart",
+        what.c_str());
+    return "error: " + what + " changed; restart sctptund to apply that\n";
+  }
+  try {
+    routes_->apply(route_prefixes(next));
+  } catch (const std::exception& error) {
+    LOG_ERROR("reload: routes: %s", error.what());
+    return std::string("error: routes: ") + error.what() + "\n";
+  }
+  gateway_->set_policy(policy::Policy(next.rules, next.tun.default_action));
+  for (const std::string& warning : next.warnings)
+    LOG_WARN("%s: %s", next.path.c_str(), warning.c_str());
+  config_ = std::move(next);
+  LOG_INFO("config reloaded: %zu policy rule(s), %zu route(s), default %s", config_.rules.size(),
+           config_.routes.size(), policy::to_string(config_.tun.default_action));
+  return "ok: reloaded " + config_.path + ": " + std::to_string(config_.rules.size()) +
+         " policy rule(s), " + std::to_string(config_.routes.size()) + " route(s)\n";
 }
 
 std::string Daemon::show(bool json) {
@@ -76,6 +144,7 @@ std::string Daemon::show(bool json) {
 std::string Daemon::handle_request(std::string_view request) {
   if (request == "show") return show(false);
   if (request == "show json") return show(true);
+  if (request == "reload") return reload();
   if (request == "ping") return "pong\n";
   return "error: unknown request '" + std::string(request) + "'\n";
 }

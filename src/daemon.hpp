@@ -1,7 +1,8 @@
 #pragma once
 // Daemon: owns the running gateway's parts. Construction order is dependency order; members are
 // declared in that order, so they stop in reverse:
-//   config -> event loop -> netlink -> TUN (created, MTU, addresses, up) -> transport (UDP bound)
+//   config -> event loop -> netlink -> TUN (created, MTU, addresses, up) -> [[route]]s into it
+//   -> bypass routing (table, rules, marked raw sockets) -> transport (marked UDP sockets)
 //   -> gateway (pipeline) -> control socket -> signals.
 
 #include <memory>
@@ -11,7 +12,9 @@
 #include "src/control.hpp"
 #include "src/event_loop.hpp"
 #include "src/gateway.hpp"
+#include "src/route_set.hpp"
 #include "src/transport.hpp"
+#include "tun/bypass.hpp"
 #include "tun/device.hpp"
 #include "tun/netlink.hpp"
 
@@ -24,6 +27,9 @@ class Daemon {
   ~Daemon();
   // Runs until SIGINT or SIGTERM.
   void run();
+  // Re-reads the config file and applies policy and route changes; returns "ok: ..." or
+  // "error: ..." (then the old config stays in force).
+  std::string reload();
 
  private:
   std::string handle_request(std::string_view request);
@@ -35,10 +41,14 @@ class Daemon {
   double started_at_ = 0;
   std::unique_ptr<tun::Netlink> netlink_;
   std::unique_ptr<tun::Device> tun_;
+  std::unique_ptr<routes::RouteSet> routes_;
+  std::unique_ptr<tun::Bypass> bypass_;
+  std::unique_ptr<loop::IoWatcher> bypass_watch_;
+  std::unique_ptr<gateway::BypassPath> bypass_path_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<gateway::Gateway> gateway_;
   std::unique_ptr<control::ControlServer> control_;
-  std::unique_ptr<loop::Signal> sigint_, sigterm_;
+  std::unique_ptr<loop::Signal> sigint_, sigterm_, sighup_;
 };
 
 }  // namespace daemon_

@@ -16,18 +16,21 @@ constexpr int kMaxBatchesPerWakeup = 16;
 }  // namespace
 
 Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& transport,
-                 policy::Policy policy, Options options)
+                 BypassPath* bypass, policy::Policy policy, Options options)
     : loop_(loop),
       tun_(tun),
       transport_(transport),
+      bypass_(bypass),
       policy_(std::move(policy)),
       options_(std::move(options)),
       flows_(options_.max_flows),
       batch_(options_.batch_size),
-      expiry_timer_(loop, 10, 10, [this] {
-        std::size_t n = flows_.expire(loop_.now(), options_.flow_idle_seconds);
-        if (n) LOG_DEBUG("expired %zu idle flows, %zu left", n, flows_.size());
-      }) {
+      expiry_timer_(loop, 10, 10,
+                    [this] {
+                      std::size_t n = flows_.expire(loop_.now(), options_.flow_idle_seconds);
+                      if (n) LOG_DEBUG("expired %zu idle flows, %zu left", n, flows_.size());
+                    }),
+      icmp_limit_(options_.icmp_per_second, options_.icmp_burst) {
   for (const std::string& name : options_.peer_names)
     peers_.push_back(PeerStatus{name, {}, 0, 0, 0, 0});
   transport_.set_events(this);
@@ -83,12 +86,40 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
   }
   // The packet as the IP header says; trailing bytes beyond it are not ours to forward.
   buf.set_size(view.total_len);
-  policy::Decision decision = policy_.decide({view.version, view.dst.data()});
-  if (decision.action != policy::Action::tunnel) {
-    counters_.drop(decision.matched ? Drop::policy_drop : Drop::no_rule);
-    return Outcome::dropped;
+  view.bytes = buf.data();
+  policy::Decision decision =
+      policy_.decide({view.version, view.dst.data(), view.protocol, view.has_ports, view.dst_port});
+  switch (decision.action) {
+    case policy::Action::tunnel:
+      return tunnel(buf, view, decision.peer);
+    case policy::Action::bypass:
+      if (bypass_ && bypass_->send(buf.data())) {
+        ++counters_.bypassed_packets;
+        counters_.bypassed_bytes += buf.size();
+        return Outcome::sent;
+      }
+      counters_.drop(Drop::bypass_failed);
+      return Outcome::dropped;
+    case policy::Action::drop:
+      counters_.drop(decision.matched ? Drop::policy_drop : Drop::no_rule);
+      send_unreachable(view);
+      return Outcome::dropped;
   }
-  flows::Flow* flow = flows_.lookup_or_open(packet::FlowKey::of(view), decision.peer, loop_.now());
+  return Outcome::dropped;
+}
+
+void Gateway::send_unreachable(const packet::PacketView& dropped) {
+  icmp_buf_.reset();
+  std::size_t n = icmp::make_admin_prohibited(dropped, dropped.dst.data(), icmp_buf_.tailroom());
+  if (n == 0 || !icmp_limit_.allow(loop_.now())) return;
+  icmp_buf_.set_size(n);
+  const tun::PacketBuf* one[] = {&icmp_buf_};
+  if (tun_.write(one) == 1) ++counters_.icmp_unreachable_sent;
+}
+
+Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& view,
+                                 transport::PeerId peer) {
+  flows::Flow* flow = flows_.lookup_or_open(packet::FlowKey::of(view), peer, loop_.now());
   if (!flow) {
     counters_.drop(Drop::flow_limit);
     return Outcome::dropped;
@@ -107,9 +138,9 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
       counters_.tunneled_bytes += inner_size;
       ++flow->packets;
       flow->bytes += inner_size;
-      PeerStatus& peer = peers_[flow->peer];
-      ++peer.tx_packets;
-      peer.tx_bytes += inner_size;
+      PeerStatus& status = peers_[flow->peer];
+      ++status.tx_packets;
+      status.tx_bytes += inner_size;
       return Outcome::sent;
     }
     case transport::SendResult::would_block:

@@ -4,7 +4,11 @@
 // Outbound (TUN -> peer):
 //  1. read_tun() reads a batch of packets from the TUN into PacketBufs with headroom.
 //  2. packet::parse() checks each one without copying (malformed: dropped, counted).
-//  3. Policy::decide() picks tunnel(peer) or drop by the longest destination prefix.
+//  3. Policy::decide() picks tunnel(peer), bypass or drop (longest prefix, protocol, ports).
+//     bypass: BypassPath::send() hands the packet to the host's normal routing.
+//     drop: counted, and the sender gets an ICMP admin-prohibited error (rate-limited), written
+//     into the TUN from the dropped packet's destination address (the kernel would refuse one
+//     arriving on the TUN from one of its own addresses).
 //  4. FlowTable::lookup_or_open() finds the packet's flow; an unbound flow is bound to a ready
 //     association of the peer and the next data stream (StreamCursor).
 //  5. wire::write_packet_header() writes the 1-byte PACKET header into the headroom.
@@ -21,6 +25,7 @@
 // Handshake: on_assoc_up sends our HELLO on stream 0; the association carries packets once our
 // HELLO is sent and the peer's HELLO received (AssocState::ready()).
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,10 +37,20 @@
 #include "src/counters.hpp"
 #include "src/event_loop.hpp"
 #include "src/flow_table.hpp"
+#include "src/icmp_reply.hpp"
+#include "src/packet.hpp"
 #include "src/transport.hpp"
 #include "tun/device.hpp"
 
 namespace gateway {
+
+// Where bypassed packets go: the host's normal routing without the TUN (tun::Bypass), or a fake.
+class BypassPath {
+ public:
+  virtual ~BypassPath() = default;
+  // Sends one IP packet on; false when the host cannot route it.
+  virtual bool send(std::span<const std::uint8_t> packet) = 0;
+};
 
 struct Options {
   std::vector<std::string> peer_names;  // indexed by transport::PeerId
@@ -43,6 +58,7 @@ struct Options {
   double flow_idle_seconds = 180;
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
+  double icmp_per_second = 10, icmp_burst = 20;
 };
 
 struct AssocState {
@@ -63,8 +79,9 @@ struct PeerStatus {
 
 class Gateway final : public transport::Events {
  public:
+  // bypass may be null: bypassed packets are then dropped and counted as bypass_failed.
   Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& transport,
-          policy::Policy policy, Options options);
+          BypassPath* bypass, policy::Policy policy, Options options);
   ~Gateway() override;
 
   // Reads and forwards TUN packets until the TUN is empty, the send buffer is full, or a
@@ -72,7 +89,10 @@ class Gateway final : public transport::Events {
   void read_tun();
   bool tun_paused() const { return pending_begin_ < pending_end_; }
 
+  // Takes effect with the next packet; flows whose rule still sends them to the same peer keep
+  // their association and stream.
   void set_policy(policy::Policy policy) { policy_ = std::move(policy); }
+  const policy::Policy& policy() const { return policy_; }
 
   void on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
                    std::uint16_t out_streams) override;
@@ -88,6 +108,8 @@ class Gateway final : public transport::Events {
  private:
   enum class Outcome { sent, dropped, blocked };
   Outcome forward(tun::PacketBuf& buf);
+  Outcome tunnel(tun::PacketBuf& buf, const packet::PacketView& view, transport::PeerId peer);
+  void send_unreachable(const packet::PacketView& dropped);
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
   bool bind_flow(flows::Flow& flow);
@@ -99,6 +121,7 @@ class Gateway final : public transport::Events {
   loop::EventLoop& loop_;
   tun::Device& tun_;
   transport::Transport& transport_;
+  BypassPath* bypass_;
   policy::Policy policy_;
   Options options_;
   counters::Counters counters_;
@@ -111,6 +134,8 @@ class Gateway final : public transport::Events {
   std::size_t pending_begin_ = 0, pending_end_ = 0;
   std::unique_ptr<loop::IoWatcher> tun_watch_;  // absent for devices without fd (fakes)
   loop::Timer expiry_timer_;
+  icmp::RateLimiter icmp_limit_;
+  tun::PacketBuf icmp_buf_;
 };
 
 }  // namespace gateway

@@ -19,8 +19,19 @@ policy::Rule tunnel_rule(const char* prefix) {
   return rule;
 }
 
+struct FakeBypass final : gateway::BypassPath {
+  std::vector<std::vector<std::uint8_t>> sent;
+  bool routable = true;
+  bool send(std::span<const std::uint8_t> packet) override {
+    if (!routable) return false;
+    sent.emplace_back(packet.begin(), packet.end());
+    return true;
+  }
+};
+
 struct TwoSites {
   loop::EventLoop loop;
+  FakeBypass bypass1, bypass2;
   tun::FakeTun tun1{"tun1"}, tun2{"tun2"};
   transport::LoopbackLink link;
   gateway::Gateway gw1, gw2;
@@ -34,11 +45,11 @@ struct TwoSites {
   }
 
   TwoSites()
-      : gw1(loop, tun1, link.a(),
+      : gw1(loop, tun1, link.a(), &bypass1,
             policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
                            policy::Action::drop),
             options(1)),
-        gw2(loop, tun2, link.b(),
+        gw2(loop, tun2, link.b(), &bypass2,
             policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
                            policy::Action::drop),
             options(2)) {}
@@ -129,7 +140,12 @@ TEST_CASE("gateway: drops are counted by reason and nothing malformed crosses") 
   s.link.deliver();
   CHECK(s.gw1.counters().dropped(counters::Drop::wire_malformed) == 1);
   CHECK(s.gw1.counters().dropped(counters::Drop::inner_malformed) == 1);
-  CHECK(s.tun1.take_written().empty());
+  // The TUN got only our ICMP error for the no_rule drop, none of the malformed packets.
+  auto written = s.tun1.take_written();
+  REQUIRE(written.size() == 1);
+  packet::PacketView view;
+  REQUIRE(packet::parse(written[0], view) == packet::ParseError::none);
+  CHECK(view.protocol == IPPROTO_ICMP);
 }
 
 TEST_CASE("gateway: a PACKET before the peer's HELLO is dropped, a bad HELLO aborts") {
@@ -199,4 +215,84 @@ TEST_CASE("gateway: flows of a lost association move to the next one") {
   s.link.deliver();
   CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
   CHECK(s.gw1.flow_table().size() == 1);
+}
+
+TEST_CASE("gateway: bypass hands the packet to the host; drop answers with admin-prohibited") {
+  loop::EventLoop loop;
+  tun::FakeTun tun("tun0");
+  transport::LoopbackLink link;
+  FakeBypass bypass;
+  policy::Rule bypass_rule = tunnel_rule("198.51.100.0/24");
+  bypass_rule.action = policy::Action::bypass;
+  policy::Rule drop_rule = tunnel_rule("10.3.0.0/16");
+  drop_rule.action = policy::Action::drop;
+  gateway::Gateway gw(
+      loop, tun, link.a(), &bypass,
+      policy::Policy({tunnel_rule("10.2.0.0/16"), bypass_rule, drop_rule}, policy::Action::drop),
+      TwoSites::options(1));
+
+  auto out = test_packets::ipv4("10.1.0.2", "198.51.100.7", IPPROTO_TCP, 40000, 443, 200);
+  tun.inject(out);
+  gw.read_tun();
+  REQUIRE(bypass.sent.size() == 1);
+  CHECK(bypass.sent[0] == out);
+  CHECK(gw.counters().bypassed_packets == 1);
+  CHECK(link.a().sent_log.empty());
+
+  bypass.routable = false;
+  tun.inject(out);
+  gw.read_tun();
+  CHECK(gw.counters().dropped(counters::Drop::bypass_failed) == 1);
+
+  auto denied = test_packets::ipv4("10.1.0.2", "10.3.0.5", IPPROTO_UDP, 5000, 53, 40);
+  tun.inject(denied);
+  gw.read_tun();
+  CHECK(gw.counters().dropped(counters::Drop::policy_drop) == 1);
+  auto replies = tun.take_written();
+  REQUIRE(replies.size() == 1);
+  packet::PacketView icmp;
+  REQUIRE(packet::parse(replies[0], icmp) == packet::ParseError::none);
+  CHECK(icmp.protocol == IPPROTO_ICMP);
+  CHECK(packet::address_to_string(4, icmp.dst.data()) == "10.1.0.2");
+  CHECK(packet::address_to_string(4, icmp.src.data()) == "10.3.0.5");
+  CHECK(replies[0][20] == 3);   // destination unreachable
+  CHECK(replies[0][21] == 13);  // communication administratively prohibited
+  CHECK(gw.counters().icmp_unreachable_sent == 1);
+
+  // No rule and default drop: the same answer, counted as no_rule.
+  tun.inject(test_packets::ipv6("fd01::2", "fd09::9", IPPROTO_TCP, 1, 2));
+  gw.read_tun();
+  CHECK(gw.counters().dropped(counters::Drop::no_rule) == 1);
+  replies = tun.take_written();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0][6] == IPPROTO_ICMPV6);
+  CHECK(replies[0][40] == 1);  // destination unreachable
+  CHECK(replies[0][41] == 1);  // administratively prohibited
+
+  // Rate limit: a flood of denied packets gets a bounded number of answers.
+  for (int i = 0; i < 100; ++i) tun.inject(denied);
+  for (int i = 0; i < 20; ++i) gw.read_tun();
+  CHECK(tun.take_written().size() <= 20);
+}
+
+TEST_CASE("gateway: a policy change moves a flow between peers and keeps unaffected flows") {
+  TwoSites s;
+  s.up();
+  auto a = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 1000, 80);
+  s.tun1.inject(a);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written().size() == 1);
+  auto stream_before = s.link.a().sent_log.back().first;
+
+  policy::Rule bypass_rule = tunnel_rule("10.2.9.0/24");
+  bypass_rule.action = policy::Action::bypass;
+  s.gw1.set_policy(policy::Policy({tunnel_rule("10.2.0.0/16"), bypass_rule}, policy::Action::drop));
+  s.tun1.inject(a);
+  s.tun1.inject(test_packets::ipv4("10.1.0.2", "10.2.9.9", IPPROTO_TCP, 1000, 80));
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written().size() == 1);
+  CHECK(s.link.a().sent_log.back().first == stream_before);  // same flow, same stream
+  CHECK(s.bypass1.sent.size() == 1);
 }

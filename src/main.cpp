@@ -3,6 +3,7 @@
 //   sctptund -c FILE [--log-level LEVEL]    run the gateway in the foreground
 //   sctptund --check -c FILE                validate the config; exit 0 (valid) or 1
 //   sctptund show [-c FILE | -s SOCKET] [--json]
+//   sctptund reload [-c FILE | -s SOCKET]     re-read the config (like SIGHUP); exit 1 if refused
 //   sctptund --version | --help
 //
 // Exit codes: 0 success, 1 failure (bad config, cannot start, daemon unreachable), 2 usage.
@@ -28,6 +29,7 @@ constexpr const char* kUsage =
     "usage: sctptund -c FILE [--log-level debug|info|warn|error]\n"
     "       sctptund --check -c FILE\n"
     "       sctptund show [-c FILE | -s SOCKET] [--json]\n"
+    "       sctptund reload [-c FILE | -s SOCKET]\n"
     "       sctptund --version | --help\n";
 
 int usage_error(const std::string& message) {
@@ -36,7 +38,7 @@ int usage_error(const std::string& message) {
 }
 
 struct Args {
-  std::string command = "run";  // run | check | show
+  std::string command = "run";  // run | check | show | reload
   std::string config_path;
   std::string socket_path;
   bool json = false;
@@ -75,8 +77,8 @@ int parse_args(int argc, char** argv, Args& args) {
       args.command = "check";
     } else if (w == "--json") {
       args.json = true;
-    } else if (w == "show" && i == 0) {
-      args.command = "show";
+    } else if ((w == "show" || w == "reload") && i == 0) {
+      args.command = w;
     } else {
       return usage_error("unexpected argument '" + w + "'");
     }
@@ -84,15 +86,18 @@ int parse_args(int argc, char** argv, Args& args) {
   return -1;
 }
 
-int run_show(const Args& args) {
+// show and reload: one request to the running daemon's control socket.
+int run_request(const Args& args) {
   std::string socket = args.socket_path;
   if (socket.empty()) {
-    if (args.config_path.empty()) return usage_error("show needs -c FILE or -s SOCKET");
+    if (args.config_path.empty()) return usage_error(args.command + " needs -c FILE or -s SOCKET");
     socket = config::load_config(args.config_path).control.socket;
   }
-  std::string reply = control::request(socket, args.json ? "show json" : "show");
-  std::fputs(reply.c_str(), stdout);
-  return reply.rfind("error:", 0) == 0 ? 1 : 0;
+  std::string request = args.command == "show" ? (args.json ? "show json" : "show") : "reload";
+  std::string reply = control::request(socket, request, 10);
+  bool failed = reply.rfind("error:", 0) == 0;
+  std::fputs(reply.c_str(), failed ? stderr : stdout);
+  return failed ? 1 : 0;
 }
 
 }  // namespace
@@ -107,7 +112,7 @@ int main(int argc, char** argv) {
     logging::set_level(level);
   }
   try {
-    if (args.command == "show") return run_show(args);
+    if (args.command == "show" || args.command == "reload") return run_request(args);
     if (args.config_path.empty()) return usage_error("a config file is required (-c FILE)");
     config::Config config = config::load_config(args.config_path);
     if (args.command == "check") {

@@ -92,7 +92,7 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     usrsctp_sysctl_set_sctp_auth_enable(0);
   }
   for (std::size_t i = 0; i < options_.locals.size(); ++i) {
-    sockets_.push_back(std::make_unique<net::UdpSocket>(options_.locals[i]));
+    sockets_.push_back(std::make_unique<net::UdpSocket>(options_.locals[i], options_.fwmark));
     socket_watchers_.push_back(std::make_unique<loop::IoWatcher>(
         loop, sockets_.back()->fd(), loop::kRead, [this, i](int) { on_udp_readable(i); }));
     socket_watchers_.back()->start();

@@ -36,6 +36,7 @@ struct UsrsctpOptions {
   std::uint32_t heartbeat_ms = 1000;
   std::uint32_t max_init_attempts = 4;
   int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
+  std::uint32_t fwmark = 0;     // SO_MARK of the UDP sockets (0: none)
 };
 
 class UsrsctpTransport final : public Transport {

@@ -19,7 +19,7 @@ void set_buffer(int fd, int force_option, int option) {
 }
 }  // namespace
 
-UdpSocket::UdpSocket(const Endpoint& local)
+UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark)
     : local_(local),
       send_buf_(kBatch * kMaxDatagram),
       send_to_(kBatch),
@@ -31,6 +31,11 @@ UdpSocket::UdpSocket(const Endpoint& local)
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (local.family() == AF_INET6) setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (fwmark != 0 && setsockopt(fd_, SOL_SOCKET, SO_MARK, &fwmark, sizeof fwmark) != 0) {
+    int err = errno;
+    close(fd_);
+    throw std::system_error(err, std::generic_category(), "SO_MARK on udp " + local.to_string());
+  }
   set_buffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF);
   set_buffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF);
   if (bind(fd_, local.sockaddr_ptr(), local.sockaddr_len()) != 0) {

@@ -20,8 +20,10 @@ struct UdpStats {
 
 class UdpSocket {
  public:
-  // Binds to local (address and port); throws std::system_error naming the address.
-  explicit UdpSocket(const Endpoint& local);
+  // Binds to local (address and port); a non-zero fwmark is set as SO_MARK, so the host routes
+  // our datagrams by its bypass rules and never into our own TUN. Throws std::system_error
+  // naming the address.
+  explicit UdpSocket(const Endpoint& local, std::uint32_t fwmark = 0);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;

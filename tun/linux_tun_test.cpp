@@ -113,8 +113,9 @@ void scenario() {
   for (int twice = 0; twice < 2; twice++) {  // the second round must be a quiet no-op
     nl.add_address(kDev, "10.255.0.1/30");
     nl.add_address(kDev, "fd00::1/64");
-    nl.add_route(kDev, "10.9.0.0/24");
-    nl.add_route(kDev, "fd09::/64");
+    expect(nl.add_route(kDev, "10.9.0.0/24") == (twice == 0), "add_route tells whether it added");
+    expect(nl.add_route(kDev, "fd09::/64") == (twice == 0),
+           "add_route tells whether it added (v6)");
   }
   expect_throws([&] { nl.add_address(kDev, "not-an-ip/8"); }, "add address not-an-ip/8 to");
   UdpSocket local4("10.255.0.1"), local6("fd00::1");  // binding proves the addresses are local
@@ -138,8 +139,10 @@ void scenario() {
   expect(local4.receive(2000) == "reply", "the written packet reached the local socket");
 
   for (int twice = 0; twice < 2; twice++) {
-    nl.remove_route(kDev, "10.9.0.0/24");
-    nl.remove_route(kDev, "fd09::/64");
+    expect(nl.remove_route(kDev, "10.9.0.0/24") == (twice == 0),
+           "remove_route tells whether it removed");
+    expect(nl.remove_route(kDev, "fd09::/64") == (twice == 0),
+           "remove_route tells whether it removed (v6)");
   }
   expect(send_udp("10.9.0.5", 4242, hello) == ENETUNREACH, "IPv4 route removed");
   expect(send_udp("fd09::5", 4242, hello) == ENETUNREACH, "IPv6 route removed");

@@ -130,7 +130,8 @@ namespace {
 
 enum class RouteChange { kAdd, kRemove };
 
-void change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
+// True when the route was added or removed; false when it was already there / already gone.
+bool change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
                   const std::string& prefix) {
   const bool add = change == RouteChange::kAdd;
   const std::string what = (add ? "add route " : "remove route ") + prefix + " dev " + ifname;
@@ -141,7 +142,7 @@ void change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
   const LinkPtr link(found);
   // The interface, and so its routes, are gone. (libnl 3.7 reports ENODEV as NLE_NODEV, older
   // releases as NLE_OBJ_NOTFOUND.)
-  if (!add && (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)) return;
+  if (!add && (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)) return false;
   check(err, what);
   // The kernel answers ENETDOWN, which libnl reports as "Unspecific failure": say it plainly.
   if (add && !(rtnl_link_get_flags(link.get()) & IFF_UP)) fail(what, "interface is down");
@@ -159,19 +160,20 @@ void change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
   // NLM_F_EXCL as ip(8) sends it; libnl adds NLM_F_CREATE itself.
   err =
       add ? rtnl_route_add(sock, route.get(), NLM_F_EXCL) : rtnl_route_delete(sock, route.get(), 0);
-  if (add && err == -NLE_EXIST) return;
-  if (!add && err == -NLE_OBJ_NOTFOUND) return;
+  if (add && err == -NLE_EXIST) return false;
+  if (!add && err == -NLE_OBJ_NOTFOUND) return false;
   check(err, what);
+  return true;
 }
 
 }  // namespace
 
-void Netlink::add_route(const std::string& ifname, const std::string& prefix) {
-  change_route(sock_, RouteChange::kAdd, ifname, prefix);
+bool Netlink::add_route(const std::string& ifname, const std::string& prefix) {
+  return change_route(sock_, RouteChange::kAdd, ifname, prefix);
 }
 
-void Netlink::remove_route(const std::string& ifname, const std::string& prefix) {
-  change_route(sock_, RouteChange::kRemove, ifname, prefix);
+bool Netlink::remove_route(const std::string& ifname, const std::string& prefix) {
+  return change_route(sock_, RouteChange::kRemove, ifname, prefix);
 }
 
 }  // namespace tun

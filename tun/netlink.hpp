@@ -45,8 +45,9 @@ class Netlink {
   // add_route: an existing route to the same prefix and metric counts as present, even one via
   // another device (the kernel answers EEXIST to both). The link must be up first.
   // remove_route: a route or an interface that is already gone is not an error.
-  void add_route(const std::string& ifname, const std::string& prefix);
-  void remove_route(const std::string& ifname, const std::string& prefix);
+  // Both return true when they changed the table, false when it already was that way.
+  bool add_route(const std::string& ifname, const std::string& prefix);
+  bool remove_route(const std::string& ifname, const std::string& prefix);
 
  private:
   nl_sock* sock_;
