@@ -58,6 +58,14 @@ bool Endpoint::same_address(const Endpoint& other) const {
   return false;
 }
 
+bool Endpoint::is_wildcard() const {
+  if (family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == 0;
+  if (family() == AF_INET6)
+    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+  return false;
+}
+
 bool Endpoint::operator==(const Endpoint& other) const {
   return same_address(other) && port() == other.port();
 }

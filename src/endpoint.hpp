@@ -24,6 +24,7 @@ class Endpoint {
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t sockaddr_len() const;
   bool same_address(const Endpoint& other) const;  // ignores the port
+  bool is_wildcard() const;                        // 0.0.0.0 or ::
   bool operator==(const Endpoint& other) const;    // address and port
   std::string address_string() const;
   std::string to_string() const;  // "192.0.2.1:9899", "[2001:db8::1]:9899"

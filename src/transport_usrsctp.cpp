@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "src/log.hpp"
 
@@ -102,13 +106,7 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     link->owner = this;
     link->peer = id;
     link->remote = peers_[id].remotes.at(0);
-    // The first local socket of the remote's family (the wildcard socket serves any).
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      if (sockets_[i]->local().family() == link->remote.family()) {
-        link->socket_index = i;
-        break;
-      }
-    }
+    link->socket_index = pick_socket(link->remote);
     link->reconnect_timer = std::make_unique<loop::Timer>(loop, 0, 0, [this, l = link.get()] {
       // An aborted link still holds its socket: close it first, reconnect after the backoff.
       if (l->sock) {
@@ -132,6 +130,36 @@ UsrsctpTransport::~UsrsctpTransport() {
   }
   for (auto& socket : sockets_) socket->flush();
   if (--usrsctp_users == 0) usrsctp_finish();
+}
+
+std::size_t UsrsctpTransport::pick_socket(const net::Endpoint& remote) const {
+  // Ask the host which source address it would use for remote (with our mark, as our datagrams
+  // are routed), then take the socket bound to it; else a wildcard socket; else any of the family.
+  std::optional<net::Endpoint> source;
+  int fd = socket(remote.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    if (options_.fwmark)
+      setsockopt(fd, SOL_SOCKET, SO_MARK, &options_.fwmark, sizeof options_.fwmark);
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (connect(fd, remote.sockaddr_ptr(), remote.sockaddr_len()) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
+      source = net::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local), len);
+    close(fd);
+  }
+  auto find = [&](auto&& good) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      if (sockets_[i]->local().family() == remote.family() && good(sockets_[i]->local())) return i;
+    }
+    return std::nullopt;
+  };
+  if (source) {
+    if (auto i = find([&](const net::Endpoint& local) { return local.same_address(*source); }))
+      return *i;
+  }
+  if (auto i = find([](const net::Endpoint& local) { return local.is_wildcard(); })) return *i;
+  if (auto i = find([](const net::Endpoint&) { return true; })) return *i;
+  return 0;
 }
 
 void UsrsctpTransport::start() {

@@ -70,6 +70,9 @@ class UsrsctpTransport final : public Transport {
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;
+  // The UDP socket that carries traffic to remote: the one bound to the source address the
+  // host's routing picks for it.
+  std::size_t pick_socket(const net::Endpoint& remote) const;
 
   friend int conn_output(void*, void*, std::size_t, std::uint8_t, std::uint8_t);
   friend void upcall(UsrsctpSocket*, void*, int);
