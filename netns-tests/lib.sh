@@ -38,9 +38,10 @@
 #   gw_counter N KEY        sum of the integer values of JSON key KEY in `show --json` of gwN
 #   tun_stat N STAT         kernel counter of gwN's tun0 (e.g. tx_packets: packets routed into it)
 #   nft_watch N             install nftables counters on gwN: wan_udp (UDP to port 9899 leaving
-#                           wan0 from the gateway itself), wan_big (those larger than the WAN MTU
-#                           1500, which IP would fragment) and wan_fwd (forwarded packets leaving wan0)
-#   nft_count N NAME        packet count of one of those counters
+#                           wan0 from the gateway itself; a UDP GSO send counts once), wan_fwd
+#                           (forwarded packets leaving wan0), wan_udp_in (UDP to 9899 arriving on
+#                           wan0, before reassembly) and wan_frag_in (IPv4 fragments arriving)
+#   nft_count N NAME        packet count of one of those counters (nft_bytes: byte count)
 #   wait_tunnel [SECS]      ping client->server over IPv4 and IPv6 until both answer (default 10 s)
 #   nc_transfer SRC DST ADDR PORT FILE   send FILE with nc from SRC to a listener on DST/ADDR:PORT
 #                           and compare SHA-256 of both sides
@@ -401,19 +402,25 @@ nft_watch() {
 table inet sttest {
   counter wan_udp {}
   counter wan_fwd {}
-  counter wan_big {}
-  chain to_wan {
-    type filter hook output priority 0; policy accept;
-    oifname "wan0" udp dport $PORT counter name "wan_udp"
-    oifname "wan0" udp dport $PORT ip length > 1500 counter name "wan_big"
-  }
+  counter wan_udp_in {}
+  counter wan_frag_in {}
+  chain to_wan { type filter hook output priority 0; policy accept; oifname "wan0" udp dport $PORT counter name "wan_udp"; }
   chain fwd_wan { type filter hook forward priority 0; policy accept; oifname "wan0" counter name "wan_fwd"; }
+  chain from_wan {
+    type filter hook prerouting priority -500; policy accept;
+    iifname "wan0" udp dport $PORT counter name "wan_udp_in"
+    iifname "wan0" ip frag-off & 0x3fff != 0 counter name "wan_frag_in"
+  }
 }
 EOF
 }
 
 nft_count() {
   in_ns "gw$1" nft list counter inet sttest "$2" | grep -oE 'packets [0-9]+' | awk '{print $2}'
+}
+
+nft_bytes() {
+  in_ns "gw$1" nft list counter inet sttest "$2" | grep -oE 'bytes [0-9]+' | awk '{print $2}'
 }
 
 wait_tunnel() {

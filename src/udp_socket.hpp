@@ -1,6 +1,9 @@
 #pragma once
 // UdpSocket: one non-blocking UDP socket bound to a local WAN address. Outgoing datagrams are
-// queued and sent in one sendmmsg() per flush(); incoming ones are read in batches (recvmmsg).
+// queued and sent in one sendmmsg() per flush(), runs of equal-sized datagrams to one
+// destination coalesced with UDP GSO (UDP_SEGMENT); incoming ones are read in batches
+// (recvmmsg) with UDP GRO, coalesced buffers split back into datagrams. Without kernel support
+// for GSO or GRO (probed at construction) the plain paths are used.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +18,7 @@ namespace net {
 
 struct UdpStats {
   std::uint64_t sent = 0, sent_bytes = 0, send_errors = 0;
+  std::uint64_t gso_sends = 0;  // sends that carried several datagrams (UDP_SEGMENT)
   std::uint64_t received = 0, received_bytes = 0;
 };
 
@@ -40,6 +44,8 @@ class UdpSocket {
   void queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
   void flush();
   bool has_queued() const { return queued_ > 0; }
+  bool gso() const { return gso_; }
+  bool gro() const { return gro_; }
   const UdpStats& stats() const { return stats_; }
 
  private:
@@ -53,6 +59,7 @@ class UdpSocket {
   std::vector<Endpoint> send_to_;
   std::vector<std::size_t> send_len_;
   std::size_t queued_ = 0;
+  bool gso_ = false, gro_ = false;
   std::vector<std::uint8_t> recv_buf_;
 };
 

@@ -28,6 +28,10 @@ class Device {
   // in stats().write_errors and skipped, it never stalls the ones after it.
   virtual std::size_t write(std::span<const PacketBuf* const> packets) = 0;
 
+  // With a virtio-net header (IFF_VNET_HDR): every packet read starts with a 10-byte tun::VnetHdr
+  // and may be a GSO super-packet; every packet written must start with one.
+  virtual bool vnet_hdr() const { return false; }
+
   // A descriptor that polls readable when read() has packets, or -1 (fakes).
   virtual int fd() const = 0;
   virtual int mtu() const = 0;

@@ -39,8 +39,13 @@ class FakeTun final : public Device {
   const DeviceStats& stats() const override { return stats_; }
 
   void set_mtu(int mtu) { mtu_ = mtu; }
+  // Pretend to be a TUN with IFF_VNET_HDR: then injected and written packets carry the 10-byte
+  // virtio-net header in front (the fake does not check it).
+  void set_vnet_hdr(bool on) { vnet_hdr_ = on; }
+  bool vnet_hdr() const override { return vnet_hdr_; }
 
  private:
+  bool vnet_hdr_ = false;
   std::string name_;
   int mtu_;
   std::deque<std::vector<std::uint8_t>> inbound_;

@@ -57,21 +57,29 @@ std::unique_ptr<LinuxTun> LinuxTun::open(const std::string& name, int mtu,
     throw std::invalid_argument("tun device " + name + ": name longer than " +
                                 std::to_string(IFNAMSIZ - 1) + " characters");
   }
-  if (options.vnet_hdr) {
-    throw std::invalid_argument("tun device " + name + ": vnet_hdr is not supported yet");
-  }
 
   FdGuard fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) throw_errno(errno, name, "open /dev/net/tun");
 
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name.c_str(), name.size() + 1);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;  // the IFF_VNET_HDR seam: OR it in here
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (options.vnet_hdr ? IFF_VNET_HDR : 0);
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) throw_errno(errno, name, "TUNSETIFF");
   std::string actual_name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
 
+  bool offloads = false;
+  if (options.vnet_hdr) {
+    int hdr_size = 10;  // the legacy virtio_net_hdr, without num_buffers
+    if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0) throw_errno(errno, name, "TUNSETVNETHDRSZ");
+    unsigned flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    offloads = ::ioctl(fd.get(), TUNSETOFFLOAD, flags) == 0;
+  }
+
   set_interface_mtu(actual_name, mtu);
-  return std::unique_ptr<LinuxTun>(new LinuxTun(fd.release(), std::move(actual_name), mtu));
+  auto tun = std::unique_ptr<LinuxTun>(new LinuxTun(fd.release(), std::move(actual_name), mtu));
+  tun->vnet_hdr_ = options.vnet_hdr;
+  tun->offloads_ = offloads;
+  return tun;
 }
 
 LinuxTun::~LinuxTun() {
