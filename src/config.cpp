@@ -65,6 +65,13 @@ class Section {
     return value;
   }
 
+  std::optional<bool> boolean(std::string_view key) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) fail(node->source(), key, "must be true or false");
+    return node->as_boolean()->get();
+  }
+
   // An array of strings; each element's line is passed to check so it can fail precisely.
   template <class Check>
   void strings(std::string_view key, Check check) const {
@@ -122,7 +129,7 @@ bool valid_name(std::string_view name, std::size_t max_len) {
 
 void read_tun(const std::string& file, const toml::table& table, TunConfig& tun) {
   Section s(file, table, "tun");
-  s.allow_only({"name", "mtu", "addresses", "default", "fwmark", "bypass_table"});
+  s.allow_only({"name", "mtu", "addresses", "default", "fwmark", "bypass_table", "offload"});
   if (auto name = s.string("name")) {
     if (!valid_name(*name, 15))
       s.fail(s.where("name"), "name",
@@ -145,6 +152,7 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
       s.fail(s.where("default"), "default", "'" + *action + "' is not one of: drop, bypass");
     }
   }
+  if (auto offload = s.boolean("offload")) tun.offload = *offload;
   if (auto mark = s.integer("fwmark", 1, 0xffffffffLL))
     tun.fwmark = static_cast<std::uint32_t>(*mark);
   if (auto table = s.integer("bypass_table", 1, 0xffffffffLL)) {
@@ -344,6 +352,7 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   };
   if (a.tun.name != b.tun.name) out.push_back("[tun] name");
   if (a.tun.mtu != b.tun.mtu) out.push_back("[tun] mtu");
+  if (a.tun.offload != b.tun.offload) out.push_back("[tun] offload");
   if (addresses(a.tun) != addresses(b.tun)) out.push_back("[tun] addresses");
   if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
     out.push_back("[tun] fwmark / bypass_table");

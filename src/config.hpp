@@ -29,6 +29,7 @@ struct TunConfig {
   policy::Action default_action = policy::Action::drop;  // when no rule matches: drop | bypass
   std::uint32_t fwmark = 9899;        // marks bypassed packets and the WAN sockets
   std::uint32_t bypass_table = 9899;  // routing table: main without the routes into the TUN
+  bool offload = true;                // TUN with virtio-net header and TSO/checksum offloads
 };
 
 struct TransportConfig {

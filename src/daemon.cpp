@@ -42,11 +42,16 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   started_at_ = loop_.now();
 
   netlink_ = std::make_unique<tun::Netlink>();
-  tun_ = tun::LinuxTun::open(config_.tun.name, config_.tun.mtu);
+  auto tun = tun::LinuxTun::open(config_.tun.name, config_.tun.mtu, {.vnet_hdr = config_.tun.offload});
+  if (config_.tun.offload && !tun->offloads())
+    LOG_WARN("interface %s: the kernel refused TUN offloads (TSO/checksum): one packet per read", config_.tun.name.c_str());
+  bool offloads = tun->offloads();
+  tun_ = std::move(tun);
   for (const config::InterfaceAddress& address : config_.tun.addresses)
     netlink_->add_address(config_.tun.name, address.text);
   netlink_->set_up(config_.tun.name);
-  LOG_INFO("interface %s up, mtu %d", tun_->name().c_str(), tun_->mtu());
+  LOG_INFO("interface %s up, mtu %d, offloads %s", tun_->name().c_str(), tun_->mtu(),
+           offloads ? "on (GSO super-packets up to 64 KB)" : "off");
   routes_ = std::make_unique<routes::RouteSet>(*netlink_, config_.tun.name);
   routes_->apply(route_prefixes(config_));
 

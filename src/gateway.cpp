@@ -79,6 +79,23 @@ void Gateway::update_tun_watch() {
 }
 
 Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
+  std::optional<tun::VnetHdr> vnet;
+  if (tun_.vnet_hdr()) {
+    vnet = tun::VnetHdr::load(buf.data());
+    if (!vnet) {
+      counters_.drop(Drop::tun_malformed);
+      return Outcome::dropped;
+    }
+    buf.pull_front(tun::kVnetHdrSize);
+    if (vnet->is_plain()) vnet.reset();
+  }
+  Outcome outcome = forward_packet(buf, vnet);
+  // A blocked packet is retried from the start: leave it as it was read.
+  if (outcome == Outcome::blocked && tun_.vnet_hdr()) buf.push_front(tun::kVnetHdrSize);
+  return outcome;
+}
+
+Gateway::Outcome Gateway::forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet) {
   packet::PacketView view;
   if (packet::parse(buf.data(), view) != packet::ParseError::none) {
     counters_.drop(Drop::tun_malformed);
@@ -91,15 +108,9 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
       policy_.decide({view.version, view.dst.data(), view.protocol, view.has_ports, view.dst_port});
   switch (decision.action) {
     case policy::Action::tunnel:
-      return tunnel(buf, view, decision.peer);
+      return tunnel(buf, view, decision.peer, vnet);
     case policy::Action::bypass:
-      if (bypass_ && bypass_->send(buf.data())) {
-        ++counters_.bypassed_packets;
-        counters_.bypassed_bytes += buf.size();
-        return Outcome::sent;
-      }
-      counters_.drop(Drop::bypass_failed);
-      return Outcome::dropped;
+      return bypass(buf, vnet);
     case policy::Action::drop:
       counters_.drop(decision.matched ? Drop::policy_drop : Drop::no_rule);
       send_unreachable(view);
@@ -108,17 +119,49 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
   return Outcome::dropped;
 }
 
+Gateway::Outcome Gateway::bypass(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet) {
+  auto send_one = [this](std::span<const std::uint8_t> packet) {
+    if (bypass_ && bypass_->send(packet)) {
+      ++counters_.bypassed_packets;
+      counters_.bypassed_bytes += packet.size();
+    } else {
+      counters_.drop(Drop::bypass_failed);
+    }
+  };
+  if (!vnet) {
+    send_one(buf.data());
+  } else if (!segmenter_.segment(*vnet, buf.data(), send_one)) {
+    counters_.drop(Drop::tun_malformed);  // a super-packet the kernel should not have made
+  }
+  return Outcome::sent;
+}
+
 void Gateway::send_unreachable(const packet::PacketView& dropped) {
   icmp_buf_.reset();
   std::size_t n = icmp::make_admin_prohibited(dropped, dropped.dst.data(), icmp_buf_.tailroom());
   if (n == 0 || !icmp_limit_.allow(loop_.now())) return;
   icmp_buf_.set_size(n);
-  const tun::PacketBuf* one[] = {&icmp_buf_};
-  if (tun_.write(one) == 1) ++counters_.icmp_unreachable_sent;
+  if (write_tun(icmp_buf_, std::nullopt)) ++counters_.icmp_unreachable_sent;
+}
+
+bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet) {
+  if (tun_.vnet_hdr()) {
+    (vnet ? *vnet : tun::VnetHdr{}).store(packet.push_front(tun::kVnetHdrSize));
+  } else if (vnet) {
+    // A TUN without offloads: the super-packet becomes ordinary, checksummed packets here.
+    bool all = true;
+    bool ok = segmenter_.segment(*vnet, packet.data(), [&](std::span<const std::uint8_t> segment) {
+      scratch_.assign(segment);
+      all = write_tun(scratch_, std::nullopt) && all;
+    });
+    return ok && all;
+  }
+  const tun::PacketBuf* one[] = {&packet};
+  return tun_.write(one) == 1;
 }
 
 Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& view,
-                                 transport::PeerId peer) {
+                                 transport::PeerId peer, const std::optional<tun::VnetHdr>& vnet) {
   flows::Flow* flow = flows_.lookup_or_open(packet::FlowKey::of(view), peer, loop_.now());
   if (!flow) {
     counters_.drop(Drop::flow_limit);
@@ -129,9 +172,15 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
     return Outcome::dropped;
   }
   std::size_t inner_size = buf.size();
-  wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize));
+  std::size_t header_size = wire::kPacketHeaderSize;
+  if (vnet) {
+    vnet->store(buf.push_front(wire::kGsoMetaSize));
+    header_size += wire::kGsoMetaSize;
+  }
+  wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize),
+                            vnet ? wire::Type::packet_gso : wire::Type::packet);
   transport::SendResult result = transport_.send(flow->assoc, flow->stream, buf.data());
-  buf.pull_front(wire::kPacketHeaderSize);
+  buf.pull_front(header_size);
   switch (result) {
     case transport::SendResult::ok: {
       ++counters_.tunneled_packets;
@@ -221,7 +270,10 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t /*stream*/, tun
       handle_hello(assoc, it->second, msg.data());
       break;
     case wire::Type::packet:
-      handle_packet(it->second, msg);
+      handle_packet(it->second, msg, false);
+      break;
+    case wire::Type::packet_gso:
+      handle_packet(it->second, msg, true);
       break;
   }
 }
@@ -253,14 +305,24 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
   }
 }
 
-void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg) {
+void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg, bool gso) {
   if (!state.hello_received) {
     counters_.drop(Drop::before_handshake);
     return;
   }
   msg.pull_front(wire::kPacketHeaderSize);
+  std::optional<tun::VnetHdr> vnet;
+  if (gso) {
+    vnet = tun::VnetHdr::load(msg.data());
+    if (!vnet) {
+      counters_.drop(Drop::wire_malformed);
+      return;
+    }
+    msg.pull_front(wire::kGsoMetaSize);
+  }
   packet::PacketView view;
-  if (packet::parse(msg.data(), view) != packet::ParseError::none || view.total_len != msg.size()) {
+  if (packet::parse(msg.data(), view) != packet::ParseError::none || view.total_len != msg.size() ||
+      (vnet && !plausible(*vnet, view))) {
     counters_.drop(Drop::inner_malformed);
     return;
   }
@@ -269,8 +331,27 @@ void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg) {
   PeerStatus& peer = peers_[state.peer];
   ++peer.rx_packets;
   peer.rx_bytes += msg.size();
-  const tun::PacketBuf* one[] = {&msg};
-  if (tun_.write(one) != 1) counters_.drop(Drop::tun_write);
+  if (!write_tun(msg, vnet)) counters_.drop(Drop::tun_write);
+}
+
+bool Gateway::plausible(const tun::VnetHdr& vnet, const packet::PacketView& view) {
+  // What the receiving kernel will act on must agree with the packet, so nothing inconsistent
+  // reaches it: the GSO kind with the IP version and TCP, the checksum position inside the packet.
+  switch (vnet.gso_kind()) {
+    case tun::VnetHdr::kGsoNone: break;
+    case tun::VnetHdr::kGsoTcpV4:
+      if (view.version != 4 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
+      break;
+    case tun::VnetHdr::kGsoTcpV6:
+      if (view.version != 6 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
+      break;
+    default: return false;
+  }
+  if (vnet.flags & tun::VnetHdr::kNeedsCsum) {
+    if (vnet.csum_start < view.l3_header_len || std::size_t{vnet.csum_start} + vnet.csum_offset + 2u > view.total_len)
+      return false;
+  }
+  return true;
 }
 
 void Gateway::on_writable() {

@@ -11,7 +11,9 @@
 //     arriving on the TUN from one of its own addresses).
 //  4. FlowTable::lookup_or_open() finds the packet's flow; an unbound flow is bound to a ready
 //     association of the peer and the next data stream (StreamCursor).
-//  5. wire::write_packet_header() writes the 1-byte PACKET header into the headroom.
+//  5. wire::write_packet_header() writes the 1-byte PACKET header into the headroom; a GSO
+//     super-packet from a TUN with offloads travels whole as PACKET_GSO with its virtio-net
+//     header (one message for up to 64 KB).
 //  6. Transport::send() on the flow's stream. would_block: the packet and the rest of the batch
 //     stay, TUN reading pauses until on_writable() (backpressure: nothing is dropped).
 //
@@ -20,7 +22,8 @@
 //  2. wire::decode(); HELLO completes the handshake of the association; PACKET is accepted only
 //     after the peer's HELLO.
 //  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
-//  4. tun::Device::write().
+//  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
+//     the sender's), else a PACKET_GSO super-packet is segmented in software first.
 //
 // Handshake: on_assoc_up sends our HELLO on stream 0; the association carries packets once our
 // HELLO is sent and the peer's HELLO received (AssocState::ready()).
@@ -41,6 +44,8 @@
 #include "src/packet.hpp"
 #include "src/transport.hpp"
 #include "tun/device.hpp"
+#include "tun/gso.hpp"
+#include "tun/vnet.hpp"
 
 namespace gateway {
 
@@ -108,14 +113,22 @@ class Gateway final : public transport::Events {
  private:
   enum class Outcome { sent, dropped, blocked };
   Outcome forward(tun::PacketBuf& buf);
-  Outcome tunnel(tun::PacketBuf& buf, const packet::PacketView& view, transport::PeerId peer);
+  // vnet: the packet's virtio-net header when it is a GSO super-packet or has a partial checksum.
+  Outcome forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
+  Outcome tunnel(tun::PacketBuf& buf, const packet::PacketView& view, transport::PeerId peer,
+                 const std::optional<tun::VnetHdr>& vnet);
+  Outcome bypass(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
   void send_unreachable(const packet::PacketView& dropped);
+  // Writes one packet (with vnet: a super-packet) in the form the TUN takes: behind a virtio-net
+  // header if the TUN has them, else segmented in software. Uses packet's headroom.
+  bool write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
+  static bool plausible(const tun::VnetHdr& vnet, const packet::PacketView& view);
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
   bool bind_flow(flows::Flow& flow);
   void send_hello(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
-  void handle_packet(AssocState& state, tun::PacketBuf& msg);
+  void handle_packet(AssocState& state, tun::PacketBuf& msg, bool gso);
   void update_tun_watch();
 
   loop::EventLoop& loop_;
@@ -136,6 +149,8 @@ class Gateway final : public transport::Events {
   loop::Timer expiry_timer_;
   icmp::RateLimiter icmp_limit_;
   tun::PacketBuf icmp_buf_;
+  tun::gso::Segmenter segmenter_;
+  tun::PacketBuf scratch_;  // one software-segmented packet on its way into the TUN
 };
 
 }  // namespace gateway

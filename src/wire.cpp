@@ -43,6 +43,7 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
   switch (static_cast<Type>(bytes[0])) {
     case Type::hello:
     case Type::packet:
+    case Type::packet_gso:
       out.type = static_cast<Type>(bytes[0]);
       out.body = bytes.subspan(1);
       return DecodeError::none;

@@ -8,6 +8,11 @@
 //          type(1) version(1) reserved(2) magic(4) capabilities(4) instance(4) then TLV extensions
 //          (type(1) length(1) value(length)), unknown extension types are skipped.
 //   PACKET (0x02) on a flow's stream: type(1) followed by one IP packet, unchanged.
+//   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
+//          TUN gave it (little-endian: flags(1) gso_type(1) hdr_len(2) gso_size(2)
+//          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
+//          and/or one with a partial checksum. Every version-1 receiver accepts it: a TUN with
+//          offloads takes it as is, otherwise the receiver segments it in software.
 // A side sends PACKET messages only after it has received the peer's HELLO, and accepts them only
 // after it has received the peer's HELLO.
 
@@ -22,7 +27,7 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::uint32_t kMagic = 0x53435444;  // "SCTD"
 inline constexpr std::uint16_t kControlStream = 0;
 
-enum class Type : std::uint8_t { hello = 0x01, packet = 0x02 };
+enum class Type : std::uint8_t { hello = 0x01, packet = 0x02, packet_gso = 0x03 };
 
 // Capability bits announced in HELLO; the used set is the intersection of both sides'.
 enum Capability : std::uint32_t {};
@@ -38,6 +43,7 @@ struct HelloFixed {
 static_assert(sizeof(HelloFixed) == 16);
 inline constexpr std::size_t kHelloFixedSize = sizeof(HelloFixed);
 inline constexpr std::size_t kPacketHeaderSize = 1;
+inline constexpr std::size_t kGsoMetaSize = 10;  // the virtio-net header after the type byte
 inline constexpr std::size_t kMaxHelloSize = 512;
 
 struct Extension {
@@ -76,8 +82,8 @@ std::vector<std::uint8_t> encode_hello(const Hello& hello);
 DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out);
 
 // Writes the PACKET header into the kPacketHeaderSize bytes in front of an IP packet.
-inline void write_packet_header(std::span<std::uint8_t> header) {
-  header[0] = static_cast<std::uint8_t>(Type::packet);
+inline void write_packet_header(std::span<std::uint8_t> header, Type type = Type::packet) {
+  header[0] = static_cast<std::uint8_t>(type);
 }
 
 }  // namespace wire

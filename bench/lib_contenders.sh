@@ -1,0 +1,246 @@
+# shellcheck shell=bash
+# lib_contenders.sh: the contenders of bench/compare.sh, on top of netns-tests/lib.sh (source
+# lib.sh first, with ROUTING=tunnel). Source it; do not run it.
+#
+#   client ---- gw1 ============== WAN veth (wan0) ============== gw2 ---- server
+#   10.1.0.2    10.1.0.1   192.0.2.1                  192.0.2.2   10.2.0.1  10.2.0.2
+#
+# Every contender's daemons run side by side for the whole benchmark; only one contender at a time
+# is *routed*: gw1's route to 10.2.0.0/16 and gw2's route to 10.1.0.0/16 point into its device
+# (contender_activate). The idle ones carry nothing (no keepalives are configured; sctptund sends
+# an SCTP heartbeat now and then, which the per-contender WAN counters do not mix up).
+#
+#   contender        device (gw1/gw2)        WAN traffic (counted by nft)   tunnel addresses
+#   direct           wan0, via the peer      ip saddr 10.1/16 or 10.2/16    -
+#   sctptund         tun0 (lib.sh start_gw)  udp dport 9899                 10.255.0.1/.2 (lib.sh)
+#   wireguard-go     wg<PID>a / wg<PID>b     udp dport 51820                10.255.1.1/.2 /30
+#   openvpn-none     ovn0                    udp dport 1194                 10.255.2.1 <-> .2
+#   openvpn-default  ovd0                    udp dport 1195                 10.255.3.1 <-> .2
+#
+# wireguard-go's control socket is /var/run/wireguard/NAME.sock whatever the namespace, so its
+# interfaces get names unique to this run (wg<PID>a in gw1, wg<PID>b in gw2) instead of wg0.
+#
+# Functions:
+#   contenders_setup              WAN offloads off, nft counters, start every contender's daemons
+#   contender_activate C          route the LAN prefixes through contender C; flush PMTU/TCP caches
+#   contender_alive C             true if C's processes are all still running
+#   contender_pids C              the PIDs of C's tunnel processes on both gateways (none for direct)
+#   contender_cpu_ticks C         utime+stime (clock ticks) summed over contender_pids C
+#   contender_wan_bytes C         L3 bytes of C's traffic on the WAN, both directions (gw1+gw2 ingress)
+#   wan_loss_on PCT / wan_loss_off   drop PCT % of the IPv4 packets arriving on wan0, both gateways
+#   contenders_cleanup            stop wireguard-go first and remove its sockets (called by the trap)
+
+CONTENDERS_ALL=(direct sctptund wireguard-go openvpn-none openvpn-default)
+WG_PORT=51820
+OVN_PORT=1194
+OVD_PORT=1195
+WG_IF=([1]="wg$$a" [2]="wg$$b")
+# The "default cipher" OpenVPN variant: static-key mode's default is BF-CBC + HMAC-SHA1, which
+# OpenSSL 3 only offers through its legacy provider (without it: "Cipher BF-CBC not supported").
+OVPN_DEFAULT_OPTS=${OVPN_DEFAULT_OPTS:---providers legacy default}
+declare -A WG_PID=() OVN_PID=() OVD_PID=()
+OVPN_DATA_CHANNEL=()  # [none]/[default]: the "Data Channel: cipher ..." line OpenVPN logged
+
+_counter_name() {
+  case $1 in
+    direct) echo c_direct ;;
+    sctptund) echo c_sctptund ;;
+    wireguard-go) echo c_wg ;;
+    openvpn-none) echo c_ovn ;;
+    openvpn-default) echo c_ovd ;;
+    *) fail "unknown contender '$1'" ;;
+  esac
+}
+
+# WAN offloads off on both ends of the veth: a veth otherwise passes 64 KB TSO/GSO super-packets
+# untouched, so the byte counters would see one header per 64 KB instead of one per 1500 bytes
+# (real WAN links carry packets of at most the MTU). With them off the kernel segments before
+# the veth; the counters sit on the receiving side's ingress (netdev family), after that split.
+_wan_prepare() {
+  local n
+  for n in 1 2; do
+    in_ns "gw$n" ethtool -K wan0 tso off gso off gro off >/dev/null 2>&1 ||
+      fail "ethtool -K wan0 tso off gso off gro off failed in gw$n"
+    in_ns "gw$n" ethtool -K wan0 tx-udp-segmentation off >/dev/null 2>&1 || true
+    in_ns "gw$n" nft -f - <<EOF || fail "could not install the WAN counters in gw$n"
+table netdev bench {
+  counter c_direct {}
+  counter c_sctptund {}
+  counter c_wg {}
+  counter c_ovn {}
+  counter c_ovd {}
+  chain wan_in {
+    type filter hook ingress device "wan0" priority 0; policy accept;
+    ip saddr { 10.1.0.0/16, 10.2.0.0/16 } counter name "c_direct"
+    udp dport $PORT counter name "c_sctptund"
+    udp dport $WG_PORT counter name "c_wg"
+    udp dport $OVN_PORT counter name "c_ovn"
+    udp dport $OVD_PORT counter name "c_ovd"
+  }
+}
+EOF
+  done
+}
+
+_start_wireguard() {
+  local n i sock
+  (umask 077
+    wg genkey >"$TMPD/wg1.key"; wg pubkey <"$TMPD/wg1.key" >"$TMPD/wg1.pub"
+    wg genkey >"$TMPD/wg2.key"; wg pubkey <"$TMPD/wg2.key" >"$TMPD/wg2.pub")
+  for n in 1 2; do
+    # -f: stay in the foreground (it daemonizes otherwise), so BG_PID is the daemon itself.
+    bg_ns "gw$n" "$TMPD/wg$n.log" wireguard-go -f "${WG_IF[$n]}"
+    WG_PID[$n]=$BG_PID
+    sock=/var/run/wireguard/${WG_IF[$n]}.sock
+    for ((i = 0; i < 50; i++)); do [[ -S $sock ]] && break; kill -0 "${WG_PID[$n]}" 2>/dev/null || break; sleep 0.1; done
+    [[ -S $sock ]] || fail "wireguard-go in gw$n: no control socket $sock after 5 s"
+  done
+  in_ns gw1 wg set "${WG_IF[1]}" private-key "$TMPD/wg1.key" listen-port "$WG_PORT" \
+    peer "$(cat "$TMPD/wg2.pub")" endpoint "192.0.2.2:$WG_PORT" allowed-ips 10.2.0.0/16,10.255.1.2/32
+  in_ns gw2 wg set "${WG_IF[2]}" private-key "$TMPD/wg2.key" listen-port "$WG_PORT" \
+    peer "$(cat "$TMPD/wg1.pub")" endpoint "192.0.2.1:$WG_PORT" allowed-ips 10.1.0.0/16,10.255.1.1/32
+  in_ns gw1 ip addr add 10.255.1.1/30 dev "${WG_IF[1]}"
+  in_ns gw2 ip addr add 10.255.1.2/30 dev "${WG_IF[2]}"
+  for n in 1 2; do in_ns "gw$n" ip link set "${WG_IF[$n]}" mtu 1420 up; done
+  log "wireguard-go running in gw1 (pid ${WG_PID[1]}, ${WG_IF[1]}) and gw2 (pid ${WG_PID[2]}, ${WG_IF[2]}), MTU 1420"
+}
+
+# _start_openvpn none|default: a static-key point-to-point tunnel over UDP in each gateway.
+_start_openvpn() {
+  local v=$1 n dev port net me other dir i ok logf
+  local -a extra
+  if [[ $v == none ]]; then dev=ovn0 port=$OVN_PORT net=10.255.2 extra=(--cipher none --auth none)
+  else dev=ovd0 port=$OVD_PORT net=10.255.3; read -r -a extra <<<"$OVPN_DEFAULT_OPTS"; fi
+  [[ -f $TMPD/ovpn.key ]] || (umask 077; openvpn --genkey secret "$TMPD/ovpn.key" >/dev/null)
+  for n in 1 2; do
+    if [[ $n == 1 ]]; then me=192.0.2.1 other=192.0.2.2 dir=0; else me=192.0.2.2 other=192.0.2.1 dir=1; fi
+    bg_ns "gw$n" "$TMPD/ovpn-$v-gw$n.log" openvpn --dev "$dev" --dev-type tun --proto udp \
+      --local "$me" --lport "$port" --remote "$other" --rport "$port" \
+      --ifconfig "$net.$n" "$net.$((3 - n))" --secret "$TMPD/ovpn.key" "$dir" \
+      "${extra[@]}" --mute-replay-warnings --verb 3
+    if [[ $v == none ]]; then OVN_PID[$n]=$BG_PID; else OVD_PID[$n]=$BG_PID; fi
+  done
+  for n in 1 2; do
+    logf="$TMPD/ovpn-$v-gw$n.log" ok=0
+    for ((i = 0; i < 150; i++)); do
+      grep -q 'Initialization Sequence Completed' "$logf" 2>/dev/null && { ok=1; break; }
+      grep -q 'Exiting due to fatal error' "$logf" 2>/dev/null && break
+      sleep 0.1
+    done
+    ((ok)) || fail "openvpn-$v in gw$n did not complete its initialization within 15 s (log: $logf)"
+  done
+  OVPN_DATA_CHANNEL[$([[ $v == none ]] && echo 0 || echo 1)]=$(grep -o "Data Channel: .*" "$TMPD/ovpn-$v-gw1.log" | head -n 1 || true)
+  log "openvpn-$v running in gw1 (pid $(contender_pids "openvpn-$v" | cut -d' ' -f1)) and gw2, $dev, UDP $port: ${OVPN_DATA_CHANNEL[$([[ $v == none ]] && echo 0 || echo 1)]}"
+}
+
+contenders_setup() {
+  local c
+  _wan_prepare
+  for c in client server; do
+    # Do not carry ssthresh/cwnd of one contender's connections over into the next one's.
+    in_ns "$c" sysctl -qw net.ipv4.tcp_no_metrics_save=1
+  done
+  if _wanted sctptund; then write_configs; start_gw 1; start_gw 2; fi
+  if _wanted wireguard-go; then _start_wireguard; fi
+  if _wanted openvpn-none; then _start_openvpn none; fi
+  if _wanted openvpn-default; then _start_openvpn default; fi
+}
+
+# CONTENDERS (set by the caller) lists the ones to run; the others are not even started.
+_wanted() { local c; for c in "${CONTENDERS[@]}"; do [[ $c == "$1" ]] && return 0; done; return 1; }
+
+contender_pids() {
+  case $1 in
+    direct) ;;
+    sctptund) echo "${GW_PID[1]:-} ${GW_PID[2]:-}" ;;
+    wireguard-go) echo "${WG_PID[1]:-} ${WG_PID[2]:-}" ;;
+    openvpn-none) echo "${OVN_PID[1]:-} ${OVN_PID[2]:-}" ;;
+    openvpn-default) echo "${OVD_PID[1]:-} ${OVD_PID[2]:-}" ;;
+  esac
+}
+
+contender_alive() {
+  local p pids
+  pids=$(contender_pids "$1")
+  for p in $pids; do kill -0 "$p" 2>/dev/null || return 1; done
+  [[ $1 == direct || $(wc -w <<<"$pids") == 2 ]]
+}
+
+# utime + stime (fields 14 and 15 of /proc/PID/stat, whole process: all its threads) in ticks.
+contender_cpu_ticks() {
+  local p sum=0 rest
+  for p in $(contender_pids "$1"); do
+    rest=$(cat "/proc/$p/stat" 2>/dev/null) || return 1
+    rest=${rest##*) }  # the command name may contain spaces; fields after it start at 3 (state)
+    # shellcheck disable=SC2086
+    set -- $rest
+    sum=$((sum + ${12} + ${13}))
+  done
+  echo "$sum"
+}
+
+_counter_bytes() {  # _counter_bytes N NAME
+  in_ns "gw$1" nft list counter netdev bench "$2" | grep -oE 'bytes [0-9]+' | awk '{print $2}'
+}
+
+contender_wan_bytes() {
+  local name a b
+  name=$(_counter_name "$1")
+  a=$(_counter_bytes 1 "$name") && b=$(_counter_bytes 2 "$name") || return 1
+  echo $((a + b))
+}
+
+contender_activate() {
+  local c=$1 r1 r2 role
+  case $c in
+    direct) r1="via 192.0.2.2 dev wan0" r2="via 192.0.2.1 dev wan0" ;;
+    sctptund) r1="dev tun0" r2="dev tun0" ;;
+    wireguard-go) r1="dev ${WG_IF[1]}" r2="dev ${WG_IF[2]}" ;;
+    openvpn-none) r1="dev ovn0" r2="dev ovn0" ;;
+    openvpn-default) r1="dev ovd0" r2="dev ovd0" ;;
+    *) fail "unknown contender '$c'" ;;
+  esac
+  # shellcheck disable=SC2086
+  in_ns gw1 ip route replace 10.2.0.0/16 $r1
+  # shellcheck disable=SC2086
+  in_ns gw2 ip route replace 10.1.0.0/16 $r2
+  # The previous contender's MTU left path-MTU exceptions on the end hosts' routes (ICMP "frag
+  # needed" from a tunnel device with MTU 1400/1420): re-create the default routes to drop them.
+  for role in client server; do
+    local gw=10.1.0.1; [[ $role == server ]] && gw=10.2.0.1
+    in_ns "$role" ip route del default 2>/dev/null || true
+    in_ns "$role" ip route add default via "$gw"
+    in_ns "$role" ip route flush cache 2>/dev/null || true
+    in_ns "$role" ip tcp_metrics flush all 2>/dev/null || true
+  done
+}
+
+# wan_loss_on PCT: on each gateway drop PCT % of the IPv4 packets arriving on wan0 (before the
+# counters), i.e. PCT % random loss in each direction of the WAN. No netem needed.
+wan_loss_on() {
+  local n
+  for n in 1 2; do
+    in_ns "gw$n" nft -f - <<EOF
+table netdev benchloss {
+  chain wan_in {
+    type filter hook ingress device "wan0" priority -100; policy accept;
+    meta protocol ip numgen random mod 100 < $1 counter drop
+  }
+}
+EOF
+  done
+}
+
+wan_loss_off() {
+  local n
+  for n in 1 2; do in_ns "gw$n" nft delete table netdev benchloss 2>/dev/null || true; done
+}
+
+contenders_cleanup() {
+  local n
+  for n in 1 2; do
+    [[ -n ${WG_PID[$n]:-} ]] && stop_pid "${WG_PID[$n]}"
+    rm -f -- "/var/run/wireguard/${WG_IF[$n]}.sock"
+  done
+  return 0
+}

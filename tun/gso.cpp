@@ -1,0 +1,179 @@
+#include "tun/gso.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace tun::gso {
+namespace {
+
+constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
+constexpr std::size_t kTcpChecksumOffset = 16;  // within the TCP header
+constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
+
+// Big-endian accessors. Callers have checked that [at, at + width) lies inside p.
+std::uint16_t load16(std::span<const std::uint8_t> p, std::size_t at) {
+  return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]);
+}
+std::uint32_t load32(std::span<const std::uint8_t> p, std::size_t at) {
+  return std::uint32_t{load16(p, at)} << 16 | load16(p, at + 2);
+}
+void store16(std::span<std::uint8_t> p, std::size_t at, std::uint32_t v) {
+  p[at] = static_cast<std::uint8_t>(v >> 8);
+  p[at + 1] = static_cast<std::uint8_t>(v);
+}
+void store32(std::span<std::uint8_t> p, std::size_t at, std::uint32_t v) {
+  store16(p, at, v >> 16);
+  store16(p, at + 2, v);
+}
+
+std::uint16_t fold(std::uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(sum);
+}
+
+// Where the TCP header starts and the headers end in a GSO super-packet.
+struct TcpLayout {
+  std::size_t l4 = 0;       // offset of the TCP header = IP header length
+  std::size_t headers = 0;  // IP + TCP headers; the payload follows
+};
+
+// Parses and checks the IP and TCP headers of a TCPv4 (v6 false) or TCPv6 super-packet; false
+// for anything Segmenter::segment() refuses (see gso.hpp).
+bool parse_tcp(std::span<const std::uint8_t> p, bool v6, TcpLayout& out) {
+  std::size_t l4;
+  if (!v6) {
+    if (p.size() < kIpv4MinHeader || p[0] >> 4 != 4) return false;
+    l4 = (p[0] & 0x0fu) * 4u;
+    if (l4 < kIpv4MinHeader || p[9] != kProtoTcp || load16(p, 2) != p.size()) return false;
+    if ((load16(p, 6) & 0x3fff) != 0) return false;  // MF or a fragment offset
+  } else {
+    if (p.size() < kIpv6Header || p[0] >> 4 != 6 || p[6] != kProtoTcp) return false;
+    if (load16(p, 4) != p.size() - kIpv6Header) return false;
+    l4 = kIpv6Header;
+  }
+  if (p.size() < l4 + kTcpMinHeader) return false;
+  const std::size_t tcp_len = (p[l4 + 12] >> 4) * 4u;
+  if (tcp_len < kTcpMinHeader || p.size() < l4 + tcp_len) return false;
+  out = {l4, l4 + tcp_len};
+  return true;
+}
+
+}  // namespace
+
+std::uint16_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t initial) {
+  // Sums native-order words (8 bytes at a time) and byte-swaps the folded result on a
+  // little-endian host: the one's-complement sum commutes with byte swapping (RFC 1071 2.B).
+  const std::uint8_t* p = data.data();
+  const std::size_t n = data.size();
+  std::uint64_t acc = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    acc += (w & 0xffffffffu) + (w >> 32);
+  }
+  for (; i + 2 <= n; i += 2) {
+    std::uint16_t w;
+    std::memcpy(&w, p + i, 2);
+    acc += w;
+  }
+  if (i < n) {
+    const std::uint8_t last[2] = {p[i], 0};
+    std::uint16_t w;
+    std::memcpy(&w, last, 2);
+    acc += w;
+  }
+  std::uint16_t sum = fold(acc);
+  if constexpr (std::endian::native == std::endian::little) {
+    sum = static_cast<std::uint16_t>(sum << 8 | sum >> 8);
+  }
+  return fold(std::uint64_t{sum} + initial);
+}
+
+bool complete_checksum(const VnetHdr& hdr, std::span<std::uint8_t> packet) {
+  if ((hdr.flags & VnetHdr::kNeedsCsum) == 0) return true;
+  const std::size_t start = hdr.csum_start;
+  const std::size_t field = start + hdr.csum_offset;
+  if (field + 2 > packet.size()) return false;
+  // The field holds the pseudo-header sum, so summing it along with the rest finishes the job.
+  std::uint16_t sum = static_cast<std::uint16_t>(~checksum_add(packet.subspan(start)));
+  if (sum == 0) sum = 0xffff;  // as skb_checksum_help(): 0 means "no checksum" to UDP
+  store16(packet, field, sum);
+  return true;
+}
+
+bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet,
+                        const Emit& emit) {
+  if (hdr.is_plain()) {
+    emit(packet);
+    return true;
+  }
+  if (hdr.gso_type == VnetHdr::kGsoNone) {  // only the checksum to complete, in a copy
+    if (hdr.csum_start + std::size_t{hdr.csum_offset} + 2 > packet.size()) return false;
+    if (buf_.size() < packet.size()) buf_.resize(packet.size());
+    const std::span<std::uint8_t> copy(buf_.data(), packet.size());
+    std::copy(packet.begin(), packet.end(), copy.begin());
+    complete_checksum(hdr, copy);
+    emit(copy);
+    return true;
+  }
+
+  const std::uint8_t kind = hdr.gso_kind();
+  if (kind != VnetHdr::kGsoTcpV4 && kind != VnetHdr::kGsoTcpV6) return false;
+  if (hdr.gso_size == 0 || hdr.hdr_len > packet.size()) return false;
+  const bool v6 = kind == VnetHdr::kGsoTcpV6;
+  TcpLayout at;
+  if (!parse_tcp(packet, v6, at)) return false;
+  if ((hdr.flags & VnetHdr::kNeedsCsum) != 0 &&
+      (hdr.csum_start != at.l4 || hdr.csum_offset != kTcpChecksumOffset)) {
+    return false;
+  }
+
+  const std::size_t payload = packet.size() - at.headers;
+  const std::size_t mss = hdr.gso_size;
+  const std::size_t largest = at.headers + std::min(mss, payload);
+  if (buf_.size() < largest) buf_.resize(largest);
+  const std::span<std::uint8_t> seg(buf_.data(), largest);
+  std::copy_n(packet.begin(), at.headers, seg.begin());  // fields below are rewritten per segment
+
+  const std::uint16_t ip_id = v6 ? 0 : load16(packet, 4);
+  const std::uint32_t seq = load32(packet, at.l4 + 4);
+  const std::uint8_t tcp_flags = packet[at.l4 + 13];
+  // The pseudo-header's addresses (v4: 12..20, v6: 8..40); protocol and length added per segment.
+  const std::uint16_t addresses = v6 ? checksum_add(packet.subspan(8, 32))
+                                     : checksum_add(packet.subspan(12, 8));
+  std::size_t done = 0;
+  for (std::uint32_t i = 0;; i++) {
+    const std::size_t chunk = std::min(mss, payload - done);
+    const std::size_t size = at.headers + chunk;
+    std::copy_n(packet.begin() + static_cast<std::ptrdiff_t>(at.headers + done), chunk,
+                seg.begin() + static_cast<std::ptrdiff_t>(at.headers));
+    if (v6) {
+      store16(seg, 4, static_cast<std::uint32_t>(size - kIpv6Header));
+    } else {
+      store16(seg, 2, static_cast<std::uint32_t>(size));
+      store16(seg, 4, ip_id + i);
+      store16(seg, 10, 0);
+      store16(seg, 10, static_cast<std::uint16_t>(~checksum_add(seg.first(at.l4))));
+    }
+    store32(seg, at.l4 + 4, seq + static_cast<std::uint32_t>(done));
+    std::uint8_t flags = tcp_flags;
+    if (i > 0) flags &= static_cast<std::uint8_t>(~kTcpCwr);
+    if (done + chunk < payload) flags &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
+    seg[at.l4 + 13] = flags;
+    store16(seg, at.l4 + kTcpChecksumOffset, 0);
+    const std::uint32_t pseudo = std::uint32_t{addresses} + kProtoTcp + (size - at.l4);
+    const std::span<std::uint8_t> tcp = seg.subspan(at.l4, size - at.l4);
+    store16(seg, at.l4 + kTcpChecksumOffset,
+            static_cast<std::uint16_t>(~checksum_add(tcp, pseudo)));
+    segments_++;
+    emit(seg.first(size));
+    done += chunk;
+    if (done >= payload) break;
+  }
+  return true;
+}
+
+}  // namespace tun::gso
