@@ -39,7 +39,7 @@ WG_IF=([1]="wg$$a" [2]="wg$$b")
 # OpenSSL 3 only offers through its legacy provider (without it: "Cipher BF-CBC not supported").
 OVPN_DEFAULT_OPTS=${OVPN_DEFAULT_OPTS:---providers legacy default}
 declare -A WG_PID=() OVN_PID=() OVD_PID=()
-OVPN_DATA_CHANNEL=()  # [none]/[default]: the "Data Channel: cipher ..." line OpenVPN logged
+declare -A OVPN_DATA_CHANNEL=()  # [none]/[default]: the "Data Channel: cipher ..." line OpenVPN logged
 
 _counter_name() {
   case $1 in
@@ -129,8 +129,8 @@ _start_openvpn() {
     done
     ((ok)) || fail "openvpn-$v in gw$n did not complete its initialization within 15 s (log: $logf)"
   done
-  OVPN_DATA_CHANNEL[$([[ $v == none ]] && echo 0 || echo 1)]=$(grep -o "Data Channel: .*" "$TMPD/ovpn-$v-gw1.log" | head -n 1 || true)
-  log "openvpn-$v running in gw1 (pid $(contender_pids "openvpn-$v" | cut -d' ' -f1)) and gw2, $dev, UDP $port: ${OVPN_DATA_CHANNEL[$([[ $v == none ]] && echo 0 || echo 1)]}"
+  OVPN_DATA_CHANNEL[$v]=$(grep -o "Data Channel: .*" "$TMPD/ovpn-$v-gw1.log" | head -n 1 || true)
+  log "openvpn-$v running in gw1 and gw2 (pids $(contender_pids "openvpn-$v")), $dev, UDP $port: ${OVPN_DATA_CHANNEL[$v]}"
 }
 
 contenders_setup() {

@@ -142,8 +142,8 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
   const std::uint32_t seq = load32(packet, at.l4 + 4);
   const std::uint8_t tcp_flags = packet[at.l4 + 13];
   // The pseudo-header's addresses (v4: 12..20, v6: 8..40); protocol and length added per segment.
-  const std::uint16_t addresses = v6 ? checksum_add(packet.subspan(8, 32))
-                                     : checksum_add(packet.subspan(12, 8));
+  const std::uint16_t addresses =
+      v6 ? checksum_add(packet.subspan(8, 32)) : checksum_add(packet.subspan(12, 8));
   std::size_t done = 0;
   for (std::uint32_t i = 0;; i++) {
     const std::size_t chunk = std::min(mss, payload - done);

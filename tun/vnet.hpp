@@ -12,8 +12,8 @@
 //  - gso_type: kGsoNone for an ordinary packet, else kGsoTcpV4 / kGsoTcpV6 / kGsoUdp for a GSO
 //    super-packet (one IP + L4 header, payload up to 64 KB) that stands for several packets of
 //    gso_size payload bytes each (the last may be shorter); kGsoUdp (UFO) and kGsoUdpL4 (USO)
-//    only come with TUN_F_UFO / TUN_F_USO*, which we do not enable; kGsoEcn may be OR-ed in (the TCP
-//    header carries CWR, which belongs on the first segment only).
+//    only come with TUN_F_UFO / TUN_F_USO*, which we do not enable; kGsoEcn may be OR-ed in (the
+//    TCP header carries CWR, which belongs on the first segment only).
 //  - hdr_len: a hint only. Linux sets it to the length of the skb's linear part, which is usually
 //    the IP + L4 headers but on the forwarding path can be the whole first segment.
 //  - gso_size: the payload bytes per segment (the MSS for TCP).
@@ -34,12 +34,12 @@ struct VnetHdr {
   static constexpr std::uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
   static constexpr std::uint8_t kDataValid = 2;  // VIRTIO_NET_HDR_F_DATA_VALID
   // gso_type
-  static constexpr std::uint8_t kGsoNone = 0;     // VIRTIO_NET_HDR_GSO_NONE
-  static constexpr std::uint8_t kGsoTcpV4 = 1;    // VIRTIO_NET_HDR_GSO_TCPV4
-  static constexpr std::uint8_t kGsoUdp = 3;      // VIRTIO_NET_HDR_GSO_UDP (UFO, obsolete)
-  static constexpr std::uint8_t kGsoTcpV6 = 4;    // VIRTIO_NET_HDR_GSO_TCPV6
-  static constexpr std::uint8_t kGsoUdpL4 = 5;    // VIRTIO_NET_HDR_GSO_UDP_L4 (USO)
-  static constexpr std::uint8_t kGsoEcn = 0x80;   // VIRTIO_NET_HDR_GSO_ECN, OR-ed into the type
+  static constexpr std::uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
+  static constexpr std::uint8_t kGsoTcpV4 = 1;   // VIRTIO_NET_HDR_GSO_TCPV4
+  static constexpr std::uint8_t kGsoUdp = 3;     // VIRTIO_NET_HDR_GSO_UDP (UFO, obsolete)
+  static constexpr std::uint8_t kGsoTcpV6 = 4;   // VIRTIO_NET_HDR_GSO_TCPV6
+  static constexpr std::uint8_t kGsoUdpL4 = 5;   // VIRTIO_NET_HDR_GSO_UDP_L4 (USO)
+  static constexpr std::uint8_t kGsoEcn = 0x80;  // VIRTIO_NET_HDR_GSO_ECN, OR-ed into the type
 
   std::uint8_t flags = 0;
   std::uint8_t gso_type = kGsoNone;
