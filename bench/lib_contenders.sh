@@ -129,6 +129,7 @@ _start_openvpn() {
     done
     ((ok)) || fail "openvpn-$v in gw$n did not complete its initialization within 15 s (log: $logf)"
   done
+  for ((i = 0; i < 20; i++)); do grep -q "Data Channel: " "$TMPD/ovpn-$v-gw1.log" && break; sleep 0.1; done
   OVPN_DATA_CHANNEL[$v]=$(grep -o "Data Channel: .*" "$TMPD/ovpn-$v-gw1.log" | head -n 1 || true)
   log "openvpn-$v running in gw1 and gw2 (pids $(contender_pids "openvpn-$v")), $dev, UDP $port: ${OVPN_DATA_CHANNEL[$v]}"
 }

@@ -71,8 +71,7 @@ std::uint32_t update_software(std::uint32_t state, const std::uint8_t* p, std::s
 // ---- SSE4.2: crc32 instruction. _mm_crc32_u64(s, d) == (s * x^64 + d * x^32) mod P.
 
 __attribute__((target("sse4.2"))) std::uint32_t update_sse42(std::uint32_t state,
-                                                              const std::uint8_t* p,
-                                                              std::size_t n) {
+                                                             const std::uint8_t* p, std::size_t n) {
   std::uint64_t s = state;
   while (n >= 8) {
     s = _mm_crc32_u64(s, load_le64(p));
@@ -122,8 +121,8 @@ constexpr std::array<std::uint32_t, 2 * kMaxLaneWords + 1> make_shift_constants(
 alignas(64) constexpr auto kShift = make_shift_constants();
 
 __attribute__((target("sse4.2,pclmul"))) std::uint32_t update_sse42_pclmul(std::uint32_t state,
-                                                                            const std::uint8_t* p,
-                                                                            std::size_t n) {
+                                                                           const std::uint8_t* p,
+                                                                           std::size_t n) {
   std::uint64_t s0 = state;
   while (n >= 3 * 8 * kMinLaneWords) {
     const std::size_t words = std::min(n / 24, kMaxLaneWords);

@@ -91,14 +91,9 @@ TEST_CASE("crc32c: known vectors (RFC 3720 B.4 and the check value)") {
     std::uint32_t crc;
   };
   const std::vector<Vector> vectors = {
-      {{}, 0x00000000},
-      {text("a"), 0xC1D04330},
-      {text("123456789"), 0xE3069283},
-      {zeros, 0x8A9136AA},
-      {ones, 0x62A8AB43},
-      {ascending, 0x46DD794E},
-      {descending, 0x113FDB5C},
-      {iscsi_read, 0xD9963A56},
+      {{}, 0x00000000},         {text("a"), 0xC1D04330},  {text("123456789"), 0xE3069283},
+      {zeros, 0x8A9136AA},      {ones, 0x62A8AB43},       {ascending, 0x46DD794E},
+      {descending, 0x113FDB5C}, {iscsi_read, 0xD9963A56},
   };
   for (auto implementation : supported_implementations()) {
     CAPTURE(crc32c::name(implementation));
@@ -140,8 +135,8 @@ TEST_CASE("crc32c: all implementations agree on every length and alignment") {
     const std::uint32_t reference = crc32c::compute(crc32c::Implementation::software, data);
     for (auto implementation : implementations) {
       if (crc32c::compute(implementation, data) != reference) {
-        FAIL_CHECK(crc32c::name(implementation) << " differs: offset " << offset << " length "
-                                                << length);
+        FAIL_CHECK(crc32c::name(implementation)
+                   << " differs: offset " << offset << " length " << length);
       }
     }
     if (crc32c::compute(data) != reference) FAIL_CHECK("compute() differs, length " << length);

@@ -42,9 +42,11 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   started_at_ = loop_.now();
 
   netlink_ = std::make_unique<tun::Netlink>();
-  auto tun = tun::LinuxTun::open(config_.tun.name, config_.tun.mtu, {.vnet_hdr = config_.tun.offload});
+  auto tun =
+      tun::LinuxTun::open(config_.tun.name, config_.tun.mtu, {.vnet_hdr = config_.tun.offload});
   if (config_.tun.offload && !tun->offloads())
-    LOG_WARN("interface %s: the kernel refused TUN offloads (TSO/checksum): one packet per read", config_.tun.name.c_str());
+    LOG_WARN("interface %s: the kernel refused TUN offloads (TSO/checksum): one packet per read",
+             config_.tun.name.c_str());
   bool offloads = tun->offloads();
   tun_ = std::move(tun);
   for (const config::InterfaceAddress& address : config_.tun.addresses)

@@ -95,7 +95,8 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
   return outcome;
 }
 
-Gateway::Outcome Gateway::forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet) {
+Gateway::Outcome Gateway::forward_packet(tun::PacketBuf& buf,
+                                         const std::optional<tun::VnetHdr>& vnet) {
   packet::PacketView view;
   if (packet::parse(buf.data(), view) != packet::ParseError::none) {
     counters_.drop(Drop::tun_malformed);
@@ -338,17 +339,20 @@ bool Gateway::plausible(const tun::VnetHdr& vnet, const packet::PacketView& view
   // What the receiving kernel will act on must agree with the packet, so nothing inconsistent
   // reaches it: the GSO kind with the IP version and TCP, the checksum position inside the packet.
   switch (vnet.gso_kind()) {
-    case tun::VnetHdr::kGsoNone: break;
+    case tun::VnetHdr::kGsoNone:
+      break;
     case tun::VnetHdr::kGsoTcpV4:
       if (view.version != 4 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
       break;
     case tun::VnetHdr::kGsoTcpV6:
       if (view.version != 6 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
       break;
-    default: return false;
+    default:
+      return false;
   }
   if (vnet.flags & tun::VnetHdr::kNeedsCsum) {
-    if (vnet.csum_start < view.l3_header_len || std::size_t{vnet.csum_start} + vnet.csum_offset + 2u > view.total_len)
+    if (vnet.csum_start < view.l3_header_len ||
+        std::size_t{vnet.csum_start} + vnet.csum_offset + 2u > view.total_len)
       return false;
   }
   return true;

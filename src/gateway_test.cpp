@@ -296,3 +296,98 @@ TEST_CASE("gateway: a policy change moves a flow between peers and keeps unaffec
   CHECK(s.link.a().sent_log.back().first == stream_before);  // same flow, same stream
   CHECK(s.bypass1.sent.size() == 1);
 }
+
+namespace {
+// A TCPv4 GSO super-packet as a TUN with offloads hands it over: virtio-net header, then one
+// IP+TCP header and `payload` bytes, checksum left partial (pseudo-header sum only).
+std::vector<std::uint8_t> gso_super_packet(std::size_t payload, std::uint16_t mss) {
+  auto ip = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
+  ip[6] = 0x40;  // DF
+  std::uint32_t sum = 0;
+  for (int i = 12; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
+  sum += IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  ip[36] = static_cast<std::uint8_t>(sum >> 8);
+  ip[37] = static_cast<std::uint8_t>(sum);
+  tun::VnetHdr hdr;
+  hdr.flags = tun::VnetHdr::kNeedsCsum;
+  hdr.gso_type = tun::VnetHdr::kGsoTcpV4;
+  hdr.hdr_len = 40;
+  hdr.gso_size = mss;
+  hdr.csum_start = 20;
+  hdr.csum_offset = 16;
+  std::vector<std::uint8_t> out(tun::kVnetHdrSize);
+  hdr.store(out);
+  out.insert(out.end(), ip.begin(), ip.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("gateway: a GSO super-packet travels as one PACKET_GSO message, whole or segmented") {
+  TwoSites s;
+  s.tun1.set_vnet_hdr(true);
+  s.up();
+  auto super = gso_super_packet(5000, 1400);
+
+  SUBCASE("the far TUN has offloads: written as it was read") {
+    s.tun2.set_vnet_hdr(true);
+    s.tun1.inject(super);
+    s.gw1.read_tun();
+    REQUIRE(s.link.a().sent_log.size() >= 1);
+    const auto& msg = s.link.a().sent_log.back().second;
+    CHECK(msg[0] == static_cast<std::uint8_t>(wire::Type::packet_gso));
+    CHECK(msg.size() == 1 + super.size());
+    s.link.deliver();
+    CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{super});
+  }
+  SUBCASE("the far TUN has no offloads: segmented in software, checksums complete") {
+    s.tun1.inject(super);
+    s.gw1.read_tun();
+    s.link.deliver();
+    auto segments = s.tun2.take_written();
+    REQUIRE(segments.size() == 4);  // 1400 + 1400 + 1400 + 800
+    std::size_t payload = 0;
+    for (const auto& seg : segments) {
+      packet::PacketView view;
+      REQUIRE(packet::parse(seg, view) == packet::ParseError::none);
+      CHECK(view.total_len == seg.size());
+      payload += seg.size() - 40;
+    }
+    CHECK(payload == 5000);
+  }
+  SUBCASE("plain packets from a vnet TUN travel as PACKET; the vnet TUN gets a zero header") {
+    s.tun2.set_vnet_hdr(true);
+    auto ping = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_ICMP, 0, 0, 56);
+    std::vector<std::uint8_t> framed(tun::kVnetHdrSize, 0);
+    framed.insert(framed.end(), ping.begin(), ping.end());
+    s.tun1.inject(framed);
+    s.gw1.read_tun();
+    CHECK(s.link.a().sent_log.back().second.size() == 1 + ping.size());
+    s.link.deliver();
+    CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{framed});
+  }
+}
+
+TEST_CASE("gateway: an inconsistent PACKET_GSO from a peer never reaches the TUN") {
+  TwoSites s;
+  s.tun2.set_vnet_hdr(true);
+  s.up();
+  auto super = gso_super_packet(3000, 1400);
+  auto id = s.gw1.peers()[0].ready_assocs[0];
+  auto send = [&](std::vector<std::uint8_t> body) {
+    body.insert(body.begin(), static_cast<std::uint8_t>(wire::Type::packet_gso));
+    REQUIRE(s.link.a().send(id, 1, body) == transport::SendResult::ok);
+    s.link.deliver();
+  };
+  auto v6_type = super;
+  v6_type[1] = tun::VnetHdr::kGsoTcpV6;  // says IPv6, carries IPv4
+  send(v6_type);
+  auto bad_csum = super;
+  bad_csum[6] = 0xff;  // csum_start far beyond the packet
+  bad_csum[7] = 0xff;
+  send(bad_csum);
+  send(std::vector<std::uint8_t>(super.begin(), super.begin() + 6));  // truncated header
+  CHECK(s.tun2.take_written().empty());
+  CHECK(s.gw2.counters().dropped(counters::Drop::inner_malformed) == 2);
+  CHECK(s.gw2.counters().dropped(counters::Drop::wire_malformed) == 1);
+}

@@ -30,7 +30,8 @@ UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark)
       send_len_(kBatch),
       recv_buf_(kBatch * kMaxDatagram) {
   fd_ = socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "udp socket for " + local.to_string());
+  if (fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "udp socket for " + local.to_string());
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (local.family() == AF_INET6) setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -89,7 +90,8 @@ std::size_t UdpSocket::receive(const Handler& handler, std::size_t limit) {
           if (size > 0) segment = static_cast<std::size_t>(size);
         }
       }
-      Endpoint sender = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]), hdr.msg_namelen);
+      Endpoint sender =
+          Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]), hdr.msg_namelen);
       const std::uint8_t* base = recv_buf_.data() + static_cast<std::size_t>(i) * kMaxDatagram;
       for (std::size_t off = 0; off < len; off += segment) {
         std::size_t part = std::min(segment, len - off);
@@ -128,14 +130,16 @@ void UdpSocket::flush() {
     std::size_t j = i + 1, bytes = send_len_[i];
     if (gso_) {
       while (j < queued_ && send_to_[j] == send_to_[i] && send_len_[j] <= send_len_[i] &&
-             send_len_[j - 1] == send_len_[i] && j - i < kMaxGsoSegments && bytes + send_len_[j] <= kMaxGsoBytes) {
+             send_len_[j - 1] == send_len_[i] && j - i < kMaxGsoSegments &&
+             bytes + send_len_[j] <= kMaxGsoBytes) {
         bytes += send_len_[j];
         ++j;
       }
     }
     msgs[count] = {};
     msghdr& hdr = msgs[count].msg_hdr;
-    for (std::size_t k = i; k < j; ++k) iov[k] = {send_buf_.data() + k * kMaxDatagram, send_len_[k]};
+    for (std::size_t k = i; k < j; ++k)
+      iov[k] = {send_buf_.data() + k * kMaxDatagram, send_len_[k]};
     hdr.msg_iov = &iov[i];
     hdr.msg_iovlen = j - i;
     hdr.msg_name = const_cast<sockaddr*>(send_to_[i].sockaddr_ptr());

@@ -70,7 +70,8 @@ std::unique_ptr<LinuxTun> LinuxTun::open(const std::string& name, int mtu,
   bool offloads = false;
   if (options.vnet_hdr) {
     int hdr_size = 10;  // the legacy virtio_net_hdr, without num_buffers
-    if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0) throw_errno(errno, name, "TUNSETVNETHDRSZ");
+    if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0)
+      throw_errno(errno, name, "TUNSETVNETHDRSZ");
     unsigned flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
     offloads = ::ioctl(fd.get(), TUNSETOFFLOAD, flags) == 0;
   }
