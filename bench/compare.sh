@@ -114,26 +114,27 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ---- metrics ------------------------------------------------------------------------------------
 
-METRICS=(tcp1_c2s tcp1_s2c tcp4_c2s tcp4_s2c rtt_avg rtt_p99 wan_per_payload ovh_per_pkt cpu_per_gb loss_c2s)
+METRICS=(tcp1_c2s tcp1_s2c tcp4_c2s tcp4_s2c rtt_avg rtt_p99 wan_per_payload retx_per_mb ovh_per_pkt cpu_per_gb loss_c2s)
 declare -A M_HEAD=(
   [tcp1_c2s]="1x c>s" [tcp1_s2c]="1x s>c" [tcp4_c2s]="4x c>s" [tcp4_s2c]="4x s>c"
-  [rtt_avg]="rtt avg" [rtt_p99]="rtt p99" [wan_per_payload]="wan/pay" [ovh_per_pkt]="ovh B/p"
+  [rtt_avg]="rtt avg" [rtt_p99]="rtt p99" [wan_per_payload]="wan/pay" [retx_per_mb]="retx/MB" [ovh_per_pkt]="ovh B/p"
   [cpu_per_gb]="cpu s/GB" [loss_c2s]="loss c>s")
 declare -A M_CSV=(
   [tcp1_c2s]=tcp_1stream_client_to_server [tcp1_s2c]=tcp_1stream_server_to_client
   [tcp4_c2s]=tcp_4streams_client_to_server [tcp4_s2c]=tcp_4streams_server_to_client
   [rtt_avg]=ping_rtt_avg [rtt_p99]=ping_rtt_p99 [wan_per_payload]=wan_bytes_per_payload_byte
+  [retx_per_mb]=tcp_retransmits_per_mb
   [ovh_per_pkt]=encap_overhead_bytes_per_packet [cpu_per_gb]=cpu_seconds_per_gb
   [loss_c2s]="tcp_1stream_client_to_server_loss${loss}pct")
 declare -A M_UNIT=(
   [tcp1_c2s]=Mbit/s [tcp1_s2c]=Mbit/s [tcp4_c2s]=Mbit/s [tcp4_s2c]=Mbit/s [rtt_avg]=ms [rtt_p99]=ms
-  [wan_per_payload]=bytes/byte [ovh_per_pkt]=bytes/packet [cpu_per_gb]=s/GB [loss_c2s]=Mbit/s)
+  [wan_per_payload]=bytes/byte [retx_per_mb]=segments/MB [ovh_per_pkt]=bytes/packet [cpu_per_gb]=s/GB [loss_c2s]=Mbit/s)
 declare -A M_BETTER=(
   [tcp1_c2s]=higher [tcp1_s2c]=higher [tcp4_c2s]=higher [tcp4_s2c]=higher [rtt_avg]=lower
-  [rtt_p99]=lower [wan_per_payload]=lower [ovh_per_pkt]=lower [cpu_per_gb]=lower [loss_c2s]=higher)
+  [rtt_p99]=lower [wan_per_payload]=lower [retx_per_mb]=lower [ovh_per_pkt]=lower [cpu_per_gb]=lower [loss_c2s]=higher)
 declare -A M_FMT=(
   [tcp1_c2s]=%.0f [tcp1_s2c]=%.0f [tcp4_c2s]=%.0f [tcp4_s2c]=%.0f [rtt_avg]=%.3f [rtt_p99]=%.3f
-  [wan_per_payload]=%.4f [ovh_per_pkt]=%.1f [cpu_per_gb]=%.2f [loss_c2s]=%.0f)
+  [wan_per_payload]=%.4f [retx_per_mb]=%.1f [ovh_per_pkt]=%.1f [cpu_per_gb]=%.2f [loss_c2s]=%.0f)
 
 declare -A SAMPLE=()  # "contender|metric|round" -> value or NA
 record() { SAMPLE["$1|$2|$3"]=$4; }
@@ -207,17 +208,16 @@ m_overhead() {  # WAN bytes per ping crossing minus the inner packet size (1012 
   record "$c" ovh_per_pkt "$r" "$(awk -v b=$((b1 - b0)) -v n="$rx" 'BEGIN {printf "%.2f", b / (2 * n) - 1040}')"
 }
 
-m_fixed() {  # fixed-size transfer: WAN bytes per payload byte, CPU seconds per GB
-  local c=$1 r=$2 t0 t1 b0 b1 payload
-  t0=$(contender_cpu_ticks "$c") && b0=$(contender_wan_bytes "$c") || {
-    record "$c" wan_per_payload "$r" NA; record "$c" cpu_per_gb "$r" NA; return 0; }
-  if ! run_iperf 1 $((size_mb * 8 / 10 + 60)) -n "${size_mb}M"; then
-    record "$c" wan_per_payload "$r" NA; record "$c" cpu_per_gb "$r" NA; return 0
-  fi
-  t1=$(contender_cpu_ticks "$c") && b1=$(contender_wan_bytes "$c") || {
-    record "$c" wan_per_payload "$r" NA; record "$c" cpu_per_gb "$r" NA; return 0; }
+m_fixed() {  # fixed-size transfer: WAN bytes per payload byte, retransmissions, CPU seconds per GB
+  local c=$1 r=$2 t0 t1 b0 b1 payload retx
+  record "$c" wan_per_payload "$r" NA; record "$c" retx_per_mb "$r" NA; record "$c" cpu_per_gb "$r" NA
+  if t0=$(contender_cpu_ticks "$c") && b0=$(contender_wan_bytes "$c") &&
+    run_iperf 1 $((size_mb * 8 / 10 + 60)) -n "${size_mb}M" &&
+    t1=$(contender_cpu_ticks "$c") && b1=$(contender_wan_bytes "$c"); then :; else return 0; fi
   payload=$(jq -r '.end.sum_received.bytes' "$IPERF_OUT")
+  retx=$(jq -r '.end.sum_sent.retransmits // empty' "$IPERF_OUT")
   record "$c" wan_per_payload "$r" "$(awk -v b=$((b1 - b0)) -v p="$payload" 'BEGIN {printf "%.5f", b / p}')"
+  [[ -z $retx ]] || record "$c" retx_per_mb "$r" "$(awk -v x="$retx" -v p="$payload" 'BEGIN {printf "%.3f", x / (p / 1e6)}')"
   if [[ $c == direct ]]; then
     record "$c" cpu_per_gb "$r" NA  # no process: the forwarding happens in softirq context
   else
@@ -333,10 +333,11 @@ write_results() {  # write_results ROUNDS_DONE
 
 Columns: 1x/4x c>s, s>c = iperf3 TCP goodput in Mbit/s (higher is better); rtt avg/p99 = ping
 round trip in ms; wan/pay = WAN bytes (both directions, IP level) per delivered payload byte of a
-$size_mb MB transfer; ovh B/p = WAN bytes per packet minus the inner packet (1040-byte pings);
+$size_mb MB transfer; retx/MB = TCP segments the sender retransmitted in it, per MB of
+payload (drops inside a tunnel show up here and inflate wan/pay); ovh B/p = WAN bytes per packet minus the inner packet (1040-byte pings);
 cpu s/GB = CPU seconds (user+sys, both gateways' tunnel processes) per GB of payload ("-" for
 direct: kernel forwarding, no process); loss c>s = 1 TCP stream with ${loss}% random loss per
-WAN direction. Lower is better for rtt, wan/pay, ovh and cpu. See bench/README.md.
+WAN direction. Lower is better for rtt, wan/pay, retx, ovh and cpu. See bench/README.md.
 EOF
   } >"$report"
   {

@@ -183,6 +183,7 @@ std::string render_json(const Snapshot& s) {
   j.field("datagrams_in", s.transport.datagrams_in)
       .field("datagram_bytes_in", s.transport.datagram_bytes_in);
   j.field("largest_datagram_out", s.transport.largest_datagram_out);
+  j.field("datagrams_bad_checksum", s.transport.datagrams_bad_checksum);
   j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
   j.field("datagrams_malformed", s.transport.datagrams_malformed)
       .field("send_errors", s.transport.send_errors);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/crc32c.hpp"
 #include "src/log.hpp"
 
 namespace transport {
@@ -65,8 +66,10 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
-  t.sockets_[link->socket_index]->queue(link->remote,
-                                        {static_cast<const std::uint8_t*>(buffer), length});
+  std::span<std::uint8_t> datagram = t.sockets_[link->socket_index]->queue(
+      link->remote, {static_cast<const std::uint8_t*>(buffer), length});
+  // usrsctp leaves the checksum to us (crc32c offload): hardware CRC32c where the CPU has it.
+  crc32c::set_sctp_checksum(datagram);
   ++t.stats_.datagrams_out;
   t.stats_.datagram_bytes_out += length;
   t.stats_.largest_datagram_out = std::max<std::uint64_t>(t.stats_.largest_datagram_out, length);
@@ -91,6 +94,7 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
       before_block_(loop, [this] { before_block(); }) {
   if (usrsctp_users++ == 0) {
     usrsctp_init_nothreads(0, &conn_output, &debug_printf);
+    usrsctp_enable_crc32c_offload();  // conn_output writes the checksum, on_datagram verifies it
     usrsctp_sysctl_set_sctp_ecn_enable(0);
     usrsctp_sysctl_set_sctp_asconf_enable(0);
     usrsctp_sysctl_set_sctp_auth_enable(0);
@@ -286,6 +290,10 @@ void UsrsctpTransport::on_datagram(std::size_t /*socket_index*/, const net::Endp
   stats_.datagram_bytes_in += bytes.size();
   if (bytes.size() < kSctpCommonHeader) {
     ++stats_.datagrams_malformed;
+    return;
+  }
+  if (!crc32c::verify_sctp_checksum(bytes)) {
+    ++stats_.datagrams_bad_checksum;
     return;
   }
   for (auto& link : links_) {

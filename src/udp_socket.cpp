@@ -106,16 +106,18 @@ std::size_t UdpSocket::receive(const Handler& handler, std::size_t limit) {
   return total;
 }
 
-void UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+std::span<std::uint8_t> UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram) {
   if (datagram.size() > kMaxDatagram) {
     ++stats_.send_errors;
-    return;
+    return {};
   }
   if (queued_ == kBatch) flush();
-  std::memcpy(send_buf_.data() + queued_ * kMaxDatagram, datagram.data(), datagram.size());
+  std::uint8_t* slot = send_buf_.data() + queued_ * kMaxDatagram;
+  std::memcpy(slot, datagram.data(), datagram.size());
   send_to_[queued_] = to;
   send_len_[queued_] = datagram.size();
   ++queued_;
+  return {slot, datagram.size()};
 }
 
 void UdpSocket::flush() {

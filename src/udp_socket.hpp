@@ -41,7 +41,8 @@ class UdpSocket {
 
   // Copies the datagram into the send queue; flush() sends the queue. The queue flushes itself
   // when full. A datagram the kernel refuses is counted and dropped (SCTP retransmits).
-  void queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
+  // Returns the queued copy (empty if refused), which the caller may still edit until flush().
+  std::span<std::uint8_t> queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
   void flush();
   bool has_queued() const { return queued_ > 0; }
   bool gso() const { return gso_; }

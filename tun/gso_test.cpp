@@ -267,7 +267,7 @@ TEST_CASE("gso: a TCPv4 super-packet of 5000 bytes becomes 4 checksummed segment
   CHECK(r.packets[3].size() == 52 + 5000 - 3 * 1448);
   CHECK(rd16(r.packets[1], 4) == 0xffff);  // 0xfffe + 1
   CHECK(rd16(r.packets[2], 4) == 0x0000);  // wrapped
-  CHECK(rd32(r.packets[3], 24) == 0xfffff000u + 3 * 1448 - 0x100000000ull);
+  CHECK(rd32(r.packets[3], 24) == 248);  // 0xfffff000 + 3 * 1448, wrapped
   CHECK(r.packets[0][33] == (kAck | kCwr | kEce));
   CHECK(r.packets[1][33] == (kAck | kEce));
   CHECK(r.packets[3][33] == (kAck | kPsh | kFin | kEce));
