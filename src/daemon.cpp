@@ -73,8 +73,6 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   options.streams = config_.transport.streams;
   options.fwmark = config_.tun.fwmark;
   transport_ = std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
-  for (const net::Endpoint& local : config_.transport.local)
-    LOG_INFO("transport udp: SCTP over UDP on %s", local.to_string().c_str());
 
   gateway::Options gateway_options;
   for (const config::PeerConfig& peer : config_.peers)

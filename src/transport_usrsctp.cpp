@@ -104,6 +104,9 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     socket_watchers_.push_back(std::make_unique<loop::IoWatcher>(
         loop, sockets_.back()->fd(), loop::kRead, [this, i](int) { on_udp_readable(i); }));
     socket_watchers_.back()->start();
+    const net::UdpSocket& u = *sockets_.back();
+    LOG_INFO("transport udp: SCTP over UDP on %s (UDP GSO %s, GRO %s, CRC32c %s)", u.local().to_string().c_str(),
+             u.gso() ? "on" : "off", u.gro() ? "on" : "off", crc32c::hardware() ? "sse4.2" : "software");
   }
   for (PeerId id = 0; id < peers_.size(); ++id) {
     auto link = std::make_unique<Link>();
