@@ -159,7 +159,7 @@ restart_iperf_server() {
 run_iperf() {
   local tries=$1 tmo=$2 t err; shift 2
   for ((t = 1; t <= tries; t++)); do
-    if in_ns client timeout "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" \
+    if in_ns client timeout --foreground "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" \
       >"$IPERF_OUT" 2>>"$TMPD/iperf3-client.log" &&
       jq -e '.end.sum_received.bytes > 0' "$IPERF_OUT" >/dev/null 2>&1; then
       return 0
@@ -184,7 +184,7 @@ wait_path() {  # bounded: at most 20 one-second pings
 
 m_rtt() {  # ping RTT average and p99 from the individual replies
   local c=$1 r=$2 out f="$TMPD/rtt.txt" n
-  out=$(in_ns client timeout $((pings / 50 + 15)) ping -n -c "$pings" -i 0.01 -W 1 10.2.0.2 2>&1) || true
+  out=$(in_ns client timeout --foreground $((pings / 50 + 15)) ping -n -c "$pings" -i 0.01 -W 1 10.2.0.2 2>&1) || true
   { grep -oE 'time=[0-9.]+' <<<"$out" || true; } | cut -d= -f2 | sort -g >"$f"
   n=$(wc -l <"$f")
   if ((n < (pings + 1) / 2)); then
@@ -198,7 +198,7 @@ m_rtt() {  # ping RTT average and p99 from the individual replies
 m_overhead() {  # WAN bytes per ping crossing minus the inner packet size (1012 + 8 + 20 = 1040)
   local c=$1 r=$2 b0 b1 out rx
   b0=$(contender_wan_bytes "$c") || { record "$c" ovh_per_pkt "$r" NA; return 0; }
-  out=$(in_ns client timeout $((ovh_pings / 50 + 15)) ping -n -q -c "$ovh_pings" -i 0.01 -W 1 -s 1012 10.2.0.2 2>&1) || true
+  out=$(in_ns client timeout --foreground $((ovh_pings / 50 + 15)) ping -n -q -c "$ovh_pings" -i 0.01 -W 1 -s 1012 10.2.0.2 2>&1) || true
   b1=$(contender_wan_bytes "$c") || { record "$c" ovh_per_pkt "$r" NA; return 0; }
   rx=$({ grep -oE '[0-9]+ received' <<<"$out" || echo 0; } | awk '{print $1; exit}')
   if ((rx < (ovh_pings + 1) / 2)); then

@@ -142,8 +142,7 @@ TEST_CASE("crc32c: all implementations agree on every length and alignment") {
     const std::uint32_t reference = crc32c::compute(crc32c::Implementation::software, data);
     for (auto implementation : implementations) {
       if (crc32c::compute(implementation, data) != reference) {
-        FAIL_CHECK(crc32c::name(implementation)
-                   << " differs: offset " << offset << " length " << length);
+        FAIL_CHECK(label(implementation) << " differs: offset " << offset << " length " << length);
       }
     }
     if (crc32c::compute(data) != reference) FAIL_CHECK("compute() differs, length " << length);

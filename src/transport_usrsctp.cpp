@@ -190,6 +190,12 @@ void UsrsctpTransport::open_socket(Link& link) {
   int on = 1;
   set_option(link.sock, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO");
   set_option(link.sock, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY");
+  // No burst limit after each SACK: congestion control alone paces (a limit of 4 packets per
+  // SACK caps a 64 KB message stream well below the link).
+  sctp_assoc_value burst{};
+  burst.assoc_id = SCTP_FUTURE_ASSOC;
+  burst.assoc_value = 0;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_MAX_BURST, burst, "SCTP_MAX_BURST");
   set_option(link.sock, SOL_SOCKET, SO_SNDBUF, options_.socket_buffer, "SO_SNDBUF");
   set_option(link.sock, SOL_SOCKET, SO_RCVBUF, options_.socket_buffer, "SO_RCVBUF");
   linger abortive{1, 0};  // close() aborts at once, so the port is free for the next socket
