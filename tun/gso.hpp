@@ -48,14 +48,16 @@ class Segmenter {
   //    recomputed; the TCP sequence number advanced by the payload bytes before it; CWR kept on
   //    the first segment only, FIN and PSH on the last only; the TCP checksum computed in full.
   //    Everything else (TTL, TOS, DF, flow label, options, urgent pointer) is copied unchanged.
-  // Returns false and emits nothing when the packet cannot be handled: gso_size 0, hdr_len
-  // beyond the packet, a GSO type other than TCPv4/TCPv6 (UFO, USO, ECN alone), an IP version
-  // that does not match the GSO type, an IPv4 header that is short, fragmented, not TCP, or
-  // whose total length is not packet.size(), an IPv6 header that is followed by anything but
-  // TCP (extension headers are refused) or whose payload length is not packet.size() - 40 (so
-  // no jumbograms), a TCP header that is short or runs past the packet, kNeedsCsum whose
-  // csum_start / csum_offset are not those of the TCP checksum field (GSO) or out of bounds
-  // (no GSO).
+  // Returns false and emits nothing when the packet cannot be handled:
+  //  - no GSO, kNeedsCsum: csum_start + csum_offset + 2 > packet.size();
+  //  - GSO: a type other than TCPv4/TCPv6 (UFO, USO, ECN alone); gso_size 0; hdr_len beyond the
+  //    packet; an IP version that does not match the type; an IPv4 header that is short,
+  //    fragmented, not followed by TCP, or whose total length is not packet.size(); an IPv6
+  //    header followed by anything but TCP (extension headers are refused) or whose payload
+  //    length is not packet.size() - 40 (so no jumbograms); a TCP header that is short or runs
+  //    past the packet; kNeedsCsum with csum_start / csum_offset other than those of the TCP
+  //    checksum field.
+  // emit must be callable and must not call segment() of this Segmenter.
   bool segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet, const Emit& emit);
 
   // Segments emitted by segment() for GSO packets since construction (a statistic).
