@@ -9,6 +9,7 @@
 #          [--size MB] [--pings N] [--loss PCT] [--contenders a,b,...] [--no-deps] [--build]
 # Installs its packages (bench/install-bench-deps) and builds ./build/sctptund if it is missing.
 # See bench/README.md for what each figure means and how it is measured.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,7 +58,9 @@ else
   rounds=${rounds:-3} dur=${dur:-10} size_mb=${size_mb:-200} pings=${pings:-200}
 fi
 for v in rounds dur size_mb pings loss; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || { echo "compare.sh: $v must be a positive integer, not '${!v}'" >&2; exit 2; }
+  if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
+    echo "compare.sh: $v must be a positive integer, not '${!v}'" >&2; exit 2
+  fi
 done
 ((rounds <= 50 && dur <= 600 && size_mb <= 10000 && pings <= 10000 && loss <= 50)) ||
   { echo "compare.sh: limits: rounds <= 50, seconds <= 600, size <= 10000 MB, pings <= 10000, loss <= 50" >&2; exit 2; }
@@ -82,7 +85,8 @@ if [[ -z ${SCTPTUND:-} ]]; then
 fi
 export SCTPTUND
 
-ROUTING=tunnel
+ROUTING=tunnel  # read by lib.sh: no WAN routes at first; contender_activate sets them
+export ROUTING
 # shellcheck source=../netns-tests/lib.sh
 source "$repo/netns-tests/lib.sh"
 # shellcheck source=lib_contenders.sh
@@ -109,6 +113,8 @@ _bench_exit() {
   _cleanup  # lib.sh: stops every process started with bg_ns (by PID), deletes the namespaces
 }
 trap _bench_exit EXIT
+trap 'echo "compare.sh: interrupted; stopping the tunnels and deleting the namespaces" >&2; exit 130' INT
+trap 'exit 143' TERM
 
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -155,12 +161,25 @@ restart_iperf_server() {
   start_iperf_server
 }
 
+# in_client OUT TIMEOUT CMD...: run CMD in the client namespace (bounded by TIMEOUT seconds) with
+# stdout to OUT, as a background job that is waited for: bash runs the INT trap as soon as Ctrl-C
+# arrives during `wait`, whereas for a foreground child that catches SIGINT itself (iperf3 and
+# ping do, and then exit normally) it would assume the child handled it and carry on.
+in_client() {
+  local out=$1 tmo=$2 pid rc=0; shift 2
+  ip netns exec "$(ns client)" timeout "$tmo" "$@" >"$out" 2>>"$TMPD/client-stderr.log" &
+  pid=$!
+  _PIDS+=("$pid")  # stopped by lib.sh's cleanup trap if we are interrupted
+  wait "$pid" || rc=$?
+  _forget_pid "$pid"
+  return "$rc"
+}
+
 # run_iperf TRIES TIMEOUT ARGS...: iperf3 client in `client` to the server; JSON in $IPERF_OUT.
 run_iperf() {
   local tries=$1 tmo=$2 t err; shift 2
   for ((t = 1; t <= tries; t++)); do
-    if in_ns client timeout --foreground "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" \
-      >"$IPERF_OUT" 2>>"$TMPD/iperf3-client.log" &&
+    if in_client "$IPERF_OUT" "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" &&
       jq -e '.end.sum_received.bytes > 0' "$IPERF_OUT" >/dev/null 2>&1; then
       return 0
     fi
@@ -184,7 +203,8 @@ wait_path() {  # bounded: at most 20 one-second pings
 
 m_rtt() {  # ping RTT average and p99 from the individual replies
   local c=$1 r=$2 out f="$TMPD/rtt.txt" n
-  out=$(in_ns client timeout --foreground $((pings / 50 + 15)) ping -n -c "$pings" -i 0.01 -W 1 10.2.0.2 2>&1) || true
+  in_client "$TMPD/ping.out" $((pings / 50 + 15)) ping -n -c "$pings" -i 0.01 -W 1 10.2.0.2 || true
+  out=$(cat "$TMPD/ping.out")
   { grep -oE 'time=[0-9.]+' <<<"$out" || true; } | cut -d= -f2 | sort -g >"$f"
   n=$(wc -l <"$f")
   if ((n < (pings + 1) / 2)); then
@@ -198,7 +218,8 @@ m_rtt() {  # ping RTT average and p99 from the individual replies
 m_overhead() {  # WAN bytes per ping crossing minus the inner packet size (1012 + 8 + 20 = 1040)
   local c=$1 r=$2 b0 b1 out rx
   b0=$(contender_wan_bytes "$c") || { record "$c" ovh_per_pkt "$r" NA; return 0; }
-  out=$(in_ns client timeout --foreground $((ovh_pings / 50 + 15)) ping -n -q -c "$ovh_pings" -i 0.01 -W 1 -s 1012 10.2.0.2 2>&1) || true
+  in_client "$TMPD/ping.out" $((ovh_pings / 50 + 15)) ping -n -q -c "$ovh_pings" -i 0.01 -W 1 -s 1012 10.2.0.2 || true
+  out=$(cat "$TMPD/ping.out")
   b1=$(contender_wan_bytes "$c") || { record "$c" ovh_per_pkt "$r" NA; return 0; }
   rx=$({ grep -oE '[0-9]+ received' <<<"$out" || echo 0; } | awk '{print $1; exit}')
   if ((rx < (ovh_pings + 1) / 2)); then
@@ -262,6 +283,7 @@ run_contender() {
   local line="" v
   for m in "${METRICS[@]}"; do
     v=${SAMPLE["$c|$m|$r"]}
+    # shellcheck disable=SC2059  # the formats are the constants of M_FMT
     [[ $v == NA ]] || v=$(printf "${M_FMT[$m]}" "$v")
     line+=" ${M_HEAD[$m]// /}=$v"
   done
@@ -305,7 +327,10 @@ print_table() {  # print_table TITLE KIND  (KIND: value | direct | wireguard-go)
     for m in "${METRICS[@]}"; do
       v=${MED["$c|$m"]}
       if [[ $kind == value ]]; then
-        [[ $v == NA ]] && v="-" || v=$(printf "${M_FMT[$m]}" "$v")
+        # shellcheck disable=SC2059  # the formats are the constants of M_FMT
+        if [[ $v == NA ]]; then v="-"; else v=$(printf "${M_FMT[$m]}" "$v"); fi
+      elif [[ $m == retx_per_mb ]]; then
+        v="-"  # a count near zero for the references: no meaningful ratio
       else
         ref=${MED["$kind|$m"]:-NA}
         v=$(ratio "$v" "$ref")
@@ -331,13 +356,14 @@ write_results() {  # write_results ROUNDS_DONE
     _wanted wireguard-go && print_table "Ratio to wireguard-go (value / wireguard-go)" wireguard-go
     cat <<EOF
 
-Columns: 1x/4x c>s, s>c = iperf3 TCP goodput in Mbit/s (higher is better); rtt avg/p99 = ping
-round trip in ms; wan/pay = WAN bytes (both directions, IP level) per delivered payload byte of a
-$size_mb MB transfer; retx/MB = TCP segments the sender retransmitted in it, per MB of
-payload (drops inside a tunnel show up here and inflate wan/pay); ovh B/p = WAN bytes per packet minus the inner packet (1040-byte pings);
-cpu s/GB = CPU seconds (user+sys, both gateways' tunnel processes) per GB of payload ("-" for
-direct: kernel forwarding, no process); loss c>s = 1 TCP stream with ${loss}% random loss per
-WAN direction. Lower is better for rtt, wan/pay, retx, ovh and cpu. See bench/README.md.
+Columns: 1x/4x c>s, s>c = iperf3 TCP goodput in Mbit/s, client->server / server->client, 1 or 4
+streams; rtt avg/p99 = ping round trip in ms; wan/pay = WAN bytes (both directions, IP level) per
+delivered payload byte of a $size_mb MB transfer; retx/MB = TCP segments retransmitted in that
+transfer per MB (drops inside a tunnel, which inflate wan/pay); ovh B/p = WAN bytes per packet
+minus the inner packet (1040-byte pings); cpu s/GB = CPU seconds (user+sys) of the tunnel
+processes of both gateways per GB of payload ("-" for direct: no process); loss c>s = 1 stream
+with ${loss}% random loss in each WAN direction. Lower is better for rtt, wan/pay, retx, ovh, cpu.
+Ratios are value / reference whatever the direction of "better". See bench/README.md.
 EOF
   } >"$report"
   {
@@ -347,7 +373,8 @@ EOF
     for c in "${CONTENDERS[@]}"; do
       for m in "${METRICS[@]}"; do
         row="$c,${M_CSV[$m]},${M_UNIT[$m]},${M_BETTER[$m]},${MED["$c|$m"]}"
-        row+=",$(ratio "${MED["$c|$m"]}" "${MED["direct|$m"]:-NA}"),$(ratio "${MED["$c|$m"]}" "${MED["wireguard-go|$m"]:-NA}")"
+        if [[ $m == retx_per_mb ]]; then row+=",-,-"
+        else row+=",$(ratio "${MED["$c|$m"]}" "${MED["direct|$m"]:-NA}"),$(ratio "${MED["$c|$m"]}" "${MED["wireguard-go|$m"]:-NA}")"; fi
         for ((i = 1; i <= n; i++)); do row+=",${SAMPLE["$c|$m|$i"]:-NA}"; done
         echo "$row"
       done

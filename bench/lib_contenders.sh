@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2153  # PORT, BG_PID, GW_PID, TMPD come from lib.sh
 # lib_contenders.sh: the contenders of bench/compare.sh, on top of netns-tests/lib.sh (source
 # lib.sh first, with ROUTING=tunnel). Source it; do not run it.
 #
@@ -30,6 +30,7 @@
 #   wan_loss_on PCT / wan_loss_off   drop PCT % of the IPv4 packets arriving on wan0, both gateways
 #   contenders_cleanup            stop wireguard-go first and remove its sockets (called by the trap)
 
+# shellcheck disable=SC2034  # used by compare.sh
 CONTENDERS_ALL=(direct sctptund wireguard-go openvpn-none openvpn-default)
 WG_PORT=51820
 OVN_PORT=1194
