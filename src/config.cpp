@@ -165,7 +165,17 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
-  s.allow_only({"kind", "local", "port", "streams"});
+  s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
+                "rto_initial_ms"});
+  if (auto v = s.integer("probe_interval_ms", 10, 60000)) transport.probe_interval_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("failover_ms", 50, 600000)) transport.failover_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_min_ms", 10, 60000)) transport.rto_min_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_max_ms", 10, 600000)) transport.rto_max_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_initial_ms", 10, 600000)) transport.rto_initial_ms = static_cast<std::uint32_t>(*v);
+  if (transport.rto_min_ms > transport.rto_max_ms)
+    s.fail(s.where("rto_min_ms"), "rto_min_ms", "must not be larger than rto_max_ms");
+  if (transport.rto_initial_ms < transport.rto_min_ms || transport.rto_initial_ms > transport.rto_max_ms)
+    s.fail(s.where("rto_initial_ms"), "rto_initial_ms", "must lie between rto_min_ms and rto_max_ms");
   if (auto kind = s.string("kind")) {
     if (*kind != "udp")
       s.fail(s.where("kind"), "kind",
@@ -357,7 +367,10 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
     out.push_back("[tun] fwmark / bypass_table");
   if (a.transport.kind != b.transport.kind || a.transport.local != b.transport.local ||
-      a.transport.port != b.transport.port || a.transport.streams != b.transport.streams)
+      a.transport.port != b.transport.port || a.transport.streams != b.transport.streams ||
+      a.transport.probe_interval_ms != b.transport.probe_interval_ms || a.transport.failover_ms != b.transport.failover_ms ||
+      a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||
+      a.transport.rto_initial_ms != b.transport.rto_initial_ms)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   bool same_peers = a.peers.size() == b.peers.size();

@@ -72,6 +72,11 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   options.sctp_port = config_.transport.port;
   options.streams = config_.transport.streams;
   options.fwmark = config_.tun.fwmark;
+  options.rto_initial_ms = config_.transport.rto_initial_ms;
+  options.rto_min_ms = config_.transport.rto_min_ms;
+  options.rto_max_ms = config_.transport.rto_max_ms;
+  options.probe_interval_ms = config_.transport.probe_interval_ms;
+  options.failover_ms = config_.transport.failover_ms;
   transport_ = std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 
   gateway::Options gateway_options;
