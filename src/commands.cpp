@@ -136,6 +136,18 @@ std::string render_text(const Snapshot& s) {
   out << "  bypass: " << s.counters.bypassed_packets << " packets ("
       << human_bytes(s.counters.bypassed_bytes)
       << ")   icmp unreachable sent: " << s.counters.icmp_unreachable_sent << "\n";
+  if (s.counters.hc_packets) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  compression: headers %s in, %s out (%.1f%%), TCP/IPv4 %.2f bytes per header\n",
+                  human_bytes(s.counters.hc_inner_header_bytes).c_str(),
+                  human_bytes(s.counters.hc_compressed_header_bytes).c_str(),
+                  100.0 * static_cast<double>(s.counters.hc_compressed_header_bytes) /
+                      static_cast<double>(s.counters.hc_inner_header_bytes ? s.counters.hc_inner_header_bytes : 1),
+                  s.counters.hc_tcp4_packets ? static_cast<double>(s.counters.hc_tcp4_compressed_header_bytes) /
+                                                   static_cast<double>(s.counters.hc_tcp4_packets)
+                                             : 0.0);
+    out << line;
+  }
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -205,6 +217,23 @@ std::string render_json(const Snapshot& s) {
   for (std::size_t i = 0; i < counters::kDropReasons; ++i)
     j.field(counters::to_string(static_cast<counters::Drop>(i)), s.counters.drops[i]);
   j.close();
+  j.close();
+  j.open("compression");
+  j.field("packets", s.counters.hc_packets);
+  j.field("inner_header_bytes", s.counters.hc_inner_header_bytes);
+  j.field("compressed_header_bytes", s.counters.hc_compressed_header_bytes);
+  j.field("tcp4_packets", s.counters.hc_tcp4_packets);
+  j.field("tcp4_inner_header_bytes", s.counters.hc_tcp4_inner_header_bytes);
+  j.field("tcp4_compressed_header_bytes", s.counters.hc_tcp4_compressed_header_bytes);
+  // Hundredths of a byte, so the schema stays integers: 412 means 4.12 bytes per header.
+  j.field("tcp4_average_header_centibytes",
+          s.counters.hc_tcp4_packets ? s.counters.hc_tcp4_compressed_header_bytes * 100 / s.counters.hc_tcp4_packets
+                                     : 0);
+  j.field("ratio_percent", s.counters.hc_inner_header_bytes
+                               ? s.counters.hc_compressed_header_bytes * 100 / s.counters.hc_inner_header_bytes
+                               : 100);
+  j.field("context_resets_sent", s.counters.hc_context_resets_sent);
+  j.field("context_resets_received", s.counters.hc_context_resets_received);
   j.close();
   j.open("flows")
       .field("active", static_cast<std::uint64_t>(s.flows))

@@ -51,6 +51,7 @@ struct PeerConfig {
   std::string name;
   std::vector<net::Endpoint> remote;  // with port
   std::uint16_t port = 9899;
+  bool compression = true;  // offer header compression (used when both sides offer it)
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.

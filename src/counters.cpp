@@ -26,6 +26,8 @@ const char* to_string(Drop reason) {
       return "inner_malformed";
     case Drop::unknown_assoc:
       return "unknown_assoc";
+    case Drop::hc_error:
+      return "hc_error";
     case Drop::tun_write:
       return "tun_write";
     case Drop::count_:

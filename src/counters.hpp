@@ -20,6 +20,7 @@ enum class Drop : std::uint8_t {
   before_handshake,  // from a peer: a packet before its HELLO
   inner_malformed,   // from a peer: the carried packet is not a well-formed IP packet
   unknown_assoc,     // from an association we no longer track
+  hc_error,          // from a peer: a compressed header we cannot rebuild (contexts reset)
   tun_write,         // the kernel refused the packet on the TUN
   count_
 };
@@ -33,6 +34,10 @@ struct Counters {
   std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
   std::uint64_t bypassed_packets = 0, bypassed_bytes = 0;  // sent on through normal routing
   std::uint64_t icmp_unreachable_sent = 0;  // admin-prohibited errors for dropped packets
+  // Header compression, sending side: inner headers (IP + TCP/UDP) and what replaced them.
+  std::uint64_t hc_packets = 0, hc_inner_header_bytes = 0, hc_compressed_header_bytes = 0;
+  std::uint64_t hc_tcp4_packets = 0, hc_tcp4_inner_header_bytes = 0, hc_tcp4_compressed_header_bytes = 0;
+  std::uint64_t hc_context_resets_sent = 0, hc_context_resets_received = 0;
   std::uint64_t backpressure_pauses = 0;    // times TUN reading paused on a full send buffer
   std::array<std::uint64_t, kDropReasons> drops{};
 

@@ -80,8 +80,10 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   transport_ = std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 
   gateway::Options gateway_options;
-  for (const config::PeerConfig& peer : config_.peers)
+  for (const config::PeerConfig& peer : config_.peers) {
     gateway_options.peer_names.push_back(peer.name);
+    gateway_options.peer_compression.push_back(peer.compression);
+  }
   gateway_options.instance = std::random_device{}();
   gateway_ = std::make_unique<gateway::Gateway>(
       loop_, *tun_, *transport_, bypass_path_.get(),

@@ -1,6 +1,7 @@
 #include "src/gateway.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "src/log.hpp"
 #include "src/packet.hpp"
@@ -173,15 +174,41 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
     return Outcome::dropped;
   }
   std::size_t inner_size = buf.size();
-  std::size_t header_size = wire::kPacketHeaderSize;
+  AssocState& state = assocs_.at(flow->assoc);
+  // With compression, the IP+TCP/UDP header is replaced in place by its compressed form; the
+  // original is kept aside to restore the packet when it has to wait (would_block).
+  std::uint8_t original[hc::kMaxEncodedSize];
+  std::size_t original_len = 0, encoded_len = 0;
+  if (state.compress) {
+    std::uint8_t encoded[hc::kMaxEncodedSize];
+    bool partial = vnet && (vnet->flags & tun::VnetHdr::kNeedsCsum);
+    hc::Encoded e = state.compressor(flow->stream).encode(buf.data(), encoded, partial);
+    original_len = e.header_len;
+    encoded_len = e.written;
+    std::memcpy(original, buf.data().data(), original_len);
+    buf.pull_front(original_len);
+    std::memcpy(buf.push_front(encoded_len).data(), encoded, encoded_len);
+  }
+  std::size_t header_size = wire::kPacketHeaderSize + encoded_len;
   if (vnet) {
     vnet->store(buf.push_front(wire::kGsoMetaSize));
     header_size += wire::kGsoMetaSize;
   }
-  wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize),
-                            vnet ? wire::Type::packet_gso : wire::Type::packet);
+  wire::Type type = vnet ? (state.compress ? wire::Type::packet_gso_hc : wire::Type::packet_gso)
+                         : (state.compress ? wire::Type::packet_hc : wire::Type::packet);
+  wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize), type);
   transport::SendResult result = transport_.send(flow->assoc, flow->stream, buf.data());
   buf.pull_front(header_size);
+  if (state.compress) {
+    std::memcpy(buf.push_front(original_len).data(), original, original_len);
+    if (result == transport::SendResult::ok) {
+      count_compression(view, original_len, encoded_len);
+    } else {
+      // The compressor advanced for a packet that did not go: start its stream anew (the
+      // peer's decompressor restarts each context from the next full header).
+      state.compressor(flow->stream).reset();
+    }
+  }
   switch (result) {
     case transport::SendResult::ok: {
       ++counters_.tunneled_packets;
@@ -230,9 +257,26 @@ void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
   send_hello(assoc, state);
 }
 
+hc::Compressor& AssocState::compressor(std::uint16_t stream) {
+  if (compressors.size() <= stream) compressors.resize(std::size_t{stream} + 1);
+  if (!compressors[stream]) compressors[stream] = std::make_unique<hc::Compressor>();
+  return *compressors[stream];
+}
+
+hc::Decompressor& AssocState::decompressor(std::uint16_t stream) {
+  if (decompressors.size() <= stream) decompressors.resize(std::size_t{stream} + 1);
+  if (!decompressors[stream]) decompressors[stream] = std::make_unique<hc::Decompressor>();
+  return *decompressors[stream];
+}
+
+bool Gateway::compression_offered(transport::PeerId peer) const {
+  return peer >= options_.peer_compression.size() || options_.peer_compression[peer];
+}
+
 void Gateway::send_hello(transport::AssocId assoc, AssocState& state) {
   wire::Hello hello;
   hello.instance = options_.instance;
+  if (compression_offered(state.peer)) hello.capabilities |= wire::kCapCompression;
   std::vector<std::uint8_t> bytes = wire::encode_hello(hello);
   transport::SendResult result = transport_.send(assoc, wire::kControlStream, bytes);
   if (result == transport::SendResult::ok) {
@@ -255,7 +299,7 @@ void Gateway::on_assoc_down(transport::AssocId assoc) {
   assocs_.erase(it);
 }
 
-void Gateway::on_message(transport::AssocId assoc, std::uint16_t /*stream*/, tun::PacketBuf& msg) {
+void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::PacketBuf& msg) {
   auto it = assocs_.find(assoc);
   if (it == assocs_.end()) {
     counters_.drop(Drop::unknown_assoc);
@@ -271,10 +315,19 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t /*stream*/, tun
       handle_hello(assoc, it->second, msg.data());
       break;
     case wire::Type::packet:
-      handle_packet(it->second, msg, false);
+      handle_packet(assoc, it->second, stream, msg, false, false);
       break;
     case wire::Type::packet_gso:
-      handle_packet(it->second, msg, true);
+      handle_packet(assoc, it->second, stream, msg, true, false);
+      break;
+    case wire::Type::packet_hc:
+      handle_packet(assoc, it->second, stream, msg, false, true);
+      break;
+    case wire::Type::packet_gso_hc:
+      handle_packet(assoc, it->second, stream, msg, true, true);
+      break;
+    case wire::Type::context_reset:
+      handle_context_reset(it->second, msg.data());
       break;
   }
 }
@@ -299,6 +352,7 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
   bool was_ready = state.ready();
   state.hello_received = true;
   state.peer_instance = hello.instance;
+  state.compress = compression_offered(state.peer) && (hello.capabilities & wire::kCapCompression);
   if (!was_ready && state.ready()) {
     peers_[state.peer].ready_assocs.push_back(assoc);
     LOG_INFO("peer %s: association %llu ready (peer instance %08x)", name.c_str(),
@@ -306,9 +360,24 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
   }
 }
 
-void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg, bool gso) {
+void Gateway::handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg) {
+  if (msg.size() != wire::kContextResetSize || !state.compress) {
+    counters_.drop(Drop::wire_malformed);
+    return;
+  }
+  std::uint16_t stream = static_cast<std::uint16_t>(msg[1] << 8 | msg[2]);
+  ++counters_.hc_context_resets_received;
+  if (stream < state.compressors.size() && state.compressors[stream]) state.compressors[stream]->reset();
+}
+
+void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
+                            bool gso, bool compressed) {
   if (!state.hello_received) {
     counters_.drop(Drop::before_handshake);
+    return;
+  }
+  if (compressed && !state.compress) {
+    counters_.drop(Drop::wire_malformed);
     return;
   }
   msg.pull_front(wire::kPacketHeaderSize);
@@ -320,6 +389,24 @@ void Gateway::handle_packet(AssocState& state, tun::PacketBuf& msg, bool gso) {
       return;
     }
     msg.pull_front(wire::kGsoMetaSize);
+  }
+  if (compressed) {
+    std::uint8_t header[hc::kMaxHeaderSize];
+    hc::Decoded decoded;
+    hc::Decompressor& decompressor = state.decompressor(stream);
+    if (decompressor.decode(msg.data(), header, decoded) != hc::Error::none) {
+      // Our contexts for this stream can no longer be trusted: start them anew on both sides.
+      counters_.drop(Drop::hc_error);
+      decompressor.reset();
+      std::uint8_t reset[wire::kContextResetSize] = {static_cast<std::uint8_t>(wire::Type::context_reset),
+                                                     static_cast<std::uint8_t>(stream >> 8),
+                                                     static_cast<std::uint8_t>(stream)};
+      if (transport_.send(assoc, wire::kControlStream, reset) == transport::SendResult::ok)
+        ++counters_.hc_context_resets_sent;
+      return;
+    }
+    msg.pull_front(decoded.consumed);
+    std::memcpy(msg.push_front(decoded.header_len).data(), header, decoded.header_len);
   }
   packet::PacketView view;
   if (packet::parse(msg.data(), view) != packet::ParseError::none || view.total_len != msg.size() ||
@@ -356,6 +443,27 @@ bool Gateway::plausible(const tun::VnetHdr& vnet, const packet::PacketView& view
       return false;
   }
   return true;
+}
+
+void Gateway::count_compression(const packet::PacketView& view, std::size_t original_len, std::size_t encoded_len) {
+  // An escape carries the whole header after its one byte; header_len is then 0.
+  std::size_t inner = original_len ? original_len : view.l3_header_len + l4_header_len(view);
+  std::size_t out = original_len ? encoded_len : 1 + inner;
+  ++counters_.hc_packets;
+  counters_.hc_inner_header_bytes += inner;
+  counters_.hc_compressed_header_bytes += out;
+  if (view.version == 4 && view.protocol == IPPROTO_TCP) {
+    ++counters_.hc_tcp4_packets;
+    counters_.hc_tcp4_inner_header_bytes += inner;
+    counters_.hc_tcp4_compressed_header_bytes += out;
+  }
+}
+
+std::size_t Gateway::l4_header_len(const packet::PacketView& view) {
+  if (view.protocol == IPPROTO_UDP) return 8;
+  if (view.protocol == IPPROTO_TCP && view.bytes.size() >= view.l3_header_len + 13u)
+    return (view.bytes[view.l3_header_len + 12] >> 4) * 4u;
+  return 0;
 }
 
 void Gateway::on_writable() {

@@ -40,6 +40,7 @@
 #include "src/counters.hpp"
 #include "src/event_loop.hpp"
 #include "src/flow_table.hpp"
+#include "src/header_codec.hpp"
 #include "src/icmp_reply.hpp"
 #include "src/packet.hpp"
 #include "src/transport.hpp"
@@ -63,6 +64,7 @@ struct Options {
   double flow_idle_seconds = 180;
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
+  std::vector<bool> peer_compression;  // per peer: offer header compression (default: yes)
   double icmp_per_second = 10, icmp_burst = 20;
 };
 
@@ -72,8 +74,16 @@ struct AssocState {
   bool hello_sent = false;
   bool hello_received = false;
   std::uint32_t peer_instance = 0;
+  bool compress = false;  // both HELLOs announced compression
   flows::StreamCursor streams;
+  // Header compression state per stream, created on first use. Invariant: a stream's
+  // compressor and the peer's decompressor of it start together (association up) and are reset
+  // together (CONTEXT_RESET), so no context is used that the other side has not received.
+  std::vector<std::unique_ptr<hc::Compressor>> compressors;
+  std::vector<std::unique_ptr<hc::Decompressor>> decompressors;
   bool ready() const { return hello_sent && hello_received; }
+  hc::Compressor& compressor(std::uint16_t stream);
+  hc::Decompressor& decompressor(std::uint16_t stream);
 };
 
 struct PeerStatus {
@@ -123,12 +133,17 @@ class Gateway final : public transport::Events {
   // header if the TUN has them, else segmented in software. Uses packet's headroom.
   bool write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
   static bool plausible(const tun::VnetHdr& vnet, const packet::PacketView& view);
+  void count_compression(const packet::PacketView& view, std::size_t original_len, std::size_t encoded_len);
+  static std::size_t l4_header_len(const packet::PacketView& view);
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
   bool bind_flow(flows::Flow& flow);
   void send_hello(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
-  void handle_packet(AssocState& state, tun::PacketBuf& msg, bool gso);
+  void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
+                     bool gso, bool compressed);
+  void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
+  bool compression_offered(transport::PeerId peer) const;
   void update_tun_watch();
 
   loop::EventLoop& loop_;

@@ -36,23 +36,25 @@ struct TwoSites {
   transport::LoopbackLink link;
   gateway::Gateway gw1, gw2;
 
-  static gateway::Options options(std::uint32_t instance) {
+  // Compression off unless a test asks for it: most tests look at the messages themselves.
+  static gateway::Options options(std::uint32_t instance, bool compress = false) {
     gateway::Options o;
     o.peer_names = {"other"};
+    o.peer_compression = {compress};
     o.instance = instance;
     o.batch_size = 8;
     return o;
   }
 
-  TwoSites()
+  explicit TwoSites(bool compress = false)
       : gw1(loop, tun1, link.a(), &bypass1,
             policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
                            policy::Action::drop),
-            options(1)),
+            options(1, compress)),
         gw2(loop, tun2, link.b(), &bypass2,
             policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
                            policy::Action::drop),
-            options(2)) {}
+            options(2, compress)) {}
 
   void up() {
     link.up(16, 16);
@@ -390,4 +392,91 @@ TEST_CASE("gateway: an inconsistent PACKET_GSO from a peer never reaches the TUN
   CHECK(s.tun2.take_written().empty());
   CHECK(s.gw2.counters().dropped(counters::Drop::inner_malformed) == 2);
   CHECK(s.gw2.counters().dropped(counters::Drop::wire_malformed) == 1);
+}
+
+namespace {
+// A TCP/IPv4 packet of a bulk flow with correct checksums, so the compressor can compress it.
+std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t ip_id, std::size_t payload) {
+  auto p = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
+  p[4] = static_cast<std::uint8_t>(ip_id >> 8);
+  p[5] = static_cast<std::uint8_t>(ip_id);
+  p[6] = 0x40;  // DF
+  for (int i = 0; i < 4; ++i) p[24 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
+  p[33] = 0x18;  // PSH ACK
+  p[34] = 0x01;  // window 256
+  p[10] = p[11] = 0;
+  std::uint16_t ip_sum = icmp::internet_checksum(std::span(p).first(20));
+  p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
+  p[11] = static_cast<std::uint8_t>(ip_sum);
+  std::uint8_t pseudo[12] = {p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], 0, IPPROTO_TCP,
+                             static_cast<std::uint8_t>((p.size() - 20) >> 8), static_cast<std::uint8_t>(p.size() - 20)};
+  p[36] = p[37] = 0;
+  std::uint16_t tcp_sum = icmp::internet_checksum(std::span(p).subspan(20), icmp::checksum_add(pseudo));
+  p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
+  p[37] = static_cast<std::uint8_t>(tcp_sum);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the headers") {
+  TwoSites s(true);
+  s.up();
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint32_t i = 0; i < 50; ++i) {
+    sent.push_back(tcp4_segment(1000 + i * 1000, static_cast<std::uint16_t>(7 + i), 1000));
+    s.tun1.inject(sent.back());
+  }
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == sent);
+  const auto& c = s.gw1.counters();
+  CHECK(c.hc_tcp4_packets == 50);
+  CHECK(c.hc_tcp4_inner_header_bytes == 50 * 40);
+  CHECK(c.hc_tcp4_compressed_header_bytes < 50 * 6);  // one full header, then a few bytes each
+  CHECK(s.link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(wire::Type::packet_hc));
+}
+
+TEST_CASE("gateway: a broken compressed message resets the stream's contexts on both sides") {
+  TwoSites s(true);
+  s.up();
+  s.tun1.inject(tcp4_segment(1, 1, 100));
+  s.gw1.read_tun();
+  s.link.deliver();
+  REQUIRE(s.tun2.take_written().size() == 1);
+  std::uint16_t stream = s.link.a().sent_log.back().first;
+
+  // Garbage where a compressed header should be: dropped, never written, reset requested.
+  auto id = s.gw1.peers()[0].ready_assocs[0];
+  std::vector<std::uint8_t> junk = {static_cast<std::uint8_t>(wire::Type::packet_hc), 0x9c, 0xff, 0x01};
+  REQUIRE(s.link.a().send(id, stream, junk) == transport::SendResult::ok);
+  s.link.deliver();
+  CHECK(s.tun2.take_written().empty());
+  CHECK(s.gw2.counters().dropped(counters::Drop::hc_error) == 1);
+  CHECK(s.gw2.counters().hc_context_resets_sent == 1);
+  CHECK(s.gw1.counters().hc_context_resets_received == 1);
+
+  // The next packets start from full headers and arrive intact.
+  auto next = tcp4_segment(101, 2, 100);
+  s.tun1.inject(next);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{next});
+}
+
+TEST_CASE("gateway: compression is used only when both sides offer it") {
+  loop::EventLoop loop;
+  tun::FakeTun tun1("a"), tun2("b");
+  transport::LoopbackLink link;
+  gateway::Gateway gw1(loop, tun1, link.a(), nullptr, policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
+                       TwoSites::options(1, true));
+  gateway::Gateway gw2(loop, tun2, link.b(), nullptr, policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
+                       TwoSites::options(2, false));
+  link.up(16, 16);
+  link.deliver();
+  auto pkt = tcp4_segment(5, 5, 64);
+  tun1.inject(pkt);
+  gw1.read_tun();
+  CHECK(link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(wire::Type::packet));
+  link.deliver();
+  CHECK(tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
 }

@@ -44,6 +44,9 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
     case Type::hello:
     case Type::packet:
     case Type::packet_gso:
+    case Type::packet_hc:
+    case Type::packet_gso_hc:
+    case Type::context_reset:
       out.type = static_cast<Type>(bytes[0]);
       out.body = bytes.subspan(1);
       return DecodeError::none;

@@ -8,6 +8,12 @@
 //          type(1) version(1) reserved(2) magic(4) capabilities(4) instance(4) then TLV extensions
 //          (type(1) length(1) value(length)), unknown extension types are skipped.
 //   PACKET (0x02) on a flow's stream: type(1) followed by one IP packet, unchanged.
+//   PACKET_HC (0x04), PACKET_GSO_HC (0x05): as PACKET / PACKET_GSO, but the IP+TCP/UDP header
+//          is replaced by its compressed form (header_codec.hpp), one compressor context per
+//          flow and per (association, stream); only when both HELLOs announce compression.
+//   CONTEXT_RESET (0x06) on stream 0: type(1) stream(2): the sender's decompressor of that
+//          stream failed and was reset; the receiver resets its compressor of that stream, so
+//          the next packets carry full headers.
 //   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
 //          TUN gave it (little-endian: flags(1) gso_type(1) hdr_len(2) gso_size(2)
 //          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
@@ -27,10 +33,20 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::uint32_t kMagic = 0x53435444;  // "SCTD"
 inline constexpr std::uint16_t kControlStream = 0;
 
-enum class Type : std::uint8_t { hello = 0x01, packet = 0x02, packet_gso = 0x03 };
+enum class Type : std::uint8_t {
+  hello = 0x01,
+  packet = 0x02,
+  packet_gso = 0x03,
+  packet_hc = 0x04,      // PACKET with its header compressed (src/header_codec.hpp)
+  packet_gso_hc = 0x05,  // PACKET_GSO with its header compressed
+  context_reset = 0x06,  // stream 0: "my decompressor of stream N lost step: start it anew"
+};
 
 // Capability bits announced in HELLO; the used set is the intersection of both sides'.
-enum Capability : std::uint32_t {};
+enum Capability : std::uint32_t {
+  kCapCompression = 1u << 0,  // sends and accepts PACKET_HC / PACKET_GSO_HC / CONTEXT_RESET
+};
+inline constexpr std::size_t kContextResetSize = 3;  // type(1) stream(2)
 
 struct HelloFixed {
   std::uint8_t type;

@@ -14,7 +14,7 @@ namespace tun {
 class PacketBuf {
  public:
   // Room reserved in front of a freshly read packet for our own headers.
-  static constexpr std::size_t kHeadroom = 128;
+  static constexpr std::size_t kHeadroom = 192;
   // Largest packet (a 64 KiB GSO super-packet plus its virtio-net header) and its headroom.
   static constexpr std::size_t kCapacity = kHeadroom + 65536 + 64;
 
