@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds a libFuzzer target with clang (ASan + UBSan) and runs it for a bounded time over its
+# committed seed corpus (fuzz/corpus/TARGET, copied: new inputs stay in a temp dir).
+#   bash fuzz/run.sh TARGET SECONDS [BUILD_DIR]      e.g. bash fuzz/run.sh header_codec 30
+# Exits non-zero when the fuzzer finds a crash, a leak or undefined behaviour.
+set -euo pipefail
+target=${1:?usage: fuzz/run.sh TARGET SECONDS [BUILD_DIR]}
+seconds=${2:?usage: fuzz/run.sh TARGET SECONDS [BUILD_DIR]}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${3:-$repo/build}/fuzz
+cxx=$(command -v clang++-14 || command -v clang++ || true)
+[[ -n $cxx ]] || { echo "fuzz/run.sh: clang++ not found (packaging/install-deps installs clang-14)" >&2; exit 1; }
+mkdir -p "$out"
+
+case $target in
+  header_codec) sources=(src/header_codec.cpp src/header_codec_tcp.cpp src/packet.cpp) ;;
+  *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
+esac
+
+cd "$repo"
+"$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
+  "fuzz/${target}_fuzz.cpp" "${sources[@]}" -o "$out/${target}_fuzz"
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+[[ -d fuzz/corpus/$target ]] && cp -r "fuzz/corpus/$target/." "$corpus/"
+"$out/${target}_fuzz" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+echo "fuzz $target: ${seconds}s without a finding"
