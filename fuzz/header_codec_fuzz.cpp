@@ -16,6 +16,8 @@
 //        four flows' previous packet with some header bytes overwritten, a payload length,
 //        lengths and checksums fixed or not, or raw bytes), which goes through a Compressor and
 //        a Decompressor: the packet must come back byte for byte, and the encoder's bounds hold.
+//        Recipes of kinds 4..6 are first encoded and rolled back (a message that could not be
+//        sent), then encoded again.
 
 #include <netinet/in.h>
 
@@ -138,8 +140,13 @@ struct Input {
   }
 };
 
-void roundtrip(hc::Compressor& tx, hc::Decompressor& rx, const Bytes& packet, bool partial) {
+void roundtrip(hc::Compressor& tx, hc::Decompressor& rx, const Bytes& packet, bool partial,
+               bool blocked_first = false) {
   std::uint8_t out[hc::kMaxEncodedSize];
+  if (blocked_first) {  // encoded, but the message could not be sent: undone
+    tx.encode(packet, out, partial);
+    tx.rollback();
+  }
   hc::Encoded enc = tx.encode(packet, out, partial);
   check(enc.written >= 1 && enc.written <= sizeof out);
   check(enc.header_len <= packet.size());
@@ -209,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       flow = p;
     }
     bool partial = (recipe & 0xc0) == 0x40;
-    roundtrip(tx, rx, p, partial);
+    roundtrip(tx, rx, p, partial, (recipe & 7) >= 4 && (recipe & 7) <= 6);
   }
   return 0;
 }

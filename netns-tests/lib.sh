@@ -471,3 +471,43 @@ if [[ $ROUTING == tunnel ]]; then
   [[ -n $SCTPTUND && -x $SCTPTUND ]] || fail "SCTPTUND='$SCTPTUND' is not an executable daemon binary (build sctptund first)"
 fi
 TMPD=$(mktemp -d "/tmp/st$$.XXXXXX")
+
+# ---- second WAN link (multi-path tests) ----------------------------------------------------------
+#   wan1_up                 add a second veth pair gw1 wan1 198.51.100.1/24 <-> gw2 wan1 198.51.100.2/24
+#   multipath_configs [K=V...]  rewrite both configs with local = [wan0, wan1] and remote = [both of
+#                           the peer's], plus the given [transport] keys (probe_interval_ms=50 ...);
+#                           validated with `sctptund --check`
+#   link_wait_up ROLE DEV   wait (bounded, 5 s) until DEV in ROLE is operationally up
+
+link_wait_up() {
+  local role=$1 dev=$2 i
+  for ((i = 0; i < 50; i++)); do
+    [[ $(ip -n "${PFX}$role" -br link show dev "$dev" | awk '{print $2}') == UP ]] && return 0
+    sleep 0.1
+  done
+  fail "link $dev in $role not operationally up after 5 s"
+}
+
+wan1_up() {
+  ip -n "${PFX}gw1" link add wan1 type veth peer name wan1 netns "${PFX}gw2"
+  _addr gw1 wan1 198.51.100.1/24
+  _addr gw2 wan1 198.51.100.2/24
+  link_wait_up gw1 wan1
+  link_wait_up gw2 wan1
+  log "second WAN link wan1 up: gw1 198.51.100.1 <-> gw2 198.51.100.2"
+}
+
+multipath_configs() {
+  local n me other kv extra=""
+  for kv in "$@"; do extra+="${kv%%=*} = ${kv#*=}\n"; done
+  write_configs
+  for n in 1 2; do
+    if [[ $n == 1 ]]; then me=1 other=2; else me=2 other=1; fi
+    sed -i -e "s/^local = \[\"192.0.2.$me\"\]/local = [\"192.0.2.$me\", \"198.51.100.$me\"]/" \
+      -e "s/^remote = \[\"192.0.2.$other\"\]/remote = [\"192.0.2.$other\", \"198.51.100.$other\"]/" \
+      -e "s/^kind = \"udp\"$/kind = \"udp\"\n${extra}/" "$(_gw_cfg "$n")"
+    grep -q "198.51.100.$me\"\]" "$(_gw_cfg "$n")" || fail "multipath_configs: could not set local in gw$n"
+    "$SCTPTUND" --check -c "$(_gw_cfg "$n")" >"$TMPD/check$n.log" 2>&1 ||
+      fail "'$SCTPTUND --check -c $(_gw_cfg "$n")' rejected the multi-path config: $(cat "$TMPD/check$n.log")"
+  done
+}

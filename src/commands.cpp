@@ -170,7 +170,19 @@ std::string render_text(const Snapshot& s) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
       out << ": " << a.info.state << (a.ready ? ", ready" : "") << "\n";
-      out << "    path: " << a.info.path << (a.info.id ? "  (primary)" : "") << "\n";
+      if (a.info.paths.empty()) out << "    path: " << a.info.path << "\n";
+      for (const transport::PathInfo& p : a.info.paths) {
+        char line[256];
+        std::snprintf(line, sizeof line, "    path: %s -> %s  %s%s", p.local.c_str(), p.remote.c_str(),
+                      p.state.c_str(), p.primary ? ", primary" : "");
+        out << line;
+        if (p.probed) {
+          std::snprintf(line, sizeof line, "  rtt %.2f ms, loss %u%%", p.srtt_us / 1000.0, p.loss_pct);
+          out << line;
+        }
+        out << "  " << human_bytes(p.bytes_out) << " out, " << human_bytes(p.bytes_in) << " in\n";
+      }
+      if (a.info.path_changes) out << "    path changes: " << a.info.path_changes << "\n";
       if (a.info.id) {
         out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams
             << " in   flows: " << a.flows << "   srtt: " << a.info.srtt_ms << " ms\n";
@@ -258,6 +270,17 @@ std::string render_json(const Snapshot& s) {
       j.field("sent_messages", a.info.sent_messages).field("sent_bytes", a.info.sent_bytes);
       j.field("received_messages", a.info.received_messages)
           .field("received_bytes", a.info.received_bytes);
+      j.field("path_changes", a.info.path_changes);
+      j.open("paths", '[');
+      for (const transport::PathInfo& p : a.info.paths) {
+        j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);
+        j.field("primary", p.primary).field("probed", p.probed);
+        j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us)).field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
+        j.field("bytes_out", p.bytes_out).field("bytes_in", p.bytes_in);
+        j.field("datagrams_out", p.datagrams_out).field("datagrams_in", p.datagrams_in);
+        j.close();
+      }
+      j.close(']');
       j.close();
     }
     j.close(']');

@@ -302,8 +302,7 @@ Config parse_config(std::string_view text, const std::string& source_name) {
   Config config;
   config.path = source_name;
   for (auto&& [key, node] : root) {
-    static constexpr std::string_view kTop[] = {"tun",  "transport", "control",
-                                                "peer", "policy",    "route"};
+    static constexpr std::string_view kTop[] = {"tun", "transport", "control", "flows", "peer", "policy", "route"};
     if (std::find(std::begin(kTop), std::end(kTop), key.str()) == std::end(kTop))
       throw ConfigError(source_name + ":" + std::to_string(key.source().begin.line) +
                         ": unknown section or key '" + std::string(key.str()) + "'");
@@ -321,6 +320,16 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         s.fail(s.where("socket"), "socket", "must be an absolute path");
       config.control.socket = *socket;
     }
+  }
+  if (auto* flows = sub_table(source_name, root, "flows")) {
+    Section s(source_name, *flows, "flows");
+    s.allow_only({"tcp_idle_s", "udp_idle_s", "other_idle_s", "linger_s", "max", "max_per_peer"});
+    if (auto v = s.integer("tcp_idle_s", 1, 86400 * 7)) config.flows.tcp_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("udp_idle_s", 1, 86400 * 7)) config.flows.udp_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("other_idle_s", 1, 86400 * 7)) config.flows.other_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("linger_s", 0, 600)) config.flows.linger_s = static_cast<double>(*v);
+    if (auto v = s.integer("max", 1, 16777216)) config.flows.max = static_cast<std::uint32_t>(*v);
+    if (auto v = s.integer("max_per_peer", 1, 16777216)) config.flows.max_per_peer = static_cast<std::uint32_t>(*v);
   }
   if (config.control.socket.empty())
     config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
@@ -374,6 +383,7 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.rto_initial_ms != b.transport.rto_initial_ms)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
+  if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");
   bool same_peers = a.peers.size() == b.peers.size();
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&

@@ -43,6 +43,11 @@ struct TransportConfig {
   std::uint32_t rto_min_ms = 100, rto_max_ms = 1000, rto_initial_ms = 500;
 };
 
+struct FlowsConfig {
+  double tcp_idle_s = 600, udp_idle_s = 60, other_idle_s = 30, linger_s = 2;
+  std::uint32_t max = 262144, max_per_peer = 65536;
+};
+
 struct ControlConfig {
   std::string socket;  // default /run/sctptund/<tun name>.sock
 };
@@ -65,6 +70,7 @@ struct Config {
   TunConfig tun;
   TransportConfig transport;
   ControlConfig control;
+  FlowsConfig flows;
   std::vector<PeerConfig> peers;
   std::vector<policy::Rule> rules;  // in file order; Rule::peer indexes peers
   std::vector<RouteConfig> routes;

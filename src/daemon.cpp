@@ -26,6 +26,15 @@ class HostBypass final : public gateway::BypassPath {
   tun::Bypass& bypass_;
 };
 
+flows::Timeouts flow_timeouts(const config::Config& config) {
+  flows::Timeouts t;
+  t.tcp_idle = config.flows.tcp_idle_s;
+  t.udp_idle = config.flows.udp_idle_s;
+  t.other_idle = config.flows.other_idle_s;
+  t.linger = config.flows.linger_s;
+  return t;
+}
+
 std::vector<policy::Prefix> route_prefixes(const config::Config& config) {
   std::vector<policy::Prefix> out;
   for (const config::RouteConfig& route : config.routes) out.push_back(route.prefix);
@@ -85,6 +94,9 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     gateway_options.peer_compression.push_back(peer.compression);
   }
   gateway_options.instance = std::random_device{}();
+  gateway_options.max_flows = config_.flows.max;
+  gateway_options.max_flows_per_peer = config_.flows.max_per_peer;
+  gateway_options.flow_timeouts = flow_timeouts(config_);
   gateway_ = std::make_unique<gateway::Gateway>(
       loop_, *tun_, *transport_, bypass_path_.get(),
       policy::Policy(config_.rules, config_.tun.default_action), gateway_options);
@@ -136,6 +148,7 @@ std::string Daemon::reload() {
     return std::string("error: routes: ") + error.what() + "\n";
   }
   gateway_->set_policy(policy::Policy(next.rules, next.tun.default_action));
+  gateway_->set_flow_timeouts(flow_timeouts(next));
   for (const std::string& warning : next.warnings)
     LOG_WARN("%s: %s", next.path.c_str(), warning.c_str());
   config_ = std::move(next);

@@ -1,43 +1,75 @@
 #pragma once
 // FlowTable: the tunneled flows, keyed by 5-tuple. A flow is pinned to one (association, stream)
 // for its life so its packets stay in order and one flow's loss never stalls another's.
+//
+// Lifecycle: a flow opens with its first outbound packet and ends
+//  - after a TCP RST in either direction, or FINs in both directions, plus a short linger
+//    (late retransmissions and the last ACK still find their stream);
+//  - or after an idle timeout that depends on the protocol (TCP, UDP, others).
+// expire() removes ended flows; their stream slots are then free for new flows.
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "src/packet.hpp"
 #include "src/transport.hpp"
 
 namespace flows {
 
+struct Timeouts {
+  double tcp_idle = 600, udp_idle = 60, other_idle = 30;  // seconds without a packet
+  double linger = 2;                                      // after RST, or FIN both ways
+  double idle_for(std::uint8_t protocol) const;
+};
+
 struct Flow {
   transport::PeerId peer = 0;
   transport::AssocId assoc = 0;  // 0: not (or no longer) bound to an association
   std::uint16_t stream = 0;      // valid while assoc != 0; never the control stream
+  std::uint8_t protocol = 0;
+  bool fin_out = false, fin_in = false;  // TCP FIN seen leaving / arriving
   double last_seen = 0;
+  double ends_at = 0;  // expire() removes the flow once now > ends_at
   std::uint64_t packets = 0, bytes = 0;
 };
 
+enum class OpenResult : std::uint8_t { ok, table_full, peer_limit };
+
 class FlowTable {
  public:
-  explicit FlowTable(std::size_t max_flows) : max_flows_(max_flows) {}
+  // max_flows: all peers together; max_per_peer: one peer's share.
+  FlowTable(std::size_t max_flows, std::size_t max_per_peer, Timeouts timeouts = {})
+      : max_flows_(max_flows), max_per_peer_(max_per_peer), timeouts_(timeouts) {}
 
-  // The flow of key, opened (unbound) if new. nullptr when the table is full; the caller drops
-  // the packet and counts it. Invariant: size() <= max_flows.
-  Flow* lookup_or_open(const packet::FlowKey& key, transport::PeerId peer, double now);
+  // The flow of key, opened (unbound) if new, its idle deadline pushed out. nullptr when a limit
+  // is hit (why in `result`); the caller drops the packet and counts it.
+  // Invariants: size() <= max_flows; per peer <= max_per_peer.
+  Flow* lookup_or_open(const packet::FlowKey& key, transport::PeerId peer, double now,
+                       OpenResult* result = nullptr);
+  // Notes TCP flags of a packet of the flow (outbound: key as sent; inbound: the reply's key,
+  // reversed here). RST, or FIN both ways, end the flow after the linger.
+  void note_tcp_flags(const packet::FlowKey& key, std::uint8_t flags, bool outbound, double now);
   // Unbinds every flow of assoc, so its next packet picks a live association.
   void unbind_assoc(transport::AssocId assoc);
-  // Removes flows idle for longer than idle_seconds; returns how many.
-  std::size_t expire(double now, double idle_seconds);
+  // Removes ended flows (calling on_remove for each first); returns how many.
+  std::size_t expire(double now, const std::function<void(const packet::FlowKey&, const Flow&)>& on_remove = {});
 
   std::size_t size() const { return flows_.size(); }
   std::size_t max_flows() const { return max_flows_; }
+  std::size_t count_of_peer(transport::PeerId peer) const {
+    return peer < per_peer_.size() ? per_peer_[peer] : 0;
+  }
   std::size_t count_bound_to(transport::AssocId assoc) const;
+  void set_timeouts(const Timeouts& timeouts) { timeouts_ = timeouts; }
 
  private:
-  std::size_t max_flows_;
+  std::size_t max_flows_, max_per_peer_;
+  Timeouts timeouts_;
   std::unordered_map<packet::FlowKey, Flow> flows_;
+  std::vector<std::size_t> per_peer_;  // flows per peer id
 };
 
 // Hands out the data streams of one association round-robin (stream 0 is the control stream).

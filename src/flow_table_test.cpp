@@ -15,8 +15,11 @@ packet::FlowKey key_for_port(std::uint16_t port) {
 }
 }  // namespace
 
-TEST_CASE("flow table: open, find again, limit, expire") {
-  flows::FlowTable table(3);
+TEST_CASE("flow table: open, find again, limits, idle expiry per protocol") {
+  flows::Timeouts t;
+  t.tcp_idle = 100;
+  t.udp_idle = 10;
+  flows::FlowTable table(3, 2, t);
   flows::Flow* a = table.lookup_or_open(key_for_port(1), 0, 100.0);
   REQUIRE(a);
   a->assoc = 7;
@@ -25,27 +28,59 @@ TEST_CASE("flow table: open, find again, limit, expire") {
   CHECK(again == a);
   CHECK(again->stream == 3);
   CHECK(table.lookup_or_open(key_for_port(2), 0, 102.0));
-  CHECK(table.lookup_or_open(key_for_port(3), 0, 103.0));
-  CHECK(table.lookup_or_open(key_for_port(4), 0, 103.0) == nullptr);  // full
-  CHECK(table.size() == 3);
+  flows::OpenResult why;
+  CHECK(table.lookup_or_open(key_for_port(3), 0, 103.0, &why) == nullptr);  // peer 0 has its 2
+  CHECK(why == flows::OpenResult::peer_limit);
+  CHECK(table.lookup_or_open(key_for_port(3), 1, 103.0));
+  CHECK(table.lookup_or_open(key_for_port(4), 1, 103.0, &why) == nullptr);  // 3 in all
+  CHECK(why == flows::OpenResult::table_full);
+  CHECK(table.count_of_peer(0) == 2);
 
   CHECK(table.count_bound_to(7) == 1);
   table.unbind_assoc(7);
   CHECK(table.count_bound_to(7) == 0);
   CHECK(table.lookup_or_open(key_for_port(1), 0, 104.0)->assoc == 0);
 
-  CHECK(table.expire(200.0, 96.5) == 2);  // ports 2 and 3 idle 98 and 97 s; port 1 only 96 s
+  std::vector<std::uint16_t> removed;
+  CHECK(table.expire(203.5, [&](const packet::FlowKey& k, const flows::Flow&) { removed.push_back(k.src_port); }) == 2);
+  CHECK(removed.size() == 2);  // ports 2 and 3 idle past 100 s; port 1 was seen at 104
   CHECK(table.size() == 1);
+  CHECK(table.count_of_peer(0) == 1);
+  CHECK(table.lookup_or_open(key_for_port(5), 0, 204.0));  // the slot is free again
 }
 
-TEST_CASE("flow table: a flow sent to another peer is rebound") {
-  flows::FlowTable table(10);
+TEST_CASE("flow table: RST, or FIN both ways, end a TCP flow after the linger") {
+  flows::Timeouts t;
+  t.linger = 2;
+  flows::FlowTable table(10, 10, t);
+  auto key = key_for_port(80);
+  table.lookup_or_open(key, 0, 10.0);
+  table.note_tcp_flags(key, 0x11, true, 10.0);  // FIN+ACK out: half closed, not ending yet
+  CHECK(table.expire(20.0) == 0);
+  packet::FlowKey reply = key;
+  std::swap(reply.src, reply.dst);
+  std::swap(reply.src_port, reply.dst_port);
+  table.note_tcp_flags(reply, 0x11, false, 20.0);  // FIN back
+  table.lookup_or_open(key, 0, 21.0);              // the last ACK does not extend it
+  CHECK(table.expire(21.9) == 0);
+  CHECK(table.expire(22.1) == 1);
+
+  auto other = key_for_port(81);
+  table.lookup_or_open(other, 0, 30.0);
+  table.note_tcp_flags(other, 0x04, true, 30.0);  // RST
+  CHECK(table.expire(32.5) == 1);
+}
+
+TEST_CASE("flow table: a flow sent to another peer is rebound and counted there") {
+  flows::FlowTable table(10, 10);
   flows::Flow* flow = table.lookup_or_open(key_for_port(9), 0, 1.0);
   flow->assoc = 5;
   flow->stream = 2;
   flow = table.lookup_or_open(key_for_port(9), 1, 2.0);
   CHECK(flow->peer == 1);
   CHECK(flow->assoc == 0);
+  CHECK(table.count_of_peer(0) == 0);
+  CHECK(table.count_of_peer(1) == 1);
 }
 
 TEST_CASE("stream cursor: data streams only, round robin, shared when flows outnumber streams") {

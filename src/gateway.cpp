@@ -24,16 +24,16 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
       bypass_(bypass),
       policy_(std::move(policy)),
       options_(std::move(options)),
-      flows_(options_.max_flows),
+      flows_(options_.max_flows, options_.max_flows_per_peer, options_.flow_timeouts),
       batch_(options_.batch_size),
-      expiry_timer_(loop, 10, 10,
-                    [this] {
-                      std::size_t n = flows_.expire(loop_.now(), options_.flow_idle_seconds);
-                      if (n) LOG_DEBUG("expired %zu idle flows, %zu left", n, flows_.size());
-                    }),
+      expiry_timer_(loop, 1, 1, [this] { expire_flows(); }),
       icmp_limit_(options_.icmp_per_second, options_.icmp_burst) {
   for (const std::string& name : options_.peer_names)
-    peers_.push_back(PeerStatus{name, {}, 0, 0, 0, 0});
+  {
+    PeerStatus status;
+    status.name = name;
+    peers_.push_back(status);
+  }
   transport_.set_events(this);
   if (tun_.fd() >= 0) {
     tun_watch_ = std::make_unique<loop::IoWatcher>(loop, tun_.fd(), loop::kRead,
@@ -45,6 +45,16 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
 
 Gateway::~Gateway() {
   transport_.set_events(nullptr);
+}
+
+void Gateway::expire_flows() {
+  std::size_t n = flows_.expire(loop_.now(), [this](const packet::FlowKey& key, const flows::Flow& flow) {
+    // The compressor's context of the flow is no longer needed (the far side needs no notice).
+    auto it = assocs_.find(flow.assoc);
+    if (it != assocs_.end() && flow.stream < it->second.compressors.size() && it->second.compressors[flow.stream])
+      it->second.compressors[flow.stream]->forget(key);
+  });
+  if (n) LOG_DEBUG("%zu flows ended, %zu left", n, flows_.size());
 }
 
 void Gateway::read_tun() {
@@ -164,11 +174,16 @@ bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr
 
 Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& view,
                                  transport::PeerId peer, const std::optional<tun::VnetHdr>& vnet) {
-  flows::Flow* flow = flows_.lookup_or_open(packet::FlowKey::of(view), peer, loop_.now());
+  packet::FlowKey key = packet::FlowKey::of(view);
+  flows::OpenResult open_result;
+  flows::Flow* flow = flows_.lookup_or_open(key, peer, loop_.now(), &open_result);
   if (!flow) {
     counters_.drop(Drop::flow_limit);
+    if (open_result == flows::OpenResult::peer_limit) ++peers_[peer].flow_limit_hits;
     return Outcome::dropped;
   }
+  if (view.protocol == IPPROTO_TCP && view.has_ports && view.bytes.size() > view.l3_header_len + 13u)
+    flows_.note_tcp_flags(key, view.bytes[view.l3_header_len + 13], true, loop_.now());
   if (!bind_flow(*flow)) {
     counters_.drop(Drop::peer_down);
     return Outcome::dropped;
@@ -414,6 +429,8 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     counters_.drop(Drop::inner_malformed);
     return;
   }
+  if (view.protocol == IPPROTO_TCP && view.has_ports && view.bytes.size() > view.l3_header_len + 13u)
+    flows_.note_tcp_flags(packet::FlowKey::of(view), view.bytes[view.l3_header_len + 13], false, loop_.now());
   ++counters_.received_packets;
   counters_.received_bytes += msg.size();
   PeerStatus& peer = peers_[state.peer];

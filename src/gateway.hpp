@@ -60,8 +60,9 @@ class BypassPath {
 
 struct Options {
   std::vector<std::string> peer_names;  // indexed by transport::PeerId
-  std::size_t max_flows = 65536;
-  double flow_idle_seconds = 180;
+  std::size_t max_flows = 262144;         // all peers together
+  std::size_t max_flows_per_peer = 65536;
+  flows::Timeouts flow_timeouts;
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
   std::vector<bool> peer_compression;  // per peer: offer header compression (default: yes)
@@ -88,6 +89,7 @@ struct AssocState {
 
 struct PeerStatus {
   std::string name;
+  std::uint64_t flow_limit_hits = 0;  // new flows refused: the peer's flow limit was reached
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
 };
@@ -108,6 +110,9 @@ class Gateway final : public transport::Events {
   // their association and stream.
   void set_policy(policy::Policy policy) { policy_ = std::move(policy); }
   const policy::Policy& policy() const { return policy_; }
+  void set_flow_timeouts(const flows::Timeouts& timeouts) { flows_.set_timeouts(timeouts); }
+  // Removes ended flows now (the timer does it every second).
+  void expire_flows();
 
   void on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
                    std::uint16_t out_streams) override;

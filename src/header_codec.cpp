@@ -76,6 +76,7 @@ std::uint64_t pseudo_sum(const std::uint8_t* hdr, const Parsed& p, std::size_t l
 }
 
 constexpr std::uint8_t kFormFull = 0x01;  // + mode
+constexpr std::uint8_t kFormDiff = 0x04;  // + mode
 constexpr std::uint8_t kUdpC = 0x20, kUdpF = 0x10, kUdpI = 0x08;
 
 std::size_t l4_csum_offset(std::uint8_t proto) {
@@ -122,6 +123,29 @@ bool finish_header(std::uint8_t* hdr, const Parsed& p, std::uint8_t mode,
   if (p.proto == IPPROTO_UDP) store16(hdr + p.ip_len + 4, static_cast<std::uint16_t>(l4_total));
   store16(hdr + p.ip_len + l4_csum_offset(p.proto), l4_checksum(hdr, p, payload, mode));
   return true;
+}
+
+// The DIFF form of a new context's header against the first header of another context.
+void encode_diff(const std::uint8_t* base, std::size_t base_len, const std::uint8_t* hdr,
+                 const Parsed& p, std::uint8_t mode, std::uint32_t cid, std::uint32_t base_cid,
+                 Writer& w) {
+  std::size_t len = std::size_t{p.ip_len} + p.l4_len;
+  std::uint8_t now[100];
+  std::memcpy(now, hdr, len);
+  shape(now, p);
+  w.u8(static_cast<std::uint8_t>(kFormDiff + mode));
+  w.varint(cid);
+  w.varint(base_cid);
+  w.u8(static_cast<std::uint8_t>(len));
+  for (std::size_t i = 0; i < len; i += 8) {
+    std::uint8_t bits = 0;
+    for (std::size_t j = i; j < len && j < i + 8; ++j)
+      if (now[j] != (j < base_len ? base[j] : 0))
+        bits |= static_cast<std::uint8_t>(0x80 >> (j - i));
+    w.u8(bits);
+  }
+  for (std::size_t j = 0; j < len; ++j)
+    if (now[j] != (j < base_len ? base[j] : 0)) w.u8(now[j]);
 }
 
 void encode_udp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mode,
@@ -196,25 +220,20 @@ void mask_options(const std::uint8_t* opts, const OptLayout& layout, std::uint8_
   if (layout.sack != kNone) std::memset(out + layout.sack, 0, 8u * layout.sack_blocks);
 }
 
-bool analyze(std::span<const std::uint8_t> packet, Parsed& out) {
-  const std::uint8_t* h = packet.data();
-  std::size_t n = packet.size();
+bool parse_shape(const std::uint8_t* h, std::size_t n, Parsed& out) {
   out = Parsed{};
   if (n < 20) return false;
-  if ((h[0] >> 4) == 4) {
-    if (h[0] != 0x45 || load16(h + 2) != n || (h[6] & 0x3f) != 0 || h[7] != 0 ||
-        load16(h + 10) != ipv4_header_checksum(h))
-      return false;
+  if (h[0] == 0x45) {
+    if ((h[6] & 0x3f) != 0 || h[7] != 0) return false;  // MF or a fragment offset
     out.version = 4;
     out.ip_len = 20;
     out.proto = h[9];
-  } else if ((h[0] >> 4) == 6) {
-    if (n < 40 || 40u + load16(h + 4) != n) return false;
+  } else if ((h[0] >> 4) == 6 && n >= 40) {
     out.version = 6;
     out.ip_len = 40;
     out.proto = h[6];
   } else {
-    return false;
+    return false;  // not IP, or IPv4 with options
   }
   const std::uint8_t* l4 = h + out.ip_len;
   std::size_t l4_room = n - out.ip_len;
@@ -225,13 +244,36 @@ bool analyze(std::span<const std::uint8_t> packet, Parsed& out) {
     out.l4_len = static_cast<std::uint8_t>(len);
     out.opts = parse_options(l4 + 20, len - 20);
   } else if (out.proto == IPPROTO_UDP) {
-    if (l4_room < 8 || load16(l4 + 4) != l4_room) return false;
+    if (l4_room < 8) return false;
     out.l4_len = 8;
   } else {
     return false;
   }
-  out.payload_len = static_cast<std::uint32_t>(l4_room - out.l4_len);
   return true;
+}
+
+bool analyze(std::span<const std::uint8_t> packet, Parsed& out) {
+  const std::uint8_t* h = packet.data();
+  std::size_t n = packet.size();
+  if (!parse_shape(h, n, out)) return false;
+  if (out.version == 4 ? load16(h + 2) != n || load16(h + 10) != ipv4_header_checksum(h)
+                       : 40u + load16(h + 4) != n)
+    return false;
+  std::size_t l4_total = n - out.ip_len;
+  if (out.proto == IPPROTO_UDP && load16(h + out.ip_len + 4) != l4_total) return false;
+  out.payload_len = static_cast<std::uint32_t>(l4_total - out.l4_len);
+  return true;
+}
+
+void shape(std::uint8_t* hdr, const Parsed& p) {
+  if (p.version == 4) {
+    store16(hdr + 2, 0);
+    store16(hdr + 10, 0);
+  } else {
+    store16(hdr + 4, 0);
+  }
+  if (p.proto == IPPROTO_UDP) store16(hdr + p.ip_len + 4, 0);
+  store16(hdr + p.ip_len + l4_csum_offset(p.proto), 0);
 }
 
 std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
@@ -250,10 +292,14 @@ std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
 }
 
 void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mode, bool fresh) {
+  std::size_t header_len = std::size_t{p.ip_len} + p.l4_len;
   if (fresh) {
     c.id_delta = 1;
     c.ack_delta = 0;
     c.tsval = c.tsecr = 0;
+    std::memcpy(c.first.data(), hdr, header_len);
+    c.first_len = static_cast<std::uint8_t>(header_len);
+    shape(c.first.data(), p);
   } else {
     if (p.version == 4)
       c.id_delta = static_cast<std::uint16_t>(load16(hdr + 4) - load16(c.hdr.data() + 4));
@@ -262,7 +308,7 @@ void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mo
       if (d != 0) c.ack_delta = d;
     }
   }
-  std::memcpy(c.hdr.data(), hdr, std::size_t{p.ip_len} + p.l4_len);
+  std::memcpy(c.hdr.data(), hdr, header_len);
   c.ip_len = p.ip_len;
   c.l4_len = p.l4_len;
   c.version = p.version;
@@ -326,10 +372,24 @@ std::uint16_t Compressor::allocate(const packet::FlowKey& key) {
   return cid;
 }
 
+void Compressor::rollback() {
+  if (undo_ == Undo::none) return;
+  if (undo_ == Undo::restore)
+    slots_[undo_cid_].ctx = undo_ctx_;
+  else if (undo_ == Undo::created)
+    forget(slots_[undo_cid_].key);  // the far side never saw it: a later packet starts anew
+  last_cid_ = undo_last_cid_;
+  std::uint64_t evicted = stats_.evicted;
+  stats_ = undo_stats_;
+  stats_.evicted = evicted;
+  undo_ = Undo::none;
+}
+
 bool Compressor::forget(const packet::FlowKey& key) {
   auto it = index_.find(key);
   if (it == index_.end()) return false;
   std::uint16_t cid = it->second;
+  if (cid == undo_cid_ && (undo_ == Undo::restore || undo_ == Undo::created)) undo_ = Undo::stats;
   unlink(cid);
   slots_[cid].ctx.live = false;
   free_.push_back(cid);
@@ -338,9 +398,11 @@ bool Compressor::forget(const packet::FlowKey& key) {
 }
 
 void Compressor::reset() {
+  undo_ = Undo::none;
   slots_.clear();
   free_.clear();
   index_.clear();
+  by_addresses_.clear();
   head_ = tail_ = kNil;
   last_cid_ = -1;
 }
@@ -367,6 +429,9 @@ Encoded Compressor::escape(std::span<const std::uint8_t> packet, std::span<std::
 
 Encoded Compressor::encode(std::span<const std::uint8_t> packet, std::span<std::uint8_t> out,
                            bool partial_checksum) {
+  undo_ = Undo::stats;
+  undo_stats_ = stats_;
+  undo_last_cid_ = last_cid_;
   ++stats_.packets;
   Parsed p;
   std::uint8_t mode = kCsumComplete;
@@ -390,6 +455,9 @@ Encoded Compressor::encode(std::span<const std::uint8_t> packet, std::span<std::
     unlink(cid);
     push_front(cid);
     Context& c = slots_[cid].ctx;
+    undo_ = Undo::restore;
+    undo_cid_ = cid;
+    undo_ctx_ = c;
     // Worth it only if smaller than the FULL form (which also bounds the expansion).
     Writer w{out.data(), header_len + varint_len(cid)};
     int explicit_cid = cid == last_cid_ ? -1 : cid;
@@ -406,7 +474,40 @@ Encoded Compressor::encode(std::span<const std::uint8_t> packet, std::span<std::
       return {w.n, header_len, Form::compressed};
     }
   } else {
+    // A new flow: against the first header of the latest flow between the same addresses
+    // (a new connection to the same server), if that is smaller than FULL. The base is read
+    // before allocate(), which may reuse its slot.
+    packet::FlowKey pair = key;
+    pair.src_port = pair.dst_port = 0;
+    std::uint8_t base[100];
+    std::size_t base_len = 0;
+    int base_cid = -1;
+    if (auto b = by_addresses_.find(pair); b != by_addresses_.end()) {
+      const Slot& s = slots_[b->second];
+      if (s.ctx.live && s.key.version == key.version && s.key.protocol == key.protocol &&
+          s.key.src == key.src && s.key.dst == key.dst) {
+        base_cid = b->second;
+        base_len = s.ctx.first_len;
+        std::memcpy(base, s.ctx.first.data(), base_len);
+      }
+    }
     cid = allocate(key);
+    by_addresses_[pair] = cid;
+    undo_ = Undo::created;
+    undo_cid_ = cid;
+    if (base_cid >= 0) {
+      Writer w{out.data(), header_len + varint_len(cid)};  // smaller than FULL
+      encode_diff(base, base_len, packet.data(), p, mode, cid, static_cast<std::uint32_t>(base_cid),
+                  w);
+      if (w.ok) {
+        store(slots_[cid].ctx, packet.data(), p, mode, true);
+        last_cid_ = cid;
+        ++stats_.full_diff;
+        stats_.inner_header_bytes += header_len;
+        stats_.compressed_header_bytes += w.n;
+        return {w.n, header_len, Form::full};
+      }
+    }
   }
   Writer w{out.data(), out.size()};
   w.u8(static_cast<std::uint8_t>(kFormFull + mode));
@@ -492,6 +593,49 @@ Error Decompressor::decode_one(std::span<const std::uint8_t> msg,
     store(contexts_[cid], packet.data(), p, mode, true);
     last_cid_ = static_cast<int>(cid);
     out = {header_len, r.pos + header_len, Form::full};
+    ++stats_.full;
+    return Error::none;
+  }
+
+  if (first >= kFormDiff && first <= kFormDiff + kCsumNone) {  // DIFF
+    std::uint32_t cid = r.varint(kMaxContexts - 1);
+    std::uint32_t base_cid = r.varint(kMaxContexts - 1);
+    std::uint8_t len = r.u8();
+    if (!r.ok) return reader_error(r);
+    if (base_cid >= contexts_.size() || !contexts_[base_cid].live) return Error::unknown_context;
+    const Context& base = contexts_[base_cid];
+    if (len > sizeof base.first) return Error::bad_field;
+    std::uint8_t bitmap[(sizeof base.first + 7) / 8];
+    for (std::size_t i = 0; i < (len + 7u) / 8; ++i) bitmap[i] = r.u8();
+    if (!r.ok) return reader_error(r);
+    std::uint8_t hdr[kMaxHeaderSize] = {};
+    std::memcpy(hdr, base.first.data(), std::min<std::size_t>(len, base.first_len));
+    for (std::size_t j = 0; j < len; ++j) {
+      if (!(bitmap[j / 8] & (0x80 >> (j % 8)))) continue;
+      std::uint8_t v = r.u8();
+      if (r.ok && v == hdr[j]) return Error::bad_field;  // marked as changed, but is not
+      hdr[j] = v;
+    }
+    if (len % 8 && bitmap[len / 8] & (0xff >> (len % 8))) return Error::bad_field;
+    if (!r.ok) return reader_error(r);
+    Parsed p;
+    auto mode = static_cast<std::uint8_t>(first - kFormDiff);
+    std::uint8_t shaped[kMaxHeaderSize];
+    std::memcpy(shaped, hdr, len);
+    if (!parse_shape(hdr, len, p) || std::size_t{p.ip_len} + p.l4_len != len ||
+        (mode == kCsumNone && p.proto != IPPROTO_UDP))
+      return Error::bad_full_header;
+    shape(shaped, p);
+    if (std::memcmp(shaped, hdr, len) != 0) return Error::bad_full_header;  // lengths, sums: 0
+    auto payload = msg.subspan(r.pos);
+    p.payload_len = static_cast<std::uint32_t>(payload.size());
+    if (!finish_header(hdr, p, mode, payload)) return Error::too_long;
+    if (out_header.size() < len) return Error::no_room;
+    std::memcpy(out_header.data(), hdr, len);
+    if (contexts_.size() <= cid) contexts_.resize(cid + 1);
+    store(contexts_[cid], hdr, p, mode, true);
+    last_cid_ = static_cast<int>(cid);
+    out = {len, r.pos, Form::full};
     ++stats_.full;
     return Error::none;
   }

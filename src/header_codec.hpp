@@ -23,6 +23,14 @@
 //              cid (varint < kMaxContexts), then the original IP + TCP/UDP header, unchanged.
 //              (Re)starts context cid from that header; the decompressor verifies the lengths and
 //              checksums of what it gets.
+//  DIFF        0x04 | 0x05 | 0x06 (checksum complete / partial / none, as FULL), then cid,
+//              base cid (varints), header length n (1 byte, <= 100), a bitmap of ceil(n / 8)
+//              bytes (bit 7 of byte 0 = header byte 0) marking the header bytes that differ
+//              from the base context's FIRST header (missing bytes count as 0), then those
+//              bytes. Lengths and checksums are zero in both and recomputed. (Re)starts context
+//              cid like FULL: the compressor uses it for a new flow when the last flow between
+//              the same addresses is still known (a new connection to the same server) and DIFF
+//              is smaller than FULL.
 //  TCP         1 C X P A W V R   [cid varint if C, else the context of the previous FULL/TCP/UDP
 //              message on this stream]
 //              [ext byte if X:  0x01 SEQ, 0x02 ID, 0x04 FLAGS, 0x08 URG, 0x10 OPTS, 0x20 IPF]
@@ -49,7 +57,7 @@
 //              delta, a non-canonical varint or a reserved bit, so that more garbage is caught.
 //  UDP         0 1 C F I 0 0 0   [cid varint if C] [IPF byte and values if F (as above, no 0x08)]
 //              [IPv4 ID delta varint if I]
-//  0x04..0x3f, 0x40..0x7f with any of the low three bits set: invalid.
+//  0x07..0x3f, 0x40..0x7f with any of the low three bits set: invalid.
 //
 // The compressor never emits a compressed form larger than the FULL form of the same packet, so
 // written <= header_len + kMaxExpansion always (escape: written = 1, header_len = 0).
@@ -74,6 +82,8 @@ inline constexpr std::size_t kMaxExpansion = 3;
 // Context ids are 0 .. kMaxContexts - 1 (a varint of at most 2 bytes).
 inline constexpr std::size_t kMaxContexts = 16384;
 
+// escape: the packet travels whole; full: a context (re)started (FULL or DIFF form);
+// compressed: a TCP or UDP compressed form.
 enum class Form : std::uint8_t { escape, full, compressed };
 
 struct Encoded {
@@ -90,7 +100,8 @@ struct Stats {
   // compressed/FULL packet `written`, for an escape 1 + the header it carries unchanged.
   std::uint64_t compressed_header_bytes = 0;
   std::uint64_t full = 0, compressed = 0, escaped = 0;
-  std::uint64_t evicted = 0;  // contexts reused for another flow (least recently used first)
+  std::uint64_t full_diff = 0;  // contexts started with DIFF rather than FULL (Form::full too)
+  std::uint64_t evicted = 0;    // contexts reused for another flow (least recently used first)
 };
 
 enum class Error : std::uint8_t {
@@ -99,9 +110,9 @@ enum class Error : std::uint8_t {
   truncated,        // the message ends inside the compressed header
   unknown_form,     // a first byte no form uses
   bad_field,        // a reserved bit set, a value out of range, a non-canonical varint
-  unknown_context,  // a context id never set up (or dropped by reset())
+  unknown_context,  // a context (or DIFF base) never set up, or dropped by reset()
   wrong_context,    // a TCP form for a UDP context or vice versa
-  bad_full_header,  // FULL: a header the compressor would not have sent (lengths, checksums)
+  bad_full_header,  // FULL/DIFF: a header the compressor would not send (lengths, checksums)
   too_long,         // the rebuilt packet would exceed the IP length field
   no_room,          // out_header is too small
 };
@@ -142,6 +153,10 @@ struct Context {
   std::uint32_t ack_delta = 0;         // TCP: the last non-zero ack step
   std::uint32_t tsval = 0, tsecr = 0;  // the last timestamps seen (kept across packets without)
   OptLayout opts;
+  // The header that (re)started the context, lengths and checksums zeroed: the base of a later
+  // flow's DIFF form.
+  std::array<std::uint8_t, 100> first{};
+  std::uint8_t first_len = 0;
 };
 
 // What analyze() finds in a packet the codec can compress.
@@ -232,6 +247,12 @@ void mask_options(const std::uint8_t* opts, const OptLayout& layout, std::uint8_
 // Finds the IP + TCP/UDP header of a packet the codec can compress (lengths consistent, no IPv4
 // options or fragments, no IPv6 extension headers, a valid IPv4 header checksum), or false.
 bool analyze(std::span<const std::uint8_t> packet, Parsed& out);
+// The shape part of analyze(): IP and TCP/UDP header types and lengths of the n bytes at h,
+// without the checks of lengths and checksums against a packet.
+bool parse_shape(const std::uint8_t* h, std::size_t n, Parsed& out);
+// Zeroes the fields that are recomputed: IP lengths, IPv4 header checksum, UDP length, the
+// TCP/UDP checksum.
+void shape(std::uint8_t* hdr, const Parsed& p);
 // The TCP/UDP checksum field value that mode gives the packet hdr (IP + L4 header) + payload.
 std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
                           std::span<const std::uint8_t> payload, std::uint8_t mode);
@@ -272,6 +293,12 @@ class Compressor {
   Encoded encode(std::span<const std::uint8_t> packet, std::span<std::uint8_t> out,
                  bool partial_checksum = false);
 
+  // Undoes the last encode() whose message could not be sent (e.g. the send buffer was full):
+  // the contexts are as before it, so the packet can be encoded again when there is room and
+  // the far side never knows. Only the last encode() can be undone, and only once; a no-op
+  // otherwise. (The statistics forget it too.)
+  void rollback();
+
   // Forgets the flow's context, if any (only frees memory: the far side needs no notice).
   bool forget(const packet::FlowKey& key);
   // Forgets every context: call when the association or stream starts anew (the far side's
@@ -298,9 +325,19 @@ class Compressor {
   std::vector<Slot> slots_;
   std::vector<std::uint16_t> free_;
   std::unordered_map<packet::FlowKey, std::uint16_t> index_;
+  // The latest context per (version, protocol, addresses), ports 0: the base of DIFF forms.
+  std::unordered_map<packet::FlowKey, std::uint16_t> by_addresses_;
   std::uint16_t head_ = kNil, tail_ = kNil;
   int last_cid_ = -1;  // the context of the last FULL / compressed message sent
   Stats stats_;
+  // What rollback() restores besides the statistics: the context undo_cid_ as it was, or
+  // undoes its creation.
+  enum class Undo : std::uint8_t { none, stats, restore, created };
+  Undo undo_ = Undo::none;
+  std::uint16_t undo_cid_ = 0;
+  int undo_last_cid_ = -1;
+  detail::Context undo_ctx_;
+  Stats undo_stats_;
 };
 
 // The receiving side of one (association, stream).

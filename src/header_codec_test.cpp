@@ -210,13 +210,13 @@ struct Channel {
   std::string summary() const {
     const hc::Stats& s = tx.stats();
     char text[200];
-    std::snprintf(text, sizeof text,
-                  "%5llu packets, header %5.1f -> %5.2f bytes (full %llu, compressed %llu, "
-                  "escaped %llu)",
-                  static_cast<unsigned long long>(s.packets), inner_average(), average(),
-                  static_cast<unsigned long long>(s.full),
-                  static_cast<unsigned long long>(s.compressed),
-                  static_cast<unsigned long long>(s.escaped));
+    std::snprintf(
+        text, sizeof text,
+        "%5llu packets, header %5.1f -> %5.2f bytes (full %llu, diff %llu, "
+        "compressed %llu, escaped %llu)",
+        static_cast<unsigned long long>(s.packets), inner_average(), average(),
+        static_cast<unsigned long long>(s.full), static_cast<unsigned long long>(s.full_diff),
+        static_cast<unsigned long long>(s.compressed), static_cast<unsigned long long>(s.escaped));
     return text;
   }
 };
@@ -307,6 +307,33 @@ TEST_CASE("header codec: flows sharing one stream, contexts evicted, forgotten, 
   CHECK(big.average() < small.average());
   MESSAGE("three traces interleaved on one stream: " << big.summary()
                                                      << "; with 3 contexts: " << small.summary());
+
+  // New connections to the same server start from the previous one's first header (DIFF),
+  // also when that context is the one evicted for the new flow (one context only).
+  for (std::size_t contexts : {1, 2, 1024}) {
+    Channel one(contexts);
+    for (const TracePacket& tp : b)
+      if (from_client(tp.bytes)) one.send(tp.bytes, tp.partial);
+    CHECK(one.tx.stats().full_diff >= 29);  // 30 connections
+    MESSAGE("request/response requests with " << contexts << " contexts: " << one.summary());
+  }
+  {
+    hc::Decompressor fresh;
+    std::uint8_t out[hc::kMaxEncodedSize], hdr[hc::kMaxHeaderSize];
+    hc::Compressor tx;
+    hc::Decoded dec;
+    std::size_t diffs = 0;
+    for (const TracePacket& tp : b) {
+      hc::Encoded enc = tx.encode(tp.bytes, out, tp.partial);
+      if (enc.form != hc::Form::full || out[0] < 4) continue;
+      Bytes msg(out, out + enc.written);  // a DIFF whose base the fresh side never saw
+      msg.insert(msg.end(), tp.bytes.begin() + static_cast<std::ptrdiff_t>(enc.header_len),
+                 tp.bytes.end());
+      CHECK(fresh.decode(msg, hdr, dec) == hc::Error::unknown_context);
+      ++diffs;
+    }
+    CHECK(diffs >= 58);
+  }
 
   // forget(): the next packet of the flow starts again with FULL; the far side needs no notice.
   std::vector<const Bytes*> data;  // the bulk transfer's data packets
@@ -534,6 +561,49 @@ TEST_CASE("header codec: mutated real packets still round-trip (escapes or delta
                         << " compressed, " << sum.full << " full, " << sum.escaped << " escaped");
   CHECK(sum.escaped > 0);
   CHECK(sum.compressed > sum.packets / 2);
+}
+
+TEST_CASE("header codec: rollback() of messages that could not be sent") {
+  // Every third encode() is "blocked": rolled back, not delivered, and encoded again later
+  // (sometimes after other packets), as the gateway does under backpressure.
+  const char* files[] = {"bulk_v4.pcap", "rr_v4.pcap", "udp_v4.pcap", "bulk_v4_gso.pcap"};
+  std::mt19937 rng(5);
+  for (const char* file : files) {
+    CAPTURE(file);
+    std::vector<TracePacket> trace = load_trace(file);
+    Channel plain, blocked(4);
+    Channel reference(4);
+    std::size_t same = 0, rolled = 0;
+    for (const TracePacket& tp : trace) {
+      if (rng() % 3 == 0) {
+        std::uint8_t out[hc::kMaxEncodedSize];
+        hc::Encoded first = blocked.tx.encode(tp.bytes, out, tp.partial);
+        Bytes first_msg(out, out + first.written);
+        hc::Stats before = blocked.tx.stats();
+        blocked.tx.rollback();
+        CHECK(blocked.tx.stats().packets + 1 == before.packets);
+        blocked.tx.rollback();  // a second time: nothing
+        ++rolled;
+        if (rng() % 2 == 0) {
+          Bytes msg = blocked.send(tp.bytes, tp.partial);
+          same += Bytes(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(first.written)) ==
+                  first_msg;
+          reference.send(tp.bytes, tp.partial);
+          continue;
+        }
+        // Blocked for good (dropped): the far side never sees the packet.
+        continue;
+      }
+      blocked.send(tp.bytes, tp.partial);
+      reference.send(tp.bytes, tp.partial);
+    }
+    CHECK(rolled > 100);
+    // Re-encoded after a rollback, a packet is encoded as it would have been without it.
+    CHECK(same * 2 >= rolled - rolled / 10);
+    CHECK(blocked.tx.stats().packets == reference.tx.stats().packets);
+    MESSAGE(std::string(file) << " with rollbacks: " << blocked.summary()
+                              << "; without: " << reference.summary());
+  }
 }
 
 TEST_CASE("header codec: what is escaped, what is compressed") {

@@ -45,6 +45,18 @@ struct PeerEndpoints {
   std::vector<net::Endpoint> remotes;  // address + UDP port
 };
 
+// One path to a peer: a local UDP socket and one of the peer's addresses (udp transport).
+struct PathInfo {
+  std::string local, remote;  // "192.0.2.1:9899", "192.0.2.2:9899"
+  std::string state;          // "up", "down", "unknown" (no probe answered yet)
+  bool primary = false;       // the path conn_output sends on
+  bool probed = false;        // false: the peer has one path only, state and RTT come from SCTP
+  std::uint32_t srtt_us = 0;  // smoothed probe RTT
+  std::uint32_t loss_pct = 0; // unanswered share of the last probes, 0..100
+  std::uint64_t bytes_out = 0, bytes_in = 0;  // SCTP datagrams (UDP payload), not probes
+  std::uint64_t datagrams_out = 0, datagrams_in = 0;
+};
+
 struct AssocInfo {
   AssocId id = 0;
   PeerId peer = 0;
@@ -54,6 +66,8 @@ struct AssocInfo {
   std::uint32_t srtt_ms = 0;
   std::uint64_t sent_messages = 0, sent_bytes = 0;
   std::uint64_t received_messages = 0, received_bytes = 0;
+  std::vector<PathInfo> paths;       // every path to the peer, in priority (config) order
+  std::uint64_t path_changes = 0;    // failovers + failbacks of the primary path
 };
 
 struct TransportStats {
@@ -64,6 +78,8 @@ struct TransportStats {
   std::uint64_t datagrams_malformed = 0;
   std::uint64_t datagrams_bad_checksum = 0;  // SCTP CRC32c mismatch
   std::uint64_t send_errors = 0;
+  std::uint64_t probes_out = 0, probes_in = 0;  // path probes sent / echoes received
+  std::uint64_t probe_echoes_out = 0;           // echoes sent for the peers' probes
 };
 
 class Transport {

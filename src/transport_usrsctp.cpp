@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <unordered_set>
@@ -19,10 +21,18 @@ namespace transport {
 struct UsrsctpTransport::Link {
   enum class State { closed, connecting, established };
 
+  struct Path {
+    std::size_t socket = 0;  // index into owner->sockets_
+    net::Endpoint remote;    // one of the peer's addresses
+    std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
+  };
+
   UsrsctpTransport* owner = nullptr;
   PeerId peer = 0;
-  std::size_t socket_index = 0;  // which UdpSocket carries this link
-  net::Endpoint remote;          // where its datagrams go
+  std::vector<Path> paths;  // priority order; never empty
+  std::size_t primary = 0;  // the path conn_output sends on
+  std::unique_ptr<PathMonitor> monitor;  // with two or more paths
+  std::uint64_t path_changes = 0;
   UsrsctpSocket* sock = nullptr;
   State state = State::closed;
   AssocId assoc = 0;  // while established
@@ -57,6 +67,38 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
 constexpr std::size_t kSctpCommonHeader = 12;
+constexpr std::size_t kMaxPaths = 32;
+
+// Path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
+constexpr std::size_t kProbeSize = 24;
+constexpr std::uint32_t kProbeMagic = 0x53545042;  // "STPB"
+constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
+
+void put32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+}
+void put64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+}
+std::uint32_t get32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+bool is_probe(std::span<const std::uint8_t> bytes) {
+  return bytes.size() >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 &&
+         get32(bytes.data() + 4) == kProbeMagic;
+}
+
+// Monotonic seconds with microsecond resolution (probe RTTs are far below the loop's tick).
+double mono_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A send error that says the path cannot work from here at all (no route, interface down).
+bool local_path_failure(int err) {
+  return err == ENETUNREACH || err == EHOSTUNREACH || err == ENETDOWN || err == EADDRNOTAVAIL;
+}
 
 }  // namespace
 
@@ -66,8 +108,11 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
-  std::span<std::uint8_t> datagram = t.sockets_[link->socket_index]->queue(
-      link->remote, {static_cast<const std::uint8_t*>(buffer), length});
+  UsrsctpTransport::Link::Path& path = link->paths[link->primary];
+  std::span<std::uint8_t> datagram =
+      t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
+  ++path.datagrams_out;
+  path.bytes_out += length;
   // usrsctp leaves the checksum to us (crc32c offload): hardware CRC32c where the CPU has it.
   crc32c::set_sctp_checksum(datagram);
   ++t.stats_.datagrams_out;
@@ -91,6 +136,8 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
       options_(std::move(options)),
       peers_(std::move(peers)),
       tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
+      probe_tick_(loop, 0, std::max(options_.probe_interval_ms, 1u) / 1000.0,
+                  [this] { on_probe_tick(); }),
       before_block_(loop, [this] { before_block(); }) {
   if (usrsctp_users++ == 0) {
     usrsctp_init_nothreads(0, &conn_output, &debug_printf);
@@ -112,8 +159,27 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     auto link = std::make_unique<Link>();
     link->owner = this;
     link->peer = id;
-    link->remote = peers_[id].remotes.at(0);
-    link->socket_index = pick_socket(link->remote);
+    // One path per (local socket, remote address) of the same family, locals outer.
+    for (std::size_t s = 0; s < sockets_.size(); ++s) {
+      for (const net::Endpoint& remote : peers_[id].remotes) {
+        if (sockets_[s]->local().family() != remote.family()) continue;
+        if (link->paths.size() == kMaxPaths) break;
+        link->paths.push_back({s, remote});
+      }
+    }
+    if (link->paths.empty()) {  // no local of the peer's family: let the host's routing choose
+      const net::Endpoint& remote = peers_[id].remotes.at(0);
+      link->paths.push_back({pick_socket(remote), remote});
+    }
+    if (link->paths.size() > 1) {
+      std::string list;
+      for (const auto& path : link->paths) {
+        list += list.empty() ? "" : ", ";
+        list += sockets_[path.socket]->local().to_string() + " -> " + path.remote.to_string();
+      }
+      LOG_INFO("peer %s: %zu paths (in priority order): %s", peers_[id].name.c_str(),
+               link->paths.size(), list.c_str());
+    }
     link->reconnect_timer = std::make_unique<loop::Timer>(loop, 0, 0, [this, l = link.get()] {
       // An aborted link still holds its socket: close it first, reconnect after the backoff.
       if (l->sock) {
@@ -172,6 +238,17 @@ std::size_t UsrsctpTransport::pick_socket(const net::Endpoint& remote) const {
 void UsrsctpTransport::start() {
   last_tick_ = loop_.now();
   tick_.start();
+  PathMonitorOptions monitor_options;
+  monitor_options.probe_interval = options_.probe_interval_ms / 1000.0;
+  monitor_options.failover = options_.failover_ms / 1000.0;
+  monitor_options.hold = options_.failback_hold_ms / 1000.0;
+  bool probing = false;
+  for (auto& link : links_) {
+    if (link->paths.size() < 2) continue;
+    link->monitor = std::make_unique<PathMonitor>(link->paths.size(), monitor_options, mono_now());
+    probing = true;
+  }
+  if (probing) probe_tick_.start();
   for (auto& link : links_) open_socket(*link);
 }
 
@@ -225,7 +302,10 @@ void UsrsctpTransport::open_socket(Link& link) {
   // The path MTU we give usrsctp is not a hard bound on what conn_output produces: packets that
   // bundle control chunks were measured at up to pathmtu + 12 bytes. Leave room for that, the
   // UDP header and the WAN IP header, so no datagram is ever IP-fragmented.
-  int ip_header = link.remote.family() == AF_INET6 ? 40 : 20;
+  int ip_header = 20;
+  for (const auto& path : link.paths) {
+    if (path.remote.family() == AF_INET6) ip_header = 40;  // the path may change: fit the worst
+  }
   params.spp_pathmtu = static_cast<std::uint32_t>(options_.wan_mtu - ip_header - 8 - 12);
   params.spp_flags = SPP_HB_ENABLE | SPP_PMTUD_DISABLE;
   set_option(link.sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, params, "SCTP_PEER_ADDR_PARAMS");
@@ -251,7 +331,7 @@ void UsrsctpTransport::open_socket(Link& link) {
   }
   link.state = Link::State::connecting;
   LOG_DEBUG("peer %s: connecting to %s", peers_[link.peer].name.c_str(),
-            link.remote.to_string().c_str());
+            link.paths[link.primary].remote.to_string().c_str());
 }
 
 void UsrsctpTransport::close_socket(Link& link) {
@@ -293,8 +373,12 @@ void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
   service();
 }
 
-void UsrsctpTransport::on_datagram(std::size_t /*socket_index*/, const net::Endpoint& from,
+void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint& from,
                                    std::span<const std::uint8_t> bytes) {
+  if (is_probe(bytes)) {
+    on_probe(socket_index, from, bytes);
+    return;
+  }
   ++stats_.datagrams_in;
   stats_.datagram_bytes_in += bytes.size();
   if (bytes.size() < kSctpCommonHeader) {
@@ -305,13 +389,122 @@ void UsrsctpTransport::on_datagram(std::size_t /*socket_index*/, const net::Endp
     ++stats_.datagrams_bad_checksum;
     return;
   }
-  for (auto& link : links_) {
-    if (link->remote.same_address(from)) {
-      usrsctp_conninput(link.get(), bytes.data(), bytes.size(), 0);
-      return;
+  // From any of the peer's addresses, on any of our sockets.
+  Link* link = find_link_by_address(from);
+  if (!link) {
+    ++stats_.datagrams_unknown_source;
+    return;
+  }
+  for (auto& path : link->paths) {
+    if (path.socket == socket_index && path.remote.same_address(from)) {
+      ++path.datagrams_in;
+      path.bytes_in += bytes.size();
+      break;
     }
   }
-  ++stats_.datagrams_unknown_source;
+  usrsctp_conninput(link, bytes.data(), bytes.size(), 0);
+}
+
+UsrsctpTransport::Link* UsrsctpTransport::find_link_by_address(const net::Endpoint& from) const {
+  for (const auto& link : links_) {
+    for (const auto& path : link->paths) {
+      if (path.remote.same_address(from)) return link.get();
+    }
+  }
+  return nullptr;
+}
+
+void UsrsctpTransport::on_probe(std::size_t socket_index, const net::Endpoint& from,
+                                std::span<const std::uint8_t> bytes) {
+  if (bytes.size() != kProbeSize) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  Link* link = find_link_by_address(from);
+  if (!link) {  // echo nobody but our peers: no reflector for strangers
+    ++stats_.datagrams_unknown_source;
+    return;
+  }
+  if (bytes[8] == kProbeRequest) {
+    std::uint8_t echo[kProbeSize];
+    std::memcpy(echo, bytes.data(), kProbeSize);
+    echo[8] = kProbeEcho;
+    if (sockets_[socket_index]->send_now(from, echo) == 0) ++stats_.probe_echoes_out;
+    return;
+  }
+  if (bytes[8] != kProbeEcho) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  std::size_t id = bytes[9];
+  // Ours only if it came back to the socket the probe left from (the address it comes from may
+  // be another of the peer's: a peer bound to the wildcard address answers from its route's).
+  if (!link->monitor || id >= link->paths.size() || link->paths[id].socket != socket_index) return;
+  double now = mono_now();
+  if (link->monitor->echo_received(id, get32(bytes.data() + 12), now)) {
+    ++stats_.probes_in;
+    update_paths(*link, now);
+  }
+}
+
+void UsrsctpTransport::on_probe_tick() {
+  double now = mono_now();
+  auto stamp = static_cast<std::uint64_t>(now * 1e6);
+  for (auto& link : links_) {
+    if (!link->monitor) continue;
+    for (std::size_t i = 0; i < link->paths.size(); ++i) {
+      const Link::Path& path = link->paths[i];
+      std::uint8_t probe[kProbeSize] = {};
+      put32(probe + 4, kProbeMagic);
+      probe[8] = kProbeRequest;
+      probe[9] = static_cast<std::uint8_t>(i);
+      put32(probe + 12, link->monitor->probe_sent(i, now));
+      put64(probe + 16, stamp);
+      int err = sockets_[path.socket]->send_now(path.remote, probe);
+      if (err == 0) {
+        ++stats_.probes_out;
+      } else if (local_path_failure(err)) {
+        link->monitor->send_failed(i, now);
+      }
+    }
+    update_paths(*link, now);
+  }
+}
+
+void UsrsctpTransport::update_paths(Link& link, double now) {
+  if (!link.monitor || !link.monitor->update(now)) return;
+  std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
+  link.primary = to;
+  ++link.path_changes;
+  const Link::Path& a = link.paths[from];
+  const Link::Path& b = link.paths[to];
+  bool failover = link.monitor->path(from).state != PathState::up;
+  LOG_INFO("peer %s: %s from path %zu (%s -> %s, %s) to path %zu (%s -> %s, rtt %.2f ms)",
+           peers_[link.peer].name.c_str(), failover ? "failover" : "failback", from,
+           sockets_[a.socket]->local().to_string().c_str(), a.remote.to_string().c_str(),
+           to_string(link.monitor->path(from).state), to,
+           sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
+           link.monitor->path(to).srtt * 1000.0);
+  if (failover) nudge_retransmission(link);
+}
+
+// usrsctp has no "the path changed" API. The data in flight on the dead path is lost, and its
+// retransmission timer may be up to rto_max away (backed off by timeouts on the dead path).
+// Advancing usrsctp's clock by the association's current RTO fires that timer now, so the data
+// goes out again at once on the new path. Side effect: other timers due within that time (of
+// any association) fire early too; they are all restartable (heartbeats, SACK delay, T3).
+void UsrsctpTransport::nudge_retransmission(Link& link) {
+  if (!link.sock || link.state != Link::State::established) return;
+  sctp_status status{};
+  socklen_t len = sizeof status;
+  if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
+  if (status.sstat_unackdata == 0) return;  // nothing in flight: nothing to hurry
+  std::uint32_t rto = std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms,
+                                 options_.rto_max_ms);
+  LOG_DEBUG("peer %s: %u chunks unacknowledged, firing timers %u ms early",
+            peers_[link.peer].name.c_str(), status.sstat_unackdata, rto);
+  usrsctp_handle_timers(rto + 1);
+  service();
 }
 
 void UsrsctpTransport::on_timer_tick() {
@@ -321,6 +514,8 @@ void UsrsctpTransport::on_timer_tick() {
   auto elapsed = static_cast<std::uint32_t>(tick_remainder_ms_);
   if (elapsed == 0) return;
   tick_remainder_ms_ -= elapsed;
+  double mono = mono_now();
+  for (auto& link : links_) update_paths(*link, mono);
   usrsctp_handle_timers(elapsed);
   service();
 }
@@ -422,8 +617,8 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
           LOG_INFO("peer %s: association %llu %s via %s -> %s", name.c_str(),
                    static_cast<unsigned long long>(link.assoc),
                    change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
-                   sockets_[link.socket_index]->local().to_string().c_str(),
-                   link.remote.to_string().c_str());
+                   sockets_[link.paths[link.primary].socket]->local().to_string().c_str(),
+                   link.paths[link.primary].remote.to_string().c_str());
           if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
           break;
         }
@@ -504,8 +699,9 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     info.state = link->state == Link::State::established  ? "established"
                  : link->state == Link::State::connecting ? "connecting"
                                                           : "closed";
-    info.path =
-        sockets_[link->socket_index]->local().to_string() + " -> " + link->remote.to_string();
+    const Link::Path& primary = link->paths[link->primary];
+    info.path = sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
+    info.path_changes = link->path_changes;
     info.in_streams = link->in_streams;
     info.out_streams = link->out_streams;
     info.sent_messages = link->sent_messages;
@@ -517,6 +713,29 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
       socklen_t len = sizeof status;
       if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0)
         info.srtt_ms = status.sstat_primary.spinfo_srtt;
+    }
+    double now = mono_now();
+    for (std::size_t i = 0; i < link->paths.size(); ++i) {
+      const Link::Path& path = link->paths[i];
+      PathInfo p;
+      p.local = sockets_[path.socket]->local().to_string();
+      p.remote = path.remote.to_string();
+      p.primary = i == link->primary;
+      p.bytes_out = path.bytes_out;
+      p.bytes_in = path.bytes_in;
+      p.datagrams_out = path.datagrams_out;
+      p.datagrams_in = path.datagrams_in;
+      if (link->monitor) {
+        const PathMonitor::Path& m = link->monitor->path(i);
+        p.probed = true;
+        p.state = to_string(m.state);
+        p.srtt_us = static_cast<std::uint32_t>(std::lround(m.srtt * 1e6));
+        p.loss_pct = static_cast<std::uint32_t>(std::lround(link->monitor->loss(i, now) * 100));
+      } else {  // the only path: SCTP's view
+        p.state = link->state == Link::State::established ? "up" : "unknown";
+        p.srtt_us = info.srtt_ms * 1000;
+      }
+      info.paths.push_back(std::move(p));
     }
     out.push_back(info);
   }

@@ -6,19 +6,29 @@
 //   usrsctp wants to send -> conn_output(Link*) -> UdpSocket::queue -> flush before the loop blocks
 //   usrsctp socket readable/writable -> upcall marks the Link -> service() reads messages and
 //     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
-//   every 10 ms -> usrsctp_handle_timers(elapsed)
+//   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
+//   every probe_interval -> a probe on every path of every multi-path peer (doc/PROTOCOL.md)
 //
 // One Link per peer: a one-to-one usrsctp socket whose AF_CONN address is the Link itself. Both
 // gateways connect to each other (SCTP resolves the INIT collision into one association); a
 // restarted peer's INIT restarts the association; a lost one is re-established with backoff.
 // Links live as long as the transport, because usrsctp may still call conn_output for a socket
 // after it was closed.
+//
+// Multi-path: usrsctp in AF_CONN mode announces no addresses, so each association is single-path
+// inside and the path choice is ours. A Link has one Path per (local socket, peer address) pair
+// of the same family, in config order (locals outer, remotes inner). With two or more paths a
+// PathMonitor probes them and names the primary (best live path, with failback hysteresis);
+// conn_output sends on it. Datagrams from any of the peer's addresses on any socket are fed to
+// the peer's association. When the primary changes, usrsctp's retransmission timers are fired
+// early so that the data lost on the dead path is resent at once on the new one.
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "src/event_loop.hpp"
+#include "src/path_monitor.hpp"
 #include "src/transport.hpp"
 #include "src/udp_socket.hpp"
 
@@ -35,6 +45,7 @@ struct UsrsctpOptions {
   std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
   std::uint32_t heartbeat_ms = 1000;
   std::uint32_t probe_interval_ms = 200, failover_ms = 600;  // path supervision
+  std::uint32_t failback_hold_ms = 1000;  // a better path must be up this long to get traffic back
   std::uint32_t max_init_attempts = 4;
   int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
   std::uint32_t fwmark = 0;     // SO_MARK of the UDP sockets (0: none)
@@ -61,6 +72,12 @@ class UsrsctpTransport final : public Transport {
   void on_datagram(std::size_t socket_index, const net::Endpoint& from,
                    std::span<const std::uint8_t> bytes);
   void on_timer_tick();
+  void on_probe_tick();
+  void on_probe(std::size_t socket_index, const net::Endpoint& from,
+                std::span<const std::uint8_t> bytes);
+  void update_paths(Link& link, double now);
+  void nudge_retransmission(Link& link);
+  Link* find_link_by_address(const net::Endpoint& from) const;
   void before_block();
   void service();
   void service_link(Link& link);
@@ -92,6 +109,7 @@ class UsrsctpTransport final : public Transport {
   double last_tick_ = 0;
   double tick_remainder_ms_ = 0;
   loop::Timer tick_;
+  loop::Timer probe_tick_;
   loop::BeforeBlock before_block_;
 };
 

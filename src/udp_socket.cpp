@@ -198,4 +198,18 @@ void UdpSocket::flush() {
   queued_ = 0;
 }
 
+int UdpSocket::send_now(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+  for (;;) {
+    if (sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT, to.sockaddr_ptr(),
+               to.sockaddr_len()) >= 0) {
+      ++stats_.sent;
+      stats_.sent_bytes += datagram.size();
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ++stats_.send_errors;
+    return errno;
+  }
+}
+
 }  // namespace net

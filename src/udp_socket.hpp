@@ -44,6 +44,9 @@ class UdpSocket {
   // Returns the queued copy (empty if refused), which the caller may still edit until flush().
   std::span<std::uint8_t> queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
   void flush();
+  // Sends one small datagram at once, outside the queue (path probes and their echoes).
+  // Returns 0 or the errno of the failed send; counted in the stats like queued datagrams.
+  int send_now(const Endpoint& to, std::span<const std::uint8_t> datagram);
   bool has_queued() const { return queued_ > 0; }
   bool gso() const { return gso_; }
   bool gro() const { return gro_; }
