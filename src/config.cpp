@@ -196,7 +196,7 @@ void read_transport(const std::string& file, const toml::table& table, Transport
 
 PeerConfig read_peer(const std::string& file, const toml::table& table) {
   Section s(file, table, "peer");
-  s.allow_only({"name", "remote", "port", "compression"});
+  s.allow_only({"name", "remote", "port", "compression", "pool"});
   PeerConfig peer;
   peer.name = s.required_string("name");
   if (!valid_name(peer.name, 64))
@@ -204,6 +204,7 @@ PeerConfig read_peer(const std::string& file, const toml::table& table) {
            "'" + peer.name + "' is not a valid peer name (1-64 of a-z A-Z 0-9 - _ .)");
   if (auto port = s.integer("port", 1, 65535)) peer.port = static_cast<std::uint16_t>(*port);
   if (auto compression = s.boolean("compression")) peer.compression = *compression;
+  if (auto pool = s.integer("pool", 1, 16)) peer.pool = static_cast<std::uint16_t>(*pool);
   if (!s.has("remote")) s.fail_section("peer '" + peer.name + "': missing required key 'remote'");
   s.strings("remote", [&](const std::string& text, const toml::source_region& where) {
     auto ep = net::Endpoint::parse(text, peer.port);
@@ -387,7 +388,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   bool same_peers = a.peers.size() == b.peers.size();
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&
-                 a.peers[i].port == b.peers[i].port && a.peers[i].compression == b.peers[i].compression;
+                 a.peers[i].port == b.peers[i].port && a.peers[i].compression == b.peers[i].compression &&
+                 a.peers[i].pool == b.peers[i].pool;
   }
   if (!same_peers) out.push_back("[[peer]] (added, removed, reordered or changed)");
   return out;

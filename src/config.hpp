@@ -57,6 +57,7 @@ struct PeerConfig {
   std::vector<net::Endpoint> remote;  // with port
   std::uint16_t port = 9899;
   bool compression = true;  // offer header compression (used when both sides offer it)
+  std::uint16_t pool = 2;   // associations kept ready to the peer (SCTP ports port..port+pool-1)
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.

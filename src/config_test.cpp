@@ -225,3 +225,23 @@ TEST_CASE("config: what a reload can apply and what needs a restart") {
   auto needed = config::restart_needed(a, b);
   CHECK(needed.size() == 3);
 }
+
+TEST_CASE("config: [[peer]] pool: associations kept ready, 1..16, default 2") {
+  config::Config c = config::parse_config(kValid, "test.toml");
+  REQUIRE(c.peers.size() == 1);
+  CHECK(c.peers[0].pool == 2);
+  std::string text = kValid;
+  std::string with_pool = text;
+  with_pool.replace(with_pool.find("port = 9899\n\n[[policy]]"), 11, "port = 9899\npool = 4");
+  c = config::parse_config(with_pool, "test.toml");
+  CHECK(c.peers[0].pool == 4);
+  config::Config base = config::parse_config(kValid, "test.toml");
+  CHECK_FALSE(config::restart_needed(base, c).empty());  // a pool change needs a restart
+  for (const char* bad : {"pool = 0", "pool = 17", "pool = \"two\""}) {
+    std::string t = text;
+    t.replace(t.find("port = 9899\n\n[[policy]]"), 11, std::string("port = 9899\n") + bad);
+    std::string e = error_of(t);
+    INFO(e);
+    CHECK(contains(e, "[peer] pool"));
+  }
+}

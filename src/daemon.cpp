@@ -47,7 +47,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const std::string& warning : config_.warnings)
     LOG_WARN("%s: %s", config_.path.c_str(), warning.c_str());
   for (const config::PeerConfig& peer : config_.peers)
-    peer_endpoints_.push_back({peer.name, peer.remote});
+    peer_endpoints_.push_back({peer.name, peer.remote, peer.pool});
   started_at_ = loop_.now();
 
   netlink_ = std::make_unique<tun::Netlink>();

@@ -43,6 +43,7 @@ class Events {
 struct PeerEndpoints {
   std::string name;
   std::vector<net::Endpoint> remotes;  // address + UDP port
+  std::uint16_t pool = 1;  // associations kept ready (usrsctp: slots on SCTP ports base+0..pool-1)
 };
 
 // One path to a peer: a local UDP socket and one of the peer's addresses (udp transport).
@@ -61,6 +62,8 @@ struct AssocInfo {
   AssocId id = 0;
   PeerId peer = 0;
   std::string state;  // "connecting", "established"
+  std::uint16_t slot = 0;  // index in the peer's association pool
+  std::string pool_state;  // the slot's state (assoc_pool.hpp): connecting, ready, draining, closed
   std::string path;   // "192.0.2.1:9899 -> 192.0.2.2:9899"
   std::uint16_t in_streams = 0, out_streams = 0;
   std::uint32_t srtt_ms = 0;

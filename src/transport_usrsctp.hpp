@@ -9,24 +9,32 @@
 //   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
 //   every probe_interval -> a probe on every path of every multi-path peer (doc/PROTOCOL.md)
 //
-// One Link per peer: a one-to-one usrsctp socket whose AF_CONN address is the Link itself. Both
-// gateways connect to each other (SCTP resolves the INIT collision into one association); a
-// restarted peer's INIT restarts the association; a lost one is re-established with backoff.
-// Links live as long as the transport, because usrsctp may still call conn_output for a socket
-// after it was closed.
+// Association pool (assoc_pool.hpp): a peer has `pool` Links (slots); slot i is a one-to-one
+// usrsctp socket whose AF_CONN address is the Link itself, bound to SCTP port sctp_port + i and
+// connected to the peer's sctp_port + i. Both gateways connect to each other slot by slot (SCTP
+// resolves each INIT collision into one association); a restarted peer's INIT restarts the
+// association; a lost one is re-established with backoff. Every slot is kept established, so a
+// new flow finds a ready association without a handshake. An incoming datagram belongs to the
+// peer it comes from (source address) and, within the peer, to the slot named by the SCTP
+// destination port (bytes 2-3 of the SCTP common header). Datagrams for a slot we do not have
+// (the peer's pool is larger) are dropped and logged once; our slots the peer lacks keep retrying
+// with backoff and are logged once. Each slot is an AssocSlot state machine (connecting, ready,
+// draining, closed), shown by `sctptund show`. Links live as long as the transport, because
+// usrsctp may still call conn_output for a socket after it was closed.
 //
 // Multi-path: usrsctp in AF_CONN mode announces no addresses, so each association is single-path
-// inside and the path choice is ours. A Link has one Path per (local socket, peer address) pair
-// of the same family, in config order (locals outer, remotes inner). With two or more paths a
-// PathMonitor probes them and names the primary (best live path, with failback hysteresis);
-// conn_output sends on it. Datagrams from any of the peer's addresses on any socket are fed to
-// the peer's association. When the primary changes, usrsctp's retransmission timers are fired
+// inside and the path choice is ours. The slots of a peer share its paths: a Peer has one Path
+// per (local socket, peer address) pair of the same family, in config order (locals outer,
+// remotes inner). With two or more paths a PathMonitor probes them and names the primary (best
+// live path, with failback hysteresis); conn_output sends every slot's packets on it. Datagrams
+// from any of the peer's addresses on any socket are fed to the peer's associations. When the primary changes, usrsctp's retransmission timers are fired
 // early so that the data lost on the dead path is resent at once on the new one.
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "src/assoc_pool.hpp"
 #include "src/event_loop.hpp"
 #include "src/path_monitor.hpp"
 #include "src/transport.hpp"
@@ -66,6 +74,7 @@ class UsrsctpTransport final : public Transport {
   const char* kind() const override { return "udp"; }
 
   struct Link;
+  struct Peer;
 
  private:
   void on_udp_readable(std::size_t socket_index);
@@ -75,9 +84,11 @@ class UsrsctpTransport final : public Transport {
   void on_probe_tick();
   void on_probe(std::size_t socket_index, const net::Endpoint& from,
                 std::span<const std::uint8_t> bytes);
-  void update_paths(Link& link, double now);
-  void nudge_retransmission(Link& link);
-  Link* find_link_by_address(const net::Endpoint& from) const;
+  void update_paths(Peer& peer, double now);
+  void nudge_retransmission(Peer& peer);
+  Peer* find_peer_by_address(const net::Endpoint& from) const;
+  // Feeds event to the slot's state machine; false (logged) when the transition is illegal.
+  bool transition(Link& link, SlotEvent event);
   void before_block();
   void service();
   void service_link(Link& link);
@@ -101,7 +112,8 @@ class UsrsctpTransport final : public Transport {
   Events* events_ = nullptr;
   std::vector<std::unique_ptr<net::UdpSocket>> sockets_;
   std::vector<std::unique_ptr<loop::IoWatcher>> socket_watchers_;
-  std::vector<std::unique_ptr<Link>> links_;  // one per peer, index = PeerId
+  std::vector<std::unique_ptr<Peer>> peer_state_;  // index = PeerId
+  std::vector<std::unique_ptr<Link>> links_;       // every slot of every peer
   std::vector<Link*> dirty_;                  // links whose socket has events to service
   TransportStats stats_;
   AssocId next_assoc_id_ = 1;
