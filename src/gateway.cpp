@@ -219,9 +219,9 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
     if (result == transport::SendResult::ok) {
       count_compression(view, original_len, encoded_len);
     } else {
-      // The compressor advanced for a packet that did not go: start its stream anew (the
-      // peer's decompressor restarts each context from the next full header).
-      state.compressor(flow->stream).reset();
+      // The compressor advanced for a packet that did not go: undo that one encode, so the
+      // retry encodes against the context the peer has.
+      state.compressor(flow->stream).rollback();
     }
   }
   switch (result) {

@@ -259,7 +259,8 @@ TEST_CASE("header codec: recorded traces round-trip byte for byte; compressed si
   };
   std::ostringstream report;
   for (const Case& c : cases) {
-    CAPTURE(c.file);
+    std::string name = c.file;
+    CAPTURE(name);
     TraceResult r;
     run_trace(c.file, r);
     report << "\n  " << c.client_label << ": " << r.client.summary();
@@ -532,7 +533,8 @@ TEST_CASE("header codec: mutated real packets still round-trip (escapes or delta
   std::size_t mutated = 0, total = 0;
   hc::Stats sum;
   for (const char* file : files) {
-    CAPTURE(file);
+    std::string name = file;
+    CAPTURE(name);
     std::vector<TracePacket> trace = load_trace(file);
     for (int round = 0; round < 3; ++round) {
       Channel up, down;
@@ -569,7 +571,8 @@ TEST_CASE("header codec: rollback() of messages that could not be sent") {
   const char* files[] = {"bulk_v4.pcap", "rr_v4.pcap", "udp_v4.pcap", "bulk_v4_gso.pcap"};
   std::mt19937 rng(5);
   for (const char* file : files) {
-    CAPTURE(file);
+    std::string name = file;
+    CAPTURE(name);
     std::vector<TracePacket> trace = load_trace(file);
     Channel plain, blocked(4);
     Channel reference(4);
