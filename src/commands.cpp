@@ -169,7 +169,9 @@ std::string render_text(const Snapshot& s) {
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
-      out << ": " << a.info.state << (a.ready ? ", ready" : "") << "\n";
+      out << ": " << a.info.state << (a.ready ? ", ready" : "");
+      if (!a.info.pool_state.empty()) out << "  (pool slot " << a.info.slot << ": " << a.info.pool_state << ")";
+      out << "\n";
       if (a.info.paths.empty()) out << "    path: " << a.info.path << "\n";
       for (const transport::PathInfo& p : a.info.paths) {
         char line[256];
@@ -262,6 +264,7 @@ std::string render_json(const Snapshot& s) {
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
+      j.field("slot", static_cast<std::uint64_t>(a.info.slot)).field("pool_state", a.info.pool_state);
       j.field("path", a.info.path)
           .field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
       j.field("out_streams", static_cast<std::uint64_t>(a.info.out_streams));

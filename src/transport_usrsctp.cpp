@@ -18,29 +18,37 @@
 
 namespace transport {
 
-struct UsrsctpTransport::Link {
-  enum class State { closed, connecting, established };
-
+struct UsrsctpTransport::Peer {
   struct Path {
     std::size_t socket = 0;  // index into owner->sockets_
     net::Endpoint remote;    // one of the peer's addresses
     std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
   };
 
-  UsrsctpTransport* owner = nullptr;
-  PeerId peer = 0;
+  PeerId id = 0;
   std::vector<Path> paths;  // priority order; never empty
-  std::size_t primary = 0;  // the path conn_output sends on
+  std::size_t primary = 0;  // the path conn_output sends on (for every slot)
   std::unique_ptr<PathMonitor> monitor;  // with two or more paths
   std::uint64_t path_changes = 0;
+  std::vector<Link*> slots;  // index = slot = SCTP port - sctp_port
+  bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
+};
+
+struct UsrsctpTransport::Link {
+  UsrsctpTransport* owner = nullptr;
+  PeerId peer = 0;
+  Peer* p = nullptr;
+  std::uint16_t slot = 0;
+  std::uint16_t port = 0;  // SCTP port, both ends
   UsrsctpSocket* sock = nullptr;
-  State state = State::closed;
-  AssocId assoc = 0;  // while established
+  AssocSlot machine;
+  bool closing = false;   // aborted: the socket is closed from a zero timer, not serviced
+  bool mismatch_logged = false;
+  AssocId assoc = 0;  // while ready
   std::uint16_t in_streams = 0, out_streams = 0;
   bool dirty = false;       // queued in owner->dirty_
   bool blocked = false;     // a send returned would_block
   bool discarding = false;  // dropping the rest of an oversized message
-  double backoff = 0;       // seconds before the next reconnect
   std::unique_ptr<loop::Timer> reconnect_timer;
   tun::PacketBuf rx;  // the message being received (may arrive in parts)
   std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
@@ -68,6 +76,7 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
 constexpr std::size_t kSctpCommonHeader = 12;
 constexpr std::size_t kMaxPaths = 32;
+constexpr std::size_t kMaxPool = 16;
 
 // Path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
 constexpr std::size_t kProbeSize = 24;
@@ -108,7 +117,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
-  UsrsctpTransport::Link::Path& path = link->paths[link->primary];
+  UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
   std::span<std::uint8_t> datagram =
       t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
@@ -156,42 +165,57 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
              u.gso() ? "on" : "off", u.gro() ? "on" : "off", crc32c::hardware() ? "sse4.2" : "software");
   }
   for (PeerId id = 0; id < peers_.size(); ++id) {
-    auto link = std::make_unique<Link>();
-    link->owner = this;
-    link->peer = id;
+    auto peer = std::make_unique<Peer>();
+    peer->id = id;
     // One path per (local socket, remote address) of the same family, locals outer.
     for (std::size_t s = 0; s < sockets_.size(); ++s) {
       for (const net::Endpoint& remote : peers_[id].remotes) {
         if (sockets_[s]->local().family() != remote.family()) continue;
-        if (link->paths.size() == kMaxPaths) break;
-        link->paths.push_back({s, remote});
+        if (peer->paths.size() == kMaxPaths) break;
+        peer->paths.push_back({s, remote});
       }
     }
-    if (link->paths.empty()) {  // no local of the peer's family: let the host's routing choose
+    if (peer->paths.empty()) {  // no local of the peer's family: let the host's routing choose
       const net::Endpoint& remote = peers_[id].remotes.at(0);
-      link->paths.push_back({pick_socket(remote), remote});
+      peer->paths.push_back({pick_socket(remote), remote});
     }
-    if (link->paths.size() > 1) {
+    if (peer->paths.size() > 1) {
       std::string list;
-      for (const auto& path : link->paths) {
+      for (const auto& path : peer->paths) {
         list += list.empty() ? "" : ", ";
         list += sockets_[path.socket]->local().to_string() + " -> " + path.remote.to_string();
       }
       LOG_INFO("peer %s: %zu paths (in priority order): %s", peers_[id].name.c_str(),
-               link->paths.size(), list.c_str());
+               peer->paths.size(), list.c_str());
     }
-    link->reconnect_timer = std::make_unique<loop::Timer>(loop, 0, 0, [this, l = link.get()] {
-      // An aborted link still holds its socket: close it first, reconnect after the backoff.
-      if (l->sock) {
-        close_socket(*l);
-        schedule_reconnect(*l);
-      } else {
-        open_socket(*l);
-      }
-    });
-    live_links().insert(link.get());
-    usrsctp_register_address(link.get());
-    links_.push_back(std::move(link));
+    std::size_t pool = std::clamp<std::size_t>(peers_[id].pool, 1, kMaxPool);
+    if (options_.sctp_port + pool - 1 > 65535) {
+      pool = 65536 - options_.sctp_port;
+      LOG_WARN("peer %s: pool cut to %zu (SCTP ports end at 65535)", peers_[id].name.c_str(), pool);
+    }
+    for (std::size_t slot = 0; slot < pool; ++slot) {
+      auto link = std::make_unique<Link>();
+      link->owner = this;
+      link->peer = id;
+      link->p = peer.get();
+      link->slot = static_cast<std::uint16_t>(slot);
+      link->port = static_cast<std::uint16_t>(options_.sctp_port + slot);
+      link->machine = AssocSlot({.min = kBackoffMin, .max = kBackoffMax});
+      link->reconnect_timer = std::make_unique<loop::Timer>(loop, 0, 0, [this, l = link.get()] {
+        // An aborted link still holds its socket: close it first, reconnect after the backoff.
+        if (l->sock) {
+          close_socket(*l);
+          schedule_reconnect(*l);
+        } else {
+          open_socket(*l);
+        }
+      });
+      live_links().insert(link.get());
+      usrsctp_register_address(link.get());
+      peer->slots.push_back(link.get());
+      links_.push_back(std::move(link));
+    }
+    peer_state_.push_back(std::move(peer));
   }
 }
 
@@ -243,9 +267,9 @@ void UsrsctpTransport::start() {
   monitor_options.failover = options_.failover_ms / 1000.0;
   monitor_options.hold = options_.failback_hold_ms / 1000.0;
   bool probing = false;
-  for (auto& link : links_) {
-    if (link->paths.size() < 2) continue;
-    link->monitor = std::make_unique<PathMonitor>(link->paths.size(), monitor_options, mono_now());
+  for (auto& peer : peer_state_) {
+    if (peer->paths.size() < 2) continue;
+    peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options, mono_now());
     probing = true;
   }
   if (probing) probe_tick_.start();
@@ -303,7 +327,7 @@ void UsrsctpTransport::open_socket(Link& link) {
   // bundle control chunks were measured at up to pathmtu + 12 bytes. Leave room for that, the
   // UDP header and the WAN IP header, so no datagram is ever IP-fragmented.
   int ip_header = 20;
-  for (const auto& path : link.paths) {
+  for (const auto& path : link.p->paths) {
     if (path.remote.family() == AF_INET6) ip_header = 40;  // the path may change: fit the worst
   }
   params.spp_pathmtu = static_cast<std::uint32_t>(options_.wan_mtu - ip_header - 8 - 12);
@@ -312,7 +336,7 @@ void UsrsctpTransport::open_socket(Link& link) {
 
   sockaddr_conn addr{};
   addr.sconn_family = AF_CONN;
-  addr.sconn_port = htons(options_.sctp_port);
+  addr.sconn_port = htons(link.port);
   addr.sconn_addr = &link;
   if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(),
@@ -329,9 +353,9 @@ void UsrsctpTransport::open_socket(Link& link) {
     schedule_reconnect(link);
     return;
   }
-  link.state = Link::State::connecting;
-  LOG_DEBUG("peer %s: connecting to %s", peers_[link.peer].name.c_str(),
-            link.paths[link.primary].remote.to_string().c_str());
+  transition(link, SlotEvent::connect);
+  LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u)", peers_[link.peer].name.c_str(),
+            link.slot, link.p->paths[link.p->primary].remote.to_string().c_str(), link.port);
 }
 
 void UsrsctpTransport::close_socket(Link& link) {
@@ -339,28 +363,57 @@ void UsrsctpTransport::close_socket(Link& link) {
   usrsctp_set_upcall(link.sock, nullptr, nullptr);
   usrsctp_close(link.sock);
   link.sock = nullptr;
-  link.state = Link::State::closed;
+  link.closing = false;
+  switch (link.machine.state()) {
+    case SlotState::draining: transition(link, SlotEvent::socket_closed); break;
+    case SlotState::connecting:
+    case SlotState::ready: transition(link, SlotEvent::lost); break;
+    case SlotState::closed: break;
+  }
   link.rx.reset();
   link.discarding = false;
 }
 
 void UsrsctpTransport::schedule_reconnect(Link& link) {
-  link.backoff = std::clamp(link.backoff * 2, kBackoffMin, kBackoffMax);
-  link.reconnect_timer->start(link.backoff);
+  link.reconnect_timer->start(link.machine.next_backoff());
+}
+
+bool UsrsctpTransport::transition(Link& link, SlotEvent event) {
+  SlotState from = link.machine.state();
+  if (!link.machine.on(event)) {
+    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)",
+             peers_[link.peer].name.c_str(), link.slot, to_string(event), to_string(from));
+    return false;
+  }
+  if (from != link.machine.state())
+    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", peers_[link.peer].name.c_str(), link.slot,
+              to_string(from), to_string(link.machine.state()), to_string(event));
+  return true;
 }
 
 void UsrsctpTransport::link_down(Link& link, const char* why) {
   AssocId was = link.assoc;
-  bool was_established = link.state == Link::State::established;
   link.assoc = 0;
   link.blocked = false;
+  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
   close_socket(link);
-  if (was_established) {
-    LOG_INFO("peer %s: association %llu lost (%s)", peers_[link.peer].name.c_str(),
-             static_cast<unsigned long long>(was), why);
+  if (was) {
+    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", peers_[link.peer].name.c_str(),
+             static_cast<unsigned long long>(was), link.slot, why);
     if (events_) events_->on_assoc_down(was);
   } else {
-    LOG_DEBUG("peer %s: no association (%s), retrying", peers_[link.peer].name.c_str(), why);
+    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", peers_[link.peer].name.c_str(),
+              link.slot, why);
+    // A slot that never comes up while another of the peer's is ready: the peer's pool is
+    // probably smaller than ours. Keep retrying (with backoff), but say so once.
+    bool other_ready = std::any_of(link.p->slots.begin(), link.p->slots.end(),
+                                   [](const Link* l) { return l->machine.ready(); });
+    if (!link.mismatch_logged && other_ready && link.machine.failed_connects() >= 3) {
+      link.mismatch_logged = true;
+      LOG_WARN("peer %s: slot %u (SCTP port %u) cannot connect while other slots work: is the "
+               "peer's pool smaller? retrying with backoff", peers_[link.peer].name.c_str(),
+               link.slot, link.port);
+    }
   }
   schedule_reconnect(link);
 }
@@ -390,25 +443,37 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
     return;
   }
   // From any of the peer's addresses, on any of our sockets.
-  Link* link = find_link_by_address(from);
-  if (!link) {
+  Peer* peer = find_peer_by_address(from);
+  if (!peer) {
     ++stats_.datagrams_unknown_source;
     return;
   }
-  for (auto& path : link->paths) {
+  for (auto& path : peer->paths) {
     if (path.socket == socket_index && path.remote.same_address(from)) {
       ++path.datagrams_in;
       path.bytes_in += bytes.size();
       break;
     }
   }
-  usrsctp_conninput(link, bytes.data(), bytes.size(), 0);
+  // The slot: the SCTP destination port, bytes 2-3 of the common header.
+  unsigned port = unsigned{bytes[2]} << 8 | bytes[3];
+  if (port < options_.sctp_port || port - options_.sctp_port >= peer->slots.size()) {
+    ++stats_.datagrams_unknown_slot;
+    if (!peer->foreign_slot_logged) {
+      peer->foreign_slot_logged = true;
+      LOG_WARN("peer %s: datagram for SCTP port %u, outside our pool (ports %u-%zu): is the "
+               "peer's pool larger? ignored", peers_[peer->id].name.c_str(), port,
+               unsigned{options_.sctp_port}, options_.sctp_port + peer->slots.size() - 1);
+    }
+    return;
+  }
+  usrsctp_conninput(peer->slots[port - options_.sctp_port], bytes.data(), bytes.size(), 0);
 }
 
-UsrsctpTransport::Link* UsrsctpTransport::find_link_by_address(const net::Endpoint& from) const {
-  for (const auto& link : links_) {
-    for (const auto& path : link->paths) {
-      if (path.remote.same_address(from)) return link.get();
+UsrsctpTransport::Peer* UsrsctpTransport::find_peer_by_address(const net::Endpoint& from) const {
+  for (const auto& peer : peer_state_) {
+    for (const auto& path : peer->paths) {
+      if (path.remote.same_address(from)) return peer.get();
     }
   }
   return nullptr;
@@ -420,7 +485,7 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const net::Endpoint& f
     ++stats_.datagrams_malformed;
     return;
   }
-  Link* link = find_link_by_address(from);
+  Peer* link = find_peer_by_address(from);
   if (!link) {  // echo nobody but our peers: no reflector for strangers
     ++stats_.datagrams_unknown_source;
     return;
@@ -450,10 +515,10 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const net::Endpoint& f
 void UsrsctpTransport::on_probe_tick() {
   double now = mono_now();
   auto stamp = static_cast<std::uint64_t>(now * 1e6);
-  for (auto& link : links_) {
+  for (auto& link : peer_state_) {
     if (!link->monitor) continue;
     for (std::size_t i = 0; i < link->paths.size(); ++i) {
-      const Link::Path& path = link->paths[i];
+      const Peer::Path& path = link->paths[i];
       std::uint8_t probe[kProbeSize] = {};
       put32(probe + 4, kProbeMagic);
       probe[8] = kProbeRequest;
@@ -471,16 +536,16 @@ void UsrsctpTransport::on_probe_tick() {
   }
 }
 
-void UsrsctpTransport::update_paths(Link& link, double now) {
+void UsrsctpTransport::update_paths(Peer& link, double now) {
   if (!link.monitor || !link.monitor->update(now)) return;
   std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
   link.primary = to;
   ++link.path_changes;
-  const Link::Path& a = link.paths[from];
-  const Link::Path& b = link.paths[to];
+  const Peer::Path& a = link.paths[from];
+  const Peer::Path& b = link.paths[to];
   bool failover = link.monitor->path(from).state != PathState::up;
   LOG_INFO("peer %s: %s from path %zu (%s -> %s, %s) to path %zu (%s -> %s, rtt %.2f ms)",
-           peers_[link.peer].name.c_str(), failover ? "failover" : "failback", from,
+           peers_[link.id].name.c_str(), failover ? "failover" : "failback", from,
            sockets_[a.socket]->local().to_string().c_str(), a.remote.to_string().c_str(),
            to_string(link.monitor->path(from).state), to,
            sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
@@ -493,16 +558,21 @@ void UsrsctpTransport::update_paths(Link& link, double now) {
 // Advancing usrsctp's clock by the association's current RTO fires that timer now, so the data
 // goes out again at once on the new path. Side effect: other timers due within that time (of
 // any association) fire early too; they are all restartable (heartbeats, SACK delay, T3).
-void UsrsctpTransport::nudge_retransmission(Link& link) {
-  if (!link.sock || link.state != Link::State::established) return;
-  sctp_status status{};
-  socklen_t len = sizeof status;
-  if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
-  if (status.sstat_unackdata == 0) return;  // nothing in flight: nothing to hurry
-  std::uint32_t rto = std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms,
-                                 options_.rto_max_ms);
+void UsrsctpTransport::nudge_retransmission(Peer& peer) {
+  std::uint32_t rto = 0, unacked = 0;
+  for (Link* link : peer.slots) {
+    if (!link->sock || !link->machine.ready()) continue;
+    sctp_status status{};
+    socklen_t len = sizeof status;
+    if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) continue;
+    if (status.sstat_unackdata == 0) continue;  // nothing in flight: nothing to hurry
+    unacked += status.sstat_unackdata;
+    rto = std::max(rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms,
+                                   options_.rto_max_ms));
+  }
+  if (unacked == 0) return;
   LOG_DEBUG("peer %s: %u chunks unacknowledged, firing timers %u ms early",
-            peers_[link.peer].name.c_str(), status.sstat_unackdata, rto);
+            peers_[peer.id].name.c_str(), unacked, rto);
   usrsctp_handle_timers(rto + 1);
   service();
 }
@@ -515,7 +585,7 @@ void UsrsctpTransport::on_timer_tick() {
   if (elapsed == 0) return;
   tick_remainder_ms_ -= elapsed;
   double mono = mono_now();
-  for (auto& link : links_) update_paths(*link, mono);
+  for (auto& peer : peer_state_) update_paths(*peer, mono);
   usrsctp_handle_timers(elapsed);
   service();
 }
@@ -544,7 +614,7 @@ void UsrsctpTransport::service() {
 }
 
 void UsrsctpTransport::service_link(Link& link) {
-  if (!link.sock || link.state == Link::State::closed) return;  // closed: aborted, closing soon
+  if (!link.sock || link.closing) return;  // aborted: closing soon
   int events = usrsctp_get_events(link.sock);
   if (events & SCTP_EVENT_READ) read_messages(link);
   if (link.sock && link.blocked && (usrsctp_get_events(link.sock) & SCTP_EVENT_WRITE)) {
@@ -608,17 +678,17 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
       switch (change.sac_state) {
         case SCTP_COMM_UP:
         case SCTP_RESTART: {
-          if (link.state == Link::State::established && events_) events_->on_assoc_down(link.assoc);
-          link.state = Link::State::established;
+          if (!transition(link, SlotEvent::comm_up)) break;
+          if (link.assoc && events_) events_->on_assoc_down(link.assoc);
           link.assoc = next_assoc_id_++;
-          link.backoff = 0;
           link.in_streams = change.sac_inbound_streams;
           link.out_streams = change.sac_outbound_streams;
-          LOG_INFO("peer %s: association %llu %s via %s -> %s", name.c_str(),
-                   static_cast<unsigned long long>(link.assoc),
+          const Peer::Path& primary = link.p->paths[link.p->primary];
+          LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s via %s -> %s", name.c_str(),
+                   static_cast<unsigned long long>(link.assoc), link.slot, link.port,
                    change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
-                   sockets_[link.paths[link.primary].socket]->local().to_string().c_str(),
-                   link.paths[link.primary].remote.to_string().c_str());
+                   sockets_[primary.socket]->local().to_string().c_str(),
+                   primary.remote.to_string().c_str());
           if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
           break;
         }
@@ -639,9 +709,14 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
     case SCTP_SEND_FAILED_EVENT:
       ++stats_.send_errors;
       break;
-    case SCTP_SHUTDOWN_EVENT:
-      LOG_DEBUG("peer %s: shutdown received", name.c_str());
+    case SCTP_SHUTDOWN_EVENT: {
+      LOG_DEBUG("peer %s: slot %u: shutdown received", name.c_str(), link.slot);
+      AssocId was = link.assoc;
+      link.assoc = 0;
+      transition(link, SlotEvent::shutdown);  // no longer ready: flows move to other slots
+      if (was && events_) events_->on_assoc_down(was);
       break;
+    }
     default:
       break;
   }
@@ -684,9 +759,11 @@ void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
            static_cast<unsigned long long>(assoc), reason);
   // Not from inside a usrsctp call: close from a zero timer.
   link->assoc = 0;
-  link->state = Link::State::closed;
+  link->blocked = false;
+  link->closing = true;
+  transition(*link, SlotEvent::abort);
   if (events_) events_->on_assoc_down(assoc);
-  link->backoff = kBackoffMax / 2;
+  link->machine.hold_off(kBackoffMax);
   link->reconnect_timer->start(0);
 }
 
@@ -696,43 +773,48 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     AssocInfo info;
     info.id = link->assoc;
     info.peer = link->peer;
-    info.state = link->state == Link::State::established  ? "established"
-                 : link->state == Link::State::connecting ? "connecting"
-                                                          : "closed";
-    const Link::Path& primary = link->paths[link->primary];
+    SlotState st = link->machine.state();
+    info.state = st == SlotState::ready        ? "established"
+                 : st == SlotState::connecting ? "connecting"
+                 : st == SlotState::draining   ? "closing"
+                                               : "closed";
+    info.slot = link->slot;
+    info.pool_state = to_string(st);
+    const Peer& peer = *link->p;
+    const Peer::Path& primary = peer.paths[peer.primary];
     info.path = sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
-    info.path_changes = link->path_changes;
+    info.path_changes = peer.path_changes;
     info.in_streams = link->in_streams;
     info.out_streams = link->out_streams;
     info.sent_messages = link->sent_messages;
     info.sent_bytes = link->sent_bytes;
     info.received_messages = link->received_messages;
     info.received_bytes = link->received_bytes;
-    if (link->sock && link->state == Link::State::established) {
+    if (link->sock && link->machine.ready()) {
       sctp_status status{};
       socklen_t len = sizeof status;
       if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0)
         info.srtt_ms = status.sstat_primary.spinfo_srtt;
     }
     double now = mono_now();
-    for (std::size_t i = 0; i < link->paths.size(); ++i) {
-      const Link::Path& path = link->paths[i];
+    for (std::size_t i = 0; i < peer.paths.size(); ++i) {
+      const Peer::Path& path = peer.paths[i];
       PathInfo p;
       p.local = sockets_[path.socket]->local().to_string();
       p.remote = path.remote.to_string();
-      p.primary = i == link->primary;
+      p.primary = i == peer.primary;
       p.bytes_out = path.bytes_out;
       p.bytes_in = path.bytes_in;
       p.datagrams_out = path.datagrams_out;
       p.datagrams_in = path.datagrams_in;
-      if (link->monitor) {
-        const PathMonitor::Path& m = link->monitor->path(i);
+      if (peer.monitor) {
+        const PathMonitor::Path& m = peer.monitor->path(i);
         p.probed = true;
         p.state = to_string(m.state);
         p.srtt_us = static_cast<std::uint32_t>(std::lround(m.srtt * 1e6));
-        p.loss_pct = static_cast<std::uint32_t>(std::lround(link->monitor->loss(i, now) * 100));
+        p.loss_pct = static_cast<std::uint32_t>(std::lround(peer.monitor->loss(i, now) * 100));
       } else {  // the only path: SCTP's view
-        p.state = link->state == Link::State::established ? "up" : "unknown";
+        p.state = link->machine.ready() ? "up" : "unknown";
         p.srtt_us = info.srtt_ms * 1000;
       }
       info.paths.push_back(std::move(p));
