@@ -19,8 +19,8 @@ need_tool gapmeter
 MAX_GAP_MS=${MAX_GAP_MS:-300}
 RATE=${RATE:-10000000}     # bytes/s of the paced transfer
 BYTES=${BYTES:-100000000}  # 10 s at RATE
-PROBE_MS=${PROBE_MS:-50}
-FAILOVER_MS=${FAILOVER_MS:-150}
+PROBE_MS=${PROBE_MS:-50}      # the config default
+FAILOVER_MS=${FAILOVER_MS:-200}  # the config default
 
 topo_up
 wan1_up
