@@ -39,7 +39,7 @@ struct TransportConfig {
   std::uint16_t streams = 256;  // outbound streams we ask for (stream 0 is control)
   // Path supervision and SCTP retransmission timing (shared with the kernel transport).
   std::uint32_t probe_interval_ms = 50;  // probes on every path (24-byte datagrams)
-  std::uint32_t failover_ms = 200;       // a path silent this long is down: about the failover gap
+  std::uint32_t failover_ms = 150;       // a path silent this long is down: about the failover gap
   std::uint32_t rto_min_ms = 100, rto_max_ms = 1000, rto_initial_ms = 500;
 };
 

@@ -52,7 +52,7 @@ struct UsrsctpOptions {
   int wan_mtu = 1500;                 // the WAN's IP MTU; SCTP packets are sized to fit it
   std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
   std::uint32_t heartbeat_ms = 1000;
-  std::uint32_t probe_interval_ms = 50, failover_ms = 200;  // path supervision
+  std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // path supervision
   std::uint32_t failback_hold_ms = 1000;  // a better path must be up this long to get traffic back
   std::uint32_t max_init_attempts = 4;
   int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
