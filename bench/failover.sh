@@ -21,7 +21,7 @@ for ((r = 1; r <= rounds; r++)); do
     echo "round $r: $phase cut, longest delivery gap $gap ms"
   done < <(sed -n 's/.*\] \([a-z]*\): longest delivery gap \([0-9]*\) ms.*/\1 \2/p' "$out" | sort -u)
 done
-printf '\n%-10s %8s %8s   (%d rounds, failover_ms=%s)\n' "cut" "median" "worst" "$rounds" "${FAILOVER_MS:-200}"
+printf '\n%-10s %8s %8s   (%d rounds, failover_ms=%s)\n' "cut" "median" "worst" "$rounds" "${FAILOVER_MS:-100, the test default}"
 for phase in "${!gaps[@]}"; do
   read -r -a v <<<"${gaps[$phase]}"
   sorted=$(printf '%s\n' "${v[@]}" | sort -n)
