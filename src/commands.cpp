@@ -108,6 +108,8 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
     peer.tx_bytes = status.tx_bytes;
     peer.rx_packets = status.rx_packets;
     peer.rx_bytes = status.rx_bytes;
+    peer.flows = gateway.flow_table().count_of_peer(static_cast<transport::PeerId>(i));
+    peer.flow_limit_hits = status.flow_limit_hits;
     s.peers.push_back(std::move(peer));
   }
   for (const transport::AssocInfo& info : transport.associations()) {
@@ -166,6 +168,9 @@ std::string render_text(const Snapshot& s) {
     for (const std::string& r : peer.remotes) out << " " << r;
     out << "\n  transfer: " << human_bytes(peer.rx_bytes) << " received, "
         << human_bytes(peer.tx_bytes) << " sent\n";
+    out << "  flows: " << peer.flows;
+    if (peer.flow_limit_hits) out << "   (limit hit " << peer.flow_limit_hits << " times)";
+    out << "\n";
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
@@ -261,6 +266,7 @@ std::string render_json(const Snapshot& s) {
     j.close(']');
     j.field("tx_packets", peer.tx_packets).field("tx_bytes", peer.tx_bytes);
     j.field("rx_packets", peer.rx_packets).field("rx_bytes", peer.rx_bytes);
+    j.field("flows", static_cast<std::uint64_t>(peer.flows)).field("flow_limit_hits", peer.flow_limit_hits);
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);

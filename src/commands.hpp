@@ -27,6 +27,8 @@ struct PeerSnapshot {
   std::vector<std::string> remotes;
   bool up = false;  // at least one ready association
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+  std::size_t flows = 0;
+  std::uint64_t flow_limit_hits = 0;
   std::vector<AssocSnapshot> associations;
 };
 
