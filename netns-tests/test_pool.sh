@@ -56,9 +56,10 @@ wait_ready_slots 1 2 10
 wait_ready_slots 2 2 10
 log "both gateways: pool slots 0 and 1 ready"
 gw_show 1 | grep -E "association|pool slot" | sed 's/^/  gw1 /'
-# The INIT match really matches INITs: the start-up handshakes were counted (one per slot at least).
+# The INIT match really matches INITs: the start-up handshakes were counted. (At least one: the
+# slots' INITs can leave in one UDP GSO batch, which nftables sees as one packet.)
 i_out=$(init_count init_out); i_in=$(init_count init_in)
-((i_out + i_in >= 2)) || fail "the nftables INIT match (@th,160,8 1) counted $i_out+$i_in INITs at start, expected >= 2"
+((i_out + i_in >= 1)) || fail "the nftables INIT match (@th,160,8 1) counted $i_out+$i_in INITs at start, expected >= 1"
 log "INITs counted at start (checks the nft offset): $i_out out, $i_in in"
 
 # ---- 2. first SYN of new connections: gw1 tun0 -> gw2 tun0 < 1 ms, no INIT ---------------------
