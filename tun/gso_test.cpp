@@ -760,38 +760,25 @@ TEST_CASE("gso: kernel TSO super-packets from a vnet TUN, segmented (needs root)
         "this test needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare(CLONE_NEWNET)); run "
         "unit_tests as root, or exclude it with --test-case-exclude='*needs root*'");
   }
-  int report[2];
-  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(report[0]);
-    ::alarm(30);       // a hang becomes SIGALRM, not a stuck test run
-    std::string text;  // what was seen, or the failure
-    int code = 1;
-    if (::unshare(CLONE_NEWNET) != 0) {
-      text = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-    } else {
-      try {
-        text = kernel_scenario();
-        code = 0;
-      } catch (const std::exception& e) {
-        text = e.what();
-      }
-    }
-    [[maybe_unused]] ssize_t ignored = ::write(report[1], text.data(), text.size());
-    ::_exit(code);
-  }
-  ::close(report[1]);
-  std::string text;
-  std::array<char, 512> chunk;
-  for (ssize_t n; (n = ::read(report[0], chunk.data(), chunk.size())) > 0;)
-    text.append(chunk.data(), static_cast<std::size_t>(n));
-  ::close(report[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK_MESSAGE(WIFEXITED(status), "the child was killed by signal ", WTERMSIG(status));
-  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the child failed: ", text);
-  MESSAGE("kernel: ", text);
+  const tun::test_util::ChildOutcome child = tun::test_util::run_in_child(
+      [](int report_fd) {
+        std::string text;  // what was seen, or the failure
+        int code = 1;
+        if (::unshare(CLONE_NEWNET) != 0) {
+          text = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+        } else {
+          try {
+            text = kernel_scenario();
+            code = 0;
+          } catch (const std::exception& e) {
+            text = e.what();
+          }
+        }
+        [[maybe_unused]] ssize_t ignored = ::write(report_fd, text.data(), text.size());
+        return code;
+      },
+      30);  // a hang becomes SIGALRM, not a stuck test run
+  CHECK_MESSAGE(child.exited, "the child was killed by signal ", child.signal);
+  CHECK_MESSAGE(child.ok(), "the child failed: ", child.text);
+  MESSAGE("kernel: ", child.text);
 }

@@ -199,22 +199,8 @@ TEST_CASE("LinuxTun + Netlink in a private network namespace (needs root)") {
         "this test needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare(CLONE_NEWNET)); run "
         "unit_tests as root, or exclude it with --test-case-exclude='*needs root*'");
   }
-  int report[2];
-  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) ::_exit(run_child(report[1]));
-  ::close(report[1]);
-
-  std::string failure;
-  std::array<char, 512> chunk;
-  for (ssize_t n; (n = ::read(report[0], chunk.data(), chunk.size())) > 0;)
-    failure.append(chunk.data(), n);
-  ::close(report[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  INFO("child: ", failure);
-  CHECK_MESSAGE(WIFEXITED(status), "the child was killed by signal ", WTERMSIG(status));
-  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the child failed: ", failure);
+  const tun::test_util::ChildOutcome child = tun::test_util::run_in_child(run_child);
+  INFO("child: ", child.text);
+  CHECK_MESSAGE(child.exited, "the child was killed by signal ", child.signal);
+  CHECK_MESSAGE(child.ok(), "the child failed: ", child.text);
 }

@@ -4,12 +4,17 @@
 // glob (tun/*.cpp) does not pick them up.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -17,6 +22,49 @@
 #include <vector>
 
 namespace tun::test_util {
+
+// What a test scenario run in a forked child reported: its exit and the text it wrote.
+struct ChildOutcome {
+  bool exited = false;  // false: killed by a signal (then signal says which)
+  int exit_code = -1, signal = 0;
+  std::string text;  // what the child wrote to its report descriptor (a failure, or findings)
+  bool ok() const { return exited && exit_code == 0; }
+};
+
+// Forks; the child runs body(report_fd) and exits with its return value (a hang becomes
+// SIGALRM after alarm_seconds). The parent collects what the child wrote and its exit status,
+// so a scenario can unshare() namespaces without touching the test process.
+template <class Body>
+ChildOutcome run_in_child(Body&& body, unsigned alarm_seconds = 60) {
+  ChildOutcome outcome;
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    outcome.text = std::string("pipe2: ") + std::strerror(errno);
+    return outcome;
+  }
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) {
+    outcome.text = std::string("fork: ") + std::strerror(errno);
+    return outcome;
+  }
+  if (child == 0) {
+    ::close(report[0]);
+    ::alarm(alarm_seconds);
+    ::_exit(body(report[1]));
+  }
+  ::close(report[1]);
+  char chunk[512];
+  for (ssize_t n; (n = ::read(report[0], chunk, sizeof chunk)) > 0;)
+    outcome.text.append(chunk, static_cast<std::size_t>(n));
+  ::close(report[0]);
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) return outcome;
+  outcome.exited = WIFEXITED(status);
+  outcome.exit_code = outcome.exited ? WEXITSTATUS(status) : -1;
+  outcome.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return outcome;
+}
 
 using Bytes = std::vector<std::uint8_t>;
 
