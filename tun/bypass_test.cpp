@@ -472,23 +472,6 @@ void scenario() {
   }
 }
 
-int run_child(int report_fd) {
-  ::alarm(60);  // a hang becomes SIGALRM, not a stuck test run
-  std::string failure;
-  if (::unshare(CLONE_NEWNET) != 0) {
-    failure = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-  } else {
-    try {
-      scenario();
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-  }
-  if (failure.empty()) return 0;
-  [[maybe_unused]] ssize_t ignored = ::write(report_fd, failure.data(), failure.size());
-  return 1;
-}
-
 }  // namespace
 
 TEST_CASE("bypass: argument checks (no root needed)") {
@@ -514,7 +497,12 @@ TEST_CASE("bypass: mirror table, rules and raw sends in a private network namesp
         "unshare(CLONE_NEWNET)); run unit_tests as root, or exclude it with "
         "--test-case-exclude='*needs root*'");
   }
-  const tun::test_util::ChildOutcome child = tun::test_util::run_in_child(run_child);
+  const tun::test_util::ChildOutcome child = tun::test_util::run_in_private_netns(
+      [] {
+        scenario();
+        return std::string();
+      },
+      60);
   INFO("child: ", child.text);
   CHECK_MESSAGE(child.exited, "the child was killed by signal ", child.signal);
   CHECK_MESSAGE(child.ok(), "the child failed: ", child.text);

@@ -760,24 +760,8 @@ TEST_CASE("gso: kernel TSO super-packets from a vnet TUN, segmented (needs root)
         "this test needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare(CLONE_NEWNET)); run "
         "unit_tests as root, or exclude it with --test-case-exclude='*needs root*'");
   }
-  const tun::test_util::ChildOutcome child = tun::test_util::run_in_child(
-      [](int report_fd) {
-        std::string text;  // what was seen, or the failure
-        int code = 1;
-        if (::unshare(CLONE_NEWNET) != 0) {
-          text = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-        } else {
-          try {
-            text = kernel_scenario();
-            code = 0;
-          } catch (const std::exception& e) {
-            text = e.what();
-          }
-        }
-        [[maybe_unused]] ssize_t ignored = ::write(report_fd, text.data(), text.size());
-        return code;
-      },
-      30);  // a hang becomes SIGALRM, not a stuck test run
+  const tun::test_util::ChildOutcome child = tun::test_util::run_in_private_netns(
+      kernel_scenario, 30);  // a hang becomes SIGALRM, not a stuck test run
   CHECK_MESSAGE(child.exited, "the child was killed by signal ", child.signal);
   CHECK_MESSAGE(child.ok(), "the child failed: ", child.text);
   MESSAGE("kernel: ", child.text);

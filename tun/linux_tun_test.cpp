@@ -157,25 +157,6 @@ void scenario() {
   expect_throws([&] { nl.link_info(kDev); }, "netlink: look up sctptest0: ");
 }
 
-// In the forked child: a private network namespace, then the scenario. Exit code 0 on success;
-// otherwise the reason goes to report_fd.
-int run_child(int report_fd) {
-  ::alarm(30);  // a hang becomes SIGALRM, not a stuck test run
-  std::string failure;
-  if (::unshare(CLONE_NEWNET) != 0) {
-    failure = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-  } else {
-    try {
-      scenario();
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-  }
-  if (failure.empty()) return 0;
-  [[maybe_unused]] ssize_t ignored = ::write(report_fd, failure.data(), failure.size());
-  return 1;
-}
-
 }  // namespace
 
 TEST_CASE("Netlink and LinuxTun: errors say what was attempted (no root needed)") {
@@ -199,7 +180,12 @@ TEST_CASE("LinuxTun + Netlink in a private network namespace (needs root)") {
         "this test needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare(CLONE_NEWNET)); run "
         "unit_tests as root, or exclude it with --test-case-exclude='*needs root*'");
   }
-  const tun::test_util::ChildOutcome child = tun::test_util::run_in_child(run_child);
+  const tun::test_util::ChildOutcome child = tun::test_util::run_in_private_netns(
+      [] {
+        scenario();
+        return std::string();
+      },
+      30);
   INFO("child: ", child.text);
   CHECK_MESSAGE(child.exited, "the child was killed by signal ", child.signal);
   CHECK_MESSAGE(child.ok(), "the child failed: ", child.text);

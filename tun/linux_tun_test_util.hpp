@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,30 @@ ChildOutcome run_in_child(Body&& body, unsigned alarm_seconds = 60) {
   outcome.exit_code = outcome.exited ? WEXITSTATUS(status) : -1;
   outcome.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return outcome;
+}
+
+// Runs scenario() in a forked child inside a private network namespace. scenario returns what
+// it saw (reported as the outcome's text) or throws; a failure's reason becomes the text.
+template <class Scenario>
+ChildOutcome run_in_private_netns(Scenario&& scenario, unsigned alarm_seconds = 60) {
+  return run_in_child(
+      [&](int report_fd) {
+        std::string text;
+        int code = 1;
+        if (::unshare(CLONE_NEWNET) != 0) {
+          text = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+        } else {
+          try {
+            text = scenario();
+            code = 0;
+          } catch (const std::exception& e) {
+            text = e.what();
+          }
+        }
+        [[maybe_unused]] ssize_t ignored = ::write(report_fd, text.data(), text.size());
+        return code;
+      },
+      alarm_seconds);
 }
 
 using Bytes = std::vector<std::uint8_t>;
