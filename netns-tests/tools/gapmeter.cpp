@@ -29,31 +29,11 @@
 #include <string>
 #include <vector>
 
+#include "byte_stream.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Stream {
- public:
-  void fill(std::uint8_t* out, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (avail_ == 0) {
-        x_ ^= x_ >> 12;
-        x_ ^= x_ << 25;
-        x_ ^= x_ >> 27;
-        word_ = x_ * 0x2545F4914F6CDD1DULL;
-        avail_ = 8;
-      }
-      out[i] = static_cast<std::uint8_t>(word_);
-      word_ >>= 8;
-      --avail_;
-    }
-  }
-
- private:
-  std::uint64_t x_ = 0x9E3779B97F4A7C15ULL ^ 0x5EED, word_ = 0;
-  int avail_ = 0;
-};
 
 double epoch_ms() {
   return std::chrono::duration<double, std::milli>(
@@ -133,7 +113,7 @@ int recv_main(const Args& a) {
   if (fd < 0) die(std::string("accept: ") + std::strerror(errno));
   close(ls);
 
-  Stream stream;
+  Stream stream(0x5EED);
   std::vector<std::uint8_t> buf(256 * 1024), want(buf.size());
   std::uint64_t got = 0, reads = 0;
   bool exact = true, reset = false;
@@ -197,7 +177,7 @@ int send_main(const Args& a) {
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err) die(std::string("connect: ") + std::strerror(err));
 
-  Stream stream;
+  Stream stream(0x5EED);
   constexpr std::size_t kWrite = 16 * 1024;
   std::vector<std::uint8_t> buf(kWrite);
   std::size_t pending = 0, off = 0;
