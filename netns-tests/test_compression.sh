@@ -28,6 +28,9 @@ for n in 1 2; do
   avg=$(gw_counter "$n" tcp4_average_header_centibytes)
   ratio=$(gw_counter "$n" ratio_percent)
   errors=$(gw_counter "$n" hc_error)
+  bundles=$(gw_counter "$n" bundles_sent)
+  bundled=$(gw_counter "$n" bundled_packets)
+  log "gw$n: $bundled small packets travelled in $bundles bundles"
   log "gw$n: $packets TCP/IPv4 headers compressed to $((avg / 100)).$(printf '%02d' $((avg % 100))) bytes on average; all headers to $ratio% of their size"
   ((packets > 100)) || fail "gw$n compressed only $packets TCP/IPv4 headers: compression is not in use"
   ((avg <= 600)) || fail "gw$n: average compressed TCP/IPv4 header $avg/100 bytes, more than 6"

@@ -150,6 +150,9 @@ std::string render_text(const Snapshot& s) {
                                              : 0.0);
     out << line;
   }
+  if (s.counters.bundles_sent)
+    out << "  bundles: " << s.counters.bundles_sent << " sent, carrying " << s.counters.bundled_packets
+        << " small packets\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -230,6 +233,7 @@ std::string render_json(const Snapshot& s) {
   j.field("bypassed_packets", s.counters.bypassed_packets)
       .field("bypassed_bytes", s.counters.bypassed_bytes);
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
+  j.field("bundles_sent", s.counters.bundles_sent).field("bundled_packets", s.counters.bundled_packets);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("dropped_packets", s.counters.dropped_total());
   j.open("drops");

@@ -79,6 +79,7 @@ void Gateway::drain_pending() {
     ++pending_begin_;
   }
   pending_begin_ = pending_end_ = 0;
+  if (!flush_bundle()) ++counters_.backpressure_pauses;
 }
 
 void Gateway::update_tun_watch() {
@@ -190,6 +191,8 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
   }
   std::size_t inner_size = buf.size();
   AssocState& state = assocs_.at(flow->assoc);
+  if (state.bundle && !vnet && inner_size <= Bundle::kMaxInnerPacket) return tunnel_bundled(buf, view, *flow, state);
+  if (!flush_bundle()) return Outcome::blocked;  // the bundle's packets were read before this one
   // With compression, the IP+TCP/UDP header is replaced in place by its compressed form; the
   // original is kept aside to restore the packet when it has to wait (would_block).
   std::uint8_t original[hc::kMaxEncodedSize];
@@ -225,16 +228,9 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
     }
   }
   switch (result) {
-    case transport::SendResult::ok: {
-      ++counters_.tunneled_packets;
-      counters_.tunneled_bytes += inner_size;
-      ++flow->packets;
-      flow->bytes += inner_size;
-      PeerStatus& status = peers_[flow->peer];
-      ++status.tx_packets;
-      status.tx_bytes += inner_size;
+    case transport::SendResult::ok:
+      count_tunneled(*flow, inner_size);
       return Outcome::sent;
-    }
     case transport::SendResult::would_block:
       return Outcome::blocked;
     case transport::SendResult::closed:
@@ -243,6 +239,55 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
       return Outcome::dropped;
   }
   return Outcome::dropped;
+}
+
+Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const packet::PacketView& view,
+                                         flows::Flow& flow, AssocState& state) {
+  // The compressor encodes first, so the item's exact size is known; should the bundle in front
+  // of it not be sendable now, that one encode is undone and the packet waits.
+  std::uint8_t encoded[hc::kMaxEncodedSize];
+  std::size_t header_len = 0, encoded_len = 0;
+  if (state.compress) {
+    hc::Encoded e = state.compressor(flow.stream).encode(buf.data(), encoded, false);
+    header_len = e.header_len;
+    encoded_len = e.written;
+  }
+  std::span<const std::uint8_t> payload = buf.data().subspan(header_len);
+  std::size_t item_len = wire::kPacketHeaderSize + encoded_len + payload.size();
+  if (!bundle_.accepts(flow.assoc, flow.stream, item_len) && !flush_bundle()) {
+    if (state.compress) state.compressor(flow.stream).rollback();
+    return Outcome::blocked;
+  }
+  const std::uint8_t type[] = {
+      static_cast<std::uint8_t>(state.compress ? wire::Type::packet_hc : wire::Type::packet)};
+  bundle_.append(flow.assoc, flow.stream, {type, std::span(encoded, encoded_len), payload});
+  if (state.compress) count_compression(view, header_len, encoded_len);
+  count_tunneled(flow, buf.size());
+  return Outcome::sent;
+}
+
+bool Gateway::flush_bundle() {
+  if (bundle_.empty()) return true;
+  transport::SendResult result = transport_.send(bundle_.assoc(), bundle_.stream(), bundle_.message());
+  if (result == transport::SendResult::would_block) return false;
+  if (result != transport::SendResult::ok) {
+    for (std::size_t i = 0; i < bundle_.items(); ++i) counters_.drop(Drop::send_error);
+  } else if (bundle_.items() > 1) {
+    ++counters_.bundles_sent;
+    counters_.bundled_packets += bundle_.items();
+  }
+  bundle_.clear();
+  return true;
+}
+
+void Gateway::count_tunneled(flows::Flow& flow, std::size_t inner_size) {
+  ++counters_.tunneled_packets;
+  counters_.tunneled_bytes += inner_size;
+  ++flow.packets;
+  flow.bytes += inner_size;
+  PeerStatus& status = peers_[flow.peer];
+  ++status.tx_packets;
+  status.tx_bytes += inner_size;
 }
 
 bool Gateway::bind_flow(flows::Flow& flow) {
@@ -291,6 +336,7 @@ bool Gateway::compression_offered(transport::PeerId peer) const {
 void Gateway::send_hello(transport::AssocId assoc, AssocState& state) {
   wire::Hello hello;
   hello.instance = options_.instance;
+  if (options_.offer_bundle) hello.capabilities |= wire::kCapBundle;
   if (compression_offered(state.peer)) hello.capabilities |= wire::kCapCompression;
   std::vector<std::uint8_t> bytes = wire::encode_hello(hello);
   transport::SendResult result = transport_.send(assoc, wire::kControlStream, bytes);
@@ -344,6 +390,9 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     case wire::Type::context_reset:
       handle_context_reset(it->second, msg.data());
       break;
+    case wire::Type::bundle:
+      handle_bundle(assoc, it->second, stream, msg.data());
+      break;
   }
 }
 
@@ -368,10 +417,29 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
   state.hello_received = true;
   state.peer_instance = hello.instance;
   state.compress = compression_offered(state.peer) && (hello.capabilities & wire::kCapCompression);
+  state.bundle = hello.capabilities & wire::kCapBundle;
   if (!was_ready && state.ready()) {
     peers_[state.peer].ready_assocs.push_back(assoc);
     LOG_INFO("peer %s: association %llu ready (peer instance %08x)", name.c_str(),
              static_cast<unsigned long long>(assoc), hello.instance);
+  }
+}
+
+void Gateway::handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                            std::span<const std::uint8_t> msg) {
+  std::span<const std::uint8_t> rest = msg.subspan(1), item;
+  while (!rest.empty()) {
+    if (wire::next_bundle_item(rest, item) != wire::DecodeError::none) {
+      counters_.drop(Drop::wire_malformed);  // the malformed rest; the items before it went on
+      return;
+    }
+    auto type = static_cast<wire::Type>(item[0]);
+    if (type != wire::Type::packet && type != wire::Type::packet_hc) {
+      counters_.drop(Drop::wire_malformed);
+      continue;
+    }
+    bundle_item_.assign(item);
+    handle_packet(assoc, state, stream, bundle_item_, false, type == wire::Type::packet_hc);
   }
 }
 

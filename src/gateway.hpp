@@ -14,13 +14,16 @@
 //  5. wire::write_packet_header() writes the 1-byte PACKET header into the headroom; a GSO
 //     super-packet from a TUN with offloads travels whole as PACKET_GSO with its virtio-net
 //     header (one message for up to 64 KB).
-//  6. Transport::send() on the flow's stream. would_block: the packet and the rest of the batch
-//     stay, TUN reading pauses until on_writable() (backpressure: nothing is dropped).
+//  6. Transport::send() on the flow's stream. Small packets (Bundle::kMaxInnerPacket) gather in
+//     the Bundle first while consecutive ones share the stream; the bundle is sent before any
+//     other packet and at the end of the batch, so none waits for company. would_block: the
+//     packet and the rest of the batch (or the bundle) stay, TUN reading pauses until
+//     on_writable() (backpressure: nothing is dropped).
 //
 // Inbound (peer -> TUN):
 //  1. Transport delivers a message: on_message(assoc, stream, buf).
 //  2. wire::decode(); HELLO completes the handshake of the association; PACKET is accepted only
-//     after the peer's HELLO.
+//     after the peer's HELLO; a BUNDLE is split into its PACKET messages.
 //  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
 //  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
 //     the sender's), else a PACKET_GSO super-packet is segmented in software first.
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "src/bundle.hpp"
 #include "src/counters.hpp"
 #include "src/event_loop.hpp"
 #include "src/flow_table.hpp"
@@ -66,6 +70,7 @@ struct Options {
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
   std::vector<bool> peer_compression;  // per peer: offer header compression (default: yes)
+  bool offer_bundle = true;            // announce that we accept BUNDLE (off: as an old peer)
   double icmp_per_second = 10, icmp_burst = 20;
 };
 
@@ -76,6 +81,7 @@ struct AssocState {
   bool hello_received = false;
   std::uint32_t peer_instance = 0;
   bool compress = false;  // both HELLOs announced compression
+  bool bundle = false;    // the peer's HELLO announced that it accepts BUNDLE
   flows::StreamCursor streams;
   // Header compression state per stream, created on first use. Invariant: a stream's
   // compressor and the peer's decompressor of it start together (association up) and are reset
@@ -104,7 +110,7 @@ class Gateway final : public transport::Events {
   // Reads and forwards TUN packets until the TUN is empty, the send buffer is full, or a
   // fairness bound is reached. Called by the TUN watcher, or directly by tests.
   void read_tun();
-  bool tun_paused() const { return pending_begin_ < pending_end_; }
+  bool tun_paused() const { return pending_begin_ < pending_end_ || !bundle_.empty(); }
 
   // Takes effect with the next packet; flows whose rule still sends them to the same peer keep
   // their association and stream.
@@ -132,6 +138,11 @@ class Gateway final : public transport::Events {
   Outcome forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
   Outcome tunnel(tun::PacketBuf& buf, const packet::PacketView& view, transport::PeerId peer,
                  const std::optional<tun::VnetHdr>& vnet);
+  Outcome tunnel_bundled(tun::PacketBuf& buf, const packet::PacketView& view, flows::Flow& flow,
+                         AssocState& state);
+  // Sends the bundle; false (and the bundle kept) when the transport would block.
+  bool flush_bundle();
+  void count_tunneled(flows::Flow& flow, std::size_t inner_size);
   Outcome bypass(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
   void send_unreachable(const packet::PacketView& dropped);
   // Writes one packet (with vnet: a super-packet) in the form the TUN takes: behind a virtio-net
@@ -147,6 +158,8 @@ class Gateway final : public transport::Events {
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
   void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
                      bool gso, bool compressed);
+  void handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                     std::span<const std::uint8_t> msg);
   void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
   bool compression_offered(transport::PeerId peer) const;
   void update_tun_watch();
@@ -171,6 +184,10 @@ class Gateway final : public transport::Events {
   tun::PacketBuf icmp_buf_;
   tun::gso::Segmenter segmenter_;
   tun::PacketBuf scratch_;  // one software-segmented packet on its way into the TUN
+  // Small packets read but not yet sent. Invariant: flushed before any other tunnel send and
+  // before TUN reading resumes; while non-empty, TUN reading is paused.
+  Bundle bundle_;
+  tun::PacketBuf bundle_item_;  // one item of a received BUNDLE on its way into the TUN
 };
 
 }  // namespace gateway

@@ -4,65 +4,11 @@
 
 #include <doctest/doctest.h>
 
-#include "src/loopback_transport.hpp"
+#include "src/gateway_test_sites.hpp"
 #include "src/test_packets.hpp"
 #include "src/wire.hpp"
-#include "tun/fake_tun.hpp"
 
-namespace {
-
-policy::Rule tunnel_rule(const char* prefix) {
-  policy::Rule rule;
-  rule.prefix = *policy::Prefix::parse(prefix);
-  rule.action = policy::Action::tunnel;
-  rule.peer = 0;
-  return rule;
-}
-
-struct FakeBypass final : gateway::BypassPath {
-  std::vector<std::vector<std::uint8_t>> sent;
-  bool routable = true;
-  bool send(std::span<const std::uint8_t> packet) override {
-    if (!routable) return false;
-    sent.emplace_back(packet.begin(), packet.end());
-    return true;
-  }
-};
-
-struct TwoSites {
-  loop::EventLoop loop;
-  FakeBypass bypass1, bypass2;
-  tun::FakeTun tun1{"tun1"}, tun2{"tun2"};
-  transport::LoopbackLink link;
-  gateway::Gateway gw1, gw2;
-
-  // Compression off unless a test asks for it: most tests look at the messages themselves.
-  static gateway::Options options(std::uint32_t instance, bool compress = false) {
-    gateway::Options o;
-    o.peer_names = {"other"};
-    o.peer_compression = {compress};
-    o.instance = instance;
-    o.batch_size = 8;
-    return o;
-  }
-
-  explicit TwoSites(bool compress = false)
-      : gw1(loop, tun1, link.a(), &bypass1,
-            policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
-                           policy::Action::drop),
-            options(1, compress)),
-        gw2(loop, tun2, link.b(), &bypass2,
-            policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
-                           policy::Action::drop),
-            options(2, compress)) {}
-
-  void up() {
-    link.up(16, 16);
-    link.deliver();  // HELLOs
-  }
-};
-
-}  // namespace
+using namespace test_sites;
 
 TEST_CASE("gateway: the handshake makes both sides ready, then packets cross byte-exact") {
   TwoSites s;
@@ -393,30 +339,6 @@ TEST_CASE("gateway: an inconsistent PACKET_GSO from a peer never reaches the TUN
   CHECK(s.gw2.counters().dropped(counters::Drop::inner_malformed) == 2);
   CHECK(s.gw2.counters().dropped(counters::Drop::wire_malformed) == 1);
 }
-
-namespace {
-// A TCP/IPv4 packet of a bulk flow with correct checksums, so the compressor can compress it.
-std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t ip_id, std::size_t payload) {
-  auto p = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
-  p[4] = static_cast<std::uint8_t>(ip_id >> 8);
-  p[5] = static_cast<std::uint8_t>(ip_id);
-  p[6] = 0x40;  // DF
-  for (int i = 0; i < 4; ++i) p[24 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
-  p[33] = 0x18;  // PSH ACK
-  p[34] = 0x01;  // window 256
-  p[10] = p[11] = 0;
-  std::uint16_t ip_sum = icmp::internet_checksum(std::span(p).first(20));
-  p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
-  p[11] = static_cast<std::uint8_t>(ip_sum);
-  std::uint8_t pseudo[12] = {p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], 0, IPPROTO_TCP,
-                             static_cast<std::uint8_t>((p.size() - 20) >> 8), static_cast<std::uint8_t>(p.size() - 20)};
-  p[36] = p[37] = 0;
-  std::uint16_t tcp_sum = icmp::internet_checksum(std::span(p).subspan(20), icmp::checksum_add(pseudo));
-  p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
-  p[37] = static_cast<std::uint8_t>(tcp_sum);
-  return p;
-}
-}  // namespace
 
 TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the headers") {
   TwoSites s(true);

@@ -47,11 +47,40 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
     case Type::packet_hc:
     case Type::packet_gso_hc:
     case Type::context_reset:
+    case Type::bundle:
       out.type = static_cast<Type>(bytes[0]);
       out.body = bytes.subspan(1);
       return DecodeError::none;
   }
   return DecodeError::unknown_type;
+}
+
+std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len) {
+  if (item_len < 0x80) {
+    out[0] = static_cast<std::uint8_t>(item_len);
+    return 1;
+  }
+  out[0] = static_cast<std::uint8_t>(0x80 | item_len >> 8);
+  out[1] = static_cast<std::uint8_t>(item_len);
+  return 2;
+}
+
+DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item) {
+  std::size_t len = 0, prefix = 1;
+  if (!rest.empty()) {
+    len = rest[0];
+    if (len & 0x80) {
+      prefix = 2;
+      len = rest.size() >= 2 ? (len & 0x7f) << 8 | rest[1] : 0;
+    }
+  }
+  if (len == 0 || rest.size() < prefix + len) {
+    rest = {};
+    return DecodeError::truncated;
+  }
+  item = rest.subspan(prefix, len);
+  rest = rest.subspan(prefix + len);
+  return DecodeError::none;
 }
 
 std::vector<std::uint8_t> encode_hello(const Hello& hello) {

@@ -14,6 +14,10 @@
 //   CONTEXT_RESET (0x06) on stream 0: type(1) stream(2): the sender's decompressor of that
 //          stream failed and was reset; the receiver resets its compressor of that stream, so
 //          the next packets carry full headers.
+//   BUNDLE (0x07) on a flow's stream: type(1) then two or more items, each a length (1 byte
+//          below 0x80, else 2 bytes: 0x80|high 7 bits, low 8 bits) and a PACKET or PACKET_HC
+//          message of that length. Small packets of one stream that were ready together share
+//          one SCTP DATA chunk; only when both HELLOs announce bundling.
 //   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
 //          TUN gave it (little-endian: flags(1) gso_type(1) hdr_len(2) gso_size(2)
 //          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
@@ -40,11 +44,13 @@ enum class Type : std::uint8_t {
   packet_hc = 0x04,      // PACKET with its header compressed (src/header_codec.hpp)
   packet_gso_hc = 0x05,  // PACKET_GSO with its header compressed
   context_reset = 0x06,  // stream 0: "my decompressor of stream N lost step: start it anew"
+  bundle = 0x07,         // several small PACKET / PACKET_HC messages of one stream
 };
 
 // Capability bits announced in HELLO; the used set is the intersection of both sides'.
 enum Capability : std::uint32_t {
   kCapCompression = 1u << 0,  // sends and accepts PACKET_HC / PACKET_GSO_HC / CONTEXT_RESET
+  kCapBundle = 1u << 1,       // accepts BUNDLE
 };
 inline constexpr std::size_t kContextResetSize = 3;  // type(1) stream(2)
 
@@ -96,6 +102,15 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out);
 std::vector<std::uint8_t> encode_hello(const Hello& hello);
 // Decodes a whole HELLO message (type byte included).
 DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out);
+
+// BUNDLE items: their length prefix, and the reader that splits a BUNDLE body.
+inline constexpr std::size_t kMaxBundleItem = 0x7fff;
+inline constexpr std::size_t bundle_length_size(std::size_t item_len) { return item_len < 0x80 ? 1 : 2; }
+// Writes the length prefix of an item of item_len (<= kMaxBundleItem) bytes; returns its size.
+std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len);
+// Takes the next item off the front of rest. truncated: the rest is malformed (a length past
+// its end, or an empty item); rest is then left empty.
+DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item);
 
 // Writes the PACKET header into the kPacketHeaderSize bytes in front of an IP packet.
 inline void write_packet_header(std::span<std::uint8_t> header, Type type = Type::packet) {
