@@ -17,7 +17,8 @@ using Packets = std::vector<std::vector<std::uint8_t>>;
 Packets ack_burst(int n, std::uint32_t first_ack = 5000) {
   Packets out;
   for (int i = 0; i < n; ++i)
-    out.push_back(tcp4_segment(77, static_cast<std::uint16_t>(300 + i), 0, first_ack + 1448u * static_cast<std::uint32_t>(i)));
+    out.push_back(tcp4_segment(77, static_cast<std::uint16_t>(300 + i), 0,
+                               first_ack + 1448u * static_cast<std::uint32_t>(i)));
   return out;
 }
 
@@ -52,7 +53,8 @@ TEST_CASE("wire: BUNDLE item lengths take one byte below 128, two up to 32767") 
   CHECK(item[0] == 0xCC);
   CHECK(rest.empty());
 
-  for (std::vector<std::uint8_t> bad : {std::vector<std::uint8_t>{0}, {3, 1, 2}, {0x80}, {0x80, 0}, {0x81, 0, 1}}) {
+  for (std::vector<std::uint8_t> bad :
+       {std::vector<std::uint8_t>{0}, {3, 1, 2}, {0x80}, {0x80, 0}, {0x81, 0, 1}}) {
     std::span<const std::uint8_t> r(bad);
     CHECK(wire::next_bundle_item(r, item) == wire::DecodeError::truncated);
     CHECK(r.empty());
@@ -171,7 +173,8 @@ TEST_CASE("gateway: a bundle blocked by the next flow's packet undoes that packe
   for (std::uint32_t round = 0; round < 6; ++round) {
     for (std::uint16_t sport : {40000, 40001}) {
       for (std::uint32_t i = 0; i < 2; ++i)
-        sent.push_back(tcp4_segment(5, static_cast<std::uint16_t>(round * 2 + i), 0, 1000 * round + i, sport));
+        sent.push_back(
+            tcp4_segment(5, static_cast<std::uint16_t>(round * 2 + i), 0, 1000 * round + i, sport));
     }
   }
   for (auto& p : sent) s.tun1.inject(p);

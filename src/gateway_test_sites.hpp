@@ -39,7 +39,8 @@ struct TwoSites {
   gateway::Gateway gw1, gw2;
 
   // Compression off unless a test asks for it: most tests look at the messages themselves.
-  static gateway::Options options(std::uint32_t instance, bool compress = false, bool bundle = true) {
+  static gateway::Options options(std::uint32_t instance, bool compress = false,
+                                  bool bundle = true) {
     gateway::Options o;
     o.offer_bundle = bundle;
     o.peer_names = {"other"};
@@ -65,10 +66,10 @@ struct TwoSites {
   }
 };
 
-
 // A TCP/IPv4 packet of a bulk flow with correct checksums, so the compressor can compress it.
-inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t ip_id, std::size_t payload,
-                                              std::uint32_t ack = 0, std::uint16_t sport = 40000) {
+inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t ip_id,
+                                              std::size_t payload, std::uint32_t ack = 0,
+                                              std::uint16_t sport = 40000) {
   auto p = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, sport, 5001, payload);
   p[4] = static_cast<std::uint8_t>(ip_id >> 8);
   p[5] = static_cast<std::uint8_t>(ip_id);
@@ -81,10 +82,21 @@ inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t i
   std::uint16_t ip_sum = icmp::internet_checksum(std::span(p).first(20));
   p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
   p[11] = static_cast<std::uint8_t>(ip_sum);
-  std::uint8_t pseudo[12] = {p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], 0, IPPROTO_TCP,
-                             static_cast<std::uint8_t>((p.size() - 20) >> 8), static_cast<std::uint8_t>(p.size() - 20)};
+  std::uint8_t pseudo[12] = {p[12],
+                             p[13],
+                             p[14],
+                             p[15],
+                             p[16],
+                             p[17],
+                             p[18],
+                             p[19],
+                             0,
+                             IPPROTO_TCP,
+                             static_cast<std::uint8_t>((p.size() - 20) >> 8),
+                             static_cast<std::uint8_t>(p.size() - 20)};
   p[36] = p[37] = 0;
-  std::uint16_t tcp_sum = icmp::internet_checksum(std::span(p).subspan(20), icmp::checksum_add(pseudo));
+  std::uint16_t tcp_sum =
+      icmp::internet_checksum(std::span(p).subspan(20), icmp::checksum_add(pseudo));
   p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
   p[37] = static_cast<std::uint8_t>(tcp_sum);
   return p;
