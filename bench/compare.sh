@@ -7,7 +7,8 @@
 #
 # Usage: sudo bash bench/compare.sh [--rounds N] [--seconds S] [--quick] [--csv FILE]
 #          [--size MB] [--pings N] [--loss PCT] [--contenders a,b,...] [--no-deps] [--build]
-# Installs its packages (bench/install-bench-deps) and builds ./build/sctptund if it is missing.
+# Installs its packages (bench/install-bench-deps) and builds ./build/sctptund and the
+# request/response tool ./build/rr if they are missing.
 # See bench/README.md for what each figure means and how it is measured.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -16,7 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 Options:
   --rounds N          interleaved rounds; medians over them (default 3; --quick: 1)
@@ -30,8 +31,9 @@ Options:
   --contenders LIST   comma-separated subset of: direct,sctptund,wireguard-go,openvpn-none,openvpn-default
   --no-deps           do not run bench/install-bench-deps
   --build             (re)build sctptund with packaging/dev.sh build even if ./build/sctptund exists
-Environment: SCTPTUND (daemon binary, default ./build/sctptund), OVPN_DEFAULT_OPTS (options of the
-  openvpn-default contender, default "--providers legacy default"), KEEP_TMP=1 (keep the logs).
+Environment: SCTPTUND (daemon binary, default ./build/sctptund), TOOLS_DIR (where rr is, default
+  ./build), OVPN_DEFAULT_OPTS (options of the openvpn-default contender, default "--providers
+  legacy default"), KEEP_TMP=1 (keep the logs).
 EOF
 }
 
@@ -76,14 +78,18 @@ csv=$(cd "$(dirname "$csv")" && pwd)/$(basename "$csv")
 report="${csv%.csv}.txt"
 
 ((no_deps)) || bash "$here/install-bench-deps"
+TOOLS_DIR=${TOOLS_DIR:-$repo/build}  # rr, the request/response tool of the "ovh tcp" figure
+need_build=0
 if [[ -z ${SCTPTUND:-} ]]; then
   SCTPTUND=$repo/build/sctptund
-  if ((force_build)) || [[ ! -x $SCTPTUND ]]; then
-    echo "compare.sh: building sctptund (bash packaging/dev.sh build)"
-    bash "$repo/packaging/dev.sh" build
-  fi
+  if ((force_build)) || [[ ! -x $SCTPTUND ]]; then need_build=1; fi
 fi
-export SCTPTUND
+[[ -x $TOOLS_DIR/rr ]] || need_build=1
+if ((need_build)); then
+  echo "compare.sh: building sctptund and the test tools (bash packaging/dev.sh build)"
+  bash "$repo/packaging/dev.sh" build
+fi
+export SCTPTUND TOOLS_DIR
 
 ROUTING=tunnel  # read by lib.sh: no WAN routes at first; contender_activate sets them
 export ROUTING
@@ -92,6 +98,7 @@ source "$repo/netns-tests/lib.sh"
 # shellcheck source=lib_contenders.sh
 source "$here/lib_contenders.sh"
 need_cmds iperf3 wg wireguard-go openvpn nft ethtool jq awk sort getconf
+need_tool rr
 
 CONTENDERS=()
 if [[ -n $contenders_opt ]]; then
@@ -120,27 +127,31 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ---- metrics ------------------------------------------------------------------------------------
 
-METRICS=(tcp1_c2s tcp1_s2c tcp4_c2s tcp4_s2c rtt_avg rtt_p99 wan_per_payload retx_per_mb ovh_per_pkt cpu_per_gb loss_c2s)
+METRICS=(tcp1_c2s tcp1_s2c tcp4_c2s tcp4_s2c rtt_avg rtt_p99 wan_per_payload retx_per_mb ovh_per_pkt ovh_small_tcp cpu_per_gb loss_c2s)
 declare -A M_HEAD=(
   [tcp1_c2s]="1x c>s" [tcp1_s2c]="1x s>c" [tcp4_c2s]="4x c>s" [tcp4_s2c]="4x s>c"
   [rtt_avg]="rtt avg" [rtt_p99]="rtt p99" [wan_per_payload]="wan/pay" [retx_per_mb]="retx/MB" [ovh_per_pkt]="ovh B/p"
-  [cpu_per_gb]="cpu s/GB" [loss_c2s]="loss c>s")
+  [ovh_small_tcp]="ovh tcp" [cpu_per_gb]="cpu s/GB" [loss_c2s]="loss c>s")
 declare -A M_CSV=(
   [tcp1_c2s]=tcp_1stream_client_to_server [tcp1_s2c]=tcp_1stream_server_to_client
   [tcp4_c2s]=tcp_4streams_client_to_server [tcp4_s2c]=tcp_4streams_server_to_client
   [rtt_avg]=ping_rtt_avg [rtt_p99]=ping_rtt_p99 [wan_per_payload]=wan_bytes_per_payload_byte
   [retx_per_mb]=tcp_retransmits_per_mb
-  [ovh_per_pkt]=encap_overhead_bytes_per_packet [cpu_per_gb]=cpu_seconds_per_gb
+  [ovh_per_pkt]=encap_overhead_bytes_per_packet
+  [ovh_small_tcp]=encap_overhead_bytes_per_small_tcp_packet [cpu_per_gb]=cpu_seconds_per_gb
   [loss_c2s]="tcp_1stream_client_to_server_loss${loss}pct")
 declare -A M_UNIT=(
   [tcp1_c2s]=Mbit/s [tcp1_s2c]=Mbit/s [tcp4_c2s]=Mbit/s [tcp4_s2c]=Mbit/s [rtt_avg]=ms [rtt_p99]=ms
-  [wan_per_payload]=bytes/byte [retx_per_mb]=segments/MB [ovh_per_pkt]=bytes/packet [cpu_per_gb]=s/GB [loss_c2s]=Mbit/s)
+  [wan_per_payload]=bytes/byte [retx_per_mb]=segments/MB [ovh_per_pkt]=bytes/packet
+  [ovh_small_tcp]=bytes/packet [cpu_per_gb]=s/GB [loss_c2s]=Mbit/s)
 declare -A M_BETTER=(
   [tcp1_c2s]=higher [tcp1_s2c]=higher [tcp4_c2s]=higher [tcp4_s2c]=higher [rtt_avg]=lower
-  [rtt_p99]=lower [wan_per_payload]=lower [retx_per_mb]=lower [ovh_per_pkt]=lower [cpu_per_gb]=lower [loss_c2s]=higher)
+  [rtt_p99]=lower [wan_per_payload]=lower [retx_per_mb]=lower [ovh_per_pkt]=lower
+  [ovh_small_tcp]=lower [cpu_per_gb]=lower [loss_c2s]=higher)
 declare -A M_FMT=(
   [tcp1_c2s]=%.0f [tcp1_s2c]=%.0f [tcp4_c2s]=%.0f [tcp4_s2c]=%.0f [rtt_avg]=%.3f [rtt_p99]=%.3f
-  [wan_per_payload]=%.4f [retx_per_mb]=%.1f [ovh_per_pkt]=%.1f [cpu_per_gb]=%.2f [loss_c2s]=%.0f)
+  [wan_per_payload]=%.4f [retx_per_mb]=%.1f [ovh_per_pkt]=%.1f
+  [ovh_small_tcp]=%.1f [cpu_per_gb]=%.2f [loss_c2s]=%.0f)
 
 declare -A SAMPLE=()  # "contender|metric|round" -> value or NA
 record() { SAMPLE["$1|$2|$3"]=$4; }
@@ -229,6 +240,95 @@ m_overhead() {  # WAN bytes per ping crossing minus the inner packet size (1012 
   record "$c" ovh_per_pkt "$r" "$(awk -v b=$((b1 - b0)) -v n="$rx" 'BEGIN {printf "%.2f", b / (2 * n) - 1040}')"
 }
 
+# The small-TCP-packet overhead: $RR_EXCHANGES request/response exchanges of $RR_BYTES-byte
+# messages (rr, TCP_NODELAY, one exchange started every $RR_INTERVAL_US us) client -> server.
+RR_PORT=5301 RR_EXCHANGES=1000 RR_BYTES=64 RR_INTERVAL_US=1000
+
+_rr_listening() { [[ -n $(in_ns server ss -Hltn "sport = :$RR_PORT") ]]; }
+
+_rr_counter() {  # _rr_counter NAME -> "PACKETS BYTES" of a counter of the server's table bench_rr
+  in_ns server nft list counter inet bench_rr "$1" |
+    awk '{for (i = 1; i < NF; i++) {if ($i == "packets") p = $(i + 1); if ($i == "bytes") b = $(i + 1)}}
+         END {if (p == "" || b == "") exit 1; print p, b}'
+}
+
+# m_small_tcp: (WAN bytes - inner bytes) / inner packets of the rr run. The inner packets and
+# their L3 bytes are counted exactly by nftables on the server's eth0 (TCP port $RR_PORT, both
+# directions: requests, responses, ACKs, handshake and close); the WAN counter counts everything
+# the contender sent meanwhile (SCTP SACKs, ...), which is the honest overhead.
+m_small_tcp() {
+  local c=$1 r=$2 tmo srv="" why="" i b0 b1 cin cout pin bin pout bout pkts bytes nx
+  record "$c" ovh_small_tcp "$r" NA
+  tmo=$((RR_EXCHANGES * RR_INTERVAL_US / 1000000 + 30))
+  in_ns server nft delete table inet bench_rr 2>/dev/null || true
+  if _rr_listening; then
+    why="something already listens on port $RR_PORT in server"
+  elif ! in_ns server nft -f - <<EOF
+table inet bench_rr {
+  counter rr_in {}
+  counter rr_out {}
+  chain pre {
+    type filter hook prerouting priority -300; policy accept;
+    iifname "eth0" tcp dport $RR_PORT counter name "rr_in"
+  }
+  chain post {
+    type filter hook postrouting priority 300; policy accept;
+    oifname "eth0" tcp sport $RR_PORT counter name "rr_out"
+  }
+}
+EOF
+  then
+    why="could not install the nftables counters in server"
+  else
+    bg_ns server "$TMPD/rr-server.log" "$TOOLS_DIR/rr" server --port "$RR_PORT" \
+      --req "$RR_BYTES" --resp "$RR_BYTES" --timeout $((tmo + 10))
+    srv=$BG_PID
+    for ((i = 0; i < 50; i++)); do _rr_listening && break; sleep 0.1; done
+    sleep 0.2  # let the previous measurement's stragglers (delayed acknowledgements) pass
+    if ! _rr_listening; then
+      why="rr server not listening on port $RR_PORT after 5 s"
+    elif ! b0=$(contender_wan_bytes "$c"); then
+      why="could not read the WAN counters"
+    else
+      local crc=0 rc=0
+      : >"$TMPD/rr.out"
+      in_client "$TMPD/rr.out" $((tmo + 5)) "$TOOLS_DIR/rr" client --host 10.2.0.2 --port "$RR_PORT" \
+        --count "$RR_EXCHANGES" --req "$RR_BYTES" --resp "$RR_BYTES" \
+        --interval-us "$RR_INTERVAL_US" --timeout "$tmo" || crc=$?
+      if ((crc == 0)); then
+        wait_pid "$srv" 10 || rc=$?  # bounded; stops it if it does not end within 10 s
+        srv=""
+      fi
+      sleep 0.3  # the last ACK of the close; the tunnel's own delayed acknowledgements
+      nx=$({ grep -oE '^exchanges=[0-9]+' "$TMPD/rr.out" || true; } | cut -d= -f2)
+      if ((crc != 0)); then
+        why="rr client failed (exit status $crc; 124: killed by timeout): $(cat "$TMPD/rr.out")"
+        why+=" $({ grep '^rr:' "$TMPD/client-stderr.log" || true; } | tail -n 1)"
+      elif ((rc != 0)); then
+        why="rr server failed (exit status $rc): $(tail -n 1 "$TMPD/rr-server.log")"
+      elif [[ $nx != "$RR_EXCHANGES" ]]; then
+        why="rr client did ${nx:-no} exchanges instead of $RR_EXCHANGES"
+      elif ! b1=$(contender_wan_bytes "$c") || ! cin=$(_rr_counter rr_in) || ! cout=$(_rr_counter rr_out); then
+        why="could not read the counters"
+      else
+        read -r pin bin <<<"$cin"
+        read -r pout bout <<<"$cout"
+        pkts=$((pin + pout)) bytes=$((bin + bout))
+        if ((pin < RR_EXCHANGES || pout < RR_EXCHANGES)); then
+          why="only $pin packets in and $pout out counted for $RR_EXCHANGES exchanges"
+        else
+          log "$c: small TCP: $nx exchanges ($(grep -oE 'elapsed_s=[0-9.]+' "$TMPD/rr.out")): inner $pin+$pout packets, $bytes bytes ($((bytes / pkts)) B/packet); WAN $((b1 - b0)) bytes"
+          record "$c" ovh_small_tcp "$r" "$(awk -v w=$((b1 - b0)) -v b="$bytes" -v p="$pkts" 'BEGIN {printf "%.2f", (w - b) / p}')"
+        fi
+      fi
+    fi
+  fi
+  [[ -z $srv ]] || stop_pid "$srv"
+  in_ns server nft delete table inet bench_rr 2>/dev/null || true
+  [[ -z $why ]] || log "warning: $c: small-TCP overhead: $why"
+  return 0
+}
+
 m_fixed() {  # fixed-size transfer: WAN bytes per payload byte, retransmissions, CPU seconds per GB
   local c=$1 r=$2 t0 t1 b0 b1 payload retx
   record "$c" wan_per_payload "$r" NA; record "$c" retx_per_mb "$r" NA; record "$c" cpu_per_gb "$r" NA
@@ -274,6 +374,7 @@ run_contender() {
   fi
   m_rtt "$c" "$r"
   m_overhead "$c" "$r"
+  m_small_tcp "$c" "$r"
   m_fixed "$c" "$r"
   m_tput "$c" "$r" tcp1_c2s -P 1
   m_tput "$c" "$r" tcp1_s2c -P 1 -R
@@ -347,6 +448,7 @@ write_results() {  # write_results ROUNDS_DONE
   {
     echo "sctptund side-by-side benchmark, $(date '+%F %T'), $n of $rounds round(s) done"
     echo "  host: $(uname -r), $(nproc) CPUs; runs of $dur s, fixed transfer $size_mb MB, $pings pings (RTT), $ovh_pings pings of 1040 B (overhead), loss ${loss}% per WAN direction"
+    echo "  small TCP packets (ovh tcp): $RR_EXCHANGES request/response exchanges of $RR_BYTES + $RR_BYTES bytes, one every $RR_INTERVAL_US us"
     echo "  sctptund: $SCTPTUND ($SCTPTUND_REV)"
     echo "  wireguard-go $(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/null || echo '?'), openvpn $(dpkg-query -W -f='${Version}' openvpn 2>/dev/null || echo '?'), iperf3 $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null || echo '?')"
     [[ -n ${OVPN_DATA_CHANNEL[none]:-} ]] && echo "  openvpn-none:    ${OVPN_DATA_CHANNEL[none]}"
@@ -360,7 +462,9 @@ Columns: 1x/4x c>s, s>c = iperf3 TCP goodput in Mbit/s, client->server / server-
 streams; rtt avg/p99 = ping round trip in ms; wan/pay = WAN bytes (both directions, IP level) per
 delivered payload byte of a $size_mb MB transfer; retx/MB = TCP segments retransmitted in that
 transfer per MB (drops inside a tunnel, which inflate wan/pay); ovh B/p = WAN bytes per packet
-minus the inner packet (1040-byte pings); cpu s/GB = CPU seconds (user+sys) of the tunnel
+minus the inner packet (1040-byte pings); ovh tcp = the same for small TCP packets: (WAN bytes -
+inner bytes) / inner packets of $RR_EXCHANGES request/response exchanges of $RR_BYTES-byte messages
+(the tunnel's own acknowledgements included); cpu s/GB = CPU seconds (user+sys) of the tunnel
 processes of both gateways per GB of payload ("-" for direct: no process); loss c>s = 1 stream
 with ${loss}% random loss in each WAN direction. Lower is better for rtt, wan/pay, retx, ovh, cpu.
 Ratios are value / reference whatever the direction of "better". See bench/README.md.
