@@ -37,6 +37,7 @@ GW_EXTRA[1]=$(cat <<TOML
 [[peer]]
 name = "site-c"
 remote = ["198.18.0.3"]
+key_file = "$(psk_file site-c)"
 
 [[policy]]
 prefix = "10.4.0.0/16"
@@ -59,6 +60,7 @@ socket = "$TMPD/gw3.sock"
 [[peer]]
 name = "site-a"
 remote = ["198.18.0.1"]
+key_file = "$(psk_file site-c)"
 [[policy]]
 prefix = "10.1.0.0/16"
 action = "tunnel"

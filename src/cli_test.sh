@@ -8,9 +8,25 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+key=$("$bin" genkey) || fail "genkey failed"
+[[ $key =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "genkey printed '$key', not 32 bytes of base64"
+[[ $("$bin" genkey) != "$key" ]] || fail "genkey printed the same key twice"
+
+# The shipped examples, with their key file in a temporary folder instead of /etc/sctptund.
+(umask 077 && echo "$key" >"$tmp/site-a-site-b.key")
 for f in "$repo"/packaging/examples/*.toml; do
-  "$bin" --check -c "$f" >/dev/null || fail "--check refused the example $f"
+  grep -q 'key_file = "/etc/sctptund/site-a-site-b.key"' "$f" || fail "$f names another key file"
+  sed "s|/etc/sctptund/|$tmp/|" "$f" >"$tmp/example.toml"
+  out=$("$bin" --check -c "$tmp/example.toml" 2>&1) || fail "--check refused the example $f: $out"
+  [[ $out != *warning* ]] || fail "--check warned about the example $f: $out"
 done
+chmod 644 "$tmp/site-a-site-b.key"
+set +e
+out=$("$bin" --check -c "$tmp/example.toml" 2>&1); rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "--check with a world-readable key file exited $rc, expected 1"
+grep -q "example.toml:[0-9]*: \[peer\] key_file: key file '$tmp/site-a-site-b.key' is open to group or others (mode 0644): chmod 600 it" <<<"$out" ||
+  fail "unexpected message: $out"
 
 printf '[tun]\nname = "tun0"\nmtu = 100000\n' > "$tmp/bad.toml"
 set +e

@@ -3,7 +3,12 @@
 #include <netinet/in.h>
 #include <toml++/toml.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -194,9 +199,41 @@ void read_transport(const std::string& file, const toml::table& table, Transport
     transport.local.push_back(*net::Endpoint::parse("0.0.0.0", transport.port));
 }
 
+// A path from a config file, relative ones taken from the config file's folder.
+std::string resolve_beside(const std::string& config_file, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  std::size_t slash = config_file.rfind('/');
+  return slash == std::string::npos ? path : config_file.substr(0, slash + 1) + path;
+}
+
+std::optional<crypto::Key> read_key_file(const std::string& path, std::string& error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = "cannot read key file '" + path + "': " + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    error = "key file '" + path + "' is open to group or others (mode " + mode + "): chmod 600 it";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    error = "cannot read key file '" + path + "'";
+    return std::nullopt;
+  }
+  std::string why;
+  auto key = crypto::parse_key(text.str(), why);
+  if (!key) error = "key file '" + path + "': " + why;
+  return key;
+}
+
 PeerConfig read_peer(const std::string& file, const toml::table& table) {
   Section s(file, table, "peer");
-  s.allow_only({"name", "remote", "port", "compression", "pool"});
+  s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption"});
   PeerConfig peer;
   peer.name = s.required_string("name");
   if (!valid_name(peer.name, 64))
@@ -212,6 +249,22 @@ PeerConfig read_peer(const std::string& file, const toml::table& table) {
     peer.remote.push_back(*ep);
   });
   if (peer.remote.empty()) s.fail(s.where("remote"), "remote", "needs at least one address");
+  if (auto encryption = s.string("encryption")) {
+    if (*encryption != "aead" && *encryption != "none")
+      s.fail(s.where("encryption"), "encryption", "must be \"aead\" or \"none\", not '" + *encryption + "'");
+    peer.seal = *encryption == "aead";
+  }
+  if (auto key_file = s.string("key_file")) {
+    peer.key_file = *key_file;
+    std::string error;
+    peer.key = read_key_file(resolve_beside(file, *key_file), error);
+    if (!peer.key) s.fail(s.where("key_file"), "key_file", error);
+  } else if (peer.seal) {
+    s.fail_section("peer '" + peer.name +
+                   "': encryption = \"aead\" (the default) needs key_file: make a key with `sctptund genkey`, give "
+                   "both gateways the same one, or set encryption = \"none\" (anyone who can reach the port can "
+                   "then send into the tunnel)");
+  }
   return peer;
 }
 
@@ -360,6 +413,15 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     if (!used)
       config.warnings.push_back("peer '" + config.peers[i].name +
                                 "' is used by no [[policy]] rule");
+    const PeerConfig& peer = config.peers[i];
+    if (!peer.key)
+      config.warnings.push_back("peer '" + peer.name +
+                                "': no key_file: NOT authenticated and NOT encrypted; anyone who can send "
+                                "UDP from its address can put packets into " + config.tun.name);
+    else if (!peer.seal)
+      config.warnings.push_back("peer '" + peer.name +
+                                "': encryption = \"none\": authenticated, but its traffic crosses the WAN "
+                                "in clear and unprotected against modification");
   }
   return config;
 }
@@ -389,7 +451,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&
                  a.peers[i].port == b.peers[i].port && a.peers[i].compression == b.peers[i].compression &&
-                 a.peers[i].pool == b.peers[i].pool;
+                 a.peers[i].pool == b.peers[i].pool && a.peers[i].key == b.peers[i].key &&
+                 a.peers[i].seal == b.peers[i].seal;
   }
   if (!same_peers) out.push_back("[[peer]] (added, removed, reordered or changed)");
   return out;

@@ -3,12 +3,14 @@
 // either returns a complete, consistent Config or throws ConfigError naming file, line and key.
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "src/crypto_session.hpp"
 #include "src/endpoint.hpp"
 
 namespace config {
@@ -58,6 +60,9 @@ struct PeerConfig {
   std::uint16_t port = 9899;
   bool compression = true;  // offer header compression (used when both sides offer it)
   std::uint16_t pool = 2;   // associations kept ready to the peer (SCTP ports port..port+pool-1)
+  std::string key_file;     // as written; relative paths are taken from the config file's folder
+  std::optional<crypto::Key> key;  // read from key_file when the config is loaded
+  bool seal = true;         // encryption = "aead" (default) or "none"
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.

@@ -2,6 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace {
@@ -23,6 +28,7 @@ socket = "/tmp/gw1.sock"
 [[peer]]
 name = "site-b"
 remote = ["192.0.2.2"]
+encryption = "none"
 port = 9899
 
 [[policy]]
@@ -67,7 +73,9 @@ TEST_CASE("config: the documented example is valid") {
   REQUIRE(c.rules.size() == 2);
   CHECK(c.rules[1].prefix.to_string() == "fd02::/64");
   CHECK(c.rules[1].peer == 0);
-  CHECK(c.warnings.empty());
+  // The one warning: this peer has no key.
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "peer 'site-b': no key_file: NOT authenticated and NOT encrypted"));
 }
 
 TEST_CASE("config: defaults") {
@@ -109,9 +117,9 @@ TEST_CASE("config: errors name the file, the line and the key") {
   CHECK(contains(e, "missing required key 'remote'"));
 
   e = error_of(
-      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\n[[peer]]\nname = \"b\"\nremote = "
-      "[\"192.0.2.3\"]\n");
-  CHECK(contains(e, "test.toml:4:"));
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n[[peer]]\nname = \"b\"\nremote = "
+      "[\"192.0.2.3\"]\nencryption = \"none\"\n");
+  CHECK(contains(e, "test.toml:5:"));
   CHECK(contains(e, "'b' is used by another peer"));
 
   e = error_of("[[policy]]\nprefix = \"10.2.0.0/16\"\naction = \"tunnel\"\npeer = \"nobody\"\n");
@@ -141,9 +149,9 @@ TEST_CASE("config: errors name the file, the line and the key") {
 
 TEST_CASE("config: a peer that no rule uses is a warning") {
   config::Config c =
-      config::parse_config("[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\n", "t.toml");
-  REQUIRE(c.warnings.size() == 1);
-  CHECK(contains(c.warnings[0], "idle"));
+      config::parse_config("[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\nencryption = \"none\"\n", "t.toml");
+  REQUIRE(c.warnings.size() == 2);
+  CHECK(contains(c.warnings[0], "'idle' is used by no [[policy]] rule"));
 }
 
 TEST_CASE("config: a missing file is an error that names it") {
@@ -160,6 +168,7 @@ bypass_table = 1077
 [[peer]]
 name = "b"
 remote = ["192.0.2.2"]
+encryption = "none"
 [[route]]
 prefix = "10.2.0.0/16"
 [[route]]
@@ -244,4 +253,73 @@ TEST_CASE("config: [[peer]] pool: associations kept ready, 1..16, default 2") {
     INFO(e);
     CHECK(contains(e, "[peer] pool"));
   }
+}
+
+namespace {
+// A key file in a fresh temporary folder, mode 0600; removed with the folder at destruction.
+struct KeyDir {
+  std::string dir;
+  KeyDir() {
+    char tmpl[] = "/tmp/sctptund-keytest-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+  }
+  ~KeyDir() { std::filesystem::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) {
+    std::string path = dir + "/" + name;
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), mode);
+    return path;
+  }
+};
+
+std::string with_peer_keys(const std::string& lines) {
+  std::string text = kValid;
+  text.replace(text.find("encryption = \"none\"\n"), 20, lines);
+  return text;
+}
+}  // namespace
+
+TEST_CASE("config: [[peer]] key_file and encryption") {
+  REQUIRE(crypto::init());
+  KeyDir keys;
+  std::string key = crypto::generate_key();
+  CHECK(key.size() == 44);
+  keys.write("b.key", key + "\n");
+
+  // Relative to the config file's folder; the key is read when the config is.
+  config::Config c = config::parse_config(with_peer_keys("key_file = \"b.key\"\n"), keys.dir + "/gw.toml");
+  REQUIRE(c.peers[0].key.has_value());
+  CHECK(c.peers[0].seal);
+  std::string why;
+  CHECK(*c.peers[0].key == *crypto::parse_key(key, why));
+  config::Config none = config::parse_config(
+      with_peer_keys("key_file = \"" + keys.dir + "/b.key\"\nencryption = \"none\"\n"), "elsewhere.toml");
+  CHECK(none.peers[0].key == c.peers[0].key);
+  CHECK_FALSE(none.peers[0].seal);
+  CHECK(c.warnings.empty());
+  REQUIRE(none.warnings.size() == 1);
+  CHECK(contains(none.warnings[0], "encryption = \"none\": authenticated, but its traffic crosses the WAN in clear"));
+  CHECK_FALSE(config::restart_needed(c, none).empty());  // encryption changes need a restart
+
+  // encryption = "aead" is the default and needs a key.
+  std::string e = error_of(with_peer_keys(""));
+  CHECK(contains(e, "test.toml:"));
+  CHECK(contains(e, "needs key_file"));
+  CHECK(contains(e, "sctptund genkey"));
+  e = error_of(with_peer_keys("encryption = \"rot13\"\n"));
+  CHECK(contains(e, "[peer] encryption: must be \"aead\" or \"none\""));
+
+  auto key_error = [&](const std::string& file, const std::string& text, mode_t mode) {
+    keys.write(file, text, mode);
+    return error_of(with_peer_keys("key_file = \"" + keys.dir + "/" + file + "\"\n"));
+  };
+  e = key_error("open.key", key, 0644);
+  CHECK(contains(e, "[peer] key_file: key file"));
+  CHECK(contains(e, "mode 0644): chmod 600 it"));
+  CHECK(contains(key_error("short.key", "c2hvcnQ=", 0600), "the key is 5 bytes, it must be 32"));
+  CHECK(contains(key_error("junk.key", "not base64 at all!", 0600), "not a base64 key"));
+  CHECK(contains(key_error("empty.key", "", 0600), "must be 32"));
+  e = error_of(with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"));
+  CHECK(contains(e, "cannot read key file"));
+  CHECK(contains(e, "No such file"));
 }

@@ -30,6 +30,10 @@ const char* to_string(Drop reason) {
       return "hc_error";
     case Drop::tun_write:
       return "tun_write";
+    case Drop::auth_failed:
+      return "auth_failed";
+    case Drop::not_sealed:
+      return "not_sealed";
     case Drop::count_:
       break;
   }

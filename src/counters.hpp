@@ -22,6 +22,9 @@ enum class Drop : std::uint8_t {
   unknown_assoc,     // from an association we no longer track
   hc_error,          // from a peer: a compressed header we cannot rebuild (contexts reset)
   tun_write,         // the kernel refused the packet on the TUN
+  auth_failed,       // from a peer: a SEALED message that does not authenticate (forged,
+                     // modified, replayed, reordered)
+  not_sealed,        // from a peer: an unsealed message where sealing was agreed
   count_
 };
 inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(Drop::count_);
@@ -40,7 +43,8 @@ struct Counters {
   std::uint64_t hc_context_resets_sent = 0, hc_context_resets_received = 0;
   std::uint64_t bundles_sent = 0;     // BUNDLE messages sent (two or more small packets each)
   std::uint64_t bundled_packets = 0;  // packets that travelled in them
-  std::uint64_t backpressure_pauses = 0;    // times TUN reading paused on a full send buffer
+  std::uint64_t backpressure_pauses = 0;
+  std::uint64_t handshake_failures = 0;     // associations aborted: wrong key, mismatched settings    // times TUN reading paused on a full send buffer
   std::array<std::uint64_t, kDropReasons> drops{};
 
   void drop(Drop reason) { ++drops[static_cast<std::size_t>(reason)]; }

@@ -91,7 +91,11 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   gateway::Options gateway_options;
   for (const config::PeerConfig& peer : config_.peers) {
     gateway_options.peer_names.push_back(peer.name);
-    gateway_options.peer_compression.push_back(peer.compression);
+    gateway::PeerSecurity security;
+    security.psk = peer.key;
+    security.seal = peer.seal;
+    security.compression = peer.compression;
+    gateway_options.peer_security.push_back(security);
   }
   gateway_options.instance = std::random_device{}();
   gateway_options.max_flows = config_.flows.max;

@@ -215,7 +215,7 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
   wire::Type type = vnet ? (state.compress ? wire::Type::packet_gso_hc : wire::Type::packet_gso)
                          : (state.compress ? wire::Type::packet_hc : wire::Type::packet);
   wire::write_packet_header(buf.push_front(wire::kPacketHeaderSize), type);
-  transport::SendResult result = transport_.send(flow->assoc, flow->stream, buf.data());
+  transport::SendResult result = send_message(flow->assoc, state, flow->stream, buf.data());
   buf.pull_front(header_size);
   if (state.compress) {
     std::memcpy(buf.push_front(original_len).data(), original, original_len);
@@ -268,7 +268,10 @@ Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const packet::Pack
 
 bool Gateway::flush_bundle() {
   if (bundle_.empty()) return true;
-  transport::SendResult result = transport_.send(bundle_.assoc(), bundle_.stream(), bundle_.message());
+  auto it = assocs_.find(bundle_.assoc());
+  transport::SendResult result = it == assocs_.end()
+                                     ? transport::SendResult::closed
+                                     : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message());
   if (result == transport::SendResult::would_block) return false;
   if (result != transport::SendResult::ok) {
     for (std::size_t i = 0; i < bundle_.items(); ++i) counters_.drop(Drop::send_error);
@@ -312,9 +315,10 @@ void Gateway::on_assoc_up(transport::AssocId assoc, transport::PeerId peer,
   state.peer = peer;
   state.out_streams = out_streams;
   state.streams = flows::StreamCursor(out_streams);
+  state.handshake = std::make_unique<Handshake>(security(peer), options_.instance);
   LOG_DEBUG("peer %s: association %llu up, %u outbound streams, sending HELLO",
             peers_[peer].name.c_str(), static_cast<unsigned long long>(assoc), out_streams);
-  send_hello(assoc, state);
+  advance_handshake(assoc, state);
 }
 
 hc::Compressor& AssocState::compressor(std::uint16_t stream) {
@@ -329,24 +333,77 @@ hc::Decompressor& AssocState::decompressor(std::uint16_t stream) {
   return *decompressors[stream];
 }
 
-bool Gateway::compression_offered(transport::PeerId peer) const {
-  return peer >= options_.peer_compression.size() || options_.peer_compression[peer];
+const PeerSecurity& Gateway::security(transport::PeerId peer) const {
+  static const PeerSecurity defaults;
+  return peer < options_.peer_security.size() ? options_.peer_security[peer] : defaults;
 }
 
-void Gateway::send_hello(transport::AssocId assoc, AssocState& state) {
-  wire::Hello hello;
-  hello.instance = options_.instance;
-  if (options_.offer_bundle) hello.capabilities |= wire::kCapBundle;
-  if (compression_offered(state.peer)) hello.capabilities |= wire::kCapCompression;
-  std::vector<std::uint8_t> bytes = wire::encode_hello(hello);
-  transport::SendResult result = transport_.send(assoc, wire::kControlStream, bytes);
-  if (result == transport::SendResult::ok) {
-    state.hello_sent = true;
-  } else if (result != transport::SendResult::would_block) {
-    LOG_WARN("peer %s: could not send HELLO on association %llu", peers_[state.peer].name.c_str(),
-             static_cast<unsigned long long>(assoc));
+void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
+  Handshake& hs = *state.handshake;
+  auto send = [&](std::span<const std::uint8_t> msg, const char* what) {
+    transport::SendResult result = transport_.send(assoc, wire::kControlStream, msg);
+    if (result != transport::SendResult::ok && result != transport::SendResult::would_block)
+      LOG_WARN("peer %s: could not send %s on association %llu", peers_[state.peer].name.c_str(), what,
+               static_cast<unsigned long long>(assoc));
+    return result == transport::SendResult::ok;
+  };
+  if (!state.hello_sent) state.hello_sent = send(hs.hello(), "HELLO");
+  if (state.hello_sent && hs.needs_auth() && hs.peer_hello_received() && !state.auth_sent)
+    state.auth_sent = send(hs.auth(), "AUTH");
+  if (!state.listed_ready && state.ready()) {
+    state.listed_ready = true;
+    peers_[state.peer].ready_assocs.push_back(assoc);
+    LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s)", peers_[state.peer].name.c_str(),
+             static_cast<unsigned long long>(assoc), hs.peer_instance(),
+             hs.needs_auth() ? "key verified" : "NOT authenticated",
+             hs.session() ? (std::string(", ") + crypto::to_string(hs.session()->cipher())).c_str() : ", not encrypted");
   }
-  if (state.ready()) peers_[state.peer].ready_assocs.push_back(assoc);
+}
+
+void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state, const std::string& reason) {
+  PeerStatus& peer = peers_[state.peer];
+  std::string where = "unknown address";
+  for (const transport::AssocInfo& info : transport_.associations()) {
+    if (info.id == assoc && !info.path.empty()) where = info.path;
+  }
+  ++peer.handshake_failures;
+  ++counters_.handshake_failures;
+  peer.last_handshake_failure = reason + " (" + where + ")";
+  // One line per peer per 10 s: a peer with the wrong key retries every few seconds.
+  double now = loop_.now();
+  if (peer.failure_logged_at < 0 || now - peer.failure_logged_at >= 10) {
+    LOG_WARN("peer %s (%s): %s; aborting the association (%llu handshake failures so far)", peer.name.c_str(),
+             where.c_str(), reason.c_str(), static_cast<unsigned long long>(peer.handshake_failures));
+    peer.failure_logged_at = now;
+  }
+  transport_.abort(assoc, reason.c_str());  // state is gone after this (on_assoc_down)
+}
+
+transport::SendResult Gateway::send_message(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                                            std::span<const std::uint8_t> msg) {
+  crypto::Session* session = state.handshake->session();
+  if (!session) return transport_.send(assoc, stream, msg);
+  sealed_.resize(1 + msg.size() + crypto::kTagSize);
+  sealed_[0] = static_cast<std::uint8_t>(wire::Type::sealed);
+  session->seal(stream, msg, sealed_.data() + 1);
+  transport::SendResult result = transport_.send(assoc, stream, sealed_);
+  if (result == transport::SendResult::ok) session->commit_sent(stream);
+  return result;
+}
+
+bool Gateway::unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg) {
+  crypto::Session* session = state.handshake->session();
+  if (!session) {
+    counters_.drop(state.handshake->seals() ? Drop::before_handshake : Drop::wire_malformed);
+    return false;
+  }
+  if (!session->open(stream, msg.data().subspan(1))) {
+    counters_.drop(Drop::auth_failed);
+    return false;
+  }
+  msg.pull_front(1);
+  msg.set_size(msg.size() - crypto::kTagSize);
+  return true;
 }
 
 void Gateway::on_assoc_down(transport::AssocId assoc) {
@@ -366,63 +423,75 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     counters_.drop(Drop::unknown_assoc);
     return;
   }
+  AssocState& state = it->second;
+  bool opened = !msg.empty() && msg.data()[0] == static_cast<std::uint8_t>(wire::Type::sealed);
+  if (opened && !unseal(state, stream, msg)) return;
   wire::Message message;
   if (wire::decode(msg.data(), message) != wire::DecodeError::none) {
     counters_.drop(Drop::wire_malformed);
     return;
   }
+  bool handshake = message.type == wire::Type::hello || message.type == wire::Type::auth;
+  if (opened ? (handshake || message.type == wire::Type::sealed) : (!handshake && state.handshake->seals())) {
+    // Sealing agreed: everything but HELLO and AUTH must come sealed, and they never may.
+    counters_.drop(opened ? Drop::wire_malformed : Drop::not_sealed);
+    return;
+  }
   switch (message.type) {
     case wire::Type::hello:
-      handle_hello(assoc, it->second, msg.data());
+      handle_hello(assoc, state, msg.data());
       break;
+    case wire::Type::auth:
+      handle_auth(assoc, state, msg.data());
+      break;
+    case wire::Type::sealed:
+      break;  // refused above
     case wire::Type::packet:
-      handle_packet(assoc, it->second, stream, msg, false, false);
+      handle_packet(assoc, state, stream, msg, false, false);
       break;
     case wire::Type::packet_gso:
-      handle_packet(assoc, it->second, stream, msg, true, false);
+      handle_packet(assoc, state, stream, msg, true, false);
       break;
     case wire::Type::packet_hc:
-      handle_packet(assoc, it->second, stream, msg, false, true);
+      handle_packet(assoc, state, stream, msg, false, true);
       break;
     case wire::Type::packet_gso_hc:
-      handle_packet(assoc, it->second, stream, msg, true, true);
+      handle_packet(assoc, state, stream, msg, true, true);
       break;
     case wire::Type::context_reset:
-      handle_context_reset(it->second, msg.data());
+      handle_context_reset(state, msg.data());
       break;
     case wire::Type::bundle:
-      handle_bundle(assoc, it->second, stream, msg.data());
+      handle_bundle(assoc, state, stream, msg.data());
       break;
   }
 }
 
-void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
-                           std::span<const std::uint8_t> msg) {
-  const std::string& name = peers_[state.peer].name;
-  wire::Hello hello;
-  wire::DecodeError error = wire::decode_hello(msg, hello);
-  if (error != wire::DecodeError::none) {
-    LOG_WARN("peer %s: malformed HELLO (%s), aborting association", name.c_str(),
-             wire::to_string(error));
-    transport_.abort(assoc, "malformed HELLO");
+void Gateway::handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+  std::string reason;
+  if (!state.handshake->on_peer_hello(msg, reason)) {
+    fail_handshake(assoc, state, reason);
     return;
   }
-  if (hello.version != wire::kVersion) {
-    LOG_WARN("peer %s speaks protocol version %u, we speak %u: aborting association", name.c_str(),
-             hello.version, wire::kVersion);
-    transport_.abort(assoc, "protocol version mismatch");
+  state.compress = state.handshake->compress();
+  state.bundle = state.handshake->bundle();
+  advance_handshake(assoc, state);
+}
+
+void Gateway::handle_auth(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+  std::string reason;
+  if (!state.handshake->on_peer_auth(msg, reason)) {
+    fail_handshake(assoc, state, reason);
     return;
   }
-  bool was_ready = state.ready();
-  state.hello_received = true;
-  state.peer_instance = hello.instance;
-  state.compress = compression_offered(state.peer) && (hello.capabilities & wire::kCapCompression);
-  state.bundle = hello.capabilities & wire::kCapBundle;
-  if (!was_ready && state.ready()) {
-    peers_[state.peer].ready_assocs.push_back(assoc);
-    LOG_INFO("peer %s: association %llu ready (peer instance %08x)", name.c_str(),
-             static_cast<unsigned long long>(assoc), hello.instance);
-  }
+  advance_handshake(assoc, state);
+}
+
+bool AssocState::accepts_packets() const {
+  // With sealing, a message that opened is itself proof of the key (its keys come from the key
+  // and both nonces), so packets may overtake the AUTH on stream 0; without, AUTH comes first.
+  const Handshake& hs = *handshake;
+  return hs.peer_hello_received() && (!hs.needs_auth() || hs.seals() || hs.peer_authenticated());
 }
 
 void Gateway::handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
@@ -455,7 +524,7 @@ void Gateway::handle_context_reset(AssocState& state, std::span<const std::uint8
 
 void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
                             bool gso, bool compressed) {
-  if (!state.hello_received) {
+  if (!state.accepts_packets()) {
     counters_.drop(Drop::before_handshake);
     return;
   }
@@ -484,7 +553,7 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
       std::uint8_t reset[wire::kContextResetSize] = {static_cast<std::uint8_t>(wire::Type::context_reset),
                                                      static_cast<std::uint8_t>(stream >> 8),
                                                      static_cast<std::uint8_t>(stream)};
-      if (transport_.send(assoc, wire::kControlStream, reset) == transport::SendResult::ok)
+      if (send_message(assoc, state, wire::kControlStream, reset) == transport::SendResult::ok)
         ++counters_.hc_context_resets_sent;
       return;
     }
@@ -552,9 +621,7 @@ std::size_t Gateway::l4_header_len(const packet::PacketView& view) {
 }
 
 void Gateway::on_writable() {
-  for (auto& [assoc, state] : assocs_) {
-    if (!state.hello_sent) send_hello(assoc, state);
-  }
+  for (auto& [assoc, state] : assocs_) advance_handshake(assoc, state);
   drain_pending();
   if (!tun_paused() && tun_watch_) read_tun();
   update_tun_watch();

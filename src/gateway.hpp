@@ -28,8 +28,10 @@
 //  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
 //     the sender's), else a PACKET_GSO super-packet is segmented in software first.
 //
-// Handshake: on_assoc_up sends our HELLO on stream 0; the association carries packets once our
-// HELLO is sent and the peer's HELLO received (AssocState::ready()).
+// Handshake (src/handshake.hpp): on_assoc_up sends our HELLO on stream 0, then AUTH when we hold
+// a key; the association carries packets once AssocState::ready(). With sealing, every message
+// after AUTH leaves through send_message() as SEALED, and on_message() opens SEALED messages
+// before anything else looks at them; nothing unsealed but HELLO and AUTH is accepted.
 
 #include <array>
 #include <cstdint>
@@ -44,6 +46,7 @@
 #include "src/counters.hpp"
 #include "src/event_loop.hpp"
 #include "src/flow_table.hpp"
+#include "src/handshake.hpp"
 #include "src/header_codec.hpp"
 #include "src/icmp_reply.hpp"
 #include "src/packet.hpp"
@@ -69,17 +72,18 @@ struct Options {
   flows::Timeouts flow_timeouts;
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
-  std::vector<bool> peer_compression;  // per peer: offer header compression (default: yes)
-  bool offer_bundle = true;            // announce that we accept BUNDLE (off: as an old peer)
+  // Per peer (indexed by PeerId): key, sealing, compression, bundling. Missing: the defaults of
+  // PeerSecurity (no key: tests only, the daemon always fills it from the config).
+  std::vector<PeerSecurity> peer_security;
   double icmp_per_second = 10, icmp_burst = 20;
 };
 
 struct AssocState {
   transport::PeerId peer = 0;
   std::uint16_t out_streams = 0;
-  bool hello_sent = false;
-  bool hello_received = false;
-  std::uint32_t peer_instance = 0;
+  std::unique_ptr<Handshake> handshake;  // never null for a tracked association
+  bool hello_sent = false, auth_sent = false;
+  bool listed_ready = false;  // in the peer's ready_assocs (from the moment ready() holds)
   bool compress = false;  // both HELLOs announced compression
   bool bundle = false;    // the peer's HELLO announced that it accepts BUNDLE
   flows::StreamCursor streams;
@@ -88,7 +92,11 @@ struct AssocState {
   // together (CONTEXT_RESET), so no context is used that the other side has not received.
   std::vector<std::unique_ptr<hc::Compressor>> compressors;
   std::vector<std::unique_ptr<hc::Decompressor>> decompressors;
-  bool ready() const { return hello_sent && hello_received; }
+  bool ready() const {
+    return hello_sent && handshake->peer_hello_received() &&
+           (!handshake->needs_auth() || (auth_sent && handshake->peer_authenticated()));
+  }
+  bool accepts_packets() const;
   hc::Compressor& compressor(std::uint16_t stream);
   hc::Decompressor& decompressor(std::uint16_t stream);
 };
@@ -96,6 +104,9 @@ struct AssocState {
 struct PeerStatus {
   std::string name;
   std::uint64_t flow_limit_hits = 0;  // new flows refused: the peer's flow limit was reached
+  std::uint64_t handshake_failures = 0;  // associations aborted in the handshake (wrong key, ...)
+  std::string last_handshake_failure;    // why, and on which path
+  double failure_logged_at = -1;         // loop time of the last such log line
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
 };
@@ -154,14 +165,22 @@ class Gateway final : public transport::Events {
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
   bool bind_flow(flows::Flow& flow);
-  void send_hello(transport::AssocId assoc, AssocState& state);
+  // Sends what of HELLO and AUTH is due; marks the association ready when it becomes so.
+  void advance_handshake(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
+  void handle_auth(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
+  void fail_handshake(transport::AssocId assoc, AssocState& state, const std::string& reason);
+  // Every message to a peer leaves here: sealed when the association seals.
+  transport::SendResult send_message(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                                     std::span<const std::uint8_t> msg);
+  // Opens a SEALED message in place (msg becomes the inner message); false: dropped, counted.
+  bool unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg);
+  const PeerSecurity& security(transport::PeerId peer) const;
   void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
                      bool gso, bool compressed);
   void handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
                      std::span<const std::uint8_t> msg);
   void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
-  bool compression_offered(transport::PeerId peer) const;
   void update_tun_watch();
 
   loop::EventLoop& loop_;
@@ -188,6 +207,7 @@ class Gateway final : public transport::Events {
   // before TUN reading resumes; while non-empty, TUN reading is paused.
   Bundle bundle_;
   tun::PacketBuf bundle_item_;  // one item of a received BUNDLE on its way into the TUN
+  std::vector<std::uint8_t> sealed_;  // the SEALED form of the message being sent
 };
 
 }  // namespace gateway

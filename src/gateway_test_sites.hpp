@@ -39,30 +39,39 @@ struct TwoSites {
   gateway::Gateway gw1, gw2;
 
   // Compression off unless a test asks for it: most tests look at the messages themselves.
-  static gateway::Options options(std::uint32_t instance, bool compress = false,
-                                  bool bundle = true) {
+  static gateway::PeerSecurity plain(bool compress = false, bool bundle = true) {
+    gateway::PeerSecurity security;
+    security.compression = compress;
+    security.bundle = bundle;
+    return security;
+  }
+  static gateway::Options options(std::uint32_t instance, const gateway::PeerSecurity& security) {
     gateway::Options o;
-    o.offer_bundle = bundle;
     o.peer_names = {"other"};
-    o.peer_compression = {compress};
+    o.peer_security = {security};
     o.instance = instance;
     o.batch_size = 8;
     return o;
   }
+  static gateway::Options options(std::uint32_t instance, bool compress = false) {
+    return options(instance, plain(compress));
+  }
 
   explicit TwoSites(bool compress = false, bool bundle2 = true)
+      : TwoSites(plain(compress), plain(compress, bundle2)) {}
+  TwoSites(const gateway::PeerSecurity& security1, const gateway::PeerSecurity& security2)
       : gw1(loop, tun1, link.a(), &bypass1,
             policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
                            policy::Action::drop),
-            options(1, compress)),
+            options(1, security1)),
         gw2(loop, tun2, link.b(), &bypass2,
             policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
                            policy::Action::drop),
-            options(2, compress, bundle2)) {}
+            options(2, security2)) {}
 
   void up() {
     link.up(16, 16);
-    link.deliver();  // HELLOs
+    link.deliver();  // HELLOs (and AUTHs)
   }
 };
 

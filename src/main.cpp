@@ -4,6 +4,7 @@
 //   sctptund --check -c FILE                validate the config; exit 0 (valid) or 1
 //   sctptund show [-c FILE | -s SOCKET] [--json]
 //   sctptund reload [-c FILE | -s SOCKET]     re-read the config (like SIGHUP); exit 1 if refused
+//   sctptund genkey                           print a new pre-shared key for a key_file
 //   sctptund --version | --help
 //
 // Exit codes: 0 success, 1 failure (bad config, cannot start, daemon unreachable), 2 usage.
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "src/config.hpp"
+#include "src/crypto_session.hpp"
 #include "src/control.hpp"
 #include "src/daemon.hpp"
 #include "src/log.hpp"
@@ -30,6 +32,7 @@ constexpr const char* kUsage =
     "       sctptund --check -c FILE\n"
     "       sctptund show [-c FILE | -s SOCKET] [--json]\n"
     "       sctptund reload [-c FILE | -s SOCKET]\n"
+    "       sctptund genkey                  print a new pre-shared key (base64) for key_file\n"
     "       sctptund --version | --help\n";
 
 int usage_error(const std::string& message) {
@@ -77,7 +80,7 @@ int parse_args(int argc, char** argv, Args& args) {
       args.command = "check";
     } else if (w == "--json") {
       args.json = true;
-    } else if ((w == "show" || w == "reload") && i == 0) {
+    } else if ((w == "show" || w == "reload" || w == "genkey") && i == 0) {
       args.command = w;
     } else {
       return usage_error("unexpected argument '" + w + "'");
@@ -110,6 +113,14 @@ int main(int argc, char** argv) {
     if (!logging::parse_level(args.log_level, level))
       return usage_error("unknown log level '" + args.log_level + "'");
     logging::set_level(level);
+  }
+  if (!crypto::init()) {
+    std::fprintf(stderr, "sctptund: libsodium cannot be initialised\n");
+    return 1;
+  }
+  if (args.command == "genkey") {
+    std::printf("%s\n", crypto::generate_key().c_str());
+    return 0;
   }
   try {
     if (args.command == "show" || args.command == "reload") return run_request(args);

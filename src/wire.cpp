@@ -48,6 +48,8 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
     case Type::packet_gso_hc:
     case Type::context_reset:
     case Type::bundle:
+    case Type::auth:
+    case Type::sealed:
       out.type = static_cast<Type>(bytes[0]);
       out.body = bytes.subspan(1);
       return DecodeError::none;

@@ -18,6 +18,10 @@
 //          below 0x80, else 2 bytes: 0x80|high 7 bits, low 8 bits) and a PACKET or PACKET_HC
 //          message of that length. Small packets of one stream that were ready together share
 //          one SCTP DATA chunk; only when both HELLOs announce bundling.
+//   AUTH (0x08) on stream 0, after HELLO, only with a pre-shared key: type(1) proof(32)
+//          (src/crypto_session.hpp).
+//   SEALED (0x09) on any stream, after AUTH, when both sides seal: type(1), the AEAD ciphertext
+//          of one inner message (any type but HELLO, AUTH and SEALED), a 16-byte tag.
 //   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
 //          TUN gave it (little-endian: flags(1) gso_type(1) hdr_len(2) gso_size(2)
 //          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
@@ -45,13 +49,23 @@ enum class Type : std::uint8_t {
   packet_gso_hc = 0x05,  // PACKET_GSO with its header compressed
   context_reset = 0x06,  // stream 0: "my decompressor of stream N lost step: start it anew"
   bundle = 0x07,         // several small PACKET / PACKET_HC messages of one stream
+  auth = 0x08,           // stream 0: proof of the pre-shared key over both HELLOs
+  sealed = 0x09,         // an AEAD-protected inner message
 };
 
 // Capability bits announced in HELLO; the used set is the intersection of both sides'.
 enum Capability : std::uint32_t {
   kCapCompression = 1u << 0,  // sends and accepts PACKET_HC / PACKET_GSO_HC / CONTEXT_RESET
   kCapBundle = 1u << 1,       // accepts BUNDLE
+  kCapAuth = 1u << 2,         // holds a pre-shared key: HELLO carries kExtNonce, AUTH follows
+  kCapSealed = 1u << 3,       // seals every message after AUTH (and requires the peer to)
+  kCapAesGcm = 1u << 4,       // can use AES-256-GCM (else ChaCha20-Poly1305 is used)
 };
+// HELLO extension types.
+enum Ext : std::uint8_t {
+  kExtNonce = 1,  // 32 random bytes, fresh per association
+};
+inline constexpr std::size_t kAuthSize = 1 + 32;  // type(1) proof(32)
 inline constexpr std::size_t kContextResetSize = 3;  // type(1) stream(2)
 
 struct HelloFixed {

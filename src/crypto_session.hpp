@@ -1,0 +1,83 @@
+#pragma once
+// Peer authentication and message protection with libsodium.
+//
+// Keys: each peer has a pre-shared key (PSK) of 32 random bytes, kept base64-encoded in a key
+// file (`sctptund genkey`). The PSK itself never protects traffic; per association:
+//  1. Both sides send a HELLO carrying a fresh random 32-byte nonce (wire extension kExtNonce).
+//  2. Each side sends AUTH: proof = BLAKE2b-256 keyed with the PSK over
+//     "sctptund auth v1" | sender's HELLO | receiver's HELLO (both HELLOs whole, so capabilities,
+//     instances and nonces are all bound; the order tells the two proofs apart, so a reflected
+//     proof fails). The receiver checks it in constant time.
+//  3. Both derive one key per direction: BLAKE2b-256 keyed with the PSK over
+//     "sctptund key v1" | sealer's nonce | opener's nonce.
+// Messages: every message after AUTH is SEALED: AEAD(ChaCha20-Poly1305 IETF, or AES-256-GCM when
+// both sides have AES-NI) over the inner message, 16-byte tag appended. The 96-bit AEAD nonce is
+// implicit: stream (2 bytes) | that stream's message counter (8 bytes, from 0) | 2 zero bytes.
+// SCTP delivers a stream reliably and in order, so both sides count alike; a replayed, reordered,
+// moved (other stream) or modified message fails authentication and is dropped. Counters only
+// advance on a message that was queued (sealer) or that authenticated (opener).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crypto {
+
+inline constexpr std::size_t kKeySize = 32;
+inline constexpr std::size_t kNonceSize = 32;  // the HELLO nonce
+inline constexpr std::size_t kProofSize = 32;
+inline constexpr std::size_t kTagSize = 16;
+using Key = std::array<std::uint8_t, kKeySize>;
+using Nonce = std::array<std::uint8_t, kNonceSize>;
+using Proof = std::array<std::uint8_t, kProofSize>;
+
+// Initialises libsodium once; false if it cannot (the daemon refuses to start).
+bool init();
+
+// A new random PSK, base64 (standard alphabet, padded): 44 characters.
+std::string generate_key();
+// Parses a key file's contents: base64 of exactly 32 bytes, surrounding whitespace ignored.
+std::optional<Key> parse_key(std::string_view text, std::string& error);
+Nonce random_nonce();
+
+Proof auth_proof(const Key& psk, std::span<const std::uint8_t> sender_hello,
+                 std::span<const std::uint8_t> receiver_hello);
+// Constant-time comparison.
+bool proof_equal(const Proof& a, std::span<const std::uint8_t> b);
+
+enum class Cipher : std::uint8_t { chacha20_poly1305, aes256_gcm };
+bool aes_gcm_available();
+const char* to_string(Cipher cipher);
+
+// The AEAD state of one association: a key per direction and per-stream message counters.
+class Session {
+ public:
+  Session(const Key& psk, const Nonce& ours, const Nonce& theirs, Cipher cipher);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Cipher cipher() const { return cipher_; }
+  // Seals plain into out (plain.size() + kTagSize bytes) with the stream's next send counter.
+  // The counter advances only with commit_sent(stream), once the message was queued.
+  void seal(std::uint16_t stream, std::span<const std::uint8_t> plain, std::uint8_t* out);
+  void commit_sent(std::uint16_t stream) { ++counter(send_counters_, stream); }
+  // Authenticates and decrypts in place: on success the plaintext is the first
+  // sealed.size() - kTagSize bytes and the stream's receive counter advances.
+  bool open(std::uint16_t stream, std::span<std::uint8_t> sealed);
+
+ private:
+  static std::uint64_t& counter(std::vector<std::uint64_t>& counters, std::uint16_t stream);
+  static void make_nonce(std::uint16_t stream, std::uint64_t n, std::uint8_t out[12]);
+
+  Cipher cipher_;
+  Key send_key_{}, recv_key_{};
+  std::vector<std::uint64_t> send_counters_, recv_counters_;  // indexed by stream
+};
+
+}  // namespace crypto

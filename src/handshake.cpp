@@ -1,0 +1,104 @@
+#include "src/handshake.hpp"
+
+#include <algorithm>
+
+namespace gateway {
+
+Handshake::Handshake(const PeerSecurity& security, std::uint32_t instance)
+    : psk_(security.psk), seal_(security.seal && security.psk), offer_compression_(security.compression) {
+  wire::Hello hello;
+  hello.instance = instance;
+  if (security.bundle) hello.capabilities |= wire::kCapBundle;
+  if (security.compression) hello.capabilities |= wire::kCapCompression;
+  if (psk_) {
+    nonce_ = crypto::random_nonce();
+    hello.capabilities |= wire::kCapAuth;
+    hello.extensions.push_back({wire::kExtNonce, {nonce_.begin(), nonce_.end()}});
+  }
+  if (seal_) {
+    hello.capabilities |= wire::kCapSealed;
+    if (crypto::aes_gcm_available()) hello.capabilities |= wire::kCapAesGcm;
+  }
+  hello_ = wire::encode_hello(hello);
+}
+
+bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& reason) {
+  if (peer_hello_received_) {
+    reason = "a second HELLO";
+    return false;
+  }
+  wire::Hello hello;
+  if (wire::DecodeError error = wire::decode_hello(msg, hello); error != wire::DecodeError::none) {
+    reason = std::string("malformed HELLO (") + wire::to_string(error) + ")";
+    return false;
+  }
+  if (hello.version != wire::kVersion) {
+    reason = "the peer speaks protocol version " + std::to_string(hello.version) + ", we speak " +
+             std::to_string(wire::kVersion);
+    return false;
+  }
+  bool peer_auth = hello.capabilities & wire::kCapAuth;
+  if (psk_ && !peer_auth) {
+    reason = "the peer does not authenticate (no key_file for us on its side?)";
+    return false;
+  }
+  if (!psk_ && peer_auth) {
+    reason = "the peer expects a pre-shared key, and we have no key_file for it";
+    return false;
+  }
+  bool peer_seals = hello.capabilities & wire::kCapSealed;
+  if (peer_seals != seal_) {
+    reason = std::string("encryption mismatch: we use \"") + (seal_ ? "aead" : "none") + "\", the peer \"" +
+             (peer_seals ? "aead" : "none") + "\"";
+    return false;
+  }
+  crypto::Nonce peer_nonce{};
+  if (psk_) {
+    auto ext = std::find_if(hello.extensions.begin(), hello.extensions.end(),
+                            [](const wire::Extension& e) { return e.type == wire::kExtNonce; });
+    if (ext == hello.extensions.end() || ext->value.size() != crypto::kNonceSize) {
+      reason = "the peer's HELLO carries no 32-byte nonce";
+      return false;
+    }
+    std::copy(ext->value.begin(), ext->value.end(), peer_nonce.begin());
+    if (peer_nonce == nonce_) {
+      reason = "the peer's HELLO carries our own nonce (a reflection)";
+      return false;
+    }
+  }
+  peer_hello_.assign(msg.begin(), msg.end());
+  peer_hello_received_ = true;
+  peer_instance_ = hello.instance;
+  compress_ = offer_compression_ && (hello.capabilities & wire::kCapCompression);
+  bundle_ = hello.capabilities & wire::kCapBundle;
+  if (seal_) {
+    bool aes = crypto::aes_gcm_available() && (hello.capabilities & wire::kCapAesGcm);
+    session_ = std::make_unique<crypto::Session>(*psk_, nonce_, peer_nonce,
+                                                 aes ? crypto::Cipher::aes256_gcm : crypto::Cipher::chacha20_poly1305);
+  }
+  return true;
+}
+
+std::array<std::uint8_t, wire::kAuthSize> Handshake::auth() const {
+  std::array<std::uint8_t, wire::kAuthSize> msg{};
+  msg[0] = static_cast<std::uint8_t>(wire::Type::auth);
+  crypto::Proof proof = crypto::auth_proof(*psk_, hello_, peer_hello_);
+  std::copy(proof.begin(), proof.end(), msg.begin() + 1);
+  return msg;
+}
+
+bool Handshake::on_peer_auth(std::span<const std::uint8_t> msg, std::string& reason) {
+  if (!psk_ || !peer_hello_received_ || peer_authenticated_) {
+    reason = "an AUTH out of place";
+    return false;
+  }
+  crypto::Proof expected = crypto::auth_proof(*psk_, peer_hello_, hello_);
+  if (msg.size() != wire::kAuthSize || !crypto::proof_equal(expected, msg.subspan(1))) {
+    reason = "authentication failed: the peer does not hold our key";
+    return false;
+  }
+  peer_authenticated_ = true;
+  return true;
+}
+
+}  // namespace gateway
