@@ -110,6 +110,8 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
     peer.rx_bytes = status.rx_bytes;
     peer.flows = gateway.flow_table().count_of_peer(static_cast<transport::PeerId>(i));
     peer.flow_limit_hits = status.flow_limit_hits;
+    peer.handshake_failures = status.handshake_failures;
+    peer.last_handshake_failure = status.last_handshake_failure;
     s.peers.push_back(std::move(peer));
   }
   for (const transport::AssocInfo& info : transport.associations()) {
@@ -118,6 +120,12 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
     assoc.info = info;
     auto it = gateway.assocs().find(info.id);
     assoc.ready = info.id != 0 && it != gateway.assocs().end() && it->second.ready();
+    if (assoc.ready) {
+      const gateway::Handshake& hs = *it->second.handshake;
+      assoc.security = hs.session() ? crypto::to_string(hs.session()->cipher())
+                       : hs.needs_auth() ? "authenticated only"
+                                         : "none";
+    }
     assoc.flows = info.id ? gateway.flow_table().count_bound_to(info.id) : 0;
     s.peers[info.peer].associations.push_back(assoc);
   }
@@ -174,10 +182,14 @@ std::string render_text(const Snapshot& s) {
     out << "  flows: " << peer.flows;
     if (peer.flow_limit_hits) out << "   (limit hit " << peer.flow_limit_hits << " times)";
     out << "\n";
+    if (peer.handshake_failures)
+      out << "  handshake failures: " << peer.handshake_failures << ", last: " << peer.last_handshake_failure
+          << "\n";
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
       out << ": " << a.info.state << (a.ready ? ", ready" : "");
+      if (!a.security.empty()) out << ", " << a.security;
       if (!a.info.pool_state.empty()) out << "  (pool slot " << a.info.slot << ": " << a.info.pool_state << ")";
       out << "\n";
       if (a.info.paths.empty()) out << "    path: " << a.info.path << "\n";
@@ -221,6 +233,9 @@ std::string render_json(const Snapshot& s) {
   j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
   j.field("datagrams_malformed", s.transport.datagrams_malformed)
       .field("send_errors", s.transport.send_errors);
+  j.field("sctp_duplicate_data", s.transport.sctp_duplicate_data)
+      .field("sctp_bad_vtag", s.transport.sctp_bad_vtag)
+      .field("sctp_out_of_the_blue", s.transport.sctp_out_of_the_blue);
   j.close();
   j.open("counters");
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
@@ -235,6 +250,7 @@ std::string render_json(const Snapshot& s) {
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
   j.field("bundles_sent", s.counters.bundles_sent).field("bundled_packets", s.counters.bundled_packets);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
+  j.field("handshake_failures", s.counters.handshake_failures);
   j.field("dropped_packets", s.counters.dropped_total());
   j.open("drops");
   for (std::size_t i = 0; i < counters::kDropReasons; ++i)
@@ -271,9 +287,12 @@ std::string render_json(const Snapshot& s) {
     j.field("tx_packets", peer.tx_packets).field("tx_bytes", peer.tx_bytes);
     j.field("rx_packets", peer.rx_packets).field("rx_bytes", peer.rx_bytes);
     j.field("flows", static_cast<std::uint64_t>(peer.flows)).field("flow_limit_hits", peer.flow_limit_hits);
+    j.field("handshake_failures", peer.handshake_failures)
+        .field("last_handshake_failure", peer.last_handshake_failure);
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
+      j.field("security", a.security);
       j.field("slot", static_cast<std::uint64_t>(a.info.slot)).field("pool_state", a.info.pool_state);
       j.field("path", a.info.path)
           .field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));

@@ -19,6 +19,7 @@ namespace commands {
 struct AssocSnapshot {
   transport::AssocInfo info;
   bool ready = false;  // handshake complete: carries packets
+  std::string security;  // "aes256-gcm", "chacha20-poly1305", "authenticated only", "none"
   std::size_t flows = 0;
 };
 
@@ -29,6 +30,8 @@ struct PeerSnapshot {
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
   std::size_t flows = 0;
   std::uint64_t flow_limit_hits = 0;
+  std::uint64_t handshake_failures = 0;
+  std::string last_handshake_failure;
   std::vector<AssocSnapshot> associations;
 };
 

@@ -84,6 +84,10 @@ struct TransportStats {
   std::uint64_t send_errors = 0;
   std::uint64_t probes_out = 0, probes_in = 0;  // path probes sent / echoes received
   std::uint64_t probe_echoes_out = 0;           // echoes sent for the peers' probes
+  // What the SCTP stack itself refused (usrsctp: process-wide): DATA chunks it already had
+  // (a replayed datagram), packets with a wrong verification tag (one from an old or a forged
+  // association), packets for no association at all.
+  std::uint64_t sctp_duplicate_data = 0, sctp_bad_vtag = 0, sctp_out_of_the_blue = 0;
 };
 
 class Transport {

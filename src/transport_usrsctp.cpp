@@ -452,7 +452,7 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
   // From any of the peer's addresses, on any of our sockets.
   Peer* peer = find_peer_by_address(from);
   if (!peer) {
-    ++stats_.datagrams_unknown_source;
+    note_unknown_source(from);
     return;
   }
   for (auto& path : peer->paths) {
@@ -477,6 +477,16 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
   usrsctp_conninput(peer->slots[port - options_.sctp_port], bytes.data(), bytes.size(), 0);
 }
 
+void UsrsctpTransport::note_unknown_source(const net::Endpoint& from) {
+  ++stats_.datagrams_unknown_source;
+  // One line per 10 s at most: a scan or a flood must not flood the log.
+  double now = loop_.now();
+  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
+  unknown_logged_at_ = now;
+  LOG_WARN("datagram from %s, which is no peer's address: ignored (%llu such datagrams so far)",
+           from.to_string().c_str(), static_cast<unsigned long long>(stats_.datagrams_unknown_source));
+}
+
 UsrsctpTransport::Peer* UsrsctpTransport::find_peer_by_address(const net::Endpoint& from) const {
   for (const auto& peer : peer_state_) {
     for (const auto& path : peer->paths) {
@@ -494,7 +504,7 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const net::Endpoint& f
   }
   Peer* link = find_peer_by_address(from);
   if (!link) {  // echo nobody but our peers: no reflector for strangers
-    ++stats_.datagrams_unknown_source;
+    note_unknown_source(from);
     return;
   }
   if (bytes[8] == kProbeRequest) {
@@ -832,7 +842,13 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
 }
 
 TransportStats UsrsctpTransport::stats() const {
-  return stats_;
+  TransportStats stats = stats_;
+  struct sctpstat sctp {};
+  usrsctp_get_stat(&sctp);
+  stats.sctp_duplicate_data = sctp.sctps_recvdupdata;
+  stats.sctp_bad_vtag = sctp.sctps_badvtag;
+  stats.sctp_out_of_the_blue = sctp.sctps_outoftheblue;
+  return stats;
 }
 
 }  // namespace transport

@@ -87,6 +87,7 @@ class UsrsctpTransport final : public Transport {
   void update_paths(Peer& peer, double now);
   void nudge_retransmission(Peer& peer);
   Peer* find_peer_by_address(const net::Endpoint& from) const;
+  void note_unknown_source(const net::Endpoint& from);
   // Feeds event to the slot's state machine; false (logged) when the transition is illegal.
   bool transition(Link& link, SlotEvent event);
   void before_block();
@@ -107,6 +108,7 @@ class UsrsctpTransport final : public Transport {
   friend void upcall(UsrsctpSocket*, void*, int);
 
   loop::EventLoop& loop_;
+  double unknown_logged_at_ = -1;  // loop time of the last "no peer's address" log line
   UsrsctpOptions options_;
   std::vector<PeerEndpoints> peers_;
   Events* events_ = nullptr;
