@@ -12,16 +12,27 @@ cxx=$(command -v clang++-14 || command -v clang++ || true)
 [[ -n $cxx ]] || { echo "fuzz/run.sh: clang++ not found (packaging/install-deps installs clang-14)" >&2; exit 1; }
 mkdir -p "$out"
 
+# The data path without the real I/O edges: FakeTun and the loopback transport.
+pipeline=(src/gateway.cpp src/handshake.cpp src/crypto_session.cpp src/bundle.hpp src/flow_table.cpp
+  src/header_codec.cpp src/header_codec_tcp.cpp src/packet.cpp src/wire.cpp src/icmp_reply.cpp
+  src/counters.cpp src/log.cpp src/event_loop.cpp src/loopback_transport.cpp policy/policy.cpp
+  tun/fake_tun.cpp tun/gso.cpp)
+libs=() max_len=4096
 case $target in
   header_codec) sources=(src/header_codec.cpp src/header_codec_tcp.cpp src/packet.cpp) ;;
+  peer_messages | tun_packets) sources=("${pipeline[@]}") libs=(-lsodium -lev) max_len=20000 ;;
+  config) sources=(src/config.cpp src/endpoint.cpp src/crypto_session.cpp policy/policy.cpp)
+    libs=(-ltomlplusplus -lsodium) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
+sources=("${sources[@]/%*.hpp/}")  # headers are listed for the reader only
 
 cd "$repo"
 "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  "fuzz/${target}_fuzz.cpp" "${sources[@]}" -o "$out/${target}_fuzz"
+  -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1 \
+  "fuzz/${target}_fuzz.cpp" ${sources[@]} "${libs[@]}" -o "$out/${target}_fuzz"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 [[ -d fuzz/corpus/$target ]] && cp -r "fuzz/corpus/$target/." "$corpus/"
-"$out/${target}_fuzz" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+"$out/${target}_fuzz" -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
 echo "fuzz $target: ${seconds}s without a finding"

@@ -120,6 +120,16 @@ _cleanup() {
     wait "$p" 2>/dev/null
   done
   for n in "${_NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null || echo "warning: could not delete netns $n" >&2; done
+  # A sanitizer build (SCTPTUND_SANITIZE) reports into the daemon logs: any report fails the test,
+  # whatever else happened (leaks are reported only at exit, after the test's own checks).
+  if [[ -n $TMPD && -d $TMPD ]] &&
+    grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$TMPD"/*.log >/dev/null 2>&1; then
+    for p in $(grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$TMPD"/*.log); do
+      echo "FAIL: sanitizer report in $(basename "$p"):" >&2
+      grep -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$p" | head -60 >&2
+    done
+    ((rc != 0)) || rc=1
+  fi
   if [[ -n $TMPD && -d $TMPD ]]; then
     if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept temp dir $TMPD" >&2; else rm -rf -- "$TMPD"; fi
   fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The developer's entry point: installs what is needed (Debian 12), builds, and runs things.
 #   bash packaging/dev.sh demo    install deps, build, run the two-site demo in network namespaces
-#   bash packaging/dev.sh test    install deps, build, run every test (unit + netns) with ctest
+#   bash packaging/dev.sh test    install deps, build, run every test (unit, CLI, netns, bounded
+#                                 fuzzing) with ctest; then build again with ASan + UBSan
+#                                 (build-sanitize/) and run the unit, CLI and netns tests under them
 #   bash packaging/dev.sh build   install deps and build only
 # Needs root for the namespaces (the tests fail loudly without it).
 set -euo pipefail
@@ -28,5 +30,11 @@ cmake --build "$build" -j "$(nproc)"
 case "$what" in
   build) ;;
   demo) SCTPTUND="$build/sctptund" TOOLS_DIR="$build" bash "$repo/netns-tests/demo.sh" ;;
-  test) cd "$build" && ctest --output-on-failure --timeout 900 ;;
+  test)
+    (cd "$build" && ctest --output-on-failure --timeout 900)
+    sanitize=${SANITIZE_BUILD_DIR:-$build-sanitize}
+    cmake -S "$repo" -B "$sanitize" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCTPTUND_SANITIZE=ON >/dev/null
+    cmake --build "$sanitize" -j "$(nproc)"
+    (cd "$sanitize" && ctest --output-on-failure --timeout 900 -LE fuzz)
+    ;;
 esac

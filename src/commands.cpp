@@ -292,8 +292,8 @@ std::string render_json(const Snapshot& s) {
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
-      j.field("security", a.security);
       j.field("slot", static_cast<std::uint64_t>(a.info.slot)).field("pool_state", a.info.pool_state);
+      j.field("security", a.security);
       j.field("path", a.info.path)
           .field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
       j.field("out_streams", static_cast<std::uint64_t>(a.info.out_streams));
