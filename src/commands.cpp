@@ -97,6 +97,7 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
   s.transport = transport.stats();
   s.flows = gateway.flow_table().size();
   s.max_flows = gateway.flow_table().max_flows();
+  s.flows_evicted = gateway.flow_table().evicted();
   for (std::size_t i = 0; i < gateway.peers().size(); ++i) {
     const gateway::PeerStatus& status = gateway.peers()[i];
     PeerSnapshot peer;
@@ -136,7 +137,9 @@ std::string render_text(const Snapshot& s) {
   std::ostringstream out;
   out << "interface: " << s.interface_name << "\n";
   out << "  mtu: " << s.mtu << "   transport: " << s.transport_kind << " (SCTP over UDP)\n";
-  out << "  flows: " << s.flows << " (max " << s.max_flows << ")\n";
+  out << "  flows: " << s.flows << " (max " << s.max_flows;
+  if (s.flows_evicted) out << ", " << s.flows_evicted << " evicted to make room";
+  out << ")\n";
   out << "  tun: read " << s.tun.read_packets << " packets (" << human_bytes(s.tun.read_bytes)
       << "), written " << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes)
       << ")\n";
@@ -277,6 +280,7 @@ std::string render_json(const Snapshot& s) {
   j.open("flows")
       .field("active", static_cast<std::uint64_t>(s.flows))
       .field("max", static_cast<std::uint64_t>(s.max_flows))
+      .field("evicted", s.flows_evicted)
       .close();
   j.open("peers", '[');
   for (const PeerSnapshot& peer : s.peers) {

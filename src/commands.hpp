@@ -45,6 +45,7 @@ struct Snapshot {
   counters::Counters counters;
   transport::TransportStats transport;
   std::size_t flows = 0, max_flows = 0;
+  std::uint64_t flows_evicted = 0;  // unestablished or closing flows pushed out by new ones
   std::vector<PeerSnapshot> peers;
 };
 

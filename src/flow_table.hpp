@@ -7,9 +7,15 @@
 //    (late retransmissions and the last ACK still find their stream);
 //  - or after an idle timeout that depends on the protocol (TCP, UDP, others).
 // expire() removes ended flows; their stream slots are then free for new flows.
+//
+// Limits: when the table (or a peer's share) is full, a new flow evicts the oldest flow that is
+// not established (no packet back yet, or for TCP fewer than two packets out: a SYN flood's
+// flows) or is closing; established flows are never evicted, so a flood from inside cannot push
+// out the connections that work. With no such victim the new flow is refused.
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +37,8 @@ struct Flow {
   std::uint16_t stream = 0;      // valid while assoc != 0; never the control stream
   std::uint8_t protocol = 0;
   bool fin_out = false, fin_in = false;  // TCP FIN seen leaving / arriving
+  bool inbound_seen = false;             // a packet of the flow came back through the tunnel
+  bool established = false;              // inbound seen, and for TCP two or more packets out
   double last_seen = 0;
   double ends_at = 0;  // expire() removes the flow once now > ends_at
   std::uint64_t packets = 0, bytes = 0;
@@ -52,10 +60,17 @@ class FlowTable {
   // Notes TCP flags of a packet of the flow (outbound: key as sent; inbound: the reply's key,
   // reversed here). RST, or FIN both ways, end the flow after the linger.
   void note_tcp_flags(const packet::FlowKey& key, std::uint8_t flags, bool outbound, double now);
+  // Notes a packet that came back (key as received: reversed here); no-op for unknown flows.
+  void note_inbound(const packet::FlowKey& key);
+  // Called for every flow that expire() removes or that a new flow evicts, before it goes.
+  void set_on_remove(std::function<void(const packet::FlowKey&, const Flow&)> on_remove) {
+    on_remove_ = std::move(on_remove);
+  }
+  std::uint64_t evicted() const { return evicted_; }
   // Unbinds every flow of assoc, so its next packet picks a live association.
   void unbind_assoc(transport::AssocId assoc);
   // Removes ended flows (calling on_remove for each first); returns how many.
-  std::size_t expire(double now, const std::function<void(const packet::FlowKey&, const Flow&)>& on_remove = {});
+  std::size_t expire(double now);
 
   std::size_t size() const { return flows_.size(); }
   std::size_t max_flows() const { return max_flows_; }
@@ -66,10 +81,22 @@ class FlowTable {
   void set_timeouts(const Timeouts& timeouts) { timeouts_ = timeouts; }
 
  private:
+  // Evicts one evictable flow of peer (any peer if peer is kAnyPeer); false if there is none.
+  bool evict_one(transport::PeerId peer, const packet::FlowKey& keep);
+  static constexpr transport::PeerId kAnyPeer = ~transport::PeerId{0};
+  void remove(std::unordered_map<packet::FlowKey, Flow>::iterator it);
+  static bool evictable(const Flow& flow) { return !flow.established || (flow.fin_out && flow.fin_in); }
+
   std::size_t max_flows_, max_per_peer_;
   Timeouts timeouts_;
   std::unordered_map<packet::FlowKey, Flow> flows_;
   std::vector<std::size_t> per_peer_;  // flows per peer id
+  // Eviction candidates per peer, oldest first: every flow when it opens and again when it
+  // starts closing. Entries whose flow is gone or established are skipped when popped and
+  // pruned by expire(), so a queue holds at most about two entries per live flow.
+  std::vector<std::deque<packet::FlowKey>> candidates_;
+  std::function<void(const packet::FlowKey&, const Flow&)> on_remove_;
+  std::uint64_t evicted_ = 0;
 };
 
 // Hands out the data streams of one association round-robin (stream 0 is the control stream).

@@ -13,6 +13,19 @@ packet::FlowKey key_for_port(std::uint16_t port) {
   packet::parse(bytes, view);
   return packet::FlowKey::of(view);
 }
+// The key of a reply to key_for_port(port), as the far side sends it back.
+packet::FlowKey reply_key(std::uint16_t port) {
+  auto bytes = test_packets::ipv4("10.2.0.2", "10.1.0.2", IPPROTO_TCP, 443, port);
+  packet::PacketView view;
+  packet::parse(bytes, view);
+  return packet::FlowKey::of(view);
+}
+// Makes a TCP flow established: two packets out (the gateway counts them), one back.
+void establish(flows::FlowTable& table, flows::Flow* flow, std::uint16_t port) {
+  flow->packets = 2;
+  table.note_inbound(reply_key(port));
+  REQUIRE(flow->established);
+}
 }  // namespace
 
 TEST_CASE("flow table: open, find again, limits, idle expiry per protocol") {
@@ -27,11 +40,16 @@ TEST_CASE("flow table: open, find again, limits, idle expiry per protocol") {
   flows::Flow* again = table.lookup_or_open(key_for_port(1), 0, 101.0);
   CHECK(again == a);
   CHECK(again->stream == 3);
-  CHECK(table.lookup_or_open(key_for_port(2), 0, 102.0));
+  establish(table, a, 1);
+  flows::Flow* b = table.lookup_or_open(key_for_port(2), 0, 102.0);
+  REQUIRE(b);
+  establish(table, b, 2);
   flows::OpenResult why;
   CHECK(table.lookup_or_open(key_for_port(3), 0, 103.0, &why) == nullptr);  // peer 0 has its 2
   CHECK(why == flows::OpenResult::peer_limit);
-  CHECK(table.lookup_or_open(key_for_port(3), 1, 103.0));
+  flows::Flow* c = table.lookup_or_open(key_for_port(3), 1, 103.0);
+  REQUIRE(c);
+  establish(table, c, 3);
   CHECK(table.lookup_or_open(key_for_port(4), 1, 103.0, &why) == nullptr);  // 3 in all
   CHECK(why == flows::OpenResult::table_full);
   CHECK(table.count_of_peer(0) == 2);
@@ -42,7 +60,8 @@ TEST_CASE("flow table: open, find again, limits, idle expiry per protocol") {
   CHECK(table.lookup_or_open(key_for_port(1), 0, 104.0)->assoc == 0);
 
   std::vector<std::uint16_t> removed;
-  CHECK(table.expire(203.5, [&](const packet::FlowKey& k, const flows::Flow&) { removed.push_back(k.src_port); }) == 2);
+  table.set_on_remove([&](const packet::FlowKey& k, const flows::Flow&) { removed.push_back(k.src_port); });
+  CHECK(table.expire(203.5) == 2);
   CHECK(removed.size() == 2);  // ports 2 and 3 idle past 100 s; port 1 was seen at 104
   CHECK(table.size() == 1);
   CHECK(table.count_of_peer(0) == 1);
@@ -90,4 +109,47 @@ TEST_CASE("stream cursor: data streams only, round robin, shared when flows outn
   std::vector<std::uint16_t> got;
   for (int i = 0; i < 7; ++i) got.push_back(cursor.next());
   CHECK(got == std::vector<std::uint16_t>{1, 2, 3, 1, 2, 3, 1});
+}
+
+TEST_CASE("flow table: a full table evicts the oldest unestablished or closing flow, never an established one") {
+  flows::FlowTable table(4, 8);
+  std::vector<std::uint16_t> removed;
+  table.set_on_remove([&](const packet::FlowKey& k, const flows::Flow&) { removed.push_back(k.src_port); });
+  flows::Flow* kept = table.lookup_or_open(key_for_port(1), 0, 1.0);
+  REQUIRE(kept);
+  kept->packets = 1;
+  table.note_inbound(reply_key(1));
+  CHECK_FALSE(kept->established);  // a SYN and its SYN-ACK: not yet
+  CHECK(table.lookup_or_open(key_for_port(1), 0, 1.5) == kept);  // the ACK: established now
+  CHECK(kept->established);
+  for (std::uint16_t port = 2; port <= 4; ++port) REQUIRE(table.lookup_or_open(key_for_port(port), 0, port));
+
+  // A flood of new flows: each evicts the oldest of the unestablished ones.
+  for (std::uint16_t port = 100; port < 110; ++port) REQUIRE(table.lookup_or_open(key_for_port(port), 0, 10.0));
+  CHECK(table.size() == 4);
+  CHECK(table.evicted() == 10);
+  CHECK(removed == std::vector<std::uint16_t>{2, 3, 4, 100, 101, 102, 103, 104, 105, 106});
+  CHECK(table.lookup_or_open(key_for_port(1), 0, 11.0) == kept);  // the established flow stayed
+
+  // Established everywhere: nothing to evict, the new flow is refused.
+  for (std::uint16_t port = 107; port < 110; ++port) establish(table, table.lookup_or_open(key_for_port(port), 0, 12.0), port);
+  flows::OpenResult why;
+  CHECK(table.lookup_or_open(key_for_port(200), 0, 13.0, &why) == nullptr);
+  CHECK(why == flows::OpenResult::table_full);
+  // A closing flow (RST) is evictable again.
+  table.note_tcp_flags(key_for_port(108), 0x04, true, 14.0);
+  CHECK(table.lookup_or_open(key_for_port(200), 0, 14.0));
+  CHECK(removed.back() == 108);
+  CHECK(table.lookup_or_open(key_for_port(1), 0, 15.0) == kept);
+}
+
+TEST_CASE("flow table: a peer at its share evicts only its own flows") {
+  flows::FlowTable table(10, 2);
+  REQUIRE(table.lookup_or_open(key_for_port(1), 1, 1.0));  // peer 1: unestablished
+  REQUIRE(table.lookup_or_open(key_for_port(2), 0, 2.0));
+  REQUIRE(table.lookup_or_open(key_for_port(3), 0, 3.0));
+  REQUIRE(table.lookup_or_open(key_for_port(4), 0, 4.0));  // evicts port 2, not peer 1's port 1
+  CHECK(table.count_of_peer(0) == 2);
+  CHECK(table.count_of_peer(1) == 1);
+  CHECK(table.evicted() == 1);
 }

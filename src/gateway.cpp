@@ -41,6 +41,12 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
     tun_watch_->start();
   }
   expiry_timer_.start();
+  flows_.set_on_remove([this](const packet::FlowKey& key, const flows::Flow& flow) {
+    // The compressor's context of the flow is no longer needed (the far side needs no notice).
+    auto it = assocs_.find(flow.assoc);
+    if (it != assocs_.end() && flow.stream < it->second.compressors.size() && it->second.compressors[flow.stream])
+      it->second.compressors[flow.stream]->forget(key);
+  });
 }
 
 Gateway::~Gateway() {
@@ -48,12 +54,7 @@ Gateway::~Gateway() {
 }
 
 void Gateway::expire_flows() {
-  std::size_t n = flows_.expire(loop_.now(), [this](const packet::FlowKey& key, const flows::Flow& flow) {
-    // The compressor's context of the flow is no longer needed (the far side needs no notice).
-    auto it = assocs_.find(flow.assoc);
-    if (it != assocs_.end() && flow.stream < it->second.compressors.size() && it->second.compressors[flow.stream])
-      it->second.compressors[flow.stream]->forget(key);
-  });
+  std::size_t n = flows_.expire(loop_.now());
   if (n) LOG_DEBUG("%zu flows ended, %zu left", n, flows_.size());
 }
 
@@ -329,7 +330,7 @@ hc::Compressor& AssocState::compressor(std::uint16_t stream) {
 
 hc::Decompressor& AssocState::decompressor(std::uint16_t stream) {
   if (decompressors.size() <= stream) decompressors.resize(std::size_t{stream} + 1);
-  if (!decompressors[stream]) decompressors[stream] = std::make_unique<hc::Decompressor>();
+  if (!decompressors[stream]) decompressors[stream] = std::make_unique<hc::Decompressor>(1024, &decompress_budget);
   return *decompressors[stream];
 }
 
@@ -566,8 +567,10 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     counters_.drop(Drop::inner_malformed);
     return;
   }
+  packet::FlowKey key = packet::FlowKey::of(view);
+  flows_.note_inbound(key);
   if (view.protocol == IPPROTO_TCP && view.has_ports && view.bytes.size() > view.l3_header_len + 13u)
-    flows_.note_tcp_flags(packet::FlowKey::of(view), view.bytes[view.l3_header_len + 13], false, loop_.now());
+    flows_.note_tcp_flags(key, view.bytes[view.l3_header_len + 13], false, loop_.now());
   ++counters_.received_packets;
   counters_.received_bytes += msg.size();
   PeerStatus& peer = peers_[state.peer];

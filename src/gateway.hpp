@@ -78,6 +78,9 @@ struct Options {
   double icmp_per_second = 10, icmp_burst = 20;
 };
 
+// At most this many decompressor contexts (about 240 bytes each) per association: 15 MB.
+inline constexpr std::size_t kDecompressContexts = 65536;
+
 struct AssocState {
   transport::PeerId peer = 0;
   std::uint16_t out_streams = 0;
@@ -91,6 +94,9 @@ struct AssocState {
   // compressor and the peer's decompressor of it start together (association up) and are reset
   // together (CONTEXT_RESET), so no context is used that the other side has not received.
   std::vector<std::unique_ptr<hc::Compressor>> compressors;
+  // Decompressor contexts the peer may still make us allocate on this association, all streams
+  // together (declared before decompressors: they return their share when destroyed).
+  std::size_t decompress_budget = kDecompressContexts;
   std::vector<std::unique_ptr<hc::Decompressor>> decompressors;
   bool ready() const {
     return hello_sent && handshake->peer_hello_received() &&

@@ -551,8 +551,19 @@ const char* to_string(Error error) {
 }
 
 void Decompressor::reset() {
+  if (budget_) *budget_ += contexts_.size();
   contexts_.clear();
+  contexts_.shrink_to_fit();
   last_cid_ = -1;
+}
+
+bool Decompressor::make_room(std::uint32_t cid) {
+  if (cid < contexts_.size()) return true;
+  std::size_t more = cid + 1 - contexts_.size();
+  if (cid >= max_contexts_ || (budget_ && *budget_ < more)) return false;
+  if (budget_) *budget_ -= more;
+  contexts_.resize(cid + 1);
+  return true;
 }
 
 Error Decompressor::decode(std::span<const std::uint8_t> msg, std::span<std::uint8_t> out_header,
@@ -589,7 +600,7 @@ Error Decompressor::decode_one(std::span<const std::uint8_t> msg,
     std::size_t header_len = std::size_t{p.ip_len} + p.l4_len;
     if (out_header.size() < header_len) return Error::no_room;
     std::memcpy(out_header.data(), packet.data(), header_len);
-    if (contexts_.size() <= cid) contexts_.resize(cid + 1);
+    if (!make_room(cid)) return Error::no_room;
     store(contexts_[cid], packet.data(), p, mode, true);
     last_cid_ = static_cast<int>(cid);
     out = {header_len, r.pos + header_len, Form::full};
@@ -632,7 +643,7 @@ Error Decompressor::decode_one(std::span<const std::uint8_t> msg,
     if (!finish_header(hdr, p, mode, payload)) return Error::too_long;
     if (out_header.size() < len) return Error::no_room;
     std::memcpy(out_header.data(), hdr, len);
-    if (contexts_.size() <= cid) contexts_.resize(cid + 1);
+    if (!make_room(cid)) return Error::no_room;
     store(contexts_[cid], hdr, p, mode, true);
     last_cid_ = static_cast<int>(cid);
     out = {len, r.pos, Form::full};

@@ -343,6 +343,18 @@ class Compressor {
 // The receiving side of one (association, stream).
 class Decompressor {
  public:
+  // Context memory is the peer's to spend, so it is bounded: context ids below max_contexts
+  // (the Compressor's own default), and, with a budget, the contexts of all decompressors sharing
+  // it together (one budget per association). A FULL/DIFF beyond either bound is refused
+  // (Error::no_room), which resets the stream's contexts like any other error.
+  explicit Decompressor(std::size_t max_contexts = 1024, std::size_t* budget = nullptr)
+      : max_contexts_(max_contexts), budget_(budget) {}
+  ~Decompressor() { reset(); }
+  // A copy (tests probe with them) has the same contexts but no budget.
+  Decompressor(const Decompressor& other)
+      : max_contexts_(other.max_contexts_), budget_(nullptr), contexts_(other.contexts_),
+        last_cid_(other.last_cid_), stats_(other.stats_) {}
+  Decompressor& operator=(const Decompressor&) = delete;
   // Rebuilds the original header from the front of msg (the whole message after the wire type
   // byte: compressed header then payload) into out_header (kMaxHeaderSize bytes suffice). On
   // success the original packet is out_header[0, header_len) + msg[consumed, end), byte for
@@ -357,6 +369,11 @@ class Decompressor {
   Error decode_one(std::span<const std::uint8_t> msg, std::span<std::uint8_t> out_header,
                    Decoded& out);
 
+  // Grows contexts_ to hold cid, within max_contexts_ and the budget.
+  bool make_room(std::uint32_t cid);
+
+  std::size_t max_contexts_;
+  std::size_t* budget_;  // contexts the association may still allocate; null: unbounded
   std::vector<detail::Context> contexts_;  // indexed by cid, grown on demand
   int last_cid_ = -1;
   DecompressorStats stats_;

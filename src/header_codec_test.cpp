@@ -781,3 +781,32 @@ TEST_CASE("header codec: garbage, truncated and stale messages are refused witho
   MESSAGE("garbage: " << cuts << " truncations refused; random/flipped messages: " << errors
                       << " refused, " << decoded << " decoded into some packet");
 }
+
+TEST_CASE("header codec: the decompressor's context memory is bounded per stream and per budget") {
+  hc::Compressor tx(16);
+  std::size_t budget = 6;
+  hc::Decompressor a(4, &budget), b(4, &budget);
+  std::uint8_t out[hc::kMaxEncodedSize], hdr[hc::kMaxHeaderSize];
+  auto full_for = [&](std::uint16_t port) {
+    auto p = test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, port, 53, 4);
+    put16(&p[24], static_cast<std::uint16_t>(p.size() - 20));  // the UDP length
+    fix_checksums(p, Csum::complete);
+    hc::Encoded e = tx.encode(p, out);
+    REQUIRE(e.header_len > 0);  // not an escape: it sets up a context
+    std::vector<std::uint8_t> msg(out, out + e.written);
+    msg.insert(msg.end(), p.begin() + static_cast<std::ptrdiff_t>(e.header_len), p.end());
+    return msg;
+  };
+  std::vector<std::vector<std::uint8_t>> msgs;
+  for (std::uint16_t port = 1; port <= 5; ++port) msgs.push_back(full_for(port));  // cids 0..4
+  hc::Decoded d;
+  for (int i = 0; i < 4; ++i) CHECK(a.decode(msgs[i], hdr, d) == hc::Error::none);
+  CHECK(a.decode(msgs[4], hdr, d) == hc::Error::no_room);  // cid 4: beyond this stream's 4
+  CHECK(budget == 2);
+  CHECK(b.decode(msgs[0], hdr, d) == hc::Error::none);
+  CHECK(b.decode(msgs[1], hdr, d) == hc::Error::none);
+  CHECK(b.decode(msgs[2], hdr, d) == hc::Error::no_room);  // the shared budget is spent
+  a.reset();
+  CHECK(budget == 4);
+  CHECK(b.decode(msgs[2], hdr, d) == hc::Error::none);
+}
