@@ -234,6 +234,8 @@ std::string render_json(const Snapshot& s) {
   j.field("largest_datagram_out", s.transport.largest_datagram_out);
   j.field("datagrams_bad_checksum", s.transport.datagrams_bad_checksum);
   j.field("datagrams_unknown_source", s.transport.datagrams_unknown_source);
+  j.field("datagrams_unknown_slot", s.transport.datagrams_unknown_slot)
+      .field("connects_on_peer_init", s.transport.connects_on_peer_init);
   j.field("datagrams_malformed", s.transport.datagrams_malformed)
       .field("send_errors", s.transport.send_errors);
   j.field("sctp_duplicate_data", s.transport.sctp_duplicate_data)

@@ -79,6 +79,7 @@ struct TransportStats {
   std::uint64_t datagrams_in = 0, datagram_bytes_in = 0;
   std::uint64_t datagrams_unknown_source = 0;  // from an address that is no peer's
   std::uint64_t datagrams_unknown_slot = 0;    // a peer's, for an SCTP port beyond our pool
+  std::uint64_t connects_on_peer_init = 0;      // a closed slot connected at once for the peer's INIT
   std::uint64_t datagrams_malformed = 0;
   std::uint64_t datagrams_bad_checksum = 0;  // SCTP CRC32c mismatch
   std::uint64_t send_errors = 0;

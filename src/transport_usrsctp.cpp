@@ -44,6 +44,7 @@ struct UsrsctpTransport::Link {
   AssocSlot machine;
   bool closing = false;   // aborted: the socket is closed from a zero timer, not serviced
   bool mismatch_logged = false;
+  double hold_until = 0;  // mono_now() before which the peer's INIT does not trigger a connect
   AssocId assoc = 0;  // while ready
   std::uint16_t in_streams = 0, out_streams = 0;
   bool dirty = false;       // queued in owner->dirty_
@@ -75,6 +76,7 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
 constexpr std::size_t kSctpCommonHeader = 12;
+constexpr std::uint8_t kChunkInit = 1;
 constexpr std::size_t kMaxPaths = 32;
 constexpr std::size_t kMaxPool = 16;
 
@@ -474,7 +476,18 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
     }
     return;
   }
-  usrsctp_conninput(peer->slots[port - options_.sctp_port], bytes.data(), bytes.size(), 0);
+  Link& link = *peer->slots[port - options_.sctp_port];
+  // The peer's INIT while this slot waits out its backoff (socket closed): connect now, so that
+  // the INIT meets ours (an INIT collision, which SCTP resolves into one association). Without
+  // this, two gateways whose backoff timers are out of phase answer each other's INIT with an
+  // ABORT forever, each one's INIT arriving while the other's slot is closed.
+  if (!link.sock && bytes.size() >= kSctpCommonHeader + 4 && bytes[kSctpCommonHeader] == kChunkInit &&
+      mono_now() >= link.hold_until) {
+    link.reconnect_timer->stop();
+    ++stats_.connects_on_peer_init;
+    open_socket(link);
+  }
+  usrsctp_conninput(&link, bytes.data(), bytes.size(), 0);
 }
 
 void UsrsctpTransport::note_unknown_source(const net::Endpoint& from) {
@@ -781,6 +794,7 @@ void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
   transition(*link, SlotEvent::abort);
   if (events_) events_->on_assoc_down(assoc);
   link->machine.hold_off(kBackoffMax);
+  link->hold_until = mono_now() + kBackoffMax;
   link->reconnect_timer->start(0);
 }
 

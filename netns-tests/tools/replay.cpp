@@ -1,0 +1,318 @@
+// replay: resends the IPv4 packets of a pcap file byte for byte through a raw socket (an
+// on-path attacker replaying captured tunnel datagrams from their genuine source address).
+//
+//   replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS] [--timeout S]
+//          [--dry-run]
+//
+// Reads a classic pcap file (as `tcpdump -w` writes it: microsecond or nanosecond magic, either
+// byte order; link type EN10MB, VLAN tags allowed), takes the IPv4 packets (optionally only those
+// from --src, to --dst, with UDP source or destination port --udp-port) and sends each one
+// unchanged -- IP header included -- with socket(AF_INET, SOCK_RAW, IPPROTO_RAW) to its own
+// destination address. Packets cut short by the capture's snap length cannot be replayed exactly
+// and are skipped (counted as "truncated"). The IPv4 header checksum and the UDP checksum of each
+// packet are verified and the bad ones counted (a capture taken behind a checksum offload holds
+// partial checksums; their replay would die in the receiver's UDP layer). For SCTP over UDP the
+// DATA / I-DATA chunks of the replayed packets are counted (what the receiver's SCTP stack must
+// recognise as duplicates). --rate PPS paces the sends (default 5000; 0: as fast as possible).
+// --dry-run parses and counts but sends nothing. Everything is bounded by --timeout S (default 30).
+// Prints one summary line on stdout:
+//   replay: records=<n> ipv4=<n> selected=<n> replayed=<n> data_chunks=<n> bytes=<n>
+//           truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n> secs=<s>
+// (other: records that are not IPv4 or not selected). Exit status: 0 if every selected packet
+// was sent (or parsed, with --dry-run) and at least one was selected; 1 if the file cannot be read
+// or parsed, nothing was selected, a send failed or the timeout struck; 2 on bad usage.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void usage(const std::string& why = "") {
+  if (!why.empty()) std::fprintf(stderr, "replay: %s\n", why.c_str());
+  std::fprintf(stderr,
+               "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS]\n"
+               "              [--timeout S] [--dry-run]\n");
+  std::exit(2);
+}
+
+unsigned long number(const std::string& key, const std::string& v, unsigned long lo,
+                     unsigned long hi) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long x = std::strtoul(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x < lo || x > hi)
+    usage(key + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+          ", not '" + v + "'");
+  return x;
+}
+
+std::optional<std::uint32_t> ipv4(const std::string& key, const std::string& v) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, v.c_str(), &a) != 1) usage(key + " must be an IPv4 address, not '" + v + "'");
+  return ntohl(a.s_addr);
+}
+
+struct Args {
+  std::string pcap;
+  std::optional<std::uint32_t> src, dst;
+  unsigned long udp_port = 0, rate = 5000, timeout = 30;
+  bool dry_run = false;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "-h" || k == "--help") usage();
+    if (k == "--dry-run") {
+      a.dry_run = true;
+      continue;
+    }
+    if (i + 1 >= argc) usage("missing value for " + k);
+    std::string v = argv[++i];
+    if (k == "--pcap") a.pcap = v;
+    else if (k == "--src") a.src = ipv4(k, v);
+    else if (k == "--dst") a.dst = ipv4(k, v);
+    else if (k == "--udp-port") a.udp_port = number(k, v, 1, 65535);
+    else if (k == "--rate") a.rate = number(k, v, 0, 10000000);
+    else if (k == "--timeout") a.timeout = number(k, v, 1, 3600);
+    else usage("unknown option " + k);
+  }
+  if (a.pcap.empty()) usage("--pcap is required");
+  return a;
+}
+
+std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint32_t be32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// Internet checksum (RFC 1071) accumulation over n bytes; fold() gives the final 16 bits.
+std::uint32_t sum16(const std::uint8_t* p, std::size_t n, std::uint32_t acc = 0) {
+  for (; n >= 2; p += 2, n -= 2) acc += be16(p);
+  if (n) acc += std::uint32_t{p[0]} << 8;
+  return acc;
+}
+std::uint16_t fold(std::uint32_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return static_cast<std::uint16_t>(~acc);
+}
+
+// ---- classic pcap ----------------------------------------------------------------------------
+
+struct Record {
+  std::vector<std::uint8_t> data;
+  std::uint32_t orig_len;
+};
+
+std::vector<Record> read_pcap(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  std::vector<std::uint8_t> file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (file.size() < 24) throw Error(path + ": too short for a pcap file header");
+  std::uint32_t magic_le = std::uint32_t{file[0]} | std::uint32_t{file[1]} << 8 |
+                           std::uint32_t{file[2]} << 16 | std::uint32_t{file[3]} << 24;
+  bool swapped;  // false: the file's integers are little-endian
+  if (magic_le == 0xa1b2c3d4u || magic_le == 0xa1b23c4du) swapped = false;
+  else if (magic_le == 0xd4c3b2a1u || magic_le == 0x4d3cb2a1u) swapped = true;
+  else if (magic_le == 0x0a0d0d0au)
+    throw Error(path + ": pcapng is not supported (write classic pcap: tcpdump -w)");
+  else throw Error(path + ": not a pcap file (magic 0x" + [&] {
+    char b[9];
+    std::snprintf(b, sizeof b, "%08x", magic_le);
+    return std::string(b);
+  }() + ")");
+  auto u32 = [&](std::size_t off) {
+    const std::uint8_t* p = file.data() + off;
+    return swapped ? be32(p)
+                   : std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+                         std::uint32_t{p[3]} << 24;
+  };
+  std::uint32_t linktype = u32(20) & 0x0fffffff;  // the top bits may carry FCS information
+  if (linktype != 1)
+    throw Error(path + ": link type " + std::to_string(linktype) +
+                " is not supported (only EN10MB = 1: capture on an Ethernet/veth interface)");
+  std::vector<Record> out;
+  std::size_t off = 24;
+  while (off < file.size()) {
+    if (file.size() - off < 16) throw Error(path + ": truncated record header at offset " + std::to_string(off));
+    std::uint32_t incl = u32(off + 8), orig = u32(off + 12);
+    off += 16;
+    if (incl > 262144 || incl > file.size() - off)
+      throw Error(path + ": record of " + std::to_string(incl) + " bytes at offset " +
+                  std::to_string(off - 16) + " runs past the end of the file");
+    out.push_back({std::vector<std::uint8_t>(file.begin() + static_cast<long>(off),
+                                             file.begin() + static_cast<long>(off + incl)),
+                   orig});
+    off += incl;
+  }
+  return out;
+}
+
+// ---- replay ----------------------------------------------------------------------------------
+
+// SCTP DATA (0) and I-DATA (64) chunks in an SCTP packet (the UDP payload); 0 if it is none.
+unsigned long count_data_chunks(const std::uint8_t* p, std::size_t n) {
+  if (n < 12) return 0;
+  unsigned long chunks = 0;
+  for (std::size_t off = 12; off + 4 <= n;) {
+    std::uint8_t type = p[off];
+    std::size_t len = be16(p + off + 2);
+    if (len < 4 || len > n - off) break;
+    if (type == 0 || type == 64) ++chunks;
+    off += (len + 3) & ~std::size_t{3};
+  }
+  return chunks;
+}
+
+int run(const Args& a) {
+  std::vector<Record> records = read_pcap(a.pcap);
+  unsigned long ipv4_count = 0, selected = 0, replayed = 0, data_chunks = 0, truncated = 0,
+                bad_ip = 0, bad_udp = 0, other = 0;
+  unsigned long long bytes = 0;
+  struct Packet {
+    const std::uint8_t* ip;
+    std::size_t len;
+    std::uint32_t dst;
+  };
+  std::vector<Packet> todo;
+  for (const Record& r : records) {
+    const std::uint8_t* p = r.data.data();
+    std::size_t n = r.data.size(), l2 = 14;
+    if (n < 14) {
+      ++other;
+      continue;
+    }
+    std::uint16_t ethertype = be16(p + 12);
+    while ((ethertype == 0x8100 || ethertype == 0x88a8) && n >= l2 + 4) {
+      ethertype = be16(p + l2 + 2);
+      l2 += 4;
+    }
+    if (ethertype != 0x0800 || n < l2 + 20 || (p[l2] >> 4) != 4) {
+      ++other;
+      continue;
+    }
+    ++ipv4_count;
+    const std::uint8_t* ip = p + l2;
+    std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4, total = be16(ip + 2);
+    std::uint32_t src = be32(ip + 12), dst = be32(ip + 16);
+    bool frag = (be16(ip + 6) & 0x3fff) != 0;
+    bool udp = ip[9] == 17 && !frag && total >= ihl + 8;
+    std::size_t sport = 0, dport = 0;
+    if (udp && n - l2 >= ihl + 8) {
+      sport = be16(ip + ihl);
+      dport = be16(ip + ihl + 2);
+    }
+    if ((a.src && src != *a.src) || (a.dst && dst != *a.dst) ||
+        (a.udp_port && !(udp && (sport == a.udp_port || dport == a.udp_port)))) {
+      ++other;
+      continue;
+    }
+    ++selected;
+    if (ihl < 20 || total < ihl || total > n - l2 || l2 + total > r.orig_len) {
+      ++truncated;  // cut by the snap length (or nonsense): cannot be replayed byte-exact
+      continue;
+    }
+    if (fold(sum16(ip, ihl)) != 0) ++bad_ip;
+    if (udp) {
+      std::uint16_t stored = be16(ip + ihl + 6);
+      if (stored != 0) {
+        std::size_t ulen = total - ihl;
+        std::uint32_t acc = sum16(ip + 12, 8);  // pseudo-header: addresses,
+        acc += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
+        if (fold(sum16(ip + ihl, ulen, acc)) != 0) ++bad_udp;
+      }
+      data_chunks += count_data_chunks(ip + ihl + 8, total - ihl - 8);
+    }
+    todo.push_back({ip, total, dst});
+  }
+
+  int fd = -1;
+  if (!a.dry_run) {
+    fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);  // implies IP_HDRINCL
+    if (fd < 0) throw Error(std::string("socket(AF_INET, SOCK_RAW, IPPROTO_RAW): ") + std::strerror(errno));
+  }
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::seconds(a.timeout);
+  bool failed = false;
+  for (std::size_t i = 0; i < todo.size() && !failed; ++i) {
+    if (Clock::now() >= deadline) {
+      std::fprintf(stderr, "replay: timed out after %lu s\n", a.timeout);
+      failed = true;
+      break;
+    }
+    if (a.rate > 0) {
+      auto due = start + std::chrono::nanoseconds(i * 1000000000ULL / a.rate);
+      if (due > Clock::now()) std::this_thread::sleep_until(due);
+    }
+    if (a.dry_run) {
+      ++replayed;
+      bytes += todo[i].len;
+      continue;
+    }
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(todo[i].dst);
+    for (int attempt = 0;; ++attempt) {
+      ssize_t r = ::sendto(fd, todo[i].ip, todo[i].len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      if (r == static_cast<ssize_t>(todo[i].len)) {
+        ++replayed;
+        bytes += todo[i].len;
+        break;
+      }
+      if (r < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) && attempt < 100) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      std::fprintf(stderr, "replay: sendto (packet %zu, %zu bytes): %s\n", i + 1, todo[i].len,
+                   r < 0 ? std::strerror(errno) : "short send");
+      failed = true;
+      break;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("replay: records=%zu ipv4=%lu selected=%lu replayed=%lu data_chunks=%lu bytes=%llu "
+              "truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
+              records.size(), ipv4_count, selected, replayed, data_chunks, bytes, truncated,
+              bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
+  if (selected == 0) {
+    std::fprintf(stderr, "replay: no packet in %s matched\n", a.pcap.c_str());
+    return 1;
+  }
+  return failed || replayed != todo.size() ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  try {
+    return run(a);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "replay: %s\n", e.what());
+    return 1;
+  }
+}
