@@ -28,7 +28,8 @@ Options:
   --size MB           size of the fixed transfer for WAN bytes and CPU (default 200; --quick: 50)
   --pings N           pings for the RTT figures (default 200, at 10 ms intervals; --quick: 100)
   --loss PCT          random loss per WAN direction for the loss scenario (default 1)
-  --contenders LIST   comma-separated subset of: direct,sctptund,wireguard-go,openvpn-none,openvpn-default
+  --contenders LIST   comma-separated subset of: direct,sctptund,sctptund-none,wireguard-go,
+                      openvpn-none,openvpn-default (sctptund-none: encryption = "none")
   --no-deps           do not run bench/install-bench-deps
   --build             (re)build sctptund with packaging/dev.sh build even if ./build/sctptund exists
 Environment: SCTPTUND (daemon binary, default ./build/sctptund), TOOLS_DIR (where rr is, default

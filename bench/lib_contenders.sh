@@ -13,6 +13,7 @@
 #   contender        device (gw1/gw2)        WAN traffic (counted by nft)   tunnel addresses
 #   direct           wan0, via the peer      ip saddr 10.1/16 or 10.2/16    -
 #   sctptund         tun0 (lib.sh start_gw)  udp dport 9899                 10.255.0.1/.2 (lib.sh)
+#   sctptund-none    stn0 (encryption none)  udp dport 9921                 10.255.4.1/.2 /30
 #   wireguard-go     wg<PID>a / wg<PID>b     udp dport 51820                10.255.1.1/.2 /30
 #   openvpn-none     ovn0                    udp dport 1194                 10.255.2.1 <-> .2
 #   openvpn-default  ovd0                    udp dport 1195                 10.255.3.1 <-> .2
@@ -31,7 +32,10 @@
 #   contenders_cleanup            stop wireguard-go first and remove its sockets (called by the trap)
 
 # shellcheck disable=SC2034  # used by compare.sh
-CONTENDERS_ALL=(direct sctptund wireguard-go openvpn-none openvpn-default)
+CONTENDERS_ALL=(direct sctptund sctptund-none wireguard-go openvpn-none openvpn-default)
+# sctptund-none: a second sctptund pair with encryption = "none" (authenticated handshake, messages
+# not sealed) beside the default one, so that the encryption's cost shows as a ratio of one run.
+SN_PORT=9921
 WG_PORT=51820
 OVN_PORT=1194
 OVD_PORT=1195
@@ -39,13 +43,14 @@ WG_IF=([1]="wg$$a" [2]="wg$$b")
 # The "default cipher" OpenVPN variant: static-key mode's default is BF-CBC + HMAC-SHA1, which
 # OpenSSL 3 only offers through its legacy provider (without it: "Cipher BF-CBC not supported").
 OVPN_DEFAULT_OPTS=${OVPN_DEFAULT_OPTS:---providers legacy default}
-declare -A WG_PID=() OVN_PID=() OVD_PID=()
+declare -A WG_PID=() OVN_PID=() OVD_PID=() SN_PID=()
 declare -A OVPN_DATA_CHANNEL=()  # [none]/[default]: the "Data Channel: cipher ..." line OpenVPN logged
 
 _counter_name() {
   case $1 in
     direct) echo c_direct ;;
     sctptund) echo c_sctptund ;;
+    sctptund-none) echo c_sn ;;
     wireguard-go) echo c_wg ;;
     openvpn-none) echo c_ovn ;;
     openvpn-default) echo c_ovd ;;
@@ -67,6 +72,7 @@ _wan_prepare() {
 table netdev bench {
   counter c_direct {}
   counter c_sctptund {}
+  counter c_sn {}
   counter c_wg {}
   counter c_ovn {}
   counter c_ovd {}
@@ -74,6 +80,7 @@ table netdev bench {
     type filter hook ingress device "wan0" priority 0; policy accept;
     ip saddr { 10.1.0.0/16, 10.2.0.0/16 } counter name "c_direct"
     udp dport $PORT counter name "c_sctptund"
+    udp dport $SN_PORT counter name "c_sn"
     udp dport $WG_PORT counter name "c_wg"
     udp dport $OVN_PORT counter name "c_ovn"
     udp dport $OVD_PORT counter name "c_ovd"
@@ -104,6 +111,57 @@ _start_wireguard() {
   in_ns gw2 ip addr add 10.255.1.2/30 dev "${WG_IF[2]}"
   for n in 1 2; do in_ns "gw$n" ip link set "${WG_IF[$n]}" mtu 1420 up; done
   log "wireguard-go running in gw1 (pid ${WG_PID[1]}, ${WG_IF[1]}) and gw2 (pid ${WG_PID[2]}, ${WG_IF[2]}), MTU 1420"
+}
+
+# The sctptund-none pair: its own TUN (stn0), UDP port, fwmark / bypass table and control socket,
+# the run's key, encryption = "none".
+_start_sctptund_none() {
+  local n me other peer tun_addr their cfg i
+  for n in 1 2; do
+    if [[ $n == 1 ]]; then me=192.0.2.1 other=192.0.2.2 peer=site-b tun_addr=10.255.4.1/30 their=10.2.0.0/16
+    else me=192.0.2.2 other=192.0.2.1 peer=site-a tun_addr=10.255.4.2/30 their=10.1.0.0/16; fi
+    cfg=$TMPD/sn$n.toml
+    cat >"$cfg" <<EOF
+[tun]
+name = "stn0"
+mtu = 1400
+addresses = ["$tun_addr"]
+fwmark = $SN_PORT
+bypass_table = $SN_PORT
+
+[transport]
+kind = "udp"
+local = ["$me"]
+port = $SN_PORT
+
+[control]
+socket = "$TMPD/sn$n.sock"
+
+[[peer]]
+name = "$peer"
+remote = ["$other"]
+port = $SN_PORT
+key_file = "$(psk_file)"
+encryption = "none"
+
+[[policy]]
+prefix = "$their"
+action = "tunnel"
+peer = "$peer"
+EOF
+    "$SCTPTUND" --check -c "$cfg" >"$TMPD/sn-check$n.log" 2>&1 || fail "sctptund-none: config rejected: $(cat "$TMPD/sn-check$n.log")"
+    bg_ns "gw$n" "$TMPD/sn$n.log" "$SCTPTUND" -c "$cfg" --log-level info
+    SN_PID[$n]=$BG_PID
+  done
+  for n in 1 2; do
+    for ((i = 0; i < 100; i++)); do
+      in_ns "gw$n" timeout 5 "$SCTPTUND" show -c "$TMPD/sn$n.toml" --json 2>/dev/null | grep -q '"pool_state":"ready"' && break
+      kill -0 "${SN_PID[$n]}" 2>/dev/null || fail "sctptund-none in gw$n exited (log: $TMPD/sn$n.log)"
+      sleep 0.1
+    done
+    ((i < 100)) || fail "sctptund-none in gw$n: no ready association after 10 s (log: $TMPD/sn$n.log)"
+  done
+  log "sctptund-none running in gw1 and gw2 (pids ${SN_PID[1]} ${SN_PID[2]}), stn0, UDP $SN_PORT, encryption none"
 }
 
 # _start_openvpn none|default: a static-key point-to-point tunnel over UDP in each gateway.
@@ -143,6 +201,7 @@ contenders_setup() {
     in_ns "$c" sysctl -qw net.ipv4.tcp_no_metrics_save=1
   done
   if _wanted sctptund; then write_configs; start_gw 1; start_gw 2; fi
+  if _wanted sctptund-none; then _start_sctptund_none; fi
   if _wanted wireguard-go; then _start_wireguard; fi
   if _wanted openvpn-none; then _start_openvpn none; fi
   if _wanted openvpn-default; then _start_openvpn default; fi
@@ -155,6 +214,7 @@ contender_pids() {
   case $1 in
     direct) ;;
     sctptund) echo "${GW_PID[1]:-} ${GW_PID[2]:-}" ;;
+    sctptund-none) echo "${SN_PID[1]:-} ${SN_PID[2]:-}" ;;
     wireguard-go) echo "${WG_PID[1]:-} ${WG_PID[2]:-}" ;;
     openvpn-none) echo "${OVN_PID[1]:-} ${OVN_PID[2]:-}" ;;
     openvpn-default) echo "${OVD_PID[1]:-} ${OVD_PID[2]:-}" ;;
@@ -197,6 +257,7 @@ contender_activate() {
   case $c in
     direct) r1="via 192.0.2.2 dev wan0" r2="via 192.0.2.1 dev wan0" ;;
     sctptund) r1="dev tun0" r2="dev tun0" ;;
+    sctptund-none) r1="dev stn0" r2="dev stn0" ;;
     wireguard-go) r1="dev ${WG_IF[1]}" r2="dev ${WG_IF[2]}" ;;
     openvpn-none) r1="dev ovn0" r2="dev ovn0" ;;
     openvpn-default) r1="dev ovd0" r2="dev ovd0" ;;
