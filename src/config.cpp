@@ -231,7 +231,7 @@ std::optional<crypto::Key> read_key_file(const std::string& path, std::string& e
   return key;
 }
 
-PeerConfig read_peer(const std::string& file, const toml::table& table) {
+PeerConfig read_peer(const std::string& file, const toml::table& table, Keys keys) {
   Section s(file, table, "peer");
   s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption"});
   PeerConfig peer;
@@ -256,9 +256,11 @@ PeerConfig read_peer(const std::string& file, const toml::table& table) {
   }
   if (auto key_file = s.string("key_file")) {
     peer.key_file = *key_file;
-    std::string error;
-    peer.key = read_key_file(resolve_beside(file, *key_file), error);
-    if (!peer.key) s.fail(s.where("key_file"), "key_file", error);
+    if (keys == Keys::read) {
+      std::string error;
+      peer.key = read_key_file(resolve_beside(file, *key_file), error);
+      if (!peer.key) s.fail(s.where("key_file"), "key_file", error);
+    }
   } else if (peer.seal) {
     s.fail_section("peer '" + peer.name +
                    "': encryption = \"aead\" (the default) needs key_file: make a key with `sctptund genkey`, give "
@@ -345,7 +347,7 @@ RouteConfig read_route(const std::string& file, const toml::table& table) {
 
 }  // namespace
 
-Config parse_config(std::string_view text, const std::string& source_name) {
+Config parse_config(std::string_view text, const std::string& source_name, Keys keys) {
   toml::table root;
   try {
     root = toml::parse(text, source_name);
@@ -390,7 +392,7 @@ Config parse_config(std::string_view text, const std::string& source_name) {
 
   std::set<std::string> names;
   for (const toml::table* table : table_array(source_name, root, "peer")) {
-    PeerConfig peer = read_peer(source_name, *table);
+    PeerConfig peer = read_peer(source_name, *table, keys);
     if (!names.insert(peer.name).second)
       throw ConfigError(source_name + ":" + std::to_string(table->source().begin.line) +
                         ": [peer] name: '" + peer.name + "' is used by another peer");
@@ -458,12 +460,12 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   return out;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, Keys keys) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open config file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, keys);
 }
 
 }  // namespace config

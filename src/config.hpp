@@ -83,8 +83,11 @@ struct Config {
   std::vector<std::string> warnings;  // valid but questionable (a peer no rule uses, ...)
 };
 
-Config load_config(const std::string& path);
-Config parse_config(std::string_view text, const std::string& source_name);
+// Keys::skip leaves PeerConfig::key empty (the key files are not opened): for the commands that
+// only need the control socket's path (show, reload), which must work without the keys.
+enum class Keys { read, skip };
+Config load_config(const std::string& path, Keys keys = Keys::read);
+Config parse_config(std::string_view text, const std::string& source_name, Keys keys = Keys::read);
 
 // What differs between two configs in parts that only a restart can change ([tun] name,
 // addresses, fwmark and table, [transport], [control], the peers); empty when a reload can

@@ -322,4 +322,9 @@ TEST_CASE("config: [[peer]] key_file and encryption") {
   e = error_of(with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"));
   CHECK(contains(e, "cannot read key file"));
   CHECK(contains(e, "No such file"));
+  // show and reload need only the control socket: they do not open the key files.
+  config::Config skipped = config::parse_config(
+      with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"), "test.toml", config::Keys::skip);
+  CHECK_FALSE(skipped.peers[0].key.has_value());
+  CHECK(skipped.peers[0].key_file == keys.dir + "/missing.key");
 }

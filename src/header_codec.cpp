@@ -551,7 +551,7 @@ const char* to_string(Error error) {
 }
 
 void Decompressor::reset() {
-  if (budget_) *budget_ += contexts_.size();
+  if (budget_) *budget_ += contexts_.capacity();
   contexts_.clear();
   contexts_.shrink_to_fit();
   last_cid_ = -1;
@@ -559,10 +559,22 @@ void Decompressor::reset() {
 
 bool Decompressor::make_room(std::uint32_t cid) {
   if (cid < contexts_.size()) return true;
-  std::size_t more = cid + 1 - contexts_.size();
-  if (cid >= max_contexts_ || (budget_ && *budget_ < more)) return false;
-  if (budget_) *budget_ -= more;
-  contexts_.resize(cid + 1);
+  if (cid >= max_contexts_) return false;
+  std::size_t want = std::size_t{cid} + 1;
+  if (want > contexts_.capacity()) {
+    // The budget pays for allocated slots (capacity), not used ones, so it bounds real memory;
+    // growth in steps of 64 keeps the copies few, an exact fit is the last resort.
+    std::size_t have = contexts_.capacity();
+    std::size_t cap = std::min(max_contexts_, (want + 63) / 64 * 64);
+    if (budget_ && *budget_ < cap - have) cap = want;
+    if (budget_ && *budget_ < cap - have) return false;
+    std::vector<detail::Context> grown;
+    grown.reserve(cap);  // exactly cap: libstdc++ reserves what is asked
+    grown.assign(contexts_.begin(), contexts_.end());
+    contexts_.swap(grown);
+    if (budget_) *budget_ -= contexts_.capacity() - have;
+  }
+  contexts_.resize(want);
   return true;
 }
 

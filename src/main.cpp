@@ -94,7 +94,7 @@ int run_request(const Args& args) {
   std::string socket = args.socket_path;
   if (socket.empty()) {
     if (args.config_path.empty()) return usage_error(args.command + " needs -c FILE or -s SOCKET");
-    socket = config::load_config(args.config_path).control.socket;
+    socket = config::load_config(args.config_path, config::Keys::skip).control.socket;
   }
   std::string request = args.command == "show" ? (args.json ? "show json" : "show") : "reload";
   std::string reply = control::request(socket, request, 10);
