@@ -285,6 +285,22 @@ _gw_cfg() { echo "$TMPD/gw$1.toml"; }
 declare -A GW_EXTRA=()
 # PEER_SECURITY[N]: the security keys of gwN's [[peer]] (default: the run's shared key, sealed).
 declare -A PEER_SECURITY=()
+# TRANSPORT_KIND[N]: gwN's [transport] kind (default udp); KERNEL_UDP[N]=1: udp_encapsulation = true
+# (kind = "kernel" only). The kernel kinds need a kernel with SCTP (netns-tests/vm/).
+declare -A TRANSPORT_KIND=() KERNEL_UDP=()
+# TRANSPORTS="KIND1 KIND2" (environment) sets both: udp, kernel, kernel-udp (kernel with UDP
+# encapsulation) or auto; e.g. TRANSPORTS="kernel-udp udp" for the interop scenario.
+if [[ -n ${TRANSPORTS:-} ]]; then
+  read -r -a _kinds <<<"$TRANSPORTS"
+  ((${#_kinds[@]} == 2)) || { echo "lib.sh: TRANSPORTS must name two kinds, not '$TRANSPORTS'" >&2; exit 2; }
+  for _n in 1 2; do
+    case ${_kinds[_n - 1]} in
+      kernel-udp) TRANSPORT_KIND[$_n]=kernel KERNEL_UDP[$_n]=1 ;;
+      udp | kernel | auto) TRANSPORT_KIND[$_n]=${_kinds[_n - 1]} ;;
+      *) echo "lib.sh: unknown transport kind '${_kinds[_n - 1]}' in TRANSPORTS" >&2; exit 2 ;;
+    esac
+  done
+fi
 
 # The run's pre-shared key file (made once with `sctptund genkey`, mode 0600); prints its path.
 # psk_file NAME makes another one (a wrong key for a test).
@@ -321,7 +337,8 @@ mtu = 1400
 addresses = ["$tun_addr", "$tun6"]
 
 [transport]
-kind = "udp"
+kind = "${TRANSPORT_KIND[$n]:-udp}"
+$( ((${KERNEL_UDP[$n]:-0})) && echo "udp_encapsulation = true")
 local = ["$me"]
 port = $PORT
 
@@ -530,7 +547,7 @@ multipath_configs() {
     if [[ $n == 1 ]]; then me=1 other=2; else me=2 other=1; fi
     sed -i -e "s/^local = \[\"192.0.2.$me\"\]/local = [\"192.0.2.$me\", \"198.51.100.$me\"]/" \
       -e "s/^remote = \[\"192.0.2.$other\"\]/remote = [\"192.0.2.$other\", \"198.51.100.$other\"]/" \
-      -e "s/^kind = \"udp\"$/kind = \"udp\"\n${extra}/" "$(_gw_cfg "$n")"
+      -e "s/^kind = \"\([a-z]*\)\"$/kind = \"\1\"\n${extra}/" "$(_gw_cfg "$n")"
     grep -q "198.51.100.$me\"\]" "$(_gw_cfg "$n")" || fail "multipath_configs: could not set local in gw$n"
     "$SCTPTUND" --check -c "$(_gw_cfg "$n")" >"$TMPD/check$n.log" 2>&1 ||
       fail "'$SCTPTUND --check -c $(_gw_cfg "$n")' rejected the multi-path config: $(cat "$TMPD/check$n.log")"

@@ -171,7 +171,7 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
-                "rto_initial_ms"});
+                "rto_initial_ms", "udp_encapsulation"});
   if (auto v = s.integer("probe_interval_ms", 10, 60000)) transport.probe_interval_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("failover_ms", 50, 600000)) transport.failover_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("rto_min_ms", 10, 60000)) transport.rto_min_ms = static_cast<std::uint32_t>(*v);
@@ -182,10 +182,17 @@ void read_transport(const std::string& file, const toml::table& table, Transport
   if (transport.rto_initial_ms < transport.rto_min_ms || transport.rto_initial_ms > transport.rto_max_ms)
     s.fail(s.where("rto_initial_ms"), "rto_initial_ms", "must lie between rto_min_ms and rto_max_ms");
   if (auto kind = s.string("kind")) {
-    if (*kind != "udp")
+    if (*kind != "udp" && *kind != "kernel" && *kind != "auto")
       s.fail(s.where("kind"), "kind",
-             "'" + *kind + "' is not supported (supported: \"udp\", SCTP over UDP per RFC 6951)");
+             "must be \"udp\" (userspace SCTP over UDP, RFC 6951), \"kernel\" (the kernel's SCTP) or \"auto\" "
+             "(kernel where the kernel has SCTP, else udp), not '" + *kind + "'");
     transport.kind = *kind;
+  }
+  if (auto encaps = s.boolean("udp_encapsulation")) {
+    if (transport.kind == "udp" && !*encaps)
+      s.fail(s.where("udp_encapsulation"), "udp_encapsulation",
+             "kind = \"udp\" is always encapsulated in UDP; native SCTP needs kind = \"kernel\"");
+    transport.udp_encapsulation = *encaps;
   }
   if (auto port = s.integer("port", 1, 65535)) transport.port = static_cast<std::uint16_t>(*port);
   if (auto streams = s.integer("streams", 2, 65535))
@@ -441,7 +448,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   if (addresses(a.tun) != addresses(b.tun)) out.push_back("[tun] addresses");
   if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
     out.push_back("[tun] fwmark / bypass_table");
-  if (a.transport.kind != b.transport.kind || a.transport.local != b.transport.local ||
+  if (a.transport.kind != b.transport.kind || a.transport.udp_encapsulation != b.transport.udp_encapsulation ||
+      a.transport.local != b.transport.local ||
       a.transport.port != b.transport.port || a.transport.streams != b.transport.streams ||
       a.transport.probe_interval_ms != b.transport.probe_interval_ms || a.transport.failover_ms != b.transport.failover_ms ||
       a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||

@@ -35,7 +35,8 @@ struct TunConfig {
 };
 
 struct TransportConfig {
-  std::string kind = "udp";
+  std::string kind = "udp";          // udp | kernel | auto (kernel if the kernel has SCTP)
+  bool udp_encapsulation = false;    // kernel: SCTP in UDP by the kernel (RFC 6951, Linux 5.11+)
   std::vector<net::Endpoint> local;  // with port; the wildcard address when none is given
   std::uint16_t port = 9899;
   std::uint16_t streams = 256;  // outbound streams we ask for (stream 0 is control)

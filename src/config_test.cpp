@@ -109,6 +109,17 @@ TEST_CASE("config: errors name the file, the line and the key") {
 
   e = error_of("[transport]\nkind = \"carrier-pigeon\"\n");
   CHECK(contains(e, "[transport] kind"));
+  CHECK(contains(e, "must be \"udp\""));
+  e = error_of("[transport]\nkind = \"udp\"\nudp_encapsulation = false\n");
+  CHECK(contains(e, "[transport] udp_encapsulation: kind = \"udp\" is always encapsulated"));
+  for (const char* kind : {"kernel", "auto", "udp"}) {
+    config::Config k = config::parse_config(std::string("[transport]\nkind = \"") + kind + "\"\n", "test.toml");
+    CHECK(k.transport.kind == kind);
+    CHECK_FALSE(k.transport.udp_encapsulation);
+  }
+  config::Config encaps = config::parse_config("[transport]\nkind = \"kernel\"\nudp_encapsulation = true\n", "t.toml");
+  CHECK(encaps.transport.udp_encapsulation);
+  CHECK_FALSE(config::restart_needed(encaps, config::parse_config("[transport]\nkind = \"kernel\"\n", "t.toml")).empty());
 
   e = error_of("[transport]\nlocal = [\"192.0.2.300\"]\n");
   CHECK(contains(e, "'192.0.2.300' is not an IPv4 or IPv6 address"));

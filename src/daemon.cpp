@@ -5,6 +5,7 @@
 
 #include "src/commands.hpp"
 #include "src/log.hpp"
+#include "src/transport_kernel.hpp"
 #include "src/transport_usrsctp.hpp"
 #include "tun/linux_tun.hpp"
 
@@ -76,17 +77,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   LOG_INFO("bypass: fwmark %u, routing table %u (main without %s)", config_.tun.fwmark,
            config_.tun.bypass_table, config_.tun.name.c_str());
 
-  transport::UsrsctpOptions options;
-  options.locals = config_.transport.local;
-  options.sctp_port = config_.transport.port;
-  options.streams = config_.transport.streams;
-  options.fwmark = config_.tun.fwmark;
-  options.rto_initial_ms = config_.transport.rto_initial_ms;
-  options.rto_min_ms = config_.transport.rto_min_ms;
-  options.rto_max_ms = config_.transport.rto_max_ms;
-  options.probe_interval_ms = config_.transport.probe_interval_ms;
-  options.failover_ms = config_.transport.failover_ms;
-  transport_ = std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
+  transport_ = make_transport();
 
   gateway::Options gateway_options;
   for (const config::PeerConfig& peer : config_.peers) {
@@ -119,6 +110,45 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
 }
 
 Daemon::~Daemon() = default;
+
+std::unique_ptr<transport::Transport> Daemon::make_transport() {
+  const config::TransportConfig& t = config_.transport;
+  std::string kind = t.kind;
+  if (kind == "auto") {
+    std::string why;
+    kind = transport::kernel_sctp_available(&why) ? "kernel" : "udp";
+    LOG_INFO("transport auto: %s", kind == "kernel" ? "the kernel has SCTP: kernel"
+                                                    : ("no SCTP in the kernel (" + why + "): udp").c_str());
+  }
+  if (kind == "kernel") {
+    transport::KernelOptions options;
+    options.locals = t.local;
+    options.sctp_port = t.port;
+    options.streams = t.streams;
+    options.fwmark = config_.tun.fwmark;
+    options.rto_initial_ms = t.rto_initial_ms;
+    options.rto_min_ms = t.rto_min_ms;
+    options.rto_max_ms = t.rto_max_ms;
+    options.probe_interval_ms = t.probe_interval_ms;
+    options.failover_ms = t.failover_ms;
+    options.udp_encapsulation = t.udp_encapsulation;
+    auto transport = std::make_unique<transport::KernelTransport>(loop_, options, peer_endpoints_);
+    LOG_INFO("transport kernel: %s, SCTP port %u%s", t.udp_encapsulation ? "SCTP over UDP by the kernel" : "native SCTP",
+             unsigned{t.port}, t.udp_encapsulation ? " in UDP port the same" : "");
+    return transport;
+  }
+  transport::UsrsctpOptions options;
+  options.locals = t.local;
+  options.sctp_port = t.port;
+  options.streams = t.streams;
+  options.fwmark = config_.tun.fwmark;
+  options.rto_initial_ms = t.rto_initial_ms;
+  options.rto_min_ms = t.rto_min_ms;
+  options.rto_max_ms = t.rto_max_ms;
+  options.probe_interval_ms = t.probe_interval_ms;
+  options.failover_ms = t.failover_ms;
+  return std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
+}
 
 void Daemon::run() {
   transport_->start();

@@ -34,6 +34,8 @@ class Daemon {
  private:
   std::string handle_request(std::string_view request);
   std::string show(bool json);
+  // The [transport] kind's backend (auto: kernel if the kernel has SCTP, else udp), logged.
+  std::unique_ptr<transport::Transport> make_transport();
 
   config::Config config_;
   std::vector<transport::PeerEndpoints> peer_endpoints_;

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# test_kernel_failover: native multi-homing of the kernel transport (run it in the VM,
+# netns-tests/vm/). Two WAN links; each gateway binds both of its addresses (sctp_bindx) and
+# connects to both of the peer's (sctp_connectx): one SCTP association per pool slot with two
+# paths, supervised by the kernel (heartbeats, potentially-failed state). A paced TCP transfer
+# client -> server runs while the primary path is cut, (a) by an nftables drop of SCTP on gw1's
+# wan0 in both directions, (b) by `ip link set wan0 down` in gw1. Each time: the data moves to
+# wan1, the transfer completes byte-exact without a reset, and the longest gap in the data the
+# receiver gets is printed (and must stay below MAX_GAP_MS, generous: the VM is slow).
+#
+#   client -- gw1 == wan0 192.0.2.0/24 ==== gw2 -- server
+#                 == wan1 198.51.100.0/24 ==
+#   gapmeter send (paced)  ------------------------>  gapmeter recv (verifies bytes, measures gaps)
+set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+need_cmds nft
+need_tool gapmeter
+
+MAX_GAP_MS=${MAX_GAP_MS:-3000}
+RATE=${RATE:-1000000}    # bytes/s of the paced transfer
+BYTES=${BYTES:-8000000}  # 8 s at RATE
+TRANSPORTS=${TRANSPORTS:-kernel kernel}
+read -r -a KINDS <<<"$TRANSPORTS"
+for n in 1 2; do TRANSPORT_KIND[$n]=${KINDS[n - 1]}; done
+
+topo_up
+wan1_up
+multipath_configs "probe_interval_ms=100" "failover_ms=300"
+start_gw 1
+start_gw 2
+wait_tunnel 30
+
+in_ns gw1 nft -f - <<EOF
+table inet stpath {
+  counter w0_out {}
+  counter w1_out {}
+  chain out {
+    type filter hook output priority 10; policy accept;
+    oifname "wan0" meta l4proto sctp counter name "w0_out"
+    oifname "wan1" meta l4proto sctp counter name "w1_out"
+  }
+}
+EOF
+cnt() { in_ns gw1 nft list counter inet stpath "$1" | grep -oE 'bytes [0-9]+' | awk '{print $2}'; }
+measure() {  # measure SECS: bytes gw1 sent on wan0 (D0) and wan1 (D1) meanwhile
+  local a0 a1
+  a0=$(cnt w0_out); a1=$(cnt w1_out)
+  sleep "$1"
+  D0=$(($(cnt w0_out) - a0)); D1=$(($(cnt w1_out) - a1))
+}
+cut_nft() {
+  in_ns gw1 nft -f - <<EOF
+table inet stcut {
+  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" meta l4proto sctp drop; }
+  chain out { type filter hook output priority -400; policy accept; oifname "wan0" meta l4proto sctp drop; }
+}
+EOF
+}
+restore_nft() { in_ns gw1 nft delete table inet stcut; }
+cut_link() { in_ns gw1 ip link set wan0 down; }
+restore_link() { in_ns gw1 ip link set wan0 up; link_wait_up gw1 wan0; link_wait_up gw2 wan0; }
+
+gw_show 1 | sed 's/^/  /'
+WORST=0
+RESULTS=()
+phase() {
+  local name=$1 port=$2 cut=$3 restore=$4 rpid spid t_cut summary g gaps
+  log "---- phase $name: $((BYTES / 1000000)) MB client -> server at $((RATE / 1000)) kB/s; cut wan0 after 2.5 s"
+  bg_ns server "$TMPD/recv-$name.log" "$TOOLS_DIR/gapmeter" recv --port "$port" --bytes "$BYTES" --timeout 120
+  rpid=$BG_PID
+  wait_listen server "$port"
+  bg_ns client "$TMPD/send-$name.log" "$TOOLS_DIR/gapmeter" send --host 10.2.0.2 --port "$port" \
+    --bytes "$BYTES" --rate "$RATE" --timeout 120
+  spid=$BG_PID
+  sleep 1.5
+  measure 1
+  log "before the cut: gw1 sent $D0 bytes of SCTP on wan0, $D1 on wan1 in 1 s"
+  ((D0 > RATE / 2)) || fail "$name: the transfer does not use wan0 before the cut ($D0 bytes in 1 s)"
+  t_cut=$(now_ms)
+  $cut
+  log "cut wan0 ($name)"
+  sleep 1.5
+  measure 1
+  log "during the cut: gw1 sent $D0 bytes on wan0, $D1 on wan1 in 1 s"
+  ((D1 > RATE / 2)) || fail "$name: the data did not move to wan1 ($D1 bytes in 1 s)"
+  gw_show 1 | grep -E "path|association" | sed 's/^/  /'
+  $restore
+  log "restored wan0 ($name)"
+  wait_pid "$spid" 120 || fail "$name: sender failed (status $?): $(cat "$TMPD/send-$name.log")"
+  wait_pid "$rpid" 120 || fail "$name: receiver failed (status $?): $(tail -3 "$TMPD/recv-$name.log")"
+  summary=$(grep '^received' "$TMPD/recv-$name.log") || fail "$name: no summary from the receiver"
+  [[ $summary == *"exact yes"* && $summary != *RESET* ]] || fail "$name: transfer not byte-exact: $summary"
+  gaps=$(awk '$1 == "gap" {printf "%s ms at %+d ms; ", $3, $2 - '"$t_cut"'}' "$TMPD/recv-$name.log")
+  g=$(awk '/^received/ {printf "%d", $6 + 0.5}' "$TMPD/recv-$name.log")
+  log "$name: $summary"
+  log "$name: delivery gaps >= 50 ms (relative to the cut): ${gaps:-none}"
+  RESULTS+=("$name: longest delivery gap $g ms")
+  ((g > WORST)) && WORST=$g
+  ((g <= MAX_GAP_MS)) || fail "$name: longest delivery gap $g ms exceeds $MAX_GAP_MS ms"
+}
+
+phase nft 5401 cut_nft restore_nft
+sleep 2  # let the kernel confirm wan0 again (heartbeats) before the next cut
+phase linkdown 5402 cut_link restore_link
+
+log "path lines of gw1's log:"
+grep -E "path to" "$TMPD/gw1.log" | sed 's/^/  /' || true
+for r in "${RESULTS[@]}"; do log "$r"; done
+log "PASS: kernel multi-homing failover with a delivery gap of at most $WORST ms (limit $MAX_GAP_MS ms)"
