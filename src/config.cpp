@@ -423,7 +423,13 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
       config.warnings.push_back("peer '" + config.peers[i].name +
                                 "' is used by no [[policy]] rule");
     const PeerConfig& peer = config.peers[i];
-    if (!peer.key)
+    std::uint32_t per_assoc = (std::min(config.flows.max, config.flows.max_per_peer) + peer.pool - 1) / peer.pool;
+    if (peer.compression && per_assoc > 32768)
+      config.warnings.push_back("peer '" + peer.name + "': up to " + std::to_string(per_assoc) +
+                                " flows per association ([flows] max_per_peer / pool); beyond 32768 the "
+                                "peer's header contexts (65536 per association) may run out and compression "
+                                "then starts over on the streams concerned: raise pool");
+    if (peer.key_file.empty())
       config.warnings.push_back("peer '" + peer.name +
                                 "': no key_file: NOT authenticated and NOT encrypted; anyone who can send "
                                 "UDP from its address can put packets into " + config.tun.name);

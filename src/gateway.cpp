@@ -44,7 +44,9 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
   flows_.set_on_remove([this](const packet::FlowKey& key, const flows::Flow& flow) {
     // The compressor's context of the flow is no longer needed (the far side needs no notice).
     auto it = assocs_.find(flow.assoc);
-    if (it != assocs_.end() && flow.stream < it->second.compressors.size() && it->second.compressors[flow.stream])
+    if (it == assocs_.end()) return;
+    --it->second.bound_flows;
+    if (flow.stream < it->second.compressors.size() && it->second.compressors[flow.stream])
       it->second.compressors[flow.stream]->forget(key);
   });
 }
@@ -298,13 +300,25 @@ bool Gateway::bind_flow(flows::Flow& flow) {
   if (flow.assoc != 0) return true;  // bindings are cleared when their association goes down
   const std::vector<transport::AssocId>& ready = peers_[flow.peer].ready_assocs;
   if (ready.empty()) return false;
-  // Spread flows over the peer's ready associations; the fewest-flows choice comes with the pool.
-  transport::AssocId assoc = ready[flows_.size() % ready.size()];
+  // The ready association with the fewest flows (ties: the next one in turn), so that no
+  // association carries more flows than its peer keeps header contexts for, whatever the churn.
+  transport::AssocId assoc = 0;
+  std::size_t fewest = SIZE_MAX;
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    transport::AssocId candidate = ready[(next_bind_ + i) % ready.size()];
+    std::size_t bound = assocs_.at(candidate).bound_flows;
+    if (bound < fewest) {
+      fewest = bound;
+      assoc = candidate;
+    }
+  }
+  ++next_bind_;
   AssocState& state = assocs_.at(assoc);
   std::uint16_t stream = state.streams.next();
   if (stream == 0) return false;
   flow.assoc = assoc;
   flow.stream = stream;
+  ++state.bound_flows;
   return true;
 }
 

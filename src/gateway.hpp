@@ -90,6 +90,7 @@ struct AssocState {
   bool compress = false;  // both HELLOs announced compression
   bool bundle = false;    // the peer's HELLO announced that it accepts BUNDLE
   flows::StreamCursor streams;
+  std::size_t bound_flows = 0;  // flows of the table bound to this association
   // Header compression state per stream, created on first use. Invariant: a stream's
   // compressor and the peer's decompressor of it start together (association up) and are reset
   // together (CONTEXT_RESET), so no context is used that the other side has not received.
@@ -197,6 +198,7 @@ class Gateway final : public transport::Events {
   Options options_;
   counters::Counters counters_;
   flows::FlowTable flows_;
+  std::size_t next_bind_ = 0;  // rotates the first candidate of bind_flow among equals
   std::unordered_map<transport::AssocId, AssocState> assocs_;
   std::vector<PeerStatus> peers_;  // indexed by PeerId
   // Packets read from the TUN live here until sent. Invariant: [pending_begin_, pending_end_)
