@@ -136,7 +136,10 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
 std::string render_text(const Snapshot& s) {
   std::ostringstream out;
   out << "interface: " << s.interface_name << "\n";
-  out << "  mtu: " << s.mtu << "   transport: " << s.transport_kind << " (SCTP over UDP)\n";
+  const char* what = s.transport_kind == "kernel"       ? "native SCTP, kernel"
+                     : s.transport_kind == "kernel-udp" ? "SCTP over UDP, kernel"
+                                                        : "SCTP over UDP, usrsctp";
+  out << "  mtu: " << s.mtu << "   transport: " << s.transport_kind << " (" << what << ")\n";
   out << "  flows: " << s.flows << " (max " << s.max_flows;
   if (s.flows_evicted) out << ", " << s.flows_evicted << " evicted to make room";
   out << ")\n";

@@ -1,10 +1,12 @@
 #include "src/daemon.hpp"
 
 #include <csignal>
+#include <optional>
 #include <random>
 
 #include "src/commands.hpp"
 #include "src/log.hpp"
+#include "src/sd_notify.hpp"
 #include "src/transport_kernel.hpp"
 #include "src/transport_usrsctp.hpp"
 #include "tun/linux_tun.hpp"
@@ -41,6 +43,10 @@ std::vector<policy::Prefix> route_prefixes(const config::Config& config) {
   for (const config::RouteConfig& route : config.routes) out.push_back(route.prefix);
   return out;
 }
+
+// The longest the daemon waits for a first ready association before it tells systemd it is ready
+// anyway (the TUN interface is up; a peer that is down must not fail the unit's start).
+constexpr double kReadyMaxWaitS = 10;
 
 }  // namespace
 
@@ -102,6 +108,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
 
   auto stop = [this] {
     LOG_INFO("stopping");
+    sd_notify::send("STOPPING=1");
     loop_.stop();
   };
   sigint_ = std::make_unique<loop::Signal>(loop_, SIGINT, stop);
@@ -134,7 +141,11 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
     options.udp_encapsulation = t.udp_encapsulation;
     auto transport = std::make_unique<transport::KernelTransport>(loop_, options, peer_endpoints_);
     LOG_INFO("transport kernel: %s, SCTP port %u%s", t.udp_encapsulation ? "SCTP over UDP by the kernel" : "native SCTP",
-             unsigned{t.port}, t.udp_encapsulation ? " in UDP port the same" : "");
+             unsigned{t.port}, t.udp_encapsulation ? ", UDP port the same" : "");
+    if (t.udp_encapsulation)
+      LOG_WARN("transport kernel: Linux 6.1 mishandles segmentation offload with SCTP in UDP (sent SCTP GSO "
+               "packets arrive broken; UDP GSO packets arriving unsegmented, as over veth, crash it): turn it "
+               "off on the WAN devices: ethtool -K DEV gso off tx-sctp-segmentation off tx-udp-segmentation off");
     return transport;
   }
   transport::UsrsctpOptions options;
@@ -155,10 +166,29 @@ void Daemon::run() {
   LOG_INFO("running: %zu peer(s), %zu policy rule(s), %zu route(s), default %s, control socket %s",
            config_.peers.size(), config_.rules.size(), config_.routes.size(),
            policy::to_string(config_.tun.default_action), config_.control.socket.c_str());
+  // systemd (Type=notify): READY=1 once the first association has finished its handshake, or
+  // after a bounded wait without one; STATUS= as associations come and go. Polled: 10 per second
+  // until ready, then once a second.
+  std::optional<loop::Timer> notify_timer;
+  sd_notify::Readiness readiness(kReadyMaxWaitS);
+  if (sd_notify::enabled())
+    notify_timer.emplace(loop_, 0., 0., [&] {
+      std::size_t assocs_ready = 0, peers_up = 0;
+      for (const gateway::PeerStatus& peer : gateway_->peers()) {
+        assocs_ready += peer.ready_assocs.size();
+        peers_up += peer.ready_assocs.empty() ? 0 : 1;
+      }
+      std::string message = readiness.update(assocs_ready, peers_up, gateway_->peers().size(),
+                                             loop_.now() - started_at_);
+      if (!message.empty()) sd_notify::send(message);
+      notify_timer->start(readiness.ready() ? 1. : 0.1);
+    });
+  if (notify_timer) notify_timer->start();
   loop_.run();
 }
 
 std::string Daemon::reload() {
+  sd_notify::ReloadScope notify_reload;  // RELOADING=1 now, READY=1 on every way out
   config::Config next;
   try {
     next = config::load_config(config_.path);
