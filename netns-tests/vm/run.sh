@@ -124,6 +124,9 @@ add_share() {
   for s in "${shares[@]}"; do [[ $d == "$s" || $d == "$s"/* ]] && return 0; done
   shares+=("$d")
 }
+# The repository itself (writable, so a build directory inside it is too) when the guest would
+# not see it: under /tmp, /run, /var/tmp or /dev/shm, which are tmpfs there (a CI clone in /tmp).
+case $repo/ in /tmp/* | /run/* | /var/tmp/* | /dev/shm/*) add_share "$repo" ;; esac
 add_share "$build_dir"
 for d in "${rw_dirs[@]}"; do add_share "$d"; done
 
