@@ -4,6 +4,16 @@
 
 namespace transport {
 
+const char* association_state(SlotState state) {
+  switch (state) {
+    case SlotState::ready: return "established";
+    case SlotState::connecting: return "connecting";
+    case SlotState::draining: return "closing";
+    case SlotState::closed: return "closed";
+  }
+  return "closed";
+}
+
 const char* to_string(SlotState state) {
   switch (state) {
     case SlotState::closed: return "closed";

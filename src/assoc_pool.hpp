@@ -42,6 +42,8 @@ enum class SlotState : std::uint8_t { closed, connecting, ready, draining };
 enum class SlotEvent : std::uint8_t { connect, comm_up, lost, abort, shutdown, socket_closed };
 
 const char* to_string(SlotState state);
+// The association's state as `sctptund show` names it: established, connecting, closing, closed.
+const char* association_state(SlotState state);
 const char* to_string(SlotEvent event);
 
 // The next state for (state, event), or nullopt when the transition is illegal.

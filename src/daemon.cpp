@@ -127,17 +127,19 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
     LOG_INFO("transport auto: %s", kind == "kernel" ? "the kernel has SCTP: kernel"
                                                     : ("no SCTP in the kernel (" + why + "): udp").c_str());
   }
+  transport::SctpOptions common;
+  common.locals = t.local;
+  common.sctp_port = t.port;
+  common.streams = t.streams;
+  common.fwmark = config_.tun.fwmark;
+  common.rto_initial_ms = t.rto_initial_ms;
+  common.rto_min_ms = t.rto_min_ms;
+  common.rto_max_ms = t.rto_max_ms;
+  common.probe_interval_ms = t.probe_interval_ms;
+  common.failover_ms = t.failover_ms;
   if (kind == "kernel") {
     transport::KernelOptions options;
-    options.locals = t.local;
-    options.sctp_port = t.port;
-    options.streams = t.streams;
-    options.fwmark = config_.tun.fwmark;
-    options.rto_initial_ms = t.rto_initial_ms;
-    options.rto_min_ms = t.rto_min_ms;
-    options.rto_max_ms = t.rto_max_ms;
-    options.probe_interval_ms = t.probe_interval_ms;
-    options.failover_ms = t.failover_ms;
+    static_cast<transport::SctpOptions&>(options) = common;
     options.udp_encapsulation = t.udp_encapsulation;
     auto transport = std::make_unique<transport::KernelTransport>(loop_, options, peer_endpoints_);
     LOG_INFO("transport kernel: %s, SCTP port %u%s", t.udp_encapsulation ? "SCTP over UDP by the kernel" : "native SCTP",
@@ -149,15 +151,7 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
     return transport;
   }
   transport::UsrsctpOptions options;
-  options.locals = t.local;
-  options.sctp_port = t.port;
-  options.streams = t.streams;
-  options.fwmark = config_.tun.fwmark;
-  options.rto_initial_ms = t.rto_initial_ms;
-  options.rto_min_ms = t.rto_min_ms;
-  options.rto_max_ms = t.rto_max_ms;
-  options.probe_interval_ms = t.probe_interval_ms;
-  options.failover_ms = t.failover_ms;
+  static_cast<transport::SctpOptions&>(options) = common;
   return std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 }
 

@@ -40,6 +40,18 @@ class Events {
   virtual void on_writable() = 0;
 };
 
+// What every SCTP backend takes from [transport] (and [tun] fwmark).
+struct SctpOptions {
+  std::vector<net::Endpoint> locals;  // addresses to bind, with port
+  std::uint16_t sctp_port = 9899;     // SCTP port of pool slot 0, both sides (and the UDP port)
+  std::uint16_t streams = 256;        // outbound streams asked for, and inbound accepted
+  std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
+  std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // path supervision
+  std::uint32_t max_init_attempts = 4;
+  int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
+  std::uint32_t fwmark = 0;     // SO_MARK of the WAN sockets (0: none)
+};
+
 struct PeerEndpoints {
   std::string name;
   std::vector<net::Endpoint> remotes;  // address + UDP port

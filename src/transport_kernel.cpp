@@ -100,6 +100,23 @@ const char* path_state_name(int state) {
   }
 }
 
+// One message on a one-to-many socket, with SCTP_SNDINFO (association, stream, flags); never blocks.
+ssize_t send_with_info(int fd, const sctp_sndinfo& info, std::span<const std::uint8_t> bytes) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_sndinfo))] = {};
+  iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = IPPROTO_SCTP;
+  c->cmsg_type = SCTP_SNDINFO;
+  c->cmsg_len = CMSG_LEN(sizeof(sctp_sndinfo));
+  std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void write_sysctl(const char* path, const std::string& value) {
   std::ofstream out(path);
   if (!out || !(out << value << '\n') || !out.flush())
@@ -479,22 +496,11 @@ void KernelTransport::link_down(Link& link, const char* why) {
 }
 
 void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc, const char* reason) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_sndinfo))] = {};
-  msghdr msg{};
-  iovec iov{const_cast<char*>(reason), std::strlen(reason)};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = IPPROTO_SCTP;
-  c->cmsg_type = SCTP_SNDINFO;
-  c->cmsg_len = CMSG_LEN(sizeof(sctp_sndinfo));
   sctp_sndinfo info{};
   info.snd_flags = SCTP_ABORT;
   info.snd_assoc_id = kassoc;
-  std::memcpy(CMSG_DATA(c), &info, sizeof info);
-  if (sendmsg(socket.fd, &msg, MSG_NOSIGNAL) < 0 && errno != EINVAL && errno != ENOENT)
+  if (send_with_info(socket.fd, info, {reinterpret_cast<const std::uint8_t*>(reason), std::strlen(reason)}) < 0 &&
+      errno != EINVAL && errno != ENOENT)
     LOG_DEBUG("kernel SCTP: abort of association %d failed: %s", kassoc, std::strerror(errno));
   socket.by_kassoc.erase(kassoc);
 }
@@ -520,22 +526,10 @@ SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<
   if (!link || !link->kassoc) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;
   SlotSocket& socket = *sockets_[link->slot];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_sndinfo))] = {};
-  iovec iov{const_cast<std::uint8_t*>(msg.data()), msg.size()};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = IPPROTO_SCTP;
-  c->cmsg_type = SCTP_SNDINFO;
-  c->cmsg_len = CMSG_LEN(sizeof(sctp_sndinfo));
   sctp_sndinfo info{};
   info.snd_sid = stream;
   info.snd_assoc_id = link->kassoc;
-  std::memcpy(CMSG_DATA(c), &info, sizeof info);
-  ssize_t n = sendmsg(socket.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t n = send_with_info(socket.fd, info, msg);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       socket.writer->start();
@@ -602,10 +596,7 @@ std::vector<AssocInfo> KernelTransport::associations() const {
     info.id = link->assoc;
     info.peer = link->peer;
     SlotState st = link->machine.state();
-    info.state = st == SlotState::ready        ? "established"
-                 : st == SlotState::connecting ? "connecting"
-                 : st == SlotState::draining   ? "closing"
-                                               : "closed";
+    info.state = association_state(st);
     info.slot = link->slot;
     info.pool_state = to_string(st);
     info.in_streams = link->in_streams;

@@ -40,15 +40,7 @@
 
 namespace transport {
 
-struct KernelOptions {
-  std::vector<net::Endpoint> locals;  // addresses to bind (a wildcard: all of the host's)
-  std::uint16_t sctp_port = 9899;     // SCTP port of slot 0, both sides
-  std::uint16_t streams = 256;        // outbound streams asked for, and inbound accepted
-  std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
-  std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // heartbeats, path failure
-  std::uint32_t max_init_attempts = 4;
-  int socket_buffer = 4 << 20;  // SO_SNDBUF / SO_RCVBUF, bytes
-  std::uint32_t fwmark = 0;     // SO_MARK of the SCTP sockets (0: none)
+struct KernelOptions : SctpOptions {
   bool udp_encapsulation = false;  // RFC 6951 by the kernel; our UDP port = sctp_port
 };
 

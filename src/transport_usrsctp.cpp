@@ -805,10 +805,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     info.id = link->assoc;
     info.peer = link->peer;
     SlotState st = link->machine.state();
-    info.state = st == SlotState::ready        ? "established"
-                 : st == SlotState::connecting ? "connecting"
-                 : st == SlotState::draining   ? "closing"
-                                               : "closed";
+    info.state = association_state(st);
     info.slot = link->slot;
     info.pool_state = to_string(st);
     const Peer& peer = *link->p;

@@ -45,18 +45,10 @@ using UsrsctpSocket = struct socket;
 
 namespace transport {
 
-struct UsrsctpOptions {
-  std::vector<net::Endpoint> locals;  // UDP addresses to bind, with port
-  std::uint16_t sctp_port = 9899;     // SCTP port inside the encapsulation (both sides)
-  std::uint16_t streams = 256;        // outbound streams asked for, and inbound accepted
-  int wan_mtu = 1500;                 // the WAN's IP MTU; SCTP packets are sized to fit it
-  std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
+struct UsrsctpOptions : SctpOptions {
+  int wan_mtu = 1500;  // the WAN's IP MTU; SCTP packets are sized to fit it
   std::uint32_t heartbeat_ms = 1000;
-  std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // path supervision
   std::uint32_t failback_hold_ms = 1000;  // a better path must be up this long to get traffic back
-  std::uint32_t max_init_attempts = 4;
-  int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
-  std::uint32_t fwmark = 0;     // SO_MARK of the UDP sockets (0: none)
 };
 
 class UsrsctpTransport final : public Transport {
