@@ -41,36 +41,24 @@
 #include <thread>
 #include <vector>
 
+#include "tool_cli.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using tool::Error;
+using tool::number;
+using tool::usage;
 
-[[noreturn]] void usage(const std::string& why = "") {
-  if (!why.empty()) std::fprintf(stderr, "replay: %s\n", why.c_str());
-  std::fprintf(stderr,
-               "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS]\n"
-               "              [--timeout S] [--dry-run]\n");
-  std::exit(2);
-}
-
-unsigned long number(const std::string& key, const std::string& v, unsigned long lo,
-                     unsigned long hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long x = std::strtoul(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage(key + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-          ", not '" + v + "'");
-  return x;
-}
+constexpr const char* kUsage =
+    "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS]\n"
+    "              [--timeout S] [--dry-run]\n";
 
 std::optional<std::uint32_t> ipv4(const std::string& key, const std::string& v) {
   in_addr a{};
-  if (::inet_pton(AF_INET, v.c_str(), &a) != 1) usage(key + " must be an IPv4 address, not '" + v + "'");
+  if (::inet_pton(AF_INET, v.c_str(), &a) != 1)
+    usage(key + " must be an IPv4 address, not '" + v + "'");
   return ntohl(a.s_addr);
 }
 
@@ -92,19 +80,28 @@ Args parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) usage("missing value for " + k);
     std::string v = argv[++i];
-    if (k == "--pcap") a.pcap = v;
-    else if (k == "--src") a.src = ipv4(k, v);
-    else if (k == "--dst") a.dst = ipv4(k, v);
-    else if (k == "--udp-port") a.udp_port = number(k, v, 1, 65535);
-    else if (k == "--rate") a.rate = number(k, v, 0, 10000000);
-    else if (k == "--timeout") a.timeout = number(k, v, 1, 3600);
-    else usage("unknown option " + k);
+    if (k == "--pcap")
+      a.pcap = v;
+    else if (k == "--src")
+      a.src = ipv4(k, v);
+    else if (k == "--dst")
+      a.dst = ipv4(k, v);
+    else if (k == "--udp-port")
+      a.udp_port = number(k, v, 1, 65535);
+    else if (k == "--rate")
+      a.rate = number(k, v, 0, 10000000);
+    else if (k == "--timeout")
+      a.timeout = number(k, v, 1, 3600);
+    else
+      usage("unknown option " + k);
   }
   if (a.pcap.empty()) usage("--pcap is required");
   return a;
 }
 
-std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 std::uint32_t be32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
@@ -130,20 +127,24 @@ struct Record {
 std::vector<Record> read_pcap(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path + ": " + std::strerror(errno));
-  std::vector<std::uint8_t> file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<std::uint8_t> file((std::istreambuf_iterator<char>(f)),
+                                 std::istreambuf_iterator<char>());
   if (file.size() < 24) throw Error(path + ": too short for a pcap file header");
   std::uint32_t magic_le = std::uint32_t{file[0]} | std::uint32_t{file[1]} << 8 |
                            std::uint32_t{file[2]} << 16 | std::uint32_t{file[3]} << 24;
   bool swapped;  // false: the file's integers are little-endian
-  if (magic_le == 0xa1b2c3d4u || magic_le == 0xa1b23c4du) swapped = false;
-  else if (magic_le == 0xd4c3b2a1u || magic_le == 0x4d3cb2a1u) swapped = true;
+  if (magic_le == 0xa1b2c3d4u || magic_le == 0xa1b23c4du)
+    swapped = false;
+  else if (magic_le == 0xd4c3b2a1u || magic_le == 0x4d3cb2a1u)
+    swapped = true;
   else if (magic_le == 0x0a0d0d0au)
     throw Error(path + ": pcapng is not supported (write classic pcap: tcpdump -w)");
-  else throw Error(path + ": not a pcap file (magic 0x" + [&] {
-    char b[9];
-    std::snprintf(b, sizeof b, "%08x", magic_le);
-    return std::string(b);
-  }() + ")");
+  else
+    throw Error(path + ": not a pcap file (magic 0x" + [&] {
+      char b[9];
+      std::snprintf(b, sizeof b, "%08x", magic_le);
+      return std::string(b);
+    }() + ")");
   auto u32 = [&](std::size_t off) {
     const std::uint8_t* p = file.data() + off;
     return swapped ? be32(p)
@@ -157,7 +158,8 @@ std::vector<Record> read_pcap(const std::string& path) {
   std::vector<Record> out;
   std::size_t off = 24;
   while (off < file.size()) {
-    if (file.size() - off < 16) throw Error(path + ": truncated record header at offset " + std::to_string(off));
+    if (file.size() - off < 16)
+      throw Error(path + ": truncated record header at offset " + std::to_string(off));
     std::uint32_t incl = u32(off + 8), orig = u32(off + 12);
     off += 16;
     if (incl > 262144 || incl > file.size() - off)
@@ -240,7 +242,7 @@ int run(const Args& a) {
       std::uint16_t stored = be16(ip + ihl + 6);
       if (stored != 0) {
         std::size_t ulen = total - ihl;
-        std::uint32_t acc = sum16(ip + 12, 8);  // pseudo-header: addresses,
+        std::uint32_t acc = sum16(ip + 12, 8);         // pseudo-header: addresses,
         acc += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
         if (fold(sum16(ip + ihl, ulen, acc)) != 0) ++bad_udp;
       }
@@ -252,7 +254,8 @@ int run(const Args& a) {
   int fd = -1;
   if (!a.dry_run) {
     fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);  // implies IP_HDRINCL
-    if (fd < 0) throw Error(std::string("socket(AF_INET, SOCK_RAW, IPPROTO_RAW): ") + std::strerror(errno));
+    if (fd < 0)
+      throw Error(std::string("socket(AF_INET, SOCK_RAW, IPPROTO_RAW): ") + std::strerror(errno));
   }
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(a.timeout);
@@ -276,7 +279,8 @@ int run(const Args& a) {
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = htonl(todo[i].dst);
     for (int attempt = 0;; ++attempt) {
-      ssize_t r = ::sendto(fd, todo[i].ip, todo[i].len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      ssize_t r =
+          ::sendto(fd, todo[i].ip, todo[i].len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
       if (r == static_cast<ssize_t>(todo[i].len)) {
         ++replayed;
         bytes += todo[i].len;
@@ -294,10 +298,11 @@ int run(const Args& a) {
   }
   if (fd >= 0) ::close(fd);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("replay: records=%zu ipv4=%lu selected=%lu replayed=%lu data_chunks=%lu bytes=%llu "
-              "truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
-              records.size(), ipv4_count, selected, replayed, data_chunks, bytes, truncated,
-              bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
+  std::printf(
+      "replay: records=%zu ipv4=%lu selected=%lu replayed=%lu data_chunks=%lu bytes=%llu "
+      "truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
+      records.size(), ipv4_count, selected, replayed, data_chunks, bytes, truncated, bad_ip,
+      bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
   if (selected == 0) {
     std::fprintf(stderr, "replay: no packet in %s matched\n", a.pcap.c_str());
     return 1;
@@ -308,11 +313,8 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tool::name = "replay";
+  tool::usage_text = kUsage;
   Args a = parse(argc, argv);
-  try {
-    return run(a);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "replay: %s\n", e.what());
-    return 1;
-  }
+  return tool::run_main([&] { return run(a); });
 }

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "byte_stream.hpp"
+#include "tool_cli.hpp"
 
 namespace {
 
@@ -48,38 +49,23 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned long kMaxMessage = 1 << 20;
 constexpr std::uint64_t kRequestSeed = 1, kResponseSeed = 2;
 
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using tool::Error;
+using tool::number;
+using tool::usage;
 
 std::string errno_text(const char* what, int err = errno) {
   return std::string(what) + ": " + std::strerror(err);
 }
 
-[[noreturn]] void usage(const std::string& why = "") {
-  if (!why.empty()) std::fprintf(stderr, "rr: %s\n", why.c_str());
-  std::fprintf(stderr,
-               "usage: rr server --port P [--bind ADDR] [--req B] [--resp B] [--timeout S]\n"
-               "       rr client --host H --port P [--count N] [--req B] [--resp B]\n"
-               "                 [--interval-us U] [--timeout S]\n");
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "usage: rr server --port P [--bind ADDR] [--req B] [--resp B] [--timeout S]\n"
+    "       rr client --host H --port P [--count N] [--req B] [--resp B]\n"
+    "                 [--interval-us U] [--timeout S]\n";
 
 struct Args {
   std::string mode, host, bind = "::";
   unsigned long port = 0, count = 1000, req = 64, resp = 64, interval_us = 0, timeout = 60;
 };
-
-unsigned long number(const std::string& key, const std::string& v, unsigned long lo,
-                     unsigned long hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long x = std::strtoul(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage(key + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-          ", not '" + v + "'");
-  return x;
-}
 
 Args parse(int argc, char** argv) {
   if (argc < 2) usage();
@@ -310,6 +296,8 @@ int run_client(const Args& a, Clock::time_point deadline) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tool::name = "rr";
+  tool::usage_text = kUsage;
   Args a = parse(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   auto deadline = Clock::now() + std::chrono::seconds(a.timeout);

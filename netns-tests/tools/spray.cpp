@@ -29,9 +29,10 @@
 //          to_assoc=<n> expect_bad_crc=<n> expect_malformed=<n>
 // valid_crc: SCTP-shaped datagrams with a valid checksum (they pass the checksum check);
 // to_assoc: those of them with a non-zero tag and equal pool ports, whose first chunk is no INIT,
-// COOKIE ECHO or SHUTDOWN COMPLETE (an association's vtag check refuses them); expect_bad_crc: datagrams of 12+ bytes with a wrong
-// checksum; expect_malformed: datagrams below 12 bytes plus probe-shaped ones of a wrong length.
-// Exit status: 0 if all N datagrams were sent, 1 otherwise (send errors, timeout), 2 on bad usage.
+// COOKIE ECHO or SHUTDOWN COMPLETE (an association's vtag check refuses them); expect_bad_crc:
+// datagrams of 12+ bytes with a wrong checksum; expect_malformed: datagrams below 12 bytes plus
+// probe-shaped ones of a wrong length. Exit status: 0 if all N datagrams were sent, 1 otherwise
+// (send errors, timeout), 2 on bad usage.
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -51,32 +52,19 @@
 #include <thread>
 #include <vector>
 
+#include "tool_cli.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using tool::Error;
+using tool::number;
+using tool::usage;
 
-[[noreturn]] void usage(const std::string& why = "") {
-  if (!why.empty()) std::fprintf(stderr, "spray: %s\n", why.c_str());
-  std::fprintf(stderr,
-               "usage: spray --to ADDR [--port P] [--bind ADDR] [--sport P] [--count N]\n"
-               "             [--rate PPS] [--sctp-port P] [--pool N] [--seed X] [--timeout S]\n");
-  std::exit(2);
-}
-
-unsigned long long number(const std::string& key, const std::string& v, unsigned long long lo,
-                          unsigned long long hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long x = std::strtoull(v.c_str(), &end, 0);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage(key + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-          ", not '" + v + "'");
-  return x;
-}
+constexpr const char* kUsage =
+    "usage: spray --to ADDR [--port P] [--bind ADDR] [--sport P] [--count N]\n"
+    "             [--rate PPS] [--sctp-port P] [--pool N] [--seed X] [--timeout S]\n";
 
 struct Args {
   std::string to, bind;
@@ -93,17 +81,28 @@ Args parse(int argc, char** argv) {
     if (k == "-h" || k == "--help") usage();
     if (i + 1 >= argc) usage("missing value for " + k);
     std::string v = argv[i + 1];
-    if (k == "--to") a.to = v;
-    else if (k == "--bind") a.bind = v;
-    else if (k == "--port") a.port = number(k, v, 1, 65535);
-    else if (k == "--sport") a.sport = number(k, v, 0, 65535);
-    else if (k == "--count") a.count = number(k, v, 1, 100000000);
-    else if (k == "--rate") a.rate = number(k, v, 0, 10000000);
-    else if (k == "--sctp-port") a.sctp_port = number(k, v, 1, 65535);
-    else if (k == "--pool") a.pool = number(k, v, 1, 1000);
-    else if (k == "--timeout") a.timeout = number(k, v, 1, 3600);
-    else if (k == "--seed") a.seed = number(k, v, 0, ~0ULL), a.seed_set = true;
-    else usage("unknown option " + k);
+    if (k == "--to")
+      a.to = v;
+    else if (k == "--bind")
+      a.bind = v;
+    else if (k == "--port")
+      a.port = number(k, v, 1, 65535);
+    else if (k == "--sport")
+      a.sport = number(k, v, 0, 65535);
+    else if (k == "--count")
+      a.count = number(k, v, 1, 100000000);
+    else if (k == "--rate")
+      a.rate = number(k, v, 0, 10000000);
+    else if (k == "--sctp-port")
+      a.sctp_port = number(k, v, 1, 65535);
+    else if (k == "--pool")
+      a.pool = number(k, v, 1, 1000);
+    else if (k == "--timeout")
+      a.timeout = number(k, v, 1, 3600);
+    else if (k == "--seed")
+      a.seed = number(k, v, 0, ~0ULL), a.seed_set = true;
+    else
+      usage("unknown option " + k);
   }
   if (a.to.empty()) usage("--to is required");
   if (a.sctp_port + a.pool - 1 > 65535) usage("--sctp-port + --pool - 1 must be at most 65535");
@@ -173,10 +172,21 @@ void put32(std::vector<std::uint8_t>& v, std::uint32_t x) {
 }
 
 enum Kind {
-  kRandom, kBadCrc, kSctpChunks, kInit, kAbort, kData, kShort, kCut, kProbe, kProbeBadLen, kKinds
+  kRandom,
+  kBadCrc,
+  kSctpChunks,
+  kInit,
+  kAbort,
+  kData,
+  kShort,
+  kCut,
+  kProbe,
+  kProbeBadLen,
+  kKinds
 };
-const char* const kKindNames[kKinds] = {"random", "bad_crc", "sctp_chunks", "init", "abort",
-                                        "data", "short", "cut", "probe", "probe_badlen"};
+const char* const kKindNames[kKinds] = {"random", "bad_crc",     "sctp_chunks", "init",
+                                        "abort",  "data",        "short",       "cut",
+                                        "probe",  "probe_badlen"};
 // Weights in percent, in Kind order.
 const unsigned kWeights[kKinds] = {20, 10, 15, 10, 10, 15, 5, 5, 7, 3};
 
@@ -230,7 +240,7 @@ class Generator {
       case kAbort: {
         sctp_header(out, rng_.u32() | 1, to_assoc);
         std::size_t cause = rng_.chance(50) ? rng_.range(1, 40) : 0;
-        out.push_back(6);                                    // ABORT
+        out.push_back(6);                                                   // ABORT
         out.push_back(static_cast<std::uint8_t>(rng_.chance(50) ? 1 : 0));  // T bit
         put16(out, static_cast<std::uint16_t>(4 + (cause ? 4 + cause : 0)));
         if (cause) {
@@ -279,8 +289,10 @@ class Generator {
         std::memcpy(out.data(), "\0\0\0\0STPB", 8);
         if (len > 8) {
           unsigned r = static_cast<unsigned>(rng_.range(0, 9));
-          if (r < 5) out[8] = 1;       // probe: the gateway echoes a peer's, ignores a stranger's
-          else if (r < 8) out[8] = 2;  // echo
+          if (r < 5)
+            out[8] = 1;  // probe: the gateway echoes a peer's, ignores a stranger's
+          else if (r < 8)
+            out[8] = 2;  // echo
         }
         break;
       }
@@ -317,13 +329,12 @@ class Generator {
   }
   // 1..4 chunks of random types (often real ones) and contents; returns the first one's type.
   std::uint8_t random_chunks(std::vector<std::uint8_t>& out) {
-    static const std::uint8_t kTypes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                                          64, 128, 129, 130, 132, 192, 193, 255};
+    static const std::uint8_t kTypes[] = {0,  1,  2,  3,  4,  5,   6,   7,   8,   9,   10,  11,
+                                          12, 13, 14, 15, 64, 128, 129, 130, 132, 192, 193, 255};
     std::uint8_t first = 0;
     for (std::size_t n = rng_.range(1, 4), i = 0; i < n; ++i) {
-      std::uint8_t type = rng_.chance(60)
-                              ? kTypes[rng_.range(0, sizeof kTypes - 1)]
-                              : static_cast<std::uint8_t>(rng_.range(0, 255));
+      std::uint8_t type = rng_.chance(60) ? kTypes[rng_.range(0, sizeof kTypes - 1)]
+                                          : static_cast<std::uint8_t>(rng_.range(0, 255));
       if (i == 0) first = type;
       std::size_t len = rng_.range(0, 64);
       out.push_back(type);
@@ -343,20 +354,20 @@ class Generator {
     out.push_back(1);  // INIT
     out.push_back(0);
     put16(out, 20);
-    put32(out, rng_.u32() | 1);                                  // initiate tag
+    put32(out, rng_.u32() | 1);                                         // initiate tag
     put32(out, static_cast<std::uint32_t>(rng_.range(1500, 1 << 20)));  // a_rwnd
-    put16(out, static_cast<std::uint16_t>(rng_.range(1, 65535)));     // outbound streams
-    put16(out, static_cast<std::uint16_t>(rng_.range(1, 65535)));     // max inbound streams
-    put32(out, rng_.u32());                                      // initial TSN
+    put16(out, static_cast<std::uint16_t>(rng_.range(1, 65535)));       // outbound streams
+    put16(out, static_cast<std::uint16_t>(rng_.range(1, 65535)));       // max inbound streams
+    put32(out, rng_.u32());                                             // initial TSN
   }
   void data_chunk(std::vector<std::uint8_t>& out, std::size_t payload) {
     out.push_back(0);  // DATA
     out.push_back(static_cast<std::uint8_t>(rng_.chance(80) ? 0x03 : rng_.range(0, 15)));
     put16(out, static_cast<std::uint16_t>(16 + payload));
-    put32(out, rng_.u32());                                          // TSN
-    put16(out, static_cast<std::uint16_t>(rng_.range(0, 300)));      // stream id
-    put16(out, static_cast<std::uint16_t>(rng_.range(0, 65535)));    // SSN
-    put32(out, rng_.u32());                                          // PPID
+    put32(out, rng_.u32());                                        // TSN
+    put16(out, static_cast<std::uint16_t>(rng_.range(0, 300)));    // stream id
+    put16(out, static_cast<std::uint16_t>(rng_.range(0, 65535)));  // SSN
+    put32(out, rng_.u32());                                        // PPID
     std::size_t at = out.size();
     out.resize(at + payload);
     rng_.fill(out.data() + at, payload);
@@ -453,16 +464,26 @@ int run(const Args& a) {
     ++sent;
     ++per_kind[k];
     switch (k) {
-      case kSctpChunks: case kInit: case kAbort: case kData: case kCut:
+      case kSctpChunks:
+      case kInit:
+      case kAbort:
+      case kData:
+      case kCut:
         ++valid_crc;
         if (assoc) ++to_assoc;
         break;
       case kRandom:
         ++(pkt.size() < 12 ? malformed : bad_crc);
         break;
-      case kBadCrc: ++bad_crc; break;
-      case kShort: case kProbeBadLen: ++malformed; break;
-      default: break;
+      case kBadCrc:
+        ++bad_crc;
+        break;
+      case kShort:
+      case kProbeBadLen:
+        ++malformed;
+        break;
+      default:
+        break;
     }
   }
   ::close(fd);
@@ -478,11 +499,8 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tool::name = "spray";
+  tool::usage_text = kUsage;
   Args a = parse(argc, argv);
-  try {
-    return run(a);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "spray: %s\n", e.what());
-    return 1;
-  }
+  return tool::run_main([&] { return run(a); });
 }

@@ -37,34 +37,20 @@
 #include <string>
 #include <thread>
 
+#include "tool_cli.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kIpLen = 20, kTcpLen = 24, kPacketLen = kIpLen + kTcpLen;
 
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using tool::Error;
+using tool::number;
+using tool::usage;
 
-[[noreturn]] void usage(const std::string& why = "") {
-  if (!why.empty()) std::fprintf(stderr, "synflood: %s\n", why.c_str());
-  std::fprintf(
-      stderr,
-      "usage: synflood --from ADDR --to ADDR [--count N] [--rate PPS] [--dport FIRST-LAST]\n"
-      "                [--sport P] [--seed X] [--timeout S]\n");
-  std::exit(2);
-}
-
-unsigned long long number(const std::string& key, const std::string& v, unsigned long long lo,
-                          unsigned long long hi) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x < lo || x > hi)
-    usage(key + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-          ", not '" + v + "'");
-  return x;
-}
+constexpr const char* kUsage =
+    "usage: synflood --from ADDR --to ADDR [--count N] [--rate PPS] [--dport FIRST-LAST]\n"
+    "                [--sport P] [--seed X] [--timeout S]\n";
 
 struct Args {
   in_addr from{}, to{};
@@ -254,11 +240,8 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tool::name = "synflood";
+  tool::usage_text = kUsage;
   Args a = parse(argc, argv);
-  try {
-    return run(a);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "synflood: %s\n", e.what());
-    return 1;
-  }
+  return tool::run_main([&] { return run(a); });
 }
