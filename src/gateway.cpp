@@ -180,7 +180,9 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& 
                                  transport::PeerId peer, const std::optional<tun::VnetHdr>& vnet) {
   packet::FlowKey key = packet::FlowKey::of(view);
   flows::OpenResult open_result;
+  std::uint64_t evicted = flows_.evicted();
   flows::Flow* flow = flows_.lookup_or_open(key, peer, loop_.now(), &open_result);
+  if (!flow || flows_.evicted() != evicted) note_flow_limit(peer, flow != nullptr);
   if (!flow) {
     counters_.drop(Drop::flow_limit);
     if (open_result == flows::OpenResult::peer_limit) ++peers_[peer].flow_limit_hits;
@@ -294,6 +296,20 @@ void Gateway::count_tunneled(flows::Flow& flow, std::size_t inner_size) {
   PeerStatus& status = peers_[flow.peer];
   ++status.tx_packets;
   status.tx_bytes += inner_size;
+}
+
+void Gateway::note_flow_limit(transport::PeerId peer, bool evicted) {
+  // One line per 10 s at most: a flood hits the limit thousands of times a second.
+  double now = loop_.now();
+  if (flow_limit_logged_at_ >= 0 && now - flow_limit_logged_at_ < 10) return;
+  flow_limit_logged_at_ = now;
+  LOG_WARN("flow limit reached (%zu flows, peer %s %zu; [flows] max %zu, max_per_peer %zu): %s "
+           "(%llu evicted, %llu refused so far)",
+           flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), flows_.max_flows(),
+           options_.max_flows_per_peer,
+           evicted ? "evicting the oldest flows that are not established" : "no flow to evict: new flow dropped",
+           static_cast<unsigned long long>(flows_.evicted()),
+           static_cast<unsigned long long>(counters_.dropped(Drop::flow_limit) + (evicted ? 0 : 1)));
 }
 
 bool Gateway::bind_flow(flows::Flow& flow) {

@@ -172,6 +172,8 @@ class Gateway final : public transport::Events {
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
   bool bind_flow(flows::Flow& flow);
+  // Logs (at most once per 10 s) that a flow limit was hit: a flow evicted, or the new one refused.
+  void note_flow_limit(transport::PeerId peer, bool evicted);
   // Sends what of HELLO and AUTH is due; marks the association ready when it becomes so.
   void advance_handshake(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
@@ -199,6 +201,7 @@ class Gateway final : public transport::Events {
   counters::Counters counters_;
   flows::FlowTable flows_;
   std::size_t next_bind_ = 0;  // rotates the first candidate of bind_flow among equals
+  double flow_limit_logged_at_ = -1;  // loop time of the last "flow limit reached" line
   std::unordered_map<transport::AssocId, AssocState> assocs_;
   std::vector<PeerStatus> peers_;  // indexed by PeerId
   // Packets read from the TUN live here until sent. Invariant: [pending_begin_, pending_end_)
