@@ -422,6 +422,15 @@ kill9_gw() { _stop_gw "$1" KILL; }
 
 gw_show() { local n=$1; shift; in_ns "gw$n" timeout 10 "$SCTPTUND" show -c "$(_gw_cfg "$n")" "$@"; }
 
+gw_json() { gw_show "$1" --json || fail "'sctptund show --json' failed in gw$1"; }
+# jnum JSON KEY: the integer value of KEY's first occurrence in JSON (fails the test if absent).
+jnum() {
+  local v
+  v=$(grep -oE "\"$2\"[[:space:]]*:[[:space:]]*[0-9]+" <<<"$1" | head -n 1 | grep -oE '[0-9]+$' || true)
+  [[ -n $v ]] || fail "no integer \"$2\" in 'sctptund show --json' (has the layout changed?): $(head -c 800 <<<"$1")"
+  echo "$v"
+}
+
 # The one place that knows how counters look in `sctptund show --json`: sums every
 # "KEY": <integer> occurrence (one per peer / association). Returns 1 if KEY is absent.
 gw_counter() {

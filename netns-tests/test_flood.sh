@@ -82,14 +82,7 @@ FLOOD_SPORT=$((FILL_SPORT + (LIMIT + DPORT_SPAN - 1) / DPORT_SPAN))  # past the 
 
 # ---- helpers --------------------------------------------------------------------------------
 
-gw_json() { gw_show "$1" --json || fail "'sctptund show --json' failed in gw$1"; }
-# jnum JSON KEY: the integer value of KEY's first occurrence in JSON.
-jnum() {
-  local v
-  v=$(grep -oE "\"$2\"[[:space:]]*:[[:space:]]*[0-9]+" <<<"$1" | head -n 1 | grep -oE '[0-9]+$' || true)
-  [[ -n $v ]] || fail "no integer \"$2\" in 'sctptund show --json' (has the layout changed?): $(head -c 800 <<<"$1")"
-  echo "$v"
-}
+# gw_json, jnum: lib.sh
 # jflows JSON KEY: KEY (active, max, evicted) of the gateway's "flows" object.
 jflows() {
   local obj

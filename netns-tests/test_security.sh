@@ -39,15 +39,7 @@ T_START=$(now_ms)
 
 # ---- helpers --------------------------------------------------------------------------------
 
-gw_json() { gw_show "$1" --json || fail "'sctptund show --json' failed in gw$1"; }
-
-# jnum JSON KEY: the integer value of KEY, which must occur once in JSON (or its first occurrence).
-jnum() {
-  local v
-  v=$(grep -oE "\"$2\"[[:space:]]*:[[:space:]]*[0-9]+" <<<"$1" | head -n 1 | grep -oE '[0-9]+$' || true)
-  [[ -n $v ]] || fail "no integer \"$2\" in 'sctptund show --json' (has the layout changed?): $(head -c 800 <<<"$1")"
-  echo "$v"
-}
+# gw_json, jnum: lib.sh
 # The parts of `show --json` before and after the peers array: the gateway's own counters (where
 # counters.handshake_failures is) and the peers' (where peers[].handshake_failures is).
 json_global() { echo "${1%%\"peers\":\[*}"; }

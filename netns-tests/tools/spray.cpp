@@ -423,23 +423,10 @@ int run(const Args& a) {
                      bad_crc = 0, malformed = 0;
   std::vector<std::uint8_t> pkt;
   pkt.reserve(2048);
-  auto start = Clock::now();
-  auto deadline = start + std::chrono::seconds(a.timeout);
-  bool timed_out = false;
+  tool::Pacer pacer(a.rate, a.timeout);
+  auto start = pacer.start();
   for (unsigned long long i = 0; i < a.count; ++i) {
-    auto now = Clock::now();
-    if (now >= deadline) {
-      timed_out = true;
-      break;
-    }
-    if (a.rate > 0) {
-      auto due = start + std::chrono::nanoseconds(i * 1000000000ULL / a.rate);
-      if (due > deadline) {
-        timed_out = true;
-        break;
-      }
-      if (due - now > std::chrono::milliseconds(1)) std::this_thread::sleep_until(due);
-    }
+    if (!pacer.wait(i)) break;
     Kind k = gen.pick();
     bool assoc = false;
     gen.make(k, pkt, assoc);
@@ -492,7 +479,7 @@ int run(const Args& a) {
   for (int k = 0; k < kKinds; ++k) std::printf(" %s=%llu", kKindNames[k], per_kind[k]);
   std::printf(" valid_crc=%llu to_assoc=%llu expect_bad_crc=%llu expect_malformed=%llu seed=%llu\n",
               valid_crc, to_assoc, bad_crc, malformed, static_cast<unsigned long long>(seed));
-  if (timed_out) std::fprintf(stderr, "spray: timed out after %llu s\n", a.timeout);
+  if (pacer.timed_out()) std::fprintf(stderr, "spray: timed out after %llu s\n", a.timeout);
   return sent == a.count ? 0 : 1;
 }
 

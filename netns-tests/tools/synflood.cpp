@@ -185,23 +185,10 @@ int run(const Args& a) {
 
   unsigned long long span = a.dport_last - a.dport_first + 1, sent = 0, failed = 0, last_sent = 0;
   std::uint8_t pkt[kPacketLen];
-  auto start = Clock::now();
-  auto deadline = start + std::chrono::seconds(a.timeout);
-  bool timed_out = false;
+  tool::Pacer pacer(a.rate, a.timeout);
+  auto start = pacer.start();
   for (unsigned long long i = 0; i < a.count; ++i) {
-    auto now = Clock::now();
-    if (now >= deadline) {
-      timed_out = true;
-      break;
-    }
-    if (a.rate > 0) {
-      auto due = start + std::chrono::nanoseconds(i * 1000000000ULL / a.rate);
-      if (due > deadline) {
-        timed_out = true;
-        break;
-      }
-      if (due - now > std::chrono::milliseconds(1)) std::this_thread::sleep_until(due);
-    }
+    if (!pacer.wait(i)) break;
     make_syn(a, i, pkt);
     bool ok = false;
     auto give_up = Clock::now() + std::chrono::milliseconds(20);
@@ -233,7 +220,7 @@ int run(const Args& a) {
       "synflood: sent=%llu failed=%llu secs=%.2f pps=%.0f first_sport=%llu last_sport=%llu\n", sent,
       failed, secs, secs > 0 ? static_cast<double>(sent) / secs : 0.0, a.sport,
       a.sport + last_sent / span);
-  if (timed_out) std::fprintf(stderr, "synflood: timed out after %llu s\n", a.timeout);
+  if (pacer.timed_out()) std::fprintf(stderr, "synflood: timed out after %llu s\n", a.timeout);
   return sent == a.count ? 0 : 1;
 }
 

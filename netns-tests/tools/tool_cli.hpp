@@ -3,10 +3,12 @@
 // main()'s error handling (status 1). Each tool sets tool::name and tool::usage_text first thing.
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace tool {
 
@@ -46,5 +48,33 @@ int run_main(F&& fn) {
     return 1;
   }
 }
+
+// Paces a bounded send loop: send i is due at start + i / rate (rate 0: at once); nothing after
+// start + timeout_s.
+class Pacer {
+ public:
+  Pacer(unsigned long long rate, unsigned long long timeout_s)
+      : rate_(rate),
+        start_(std::chrono::steady_clock::now()),
+        deadline_(start_ + std::chrono::seconds(timeout_s)) {}
+  // Sleeps until send i is due; false (and timed_out()) when it would be past the deadline.
+  bool wait(unsigned long long i) {
+    auto now = std::chrono::steady_clock::now();
+    auto due = rate_ > 0 ? start_ + std::chrono::nanoseconds(i * 1000000000ULL / rate_) : now;
+    if (now >= deadline_ || due > deadline_) {
+      timed_out_ = true;
+      return false;
+    }
+    if (due - now > std::chrono::milliseconds(1)) std::this_thread::sleep_until(due);
+    return true;
+  }
+  bool timed_out() const { return timed_out_; }
+  std::chrono::steady_clock::time_point start() const { return start_; }
+
+ private:
+  unsigned long long rate_;
+  std::chrono::steady_clock::time_point start_, deadline_;
+  bool timed_out_ = false;
+};
 
 }  // namespace tool
