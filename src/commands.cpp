@@ -201,8 +201,8 @@ std::string render_text(const Snapshot& s) {
       if (a.info.paths.empty()) out << "    path: " << a.info.path << "\n";
       for (const transport::PathInfo& p : a.info.paths) {
         char line[256];
-        std::snprintf(line, sizeof line, "    path: %s -> %s  %s%s", p.local.c_str(), p.remote.c_str(),
-                      p.state.c_str(), p.primary ? ", primary" : "");
+        std::snprintf(line, sizeof line, "    path: %s -> %s%s  %s%s", p.local.c_str(), p.remote.c_str(),
+                      p.learned ? " (learned)" : "", p.state.c_str(), p.primary ? ", primary" : "");
         out << line;
         if (p.probed) {
           std::snprintf(line, sizeof line, "  rtt %.2f ms, loss %u%%", p.srtt_us / 1000.0, p.loss_pct);
@@ -244,6 +244,11 @@ std::string render_json(const Snapshot& s) {
   j.field("sctp_duplicate_data", s.transport.sctp_duplicate_data)
       .field("sctp_bad_vtag", s.transport.sctp_bad_vtag)
       .field("sctp_out_of_the_blue", s.transport.sctp_out_of_the_blue);
+  j.field("probes_unauthenticated", s.transport.probes_unauthenticated)
+      .field("challenges_out", s.transport.challenges_out);
+  j.field("paths_learned", s.transport.paths_learned).field("path_moves", s.transport.path_moves);
+  j.field("datagrams_provisional", s.transport.datagrams_provisional)
+      .field("datagrams_no_path", s.transport.datagrams_no_path);
   j.close();
   j.open("counters");
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
@@ -315,7 +320,7 @@ std::string render_json(const Snapshot& s) {
       j.open("paths", '[');
       for (const transport::PathInfo& p : a.info.paths) {
         j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);
-        j.field("primary", p.primary).field("probed", p.probed);
+        j.field("primary", p.primary).field("probed", p.probed).field("learned", p.learned);
         j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us)).field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
         j.field("bytes_out", p.bytes_out).field("bytes_in", p.bytes_in);
         j.field("datagrams_out", p.datagrams_out).field("datagrams_in", p.datagrams_in);

@@ -171,7 +171,10 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
-                "rto_initial_ms", "udp_encapsulation"});
+                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu"});
+  if (auto v = s.integer("heartbeat_ms", 100, 3600000)) transport.heartbeat_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("keepalive_s", 1, 3600)) transport.keepalive_s = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("path_mtu", 1280, 9216)) transport.path_mtu = static_cast<int>(*v);
   if (auto v = s.integer("probe_interval_ms", 10, 60000)) transport.probe_interval_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("failover_ms", 50, 600000)) transport.failover_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("rto_min_ms", 10, 60000)) transport.rto_min_ms = static_cast<std::uint32_t>(*v);
@@ -202,8 +205,10 @@ void read_transport(const std::string& file, const toml::table& table, Transport
     if (!ep) s.fail(where, "local", "'" + text + "' is not an IPv4 or IPv6 address");
     transport.local.push_back(*ep);
   });
-  if (transport.local.empty())
+  if (transport.local.empty()) {
     transport.local.push_back(*net::Endpoint::parse("0.0.0.0", transport.port));
+    transport.local_default = true;
+  }
 }
 
 // A path from a config file, relative ones taken from the config file's folder.
@@ -249,13 +254,13 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
   if (auto port = s.integer("port", 1, 65535)) peer.port = static_cast<std::uint16_t>(*port);
   if (auto compression = s.boolean("compression")) peer.compression = *compression;
   if (auto pool = s.integer("pool", 1, 16)) peer.pool = static_cast<std::uint16_t>(*pool);
-  if (!s.has("remote")) s.fail_section("peer '" + peer.name + "': missing required key 'remote'");
   s.strings("remote", [&](const std::string& text, const toml::source_region& where) {
     auto ep = net::Endpoint::parse(text, peer.port);
     if (!ep) s.fail(where, "remote", "'" + text + "' is not an IPv4 or IPv6 address");
     peer.remote.push_back(*ep);
   });
-  if (peer.remote.empty()) s.fail(s.where("remote"), "remote", "needs at least one address");
+  if (s.has("remote") && peer.remote.empty())
+    s.fail(s.where("remote"), "remote", "needs at least one address (or leave remote out to learn it)");
   if (auto encryption = s.string("encryption")) {
     if (*encryption != "aead" && *encryption != "none")
       s.fail(s.where("encryption"), "encryption", "must be \"aead\" or \"none\", not '" + *encryption + "'");
@@ -268,6 +273,10 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
       peer.key = read_key_file(resolve_beside(file, *key_file), error);
       if (!peer.key) s.fail(s.where("key_file"), "key_file", error);
     }
+  } else if (peer.remote.empty()) {
+    s.fail_section("peer '" + peer.name +
+                   "': no remote and no key_file: a peer's address is learned only from traffic "
+                   "authenticated with its key; give remote or key_file");
   } else if (peer.seal) {
     s.fail_section("peer '" + peer.name +
                    "': encryption = \"aead\" (the default) needs key_file: make a key with `sctptund genkey`, give "
@@ -375,6 +384,7 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
     read_transport(source_name, *transport, config.transport);
   else
     config.transport.local.push_back(*net::Endpoint::parse("0.0.0.0", config.transport.port));
+  config.transport.local_default = config.transport.local_default || !root.contains("transport");
   if (auto* control = sub_table(source_name, root, "control")) {
     Section s(source_name, *control, "control");
     s.allow_only({"socket"});
@@ -415,6 +425,26 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
       config.routes.push_back(route);
   }
 
+  // No local given: the wildcard address of IPv4, and of IPv6 too where a peer needs it (an IPv6
+  // remote, or a peer whose address is learned and may be either).
+  bool v6_wanted = std::any_of(config.peers.begin(), config.peers.end(), [](const PeerConfig& p) {
+    return p.remote.empty() || std::any_of(p.remote.begin(), p.remote.end(),
+                                           [](const net::Endpoint& r) { return r.family() == AF_INET6; });
+  });
+  if (config.transport.local_default && v6_wanted && config.transport.kind != "kernel")
+    config.transport.local.push_back(*net::Endpoint::parse("::", config.transport.port));
+  for (std::size_t i = 0; i < config.peers.size(); ++i) {
+    const PeerConfig& p = config.peers[i];
+    if (p.remote.empty() && config.transport.kind == "kernel")
+      throw ConfigError(source_name + ": peer '" + p.name +
+                        "' has no remote: learning a peer's address needs [transport] kind = \"udp\" "
+                        "(the kernel transport connects to configured addresses only)");
+    for (std::size_t j = 0; j < i && p.remote.empty(); ++j) {
+      if (config.peers[j].remote.empty() && p.key && config.peers[j].key == p.key)
+        throw ConfigError(source_name + ": peers '" + config.peers[j].name + "' and '" + p.name +
+                          "' have no remote and the same key: their traffic could not be told apart");
+    }
+  }
   for (std::size_t i = 0; i < config.peers.size(); ++i) {
     bool used = std::any_of(config.rules.begin(), config.rules.end(), [&](const policy::Rule& r) {
       return r.action == policy::Action::tunnel && r.peer == i;
@@ -459,7 +489,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.port != b.transport.port || a.transport.streams != b.transport.streams ||
       a.transport.probe_interval_ms != b.transport.probe_interval_ms || a.transport.failover_ms != b.transport.failover_ms ||
       a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||
-      a.transport.rto_initial_ms != b.transport.rto_initial_ms)
+      a.transport.rto_initial_ms != b.transport.rto_initial_ms || a.transport.heartbeat_ms != b.transport.heartbeat_ms ||
+      a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");

@@ -26,7 +26,7 @@ struct InterfaceAddress {
 
 struct TunConfig {
   std::string name = "tun0";
-  int mtu = 1400;
+  int mtu = 1500;  // SCTP fragments messages, so the WAN's MTU need not be subtracted
   std::vector<InterfaceAddress> addresses;
   policy::Action default_action = policy::Action::drop;  // when no rule matches: drop | bypass
   std::uint32_t fwmark = 9899;        // marks bypassed packets and the WAN sockets
@@ -38,12 +38,16 @@ struct TransportConfig {
   std::string kind = "udp";          // udp | kernel | auto (kernel if the kernel has SCTP)
   bool udp_encapsulation = false;    // kernel: SCTP in UDP by the kernel (RFC 6951, Linux 5.11+)
   std::vector<net::Endpoint> local;  // with port; the wildcard address when none is given
+  bool local_default = false;        // local was not given (0.0.0.0, and :: where a peer needs it)
   std::uint16_t port = 9899;
   std::uint16_t streams = 256;  // outbound streams we ask for (stream 0 is control)
   // Path supervision and SCTP retransmission timing (shared with the kernel transport).
   std::uint32_t probe_interval_ms = 50;  // probes on every path (24-byte datagrams)
   std::uint32_t failover_ms = 150;       // a path silent this long is down: about the failover gap
   std::uint32_t rto_min_ms = 100, rto_max_ms = 1000, rto_initial_ms = 500;
+  std::uint32_t heartbeat_ms = 1000;  // SCTP heartbeat interval on an idle association
+  std::uint32_t keepalive_s = 25;     // a path that sent nothing this long gets a probe (NAT mappings)
+  int path_mtu = 1500;                // the WAN path's IP MTU: SCTP packets are sized to fit it
 };
 
 struct FlowsConfig {
@@ -57,7 +61,7 @@ struct ControlConfig {
 
 struct PeerConfig {
   std::string name;
-  std::vector<net::Endpoint> remote;  // with port
+  std::vector<net::Endpoint> remote;  // with port; may be empty (learned: key_file, udp transport)
   std::uint16_t port = 9899;
   bool compression = true;  // offer header compression (used when both sides offer it)
   std::uint16_t pool = 2;   // associations kept ready to the peer (SCTP ports port..port+pool-1)

@@ -81,8 +81,11 @@ TEST_CASE("config: the documented example is valid") {
 TEST_CASE("config: defaults") {
   config::Config c = config::parse_config("", "empty.toml");
   CHECK(c.tun.name == "tun0");
-  CHECK(c.tun.mtu == 1400);
+  CHECK(c.tun.mtu == 1500);
   CHECK(c.transport.port == 9899);
+  CHECK(c.transport.heartbeat_ms == 1000);
+  CHECK(c.transport.keepalive_s == 25);
+  CHECK(c.transport.path_mtu == 1500);
   CHECK(c.transport.streams == 256);
   CHECK(c.transport.local.size() == 1);
   CHECK(c.control.socket == "/run/sctptund/tun0.sock");
@@ -124,8 +127,22 @@ TEST_CASE("config: errors name the file, the line and the key") {
   e = error_of("[transport]\nlocal = [\"192.0.2.300\"]\n");
   CHECK(contains(e, "'192.0.2.300' is not an IPv4 or IPv6 address"));
 
-  e = error_of("[[peer]]\nname = \"b\"\n");
-  CHECK(contains(e, "missing required key 'remote'"));
+  e = error_of("[[peer]]\nname = \"b\"\nencryption = \"none\"\n");
+  CHECK(contains(e, "no remote and no key_file"));
+  e = error_of("[[peer]]\nname = \"b\"\nremote = []\nencryption = \"none\"\n");
+  CHECK(contains(e, "needs at least one address (or leave remote out to learn it)"));
+  e = error_of("[transport]\nkeepalive_s = 0\n");
+  CHECK(contains(e, "[transport] keepalive_s: must be between 1 and 3600"));
+  e = error_of("[transport]\npath_mtu = 1000\n");
+  CHECK(contains(e, "[transport] path_mtu: must be between 1280 and 9216"));
+  e = error_of("[transport]\nheartbeat_ms = 5\n");
+  CHECK(contains(e, "[transport] heartbeat_ms: must be between 100"));
+  config::Config timing =
+      config::parse_config("[transport]\nheartbeat_ms = 30000\nkeepalive_s = 2\npath_mtu = 1400\n", "t.toml");
+  CHECK(timing.transport.heartbeat_ms == 30000);
+  CHECK(timing.transport.keepalive_s == 2);
+  CHECK(timing.transport.path_mtu == 1400);
+  CHECK_FALSE(config::restart_needed(timing, config::parse_config("", "t.toml")).empty());
 
   e = error_of(
       "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n[[peer]]\nname = \"b\"\nremote = "
@@ -338,4 +355,33 @@ TEST_CASE("config: [[peer]] key_file and encryption") {
       with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"), "test.toml", config::Keys::skip);
   CHECK_FALSE(skipped.peers[0].key.has_value());
   CHECK(skipped.peers[0].key_file == keys.dir + "/missing.key");
+}
+
+TEST_CASE("config: a peer without remote is learned: it needs a key and the udp transport") {
+  REQUIRE(crypto::init());
+  KeyDir keys;
+  keys.write("a.key", crypto::generate_key() + "\n");
+  keys.write("c.key", crypto::generate_key() + "\n");
+  auto peer = [&](const std::string& name, const std::string& key) {
+    return "[[peer]]\nname = \"" + name + "\"\nkey_file = \"" + keys.dir + "/" + key + "\"\n";
+  };
+  config::Config c = config::parse_config(peer("a", "a.key"), "t.toml");
+  REQUIRE(c.peers.size() == 1);
+  CHECK(c.peers[0].remote.empty());
+  // No local given: both wildcard addresses, since the peer may come from either family.
+  REQUIRE(c.transport.local.size() == 2);
+  CHECK(c.transport.local[0].to_string() == "0.0.0.0:9899");
+  CHECK(c.transport.local[1].to_string() == "[::]:9899");
+  // Given locals are kept as they are.
+  config::Config given = config::parse_config("[transport]\nlocal = [\"192.0.2.1\"]\n" + peer("a", "a.key"), "t.toml");
+  CHECK(given.transport.local.size() == 1);
+  // Peers with configured IPv4 remotes only: IPv4 only, as before.
+  config::Config v4 = config::parse_config("[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n", "t.toml");
+  CHECK(v4.transport.local.size() == 1);
+  // Two learned peers: told apart by their keys only, so the keys must differ.
+  CHECK_NOTHROW(config::parse_config(peer("a", "a.key") + peer("c", "c.key"), "t.toml"));
+  std::string e = error_of(peer("a", "a.key") + peer("c", "a.key"));
+  CHECK(contains(e, "have no remote and the same key"));
+  e = error_of("[transport]\nkind = \"kernel\"\n" + peer("a", "a.key"));
+  CHECK(contains(e, "has no remote: learning a peer's address needs [transport] kind = \"udp\""));
 }

@@ -1,5 +1,6 @@
 #include "src/daemon.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <optional>
 #include <random>
@@ -53,8 +54,11 @@ constexpr double kReadyMaxWaitS = 10;
 Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const std::string& warning : config_.warnings)
     LOG_WARN("%s: %s", config_.path.c_str(), warning.c_str());
-  for (const config::PeerConfig& peer : config_.peers)
-    peer_endpoints_.push_back({peer.name, peer.remote, peer.pool});
+  for (const config::PeerConfig& peer : config_.peers) {
+    transport::PeerEndpoints endpoints{peer.name, peer.remote, peer.pool, std::nullopt};
+    if (peer.key) endpoints.path_key = transport::path_auth::derive(*peer.key);
+    peer_endpoints_.push_back(std::move(endpoints));
+  }
   started_at_ = loop_.now();
 
   netlink_ = std::make_unique<tun::Netlink>();
@@ -123,9 +127,12 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   std::string kind = t.kind;
   if (kind == "auto") {
     std::string why;
-    kind = transport::kernel_sctp_available(&why) ? "kernel" : "udp";
+    bool learning = std::any_of(config_.peers.begin(), config_.peers.end(),
+                                [](const config::PeerConfig& p) { return p.remote.empty(); });
+    if (learning) why = "a peer without remote needs address learning";
+    kind = !learning && transport::kernel_sctp_available(&why) ? "kernel" : "udp";
     LOG_INFO("transport auto: %s", kind == "kernel" ? "the kernel has SCTP: kernel"
-                                                    : ("no SCTP in the kernel (" + why + "): udp").c_str());
+                                                    : ("udp (" + why + ")").c_str());
   }
   transport::SctpOptions common;
   common.locals = t.local;
@@ -152,6 +159,9 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   }
   transport::UsrsctpOptions options;
   static_cast<transport::SctpOptions&>(options) = common;
+  options.heartbeat_ms = t.heartbeat_ms;
+  options.keepalive_s = t.keepalive_s;
+  options.wan_mtu = t.path_mtu;
   return std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 }
 

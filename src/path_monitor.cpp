@@ -61,6 +61,21 @@ void PathMonitor::send_failed(std::size_t path, double now) {
   if (p.state != PathState::down) set_state(p, PathState::down, now);
 }
 
+std::size_t PathMonitor::add_path(double now) {
+  Path& p = paths_.emplace_back();
+  p.created = now;
+  p.ring.resize(options_.loss_window);
+  return paths_.size() - 1;
+}
+
+void PathMonitor::confirm(std::size_t path, double now) {
+  if (path >= paths_.size()) return;
+  Path& p = paths_[path];
+  for (Path::Probe& probe : p.ring) probe = {};
+  p.last_echo = now;
+  if (p.state != PathState::up) set_state(p, PathState::up, now);
+}
+
 void PathMonitor::set_state(Path& p, PathState state, double now) {
   p.state = state;
   if (state == PathState::up) p.up_since = now;

@@ -59,6 +59,11 @@ class PathMonitor {
   bool echo_received(std::size_t path, std::uint32_t seq, double now);
   // Sending on path failed locally (no route, interface down): the path is down at once.
   void send_failed(std::size_t path, double now);
+  // A path learned while running (appended: it ranks after every earlier one); returns its index.
+  std::size_t add_path(double now);
+  // The path proved itself some other way (an authenticated exchange at a new address): up now,
+  // with no RTT sample. Earlier probes on it no longer count.
+  void confirm(std::size_t path, double now);
 
   // Re-evaluates path states and the primary. Returns true when the primary changed; then
   // previous_primary() is the one traffic left.

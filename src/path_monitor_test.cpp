@@ -152,3 +152,27 @@ TEST_CASE("path monitor: smoothed RTT") {
   m.echo_received(0, s, 1.02);
   CHECK(m.path(0).srtt == doctest::Approx(0.875 * 0.1 + 0.125 * 0.02));
 }
+
+TEST_CASE("path monitor: a learned path is appended, confirmed up, and takes over from a dead primary") {
+  PathMonitor m(1, opts(), 0);
+  // The configured path never answers: down after the failover time.
+  round(m, 0.0, {});
+  round(m, 0.4, {});
+  CHECK(m.path(0).state == PathState::down);
+  std::size_t learned = m.add_path(0.5);
+  CHECK(learned == 1);
+  CHECK(m.size() == 2);
+  CHECK(m.path(1).state == PathState::unknown);
+  m.confirm(1, 0.5);
+  CHECK(m.path(1).state == PathState::up);
+  CHECK(m.update(0.5));
+  CHECK(m.primary() == 1);
+  // Confirmed, not probed: it still goes down when nothing answers afterwards.
+  m.update(0.9);
+  CHECK(m.path(1).state == PathState::down);
+  // An echo of a probe sent before confirm() does not count (the address changed since).
+  PathMonitor n(1, opts(), 0);
+  std::uint32_t old_seq = n.probe_sent(0, 0.0);
+  n.confirm(0, 0.1);
+  CHECK_FALSE(n.echo_received(0, old_seq, 0.2));
+}

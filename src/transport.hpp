@@ -12,11 +12,13 @@
 //  - An AssocId is never 0 and never reused within one process.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "src/endpoint.hpp"
+#include "src/path_auth.hpp"
 #include "tun/packet_buf.hpp"
 
 namespace transport {
@@ -56,6 +58,9 @@ struct PeerEndpoints {
   std::string name;
   std::vector<net::Endpoint> remotes;  // address + UDP port
   std::uint16_t pool = 1;  // associations kept ready (usrsctp: slots on SCTP ports base+0..pool-1)
+  // Derived from the peer's pre-shared key: authenticated path probes, and learning the peer's
+  // address from them (udp transport). Without it, only the configured remotes are used.
+  std::optional<path_auth::PathKey> path_key;
 };
 
 // One path to a peer: a local UDP socket and one of the peer's addresses (udp transport).
@@ -64,6 +69,7 @@ struct PathInfo {
   std::string state;          // "up", "down", "unknown" (no probe answered yet)
   bool primary = false;       // the path conn_output sends on
   bool probed = false;        // false: the peer has one path only, state and RTT come from SCTP
+  bool learned = false;       // the address was learned from the peer's authenticated traffic
   std::uint32_t srtt_us = 0;  // smoothed probe RTT
   std::uint32_t loss_pct = 0; // unanswered share of the last probes, 0..100
   std::uint64_t bytes_out = 0, bytes_in = 0;  // SCTP datagrams (UDP payload), not probes
@@ -97,6 +103,12 @@ struct TransportStats {
   std::uint64_t send_errors = 0;
   std::uint64_t probes_out = 0, probes_in = 0;  // path probes sent / echoes received
   std::uint64_t probe_echoes_out = 0;           // echoes sent for the peers' probes
+  // Address learning (udp transport, peers with a key): probes whose MAC no key of ours made,
+  // challenges sent to candidate addresses, paths learned and moved (NAT rebinding, roaming),
+  // SCTP packets from a candidate address fed to their association (named by its vtag), and
+  // SCTP packets for a peer whose address is not known yet (dropped).
+  std::uint64_t probes_unauthenticated = 0, challenges_out = 0, paths_learned = 0, path_moves = 0;
+  std::uint64_t datagrams_provisional = 0, datagrams_no_path = 0;
   // What the SCTP stack itself refused (usrsctp: process-wide): DATA chunks it already had
   // (a replayed datagram), packets with a wrong verification tag (one from an old or a forged
   // association), packets for no association at all.

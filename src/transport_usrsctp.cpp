@@ -1,6 +1,5 @@
 #include "src/transport_usrsctp.hpp"
-
-#include <usrsctp.h>
+#include "src/transport_usrsctp_state.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -18,44 +17,9 @@
 
 namespace transport {
 
-struct UsrsctpTransport::Peer {
-  struct Path {
-    std::size_t socket = 0;  // index into owner->sockets_
-    net::Endpoint remote;    // one of the peer's addresses
-    std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
-  };
-
-  PeerId id = 0;
-  std::vector<Path> paths;  // priority order; never empty
-  std::size_t primary = 0;  // the path conn_output sends on (for every slot)
-  std::unique_ptr<PathMonitor> monitor;  // with two or more paths
-  std::uint64_t path_changes = 0;
-  std::vector<Link*> slots;  // index = slot = SCTP port - sctp_port
-  bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
-};
-
-struct UsrsctpTransport::Link {
-  UsrsctpTransport* owner = nullptr;
-  PeerId peer = 0;
-  Peer* p = nullptr;
-  std::uint16_t slot = 0;
-  std::uint16_t port = 0;  // SCTP port, both ends
-  UsrsctpSocket* sock = nullptr;
-  AssocSlot machine;
-  bool closing = false;   // aborted: the socket is closed from a zero timer, not serviced
-  bool mismatch_logged = false;
-  double hold_until = 0;  // mono_now() before which the peer's INIT does not trigger a connect
-  AssocId assoc = 0;  // while ready
-  std::uint16_t in_streams = 0, out_streams = 0;
-  bool dirty = false;       // queued in owner->dirty_
-  bool blocked = false;     // a send returned would_block
-  bool discarding = false;  // dropping the rest of an oversized message
-  std::unique_ptr<loop::Timer> reconnect_timer;
-  tun::PacketBuf rx;  // the message being received (may arrive in parts)
-  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
-};
-
 namespace {
+
+using namespace usrsctp_detail;
 
 // usrsctp may call conn_output for a socket closed long ago; only live links are written to.
 std::unordered_set<void*>& live_links() {
@@ -75,41 +39,7 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 }
 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
-constexpr std::size_t kSctpCommonHeader = 12;
-constexpr std::uint8_t kChunkInit = 1;
-constexpr std::size_t kMaxPaths = 32;
 constexpr std::size_t kMaxPool = 16;
-
-// Path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
-constexpr std::size_t kProbeSize = 24;
-constexpr std::uint32_t kProbeMagic = 0x53545042;  // "STPB"
-constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
-
-void put32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-void put64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
-bool is_probe(std::span<const std::uint8_t> bytes) {
-  return bytes.size() >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 &&
-         get32(bytes.data() + 4) == kProbeMagic;
-}
-
-// Monotonic seconds with microsecond resolution (probe RTTs are far below the loop's tick).
-double mono_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// A send error that says the path cannot work from here at all (no route, interface down).
-bool local_path_failure(int err) {
-  return err == ENETUNREACH || err == EHOSTUNREACH || err == ENETDOWN || err == EADDRNOTAVAIL;
-}
 
 }  // namespace
 
@@ -119,7 +49,20 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
+  auto* bytes = static_cast<const std::uint8_t*>(buffer);
+  // Our INIT or INIT-ACK (alone in its packet): its Initiate Tag is the verification tag the
+  // peer's packets will carry, which names this association when they come from a new address.
+  if (length >= kSctpCommonHeader + 8 &&
+      (bytes[kSctpCommonHeader] == kChunkInit || bytes[kSctpCommonHeader] == kChunkInitAck)) {
+    link->local_tags[link->next_tag] = get32(bytes + kSctpCommonHeader + 4);
+    link->next_tag = (link->next_tag + 1) % link->local_tags.size();
+  }
+  if (link->p->paths.empty()) {  // the peer's address is not known yet (learned later)
+    ++t.stats_.datagrams_no_path;
+    return 0;
+  }
   UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
+  path.last_out = t.loop_.now();
   std::span<std::uint8_t> datagram =
       t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
@@ -169,18 +112,34 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
   for (PeerId id = 0; id < peers_.size(); ++id) {
     auto peer = std::make_unique<Peer>();
     peer->id = id;
+    peer->key = peers_[id].path_key;
     // One path per (local socket, remote address) of the same family, locals outer.
     for (std::size_t s = 0; s < sockets_.size(); ++s) {
       for (const net::Endpoint& remote : peers_[id].remotes) {
         if (sockets_[s]->local().family() != remote.family()) continue;
         if (peer->paths.size() == kMaxPaths) break;
-        peer->paths.push_back({s, remote});
+        Peer::Path path;
+        path.socket = s;
+        path.remote = remote;
+        peer->paths.push_back(path);
       }
     }
-    if (peer->paths.empty()) {  // no local of the peer's family: let the host's routing choose
+    if (peer->paths.empty() && !peers_[id].remotes.empty()) {
+      // No local of the peer's family among explicit ones: let the host's routing choose.
       const net::Endpoint& remote = peers_[id].remotes.at(0);
-      peer->paths.push_back({pick_socket(remote), remote});
+      if (auto socket = pick_socket(remote)) {
+        Peer::Path path;
+        path.socket = *socket;
+        path.remote = remote;
+        peer->paths.push_back(path);
+      } else {
+        LOG_ERROR("peer %s: no local address of the family of %s ([transport] local): unreachable",
+                  peers_[id].name.c_str(), remote.to_string().c_str());
+      }
     }
+    if (peers_[id].remotes.empty())
+      LOG_INFO("peer %s: no remote configured: its address is learned from its authenticated probes",
+               peers_[id].name.c_str());
     if (peer->paths.size() > 1) {
       std::string list;
       for (const auto& path : peer->paths) {
@@ -231,50 +190,14 @@ UsrsctpTransport::~UsrsctpTransport() {
   if (--usrsctp_users == 0) usrsctp_finish();
 }
 
-std::size_t UsrsctpTransport::pick_socket(const net::Endpoint& remote) const {
-  // Ask the host which source address it would use for remote (with our mark, as our datagrams
-  // are routed), then take the socket bound to it; else a wildcard socket; else any of the family.
-  std::optional<net::Endpoint> source;
-  int fd = socket(remote.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0) {
-    if (options_.fwmark)
-      setsockopt(fd, SOL_SOCKET, SO_MARK, &options_.fwmark, sizeof options_.fwmark);
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (connect(fd, remote.sockaddr_ptr(), remote.sockaddr_len()) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-      source = net::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local), len);
-    close(fd);
-  }
-  auto find = [&](auto&& good) -> std::optional<std::size_t> {
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      if (sockets_[i]->local().family() == remote.family() && good(sockets_[i]->local())) return i;
-    }
-    return std::nullopt;
-  };
-  if (source) {
-    if (auto i = find([&](const net::Endpoint& local) { return local.same_address(*source); }))
-      return *i;
-  }
-  if (auto i = find([](const net::Endpoint& local) { return local.is_wildcard(); })) return *i;
-  if (auto i = find([](const net::Endpoint&) { return true; })) return *i;
-  return 0;
-}
-
 void UsrsctpTransport::start() {
   last_tick_ = loop_.now();
   tick_.start();
-  PathMonitorOptions monitor_options;
-  monitor_options.probe_interval = options_.probe_interval_ms / 1000.0;
-  monitor_options.failover = options_.failover_ms / 1000.0;
-  monitor_options.hold = options_.failback_hold_ms / 1000.0;
-  bool probing = false;
   for (auto& peer : peer_state_) {
     if (peer->paths.size() < 2) continue;
-    peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options, mono_now());
-    probing = true;
+    peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options(), mono_now());
   }
-  if (probing) probe_tick_.start();
+  probe_tick_.start();  // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
   for (auto& link : links_) open_socket(*link);
 }
 
@@ -336,8 +259,8 @@ void UsrsctpTransport::open_socket(Link& link) {
   // bundle control chunks were measured at up to pathmtu + 12 bytes. Leave room for that, the
   // UDP header and the WAN IP header, so no datagram is ever IP-fragmented.
   int ip_header = 20;
-  for (const auto& path : link.p->paths) {
-    if (path.remote.family() == AF_INET6) ip_header = 40;  // the path may change: fit the worst
+  for (const auto& socket : sockets_) {
+    if (socket->local().family() == AF_INET6) ip_header = 40;  // any path may be IPv6: fit the worst
   }
   params.spp_pathmtu = static_cast<std::uint32_t>(options_.wan_mtu - ip_header - 8 - 12);
   params.spp_flags = SPP_HB_ENABLE | SPP_PMTUD_DISABLE;
@@ -364,7 +287,9 @@ void UsrsctpTransport::open_socket(Link& link) {
   }
   transition(link, SlotEvent::connect);
   LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u)", peers_[link.peer].name.c_str(),
-            link.slot, link.p->paths[link.p->primary].remote.to_string().c_str(), link.port);
+            link.slot, link.p->paths.empty() ? "(address not known yet)"
+                                             : link.p->paths[link.p->primary].remote.to_string().c_str(),
+            link.port);
 }
 
 void UsrsctpTransport::close_socket(Link& link) {
@@ -454,15 +379,22 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
   // From any of the peer's addresses, on any of our sockets.
   Peer* peer = find_peer_by_address(from);
   if (!peer) {
-    note_unknown_source(from);
+    // From an address that is no path: SCTP packets carrying one of our verification tags name
+    // their association. Fed to it (replies still go to the known path) and the address is
+    // challenged (transport_usrsctp_paths.cpp); anything else is dropped.
+    Link* link = bytes.size() >= 8 ? find_link_by_tag(get32(bytes.data() + 4)) : nullptr;
+    if (!link || !link->p->key || !link->sock) {
+      note_unknown_source(from);
+      return;
+    }
+    ++stats_.datagrams_provisional;
+    nominate(*link, socket_index, from);
+    usrsctp_conninput(link, bytes.data(), bytes.size(), 0);
     return;
   }
-  for (auto& path : peer->paths) {
-    if (path.socket == socket_index && path.remote.same_address(from)) {
-      ++path.datagrams_in;
-      path.bytes_in += bytes.size();
-      break;
-    }
+  if (auto i = peer->path_of(socket_index, from)) {
+    ++peer->paths[*i].datagrams_in;
+    peer->paths[*i].bytes_in += bytes.size();
   }
   // The slot: the SCTP destination port, bytes 2-3 of the common header.
   unsigned port = unsigned{bytes[2]} << 8 | bytes[3];
@@ -488,123 +420,6 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
     open_socket(link);
   }
   usrsctp_conninput(&link, bytes.data(), bytes.size(), 0);
-}
-
-void UsrsctpTransport::note_unknown_source(const net::Endpoint& from) {
-  ++stats_.datagrams_unknown_source;
-  // One line per 10 s at most: a scan or a flood must not flood the log.
-  double now = loop_.now();
-  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
-  unknown_logged_at_ = now;
-  LOG_WARN("datagram from %s, which is no peer's address: ignored (%llu such datagrams so far)",
-           from.to_string().c_str(), static_cast<unsigned long long>(stats_.datagrams_unknown_source));
-}
-
-UsrsctpTransport::Peer* UsrsctpTransport::find_peer_by_address(const net::Endpoint& from) const {
-  for (const auto& peer : peer_state_) {
-    for (const auto& path : peer->paths) {
-      if (path.remote.same_address(from)) return peer.get();
-    }
-  }
-  return nullptr;
-}
-
-void UsrsctpTransport::on_probe(std::size_t socket_index, const net::Endpoint& from,
-                                std::span<const std::uint8_t> bytes) {
-  if (bytes.size() != kProbeSize) {
-    ++stats_.datagrams_malformed;
-    return;
-  }
-  Peer* link = find_peer_by_address(from);
-  if (!link) {  // echo nobody but our peers: no reflector for strangers
-    note_unknown_source(from);
-    return;
-  }
-  if (bytes[8] == kProbeRequest) {
-    std::uint8_t echo[kProbeSize];
-    std::memcpy(echo, bytes.data(), kProbeSize);
-    echo[8] = kProbeEcho;
-    if (sockets_[socket_index]->send_now(from, echo) == 0) ++stats_.probe_echoes_out;
-    return;
-  }
-  if (bytes[8] != kProbeEcho) {
-    ++stats_.datagrams_malformed;
-    return;
-  }
-  std::size_t id = bytes[9];
-  // Ours only if it came back to the socket the probe left from (the address it comes from may
-  // be another of the peer's: a peer bound to the wildcard address answers from its route's).
-  if (!link->monitor || id >= link->paths.size() || link->paths[id].socket != socket_index) return;
-  double now = mono_now();
-  if (link->monitor->echo_received(id, get32(bytes.data() + 12), now)) {
-    ++stats_.probes_in;
-    update_paths(*link, now);
-  }
-}
-
-void UsrsctpTransport::on_probe_tick() {
-  double now = mono_now();
-  auto stamp = static_cast<std::uint64_t>(now * 1e6);
-  for (auto& link : peer_state_) {
-    if (!link->monitor) continue;
-    for (std::size_t i = 0; i < link->paths.size(); ++i) {
-      const Peer::Path& path = link->paths[i];
-      std::uint8_t probe[kProbeSize] = {};
-      put32(probe + 4, kProbeMagic);
-      probe[8] = kProbeRequest;
-      probe[9] = static_cast<std::uint8_t>(i);
-      put32(probe + 12, link->monitor->probe_sent(i, now));
-      put64(probe + 16, stamp);
-      int err = sockets_[path.socket]->send_now(path.remote, probe);
-      if (err == 0) {
-        ++stats_.probes_out;
-      } else if (local_path_failure(err)) {
-        link->monitor->send_failed(i, now);
-      }
-    }
-    update_paths(*link, now);
-  }
-}
-
-void UsrsctpTransport::update_paths(Peer& link, double now) {
-  if (!link.monitor || !link.monitor->update(now)) return;
-  std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
-  link.primary = to;
-  ++link.path_changes;
-  const Peer::Path& a = link.paths[from];
-  const Peer::Path& b = link.paths[to];
-  bool failover = link.monitor->path(from).state != PathState::up;
-  LOG_INFO("peer %s: %s from path %zu (%s -> %s, %s) to path %zu (%s -> %s, rtt %.2f ms)",
-           peers_[link.id].name.c_str(), failover ? "failover" : "failback", from,
-           sockets_[a.socket]->local().to_string().c_str(), a.remote.to_string().c_str(),
-           to_string(link.monitor->path(from).state), to,
-           sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
-           link.monitor->path(to).srtt * 1000.0);
-  if (failover) nudge_retransmission(link);
-}
-
-// usrsctp has no "the path changed" API. The data in flight on the dead path is lost, and its
-// retransmission timer may be up to rto_max away (backed off by timeouts on the dead path).
-// Advancing usrsctp's clock by the association's current RTO fires that timer now, so the data
-// goes out again at once on the new path. Side effect: other timers due within that time (of
-// any association) fire early too; they are all restartable (heartbeats, SACK delay, T3).
-void UsrsctpTransport::nudge_retransmission(Peer& peer) {
-  std::uint32_t rto = 0, unacked = 0;
-  for (Link* link : peer.slots) {
-    if (!link->sock || !link->machine.ready()) continue;
-    sctp_status status{};
-    socklen_t len = sizeof status;
-    if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) continue;
-    if (status.sstat_unackdata == 0) continue;  // nothing in flight: nothing to hurry
-    unacked += status.sstat_unackdata;
-    rto = std::max(rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms,
-                                   options_.rto_max_ms));
-  }
-  if (unacked == 0) return;
-  LOG_DEBUG("peer %s: %u chunks unacknowledged, firing timers %u ms early",
-            peers_[peer.id].name.c_str(), unacked, rto);
-  usrsctp_handle_timers(rto + 1);
-  service();
 }
 
 void UsrsctpTransport::on_timer_tick() {
@@ -713,12 +528,10 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
           link.assoc = next_assoc_id_++;
           link.in_streams = change.sac_inbound_streams;
           link.out_streams = change.sac_outbound_streams;
-          const Peer::Path& primary = link.p->paths[link.p->primary];
-          LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s via %s -> %s", name.c_str(),
+          LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s via %s", name.c_str(),
                    static_cast<unsigned long long>(link.assoc), link.slot, link.port,
                    change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
-                   sockets_[primary.socket]->local().to_string().c_str(),
-                   primary.remote.to_string().c_str());
+                   primary_path_text(*link.p).c_str());
           if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
           break;
         }
@@ -750,6 +563,12 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
     default:
       break;
   }
+}
+
+std::string UsrsctpTransport::primary_path_text(const Peer& peer) const {
+  if (peer.paths.empty()) return "(no path: the peer's address is not known yet)";
+  const Peer::Path& primary = peer.paths[peer.primary];
+  return sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
 }
 
 UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
@@ -809,8 +628,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     info.slot = link->slot;
     info.pool_state = to_string(st);
     const Peer& peer = *link->p;
-    const Peer::Path& primary = peer.paths[peer.primary];
-    info.path = sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
+    info.path = primary_path_text(peer);
     info.path_changes = peer.path_changes;
     info.in_streams = link->in_streams;
     info.out_streams = link->out_streams;
@@ -831,6 +649,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
       p.local = sockets_[path.socket]->local().to_string();
       p.remote = path.remote.to_string();
       p.primary = i == peer.primary;
+      p.learned = path.learned();
       p.bytes_out = path.bytes_out;
       p.bytes_in = path.bytes_in;
       p.datagrams_out = path.datagrams_out;

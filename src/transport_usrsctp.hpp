@@ -32,10 +32,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "src/assoc_pool.hpp"
 #include "src/event_loop.hpp"
+#include "src/path_auth.hpp"
 #include "src/path_monitor.hpp"
 #include "src/transport.hpp"
 #include "src/udp_socket.hpp"
@@ -48,6 +50,7 @@ namespace transport {
 struct UsrsctpOptions : SctpOptions {
   int wan_mtu = 1500;  // the WAN's IP MTU; SCTP packets are sized to fit it
   std::uint32_t heartbeat_ms = 1000;
+  std::uint32_t keepalive_s = 25;  // a path that sent nothing this long gets a probe (NAT mappings)
   std::uint32_t failback_hold_ms = 1000;  // a better path must be up this long to get traffic back
 };
 
@@ -67,18 +70,35 @@ class UsrsctpTransport final : public Transport {
 
   struct Link;
   struct Peer;
+  struct PeerCandidate;
 
  private:
   void on_udp_readable(std::size_t socket_index);
   void on_datagram(std::size_t socket_index, const net::Endpoint& from,
                    std::span<const std::uint8_t> bytes);
   void on_timer_tick();
+  // Paths, probes and learning: transport_usrsctp_paths.cpp.
   void on_probe_tick();
   void on_probe(std::size_t socket_index, const net::Endpoint& from,
                 std::span<const std::uint8_t> bytes);
+  void on_auth_probe(std::size_t socket_index, const net::Endpoint& from,
+                     std::span<const std::uint8_t> bytes);
+  void echo_arrived(Peer& peer, std::size_t path, std::size_t socket_index, std::uint32_t seq);
+  void send_request(Peer& peer, std::size_t path, std::uint64_t cookie, double now);
+  int send_auth(Peer& peer, std::size_t socket_index, const net::Endpoint& to,
+                const path_auth::Probe& probe);
+  PeerCandidate& candidate_for(Peer& peer, std::size_t socket_index, const net::Endpoint& from,
+                               double now);
+  void challenge(Peer& peer, PeerCandidate& candidate, std::uint8_t path_id, std::uint32_t seq,
+                 std::uint64_t stamp, double now);
+  void answer_challenge(Peer& peer, std::size_t path, std::uint64_t cookie, double now);
+  void nominate(Link& link, std::size_t socket_index, const net::Endpoint& from);
+  void commit(Peer& peer, const PeerCandidate& candidate, std::uint8_t sender_id, double now);
+  PathMonitorOptions monitor_options() const;
   void update_paths(Peer& peer, double now);
   void nudge_retransmission(Peer& peer);
   Peer* find_peer_by_address(const net::Endpoint& from) const;
+  Link* find_link_by_tag(std::uint32_t tag) const;
   void note_unknown_source(const net::Endpoint& from);
   // Feeds event to the slot's state machine; false (logged) when the transition is illegal.
   bool transition(Link& link, SlotEvent event);
@@ -92,15 +112,18 @@ class UsrsctpTransport final : public Transport {
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;
+  std::string primary_path_text(const Peer& peer) const;  // "local -> remote", for logs and show
   // The UDP socket that carries traffic to remote: the one bound to the source address the
   // host's routing picks for it.
-  std::size_t pick_socket(const net::Endpoint& remote) const;
+  std::optional<std::size_t> pick_socket(const net::Endpoint& remote) const;
 
   friend int conn_output(void*, void*, std::size_t, std::uint8_t, std::uint8_t);
   friend void upcall(UsrsctpSocket*, void*, int);
 
   loop::EventLoop& loop_;
   double unknown_logged_at_ = -1;  // loop time of the last "no peer's address" log line
+  double challenge_window_start_ = -1;  // challenges sent in the current second (all peers)
+  int challenges_in_window_ = 0;
   UsrsctpOptions options_;
   std::vector<PeerEndpoints> peers_;
   Events* events_ = nullptr;

@@ -1,26 +1,38 @@
 // replay: resends the IPv4 packets of a pcap file byte for byte through a raw socket (an
-// on-path attacker replaying captured tunnel datagrams from their genuine source address).
+// on-path attacker replaying captured tunnel datagrams from their genuine source address), or
+// with their source rewritten (an attacker at a third address passing captured datagrams off as
+// its own).
 //
-//   replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS] [--timeout S]
-//          [--dry-run]
+//   replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rewrite-src ADDR:PORT]
+//          [--rate PPS] [--timeout S] [--dry-run]
 //
 // Reads a classic pcap file (as `tcpdump -w` writes it: microsecond or nanosecond magic, either
 // byte order; link type EN10MB, VLAN tags allowed), takes the IPv4 packets (optionally only those
 // from --src, to --dst, with UDP source or destination port --udp-port) and sends each one
-// unchanged -- IP header included -- with socket(AF_INET, SOCK_RAW, IPPROTO_RAW) to its own
-// destination address. Packets cut short by the capture's snap length cannot be replayed exactly
-// and are skipped (counted as "truncated"). The IPv4 header checksum and the UDP checksum of each
-// packet are verified and the bad ones counted (a capture taken behind a checksum offload holds
-// partial checksums; their replay would die in the receiver's UDP layer). For SCTP over UDP the
-// DATA / I-DATA chunks of the replayed packets are counted (what the receiver's SCTP stack must
-// recognise as duplicates). --rate PPS paces the sends (default 5000; 0: as fast as possible).
+// unchanged (but see --rewrite-src) -- IP header included -- with socket(AF_INET, SOCK_RAW,
+// IPPROTO_RAW) to its own destination address. Packets cut short by the capture's snap length
+// cannot be replayed exactly and are skipped (counted as "truncated"). The IPv4 header checksum and
+// the UDP checksum of each packet are verified and the bad ones counted (a capture taken behind a
+// checksum offload holds partial checksums; their replay would die in the receiver's UDP layer).
+// For SCTP over UDP the DATA / I-DATA chunks of the replayed packets are counted (what the
+// receiver's SCTP stack must recognise as duplicates). All of this is checked on the packets as
+// captured.
+// --rewrite-src ADDR:PORT changes each selected packet before it is sent: its IPv4 source address
+// becomes ADDR and, if it is UDP, its UDP source port becomes PORT; the IPv4 header checksum and
+// the UDP checksum are then recomputed over the changed packet (a UDP checksum of 0, "none", stays
+// 0). Of a fragmented UDP datagram the first fragment gets the new port and its UDP checksum is
+// adjusted for the changes (RFC 1624: the rest of the datagram is not at hand); later fragments
+// only get the new address. The filters (--src, --dst, --udp-port) apply to the packets as
+// captured. --rate PPS paces the sends (default 5000; 0: as fast as possible).
 // --dry-run parses and counts but sends nothing. Everything is bounded by --timeout S (default 30).
 // Prints one summary line on stdout:
-//   replay: records=<n> ipv4=<n> selected=<n> replayed=<n> data_chunks=<n> bytes=<n>
-//           truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n> secs=<s>
-// (other: records that are not IPv4 or not selected). Exit status: 0 if every selected packet
-// was sent (or parsed, with --dry-run) and at least one was selected; 1 if the file cannot be read
-// or parsed, nothing was selected, a send failed or the timeout struck; 2 on bad usage.
+//   replay: records=<n> ipv4=<n> selected=<n> replayed=<n> rewritten=<n> data_chunks=<n>
+//           bytes=<n> truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n> secs=<s>
+// (rewritten: packets changed by --rewrite-src, 0 without it; other: records that are not IPv4
+// or not selected; bad_*_checksum: as captured, before any rewriting). Exit status: 0 if every
+// selected packet was sent (or parsed, with --dry-run) and at least one was selected; 1 if the file
+// cannot be read or parsed, nothing was selected, a send failed or the timeout struck; 2 on bad
+// usage.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -52,8 +64,8 @@ using tool::number;
 using tool::usage;
 
 constexpr const char* kUsage =
-    "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rate PPS]\n"
-    "              [--timeout S] [--dry-run]\n";
+    "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P]\n"
+    "              [--rewrite-src ADDR:PORT] [--rate PPS] [--timeout S] [--dry-run]\n";
 
 std::optional<std::uint32_t> ipv4(const std::string& key, const std::string& v) {
   in_addr a{};
@@ -62,9 +74,30 @@ std::optional<std::uint32_t> ipv4(const std::string& key, const std::string& v) 
   return ntohl(a.s_addr);
 }
 
+struct Endpoint {
+  std::uint32_t addr;  // host byte order
+  std::uint16_t port;
+};
+
+// --rewrite-src ADDR:PORT: an IPv4 address (not 0.0.0.0, which the kernel would replace with one
+// of its own) and a UDP port from 1 to 65535.
+Endpoint endpoint(const std::string& key, const std::string& v) {
+  std::size_t colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
+    usage(key + " must be ADDR:PORT (an IPv4 address and a UDP port), not '" + v + "'");
+  std::string addr = v.substr(0, colon), port = v.substr(colon + 1);
+  in_addr a{};
+  if (::inet_pton(AF_INET, addr.c_str(), &a) != 1)
+    usage(key + ": '" + addr + "' in '" + v + "' is not an IPv4 address");
+  if (a.s_addr == 0)
+    usage(key + ": the address must not be 0.0.0.0 (the kernel would fill in its own)");
+  return {ntohl(a.s_addr), static_cast<std::uint16_t>(number(key + " port", port, 1, 65535))};
+}
+
 struct Args {
   std::string pcap;
   std::optional<std::uint32_t> src, dst;
+  std::optional<Endpoint> rewrite_src;
   unsigned long udp_port = 0, rate = 5000, timeout = 30;
   bool dry_run = false;
 };
@@ -88,6 +121,8 @@ Args parse(int argc, char** argv) {
       a.dst = ipv4(k, v);
     else if (k == "--udp-port")
       a.udp_port = number(k, v, 1, 65535);
+    else if (k == "--rewrite-src")
+      a.rewrite_src = endpoint(k, v);
     else if (k == "--rate")
       a.rate = number(k, v, 0, 10000000);
     else if (k == "--timeout")
@@ -115,6 +150,23 @@ std::uint32_t sum16(const std::uint8_t* p, std::size_t n, std::uint32_t acc = 0)
 std::uint16_t fold(std::uint32_t acc) {
   while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
   return static_cast<std::uint16_t>(~acc);
+}
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::uint8_t* p, std::uint32_t v) {
+  put16(p, static_cast<std::uint16_t>(v >> 16));
+  put16(p + 2, static_cast<std::uint16_t>(v));
+}
+
+// The checksum over the UDP pseudo-header and the ulen bytes of UDP header and payload at
+// ip + ihl, as they stand (0 when the stored checksum is right).
+std::uint16_t udp_sum(const std::uint8_t* ip, std::size_t ihl, std::size_t ulen) {
+  std::uint32_t acc = sum16(ip + 12, 8);         // pseudo-header: addresses,
+  acc += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
+  return fold(sum16(ip + ihl, ulen, acc));
 }
 
 // ---- classic pcap ----------------------------------------------------------------------------
@@ -192,7 +244,7 @@ unsigned long count_data_chunks(const std::uint8_t* p, std::size_t n) {
 int run(const Args& a) {
   std::vector<Record> records = read_pcap(a.pcap);
   unsigned long ipv4_count = 0, selected = 0, replayed = 0, data_chunks = 0, truncated = 0,
-                bad_ip = 0, bad_udp = 0, other = 0;
+                bad_ip = 0, bad_udp = 0, other = 0, rewritten = 0;
   unsigned long long bytes = 0;
   struct Packet {
     const std::uint8_t* ip;
@@ -200,8 +252,8 @@ int run(const Args& a) {
     std::uint32_t dst;
   };
   std::vector<Packet> todo;
-  for (const Record& r : records) {
-    const std::uint8_t* p = r.data.data();
+  for (Record& r : records) {
+    std::uint8_t* p = r.data.data();
     std::size_t n = r.data.size(), l2 = 14;
     if (n < 14) {
       ++other;
@@ -217,7 +269,7 @@ int run(const Args& a) {
       continue;
     }
     ++ipv4_count;
-    const std::uint8_t* ip = p + l2;
+    std::uint8_t* ip = p + l2;
     std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4, total = be16(ip + 2);
     std::uint32_t src = be32(ip + 12), dst = be32(ip + 16);
     bool frag = (be16(ip + 6) & 0x3fff) != 0;
@@ -239,14 +291,33 @@ int run(const Args& a) {
     }
     if (fold(sum16(ip, ihl)) != 0) ++bad_ip;
     if (udp) {
-      std::uint16_t stored = be16(ip + ihl + 6);
-      if (stored != 0) {
-        std::size_t ulen = total - ihl;
-        std::uint32_t acc = sum16(ip + 12, 8);         // pseudo-header: addresses,
-        acc += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
-        if (fold(sum16(ip + ihl, ulen, acc)) != 0) ++bad_udp;
-      }
+      if (be16(ip + ihl + 6) != 0 && udp_sum(ip, ihl, total - ihl) != 0) ++bad_udp;
       data_chunks += count_data_chunks(ip + ihl + 8, total - ihl - 8);
+    }
+    if (a.rewrite_src) {
+      const Endpoint& e = *a.rewrite_src;
+      bool first_udp_fragment =
+          frag && ip[9] == 17 && (be16(ip + 6) & 0x1fff) == 0 && total >= ihl + 8;
+      if (first_udp_fragment && be16(ip + ihl + 6) != 0) {
+        // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for the address's two words and the port.
+        std::uint32_t acc = static_cast<std::uint16_t>(~be16(ip + ihl + 6));
+        for (std::size_t off : {std::size_t{12}, std::size_t{14}})
+          acc += static_cast<std::uint16_t>(~be16(ip + off));
+        acc += static_cast<std::uint16_t>(~be16(ip + ihl));
+        acc += (e.addr >> 16) + (e.addr & 0xffff) + e.port;
+        std::uint16_t c = fold(acc);
+        put16(ip + ihl + 6, c ? c : 0xffff);
+      }
+      put32(ip + 12, e.addr);
+      if (udp || first_udp_fragment) put16(ip + ihl, e.port);
+      if (udp && be16(ip + ihl + 6) != 0) {
+        put16(ip + ihl + 6, 0);
+        std::uint16_t c = udp_sum(ip, ihl, total - ihl);
+        put16(ip + ihl + 6, c ? c : 0xffff);  // a computed 0 is sent as 0xffff (RFC 768)
+      }
+      put16(ip + 10, 0);
+      put16(ip + 10, fold(sum16(ip, ihl)));
+      ++rewritten;
     }
     todo.push_back({ip, total, dst});
   }
@@ -299,10 +370,10 @@ int run(const Args& a) {
   if (fd >= 0) ::close(fd);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
-      "replay: records=%zu ipv4=%lu selected=%lu replayed=%lu data_chunks=%lu bytes=%llu "
-      "truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
-      records.size(), ipv4_count, selected, replayed, data_chunks, bytes, truncated, bad_ip,
-      bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
+      "replay: records=%zu ipv4=%lu selected=%lu replayed=%lu rewritten=%lu data_chunks=%lu "
+      "bytes=%llu truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
+      records.size(), ipv4_count, selected, replayed, rewritten, data_chunks, bytes, truncated,
+      bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
   if (selected == 0) {
     std::fprintf(stderr, "replay: no packet in %s matched\n", a.pcap.c_str());
     return 1;

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# test_nat: gw1 behind a masquerading NAT, gw2 public and without gw1's address in its config
+# (issue "real networks", items 1 and 2). gw2 learns where gw1 is from gw1's authenticated probes
+# only (a return-routability check with a cookie, src/transport_usrsctp_paths.cpp).
+#  1. Learning: pings v4+v6 and a byte-exact transfer each way; gw2 shows the learned path
+#     192.0.2.10:<NAT port>.
+#  2. Roaming: during a transfer (rate-limited, both directions verified by xfer), the NAT gets a
+#     new external address (out0 down, 192.0.2.10 -> .11, up: the NAT's mappings are gone,
+#     so the port changes too): the transfer completes byte-exact on the same associations, and
+#     gw2's path moves to .11. The time from the change to the move is printed.
+#  3. Keepalive: the NAT forgets idle UDP mappings after 5 s; [transport] keepalive_s = 2 and
+#     heartbeat_ms = 30000 (so SCTP heartbeats do not hold the mapping). After 20 s of silence
+#     the first ping from the server side answers, and the NAT port has not changed.
+#  4. Spoofing: a third namespace (evil, 198.18.0.2) sends hostile datagrams (tools/spray), a
+#     copy of gw1's probe with its MAC altered, and replays gw1's captured datagrams -- authenticated probes and SCTP packets with valid tags --
+#     rewritten to come from 198.18.0.2:40400 (tools/replay --rewrite-src), during a transfer:
+#     gw2's path for gw1 stays, the transfer is byte-exact, and gw2 sends evil nothing but a
+#     bounded number of 52-byte challenges (no SCTP).
+#
+#   client ----- gw1 ---------- nat ------------------------------- gw2 ----- server
+#   10.1.0.2     wan0           in0 100.64.0.1      out0            wan0 192.0.2.2    10.2.0.2
+#                100.64.0.2     masquerade -> 192.0.2.10 (.11)  <-->                  (no route
+#                [sctptund]     UDP ports 40000-40999 random        [sctptund]         to 100.64/24)
+#                remote 192.0.2.2                                   no remote for gw1
+#                                                                   ev0 198.18.0.1
+#                                                                    |
+#                                                                   evil 198.18.0.2 (spray, replay)
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_cmds nc nft tcpdump
+need_tool xfer
+need_tool spray
+need_tool replay
+
+topo_up
+# Replace the direct WAN veth by gw1 -- nat -- gw2, and add evil beside gw2.
+in_ns gw1 ip link del wan0
+for r in nat evil; do
+  ip netns add "${PFX}$r"
+  _NAMESPACES+=("${PFX}$r")
+  in_ns "$r" ip link set lo up
+  _sysctl "$r" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+done
+_sysctl nat net.ipv4.ip_forward=1
+ip -n "${PFX}gw1" link add wan0 type veth peer name in0 netns "${PFX}nat"
+ip -n "${PFX}nat" link add out0 type veth peer name wan0 netns "${PFX}gw2"
+ip -n "${PFX}gw2" link add ev0 type veth peer name eth0 netns "${PFX}evil"
+_addr gw1 wan0 100.64.0.2/24
+_addr nat in0 100.64.0.1/24
+_addr nat out0 192.0.2.10/24
+_addr gw2 wan0 192.0.2.2/24
+_addr gw2 ev0 198.18.0.1/24
+_addr evil eth0 198.18.0.2/24
+in_ns gw1 ip route add default via 100.64.0.1
+in_ns evil ip route add default via 198.18.0.1
+# The NAT forgets idle UDP mappings after 5 s (the keepalive must hold them), and masquerades
+# to a random port of 40000-40999, so a new mapping has a new port.
+_sysctl nat net.netfilter.nf_conntrack_udp_timeout=5 net.netfilter.nf_conntrack_udp_timeout_stream=5 || true
+in_ns nat nft -f - <<'EOF'
+table ip nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "out0" meta l4proto udp masquerade to :40000-40999 random
+    oifname "out0" masquerade
+  }
+}
+EOF
+# Both directions rate-limited to 40 Mbit/s, so the roaming transfer lasts several seconds.
+in_ns nat tc qdisc add dev out0 root tbf rate 40mbit burst 64kb latency 50ms
+in_ns nat tc qdisc add dev in0 root tbf rate 40mbit burst 64kb latency 50ms
+for l in gw1:wan0 nat:in0 nat:out0 gw2:wan0 gw2:ev0 evil:eth0; do
+  for ((i = 0; i < 50; i++)); do
+    [[ $(ip -n "${PFX}${l%%:*}" -br link show dev "${l#*:}" | awk '{print $2}') == UP ]] && break
+    sleep 0.1
+  done
+done
+in_ns gw1 ping -c 1 -W 2 -q 192.0.2.2 >/dev/null || fail "gw1 cannot reach gw2 through the NAT"
+in_ns gw2 ping -c 1 -W 1 -q 100.64.0.2 >/dev/null 2>&1 && fail "gw2 reaches gw1's inside address: no NAT in the way"
+log "NAT up: gw1 100.64.0.2 -> nat 192.0.2.10 (masquerade) -> gw2 192.0.2.2"
+
+write_configs
+# [transport] (after its kind line): keepalives every 2 s; SCTP heartbeats too rare to matter.
+sed -i -e 's/^local = \["192.0.2.1"\]/local = ["100.64.0.2"]/' -e '/^kind = /a keepalive_s = 2\nheartbeat_ms = 30000' "$(_gw_cfg 1)"
+sed -i -e '/^remote = \["192.0.2.1"\]/d' -e '/^kind = /a keepalive_s = 2\nheartbeat_ms = 30000' "$(_gw_cfg 2)"
+grep -q '^local = \["100.64.0.2"\]' "$(_gw_cfg 1)" || fail "could not rewrite gw1's local"
+grep -q '^remote' "$(_gw_cfg 2)" && fail "gw2's config still names gw1's address"
+for n in 1 2; do
+  grep -q '^keepalive_s = 2' "$(_gw_cfg "$n")" || fail "no keepalive_s in gw$n's config: $(cat "$(_gw_cfg "$n")")"
+  "$SCTPTUND" --check -c "$(_gw_cfg "$n")" >"$TMPD/check$n.log" 2>&1 || fail "gw$n's config rejected: $(cat "$TMPD/check$n.log")"
+done
+
+# learned_remote N: the remote of gwN's primary path (first association), "" if none.
+learned_remote() {
+  gw_json "$1" | tr -d ' \n' | grep -oE '"remote":"[^"]*","state":"[a-z]*","primary":true' | head -n 1 |
+    sed -E 's/"remote":"([^"]*)".*/\1/'
+}
+
+# ---- 1. learning -------------------------------------------------------------------------------
+start_gw 2
+start_gw 1
+wait_tunnel 15
+remote=$(learned_remote 2)
+[[ $remote == 192.0.2.10:40[0-9][0-9][0-9] ]] || fail "gw2's path to gw1 is '$remote', not the NAT's 192.0.2.10:4xxxx"
+json=$(gw_json 2)
+tr -d ' \n' <<<"$json" | grep -q '"learned":true' || fail "gw2 does not show its path as learned"
+((${PAUSE_LEARNED:-0} == 0)) || sleep "$PAUSE_LEARNED"
+log "gw2 learned gw1 at $remote (paths_learned $(jnum "$json" paths_learned), challenges_out $(jnum "$json" challenges_out))"
+grep -q "path 0 learned: .* -> $remote (proved by the peer's key)" "$TMPD/gw2.log" || fail "gw2 did not log the learned path"
+dd if=/dev/urandom of="$TMPD/blob" bs=1M count=8 status=none
+nc_transfer client server 10.2.0.2 5001 "$TMPD/blob"
+nc_transfer server client 10.1.0.2 5002 "$TMPD/blob"
+log "PASS 1: gw2 learned gw1's NATed address; pings and 8 MB each way byte-exact"
+
+# ---- 2. roaming: the NAT's external address changes mid-transfer -----------------------------
+assocs_before=$(gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' ')
+bg_ns server "$TMPD/xfer-server.log" "$TOOLS_DIR/xfer" server --port 5101 --count 1 --timeout 90
+xs=$BG_PID
+wait_listen server 5101
+bg_ns client "$TMPD/xfer-client.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port 5101 --bytes 30000000 --timeout 90
+xc=$BG_PID
+sleep 2
+# The NAT restarts with a new external address: its interface goes down (which drops its
+# masquerade mappings: the next ones get a new random port too) and comes back as .11.
+in_ns nat ip link set out0 down
+in_ns nat ip addr del 192.0.2.10/24 dev out0
+in_ns nat ip addr add 192.0.2.11/24 dev out0
+in_ns nat ip link set out0 up
+t_change=$(now_ms)
+moved_ms=
+for ((i = 0; i < 200; i++)); do
+  if [[ $(learned_remote 2) == 192.0.2.11:* ]]; then moved_ms=$(($(now_ms) - t_change)); break; fi
+  sleep 0.05
+done
+[[ -n $moved_ms ]] || fail "gw2 did not follow gw1 to 192.0.2.11 within 10 s (path: $(learned_remote 2))"
+log "NAT address changed 192.0.2.10 -> 192.0.2.11: gw2 moved its path to $(learned_remote 2) after ${moved_ms} ms"
+wait_pid "$xc" 90 || fail "xfer client failed across the address change: $(cat "$TMPD/xfer-client.log")"
+wait_pid "$xs" 30 || fail "xfer server failed across the address change: $(cat "$TMPD/xfer-server.log")"
+assocs_after=$(gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' ')
+[[ $assocs_before == "$assocs_after" ]] || fail "associations changed across the move: $assocs_before -> $assocs_after"
+grep -q "path 0 moved from 192.0.2.10:[0-9]* to 192.0.2.11:[0-9]*" "$TMPD/gw2.log" || fail "gw2 did not log the move"
+log "PASS 2: 30 MB each way byte-exact across the NAT's address change, same associations ($assocs_after), path moved in ${moved_ms} ms"
+
+# ---- 3. keepalive: 20 s idle, the NAT forgets idle mappings after 5 s ---------------------------
+port_before=$(learned_remote 2)
+log "idle 20 s (NAT UDP timeout 5 s, keepalive_s = 2, heartbeat_ms = 30000)"
+sleep 20
+in_ns server ping -c 1 -W 2 -q 10.1.0.2 >/dev/null || fail "after 20 s idle the first ping server -> client got no answer"
+port_after=$(learned_remote 2)
+[[ $port_before == "$port_after" ]] || fail "the NAT mapping changed while idle ($port_before -> $port_after): keepalives did not hold it"
+log "PASS 3: after 20 s idle the first ping passed; the NAT mapping stayed $port_after"
+
+# ---- 4. spoofing from a third address ----------------------------------------------------------
+# Capture gw1's datagrams as gw2 receives them (probes and SCTP), during some traffic.
+bg_ns gw2 "$TMPD/tcpdump.log" tcpdump -i wan0 -w "$TMPD/gw1.pcap" -U -s 0 "udp and src host 192.0.2.11 and dst port $PORT"
+tp=$BG_PID
+sleep 1
+in_ns client ping -c 20 -i 0.05 -q 10.2.0.2 >/dev/null || fail "pings during the capture failed"
+sleep 3  # a keepalive probe or two
+stop_pid "$tp"
+in_ns evil nft -f - <<'EOF'
+table inet watch {
+  counter from_gw2 {}
+  counter from_gw2_not_challenge {}
+  chain in {
+    type filter hook input priority 0; policy accept;
+    ip saddr { 192.0.2.2, 198.18.0.1 } counter name from_gw2
+    ip saddr { 192.0.2.2, 198.18.0.1 } udp length != 60 counter name from_gw2_not_challenge
+  }
+}
+EOF
+before=$(gw_json 2)
+bg_ns server "$TMPD/xfer-server2.log" "$TOOLS_DIR/xfer" server --port 5102 --count 1 --timeout 90
+xs=$BG_PID
+wait_listen server 5102
+bg_ns client "$TMPD/xfer-client2.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port 5102 --bytes 10000000 --timeout 90
+xc=$BG_PID
+in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --count 5000 --rate 2000 --timeout 20 >"$TMPD/spray.log" ||
+  fail "spray failed: $(cat "$TMPD/spray.log")"
+# One of gw1's authenticated probes (52 bytes after the IP and UDP headers), its MAC altered:
+# a forgery with gw1's key tag, sent 5 times from evil.
+probe_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 'udp[4:2] = 60 and udp[8:4] = 0 and udp[12:4] = 0x53545042' 2>/dev/null |
+  grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n' | cut -c57-160)
+((${#probe_hex} == 104)) || fail "no authenticated probe of gw1 in the capture (got '${probe_hex}')"
+last=$(printf '%02x' $((0x${probe_hex:102:2} ^ 1)))
+forged=""
+for ((i = 0; i < 102; i += 2)); do forged+="\\x${probe_hex:i:2}"; done
+forged+="\\x$last"
+for ((i = 0; i < 5; i++)); do
+  # shellcheck disable=SC2016
+  in_ns evil bash -c 'printf "$1" >/dev/udp/192.0.2.2/'"$PORT" _ "$forged" || fail "could not send the forged probe"
+done
+for round in 1 2 3; do
+  in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/gw1.pcap" --rewrite-src 198.18.0.2:40400 --rate 500 --timeout 20 \
+    >"$TMPD/replay$round.log" || fail "replay failed: $(cat "$TMPD/replay$round.log")"
+done
+wait_pid "$xc" 90 || fail "xfer client failed during the spoofing: $(cat "$TMPD/xfer-client2.log")"
+wait_pid "$xs" 30 || fail "xfer server failed during the spoofing: $(cat "$TMPD/xfer-server2.log")"
+after=$(gw_json 2)
+remote=$(learned_remote 2)
+[[ $remote == "$port_after" ]] || fail "gw2's path to gw1 moved to $remote under spoofing (was $port_after)"
+grep -q "198.18.0.2" <<<"$(grep -E 'learned|moved' "$TMPD/gw2.log")" && fail "gw2 logged a path to the spoofer"
+provisional=$(($(jnum "$after" datagrams_provisional) - $(jnum "$before" datagrams_provisional)))
+unauth=$(($(jnum "$after" probes_unauthenticated) - $(jnum "$before" probes_unauthenticated)))
+challenges=$(($(jnum "$after" challenges_out) - $(jnum "$before" challenges_out)))
+to_evil=$(in_ns evil nft list counter inet watch from_gw2 | grep -oE 'packets [0-9]+' | grep -oE '[0-9]+')
+not_challenge=$(in_ns evil nft list counter inet watch from_gw2_not_challenge | grep -oE 'packets [0-9]+' | grep -oE '[0-9]+')
+log "spoofing: $(tail -n 1 "$TMPD/replay1.log"); gw2: $provisional replayed SCTP packets fed provisionally, $unauth unauthenticated probes, $challenges challenges; evil received $to_evil datagrams from gw2 ($not_challenge not challenges)"
+((provisional > 0)) || fail "no replayed SCTP packet reached the verification-tag check (did the replay work?)"
+((unauth >= 5)) || fail "the 5 forged probes were not all counted as unauthenticated ($unauth)"
+((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 52-byte challenges"
+((challenges <= 40)) || fail "gw2 sent $challenges challenges to the spoofer: not bounded"
+log "PASS 4: spoofed and replayed datagrams from 198.18.0.2 did not move gw2's path; the transfer was byte-exact"
