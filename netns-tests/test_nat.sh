@@ -11,7 +11,9 @@
 #  3. Keepalive: the NAT forgets idle UDP mappings after 5 s; [transport] keepalive_s = 2 and
 #     heartbeat_ms = 30000 (so SCTP heartbeats do not hold the mapping). After 20 s of silence
 #     the first ping from the server side answers, and the NAT port has not changed.
-#  4. Spoofing: a third namespace (evil, 198.18.0.2) sends hostile datagrams (tools/spray), a
+#  4. Restart: gw2 restarts (it forgets gw1's address); the tunnel comes back (gw1 probes while
+#     it has no association).
+#  5. Spoofing: a third namespace (evil, 198.18.0.2) sends hostile datagrams (tools/spray), a
 #     copy of gw1's probe with its MAC altered, and replays gw1's captured datagrams -- authenticated probes and SCTP packets with valid tags --
 #     rewritten to come from 198.18.0.2:40400 (tools/replay --rewrite-src), during a transfer:
 #     gw2's path for gw1 stays, the transfer is byte-exact, and gw2 sends evil nothing but a
@@ -27,8 +29,8 @@
 #                                                                   evil 198.18.0.2 (spray, replay)
 #
 # WAN_FAMILY=6 (test_nat_v6.sh): the same over an IPv6-only WAN with NAT66 masquerade (gw1
-# 2001:db8:64::2 behind nat 2001:db8:f::10 (then ::11), gw2 2001:db8:f::2); steps 1-3 only:
-# step 4's tools/replay speaks IPv4 only, so spoofing is checked in the IPv4 run.
+# 2001:db8:64::2 behind nat 2001:db8:f::10 (then ::11), gw2 2001:db8:f::2); steps 1-4 only:
+# step 5's tools/replay speaks IPv4 only, so spoofing is checked in the IPv4 run.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -176,9 +178,17 @@ port_after=$(learned_remote 2)
 [[ $port_before == "$port_after" ]] || fail "the NAT mapping changed while idle ($port_before -> $port_after): keepalives did not hold it"
 log "PASS 3: after 20 s idle the first ping passed; the NAT mapping stayed $port_after"
 
-# ---- 4. spoofing from a third address ----------------------------------------------------------
+# ---- 4. gw2 restarts: it has forgotten gw1's address and must learn it again ----------------------
+stop_gw 2
+t_restart=$(now_ms)
+start_gw 2
+wait_tunnel 20
+log "PASS 4: gw2 restarted and learned gw1 again at $(learned_remote 2): tunnel back $(($(now_ms) - t_restart)) ms after the restart began"
+port_after=$(learned_remote 2)
+
+# ---- 5. spoofing from a third address ----------------------------------------------------------
 if [[ $WAN_FAMILY == 6 ]]; then
-  log "step 4 (spoofing) is checked by the IPv4 run (test_nat.sh): tools/replay sends IPv4 only"
+  log "step 5 (spoofing) is checked by the IPv4 run (test_nat.sh): tools/replay sends IPv4 only"
   exit 0
 fi
 # Capture gw1's datagrams as gw2 receives them (probes and SCTP), during some traffic.
@@ -240,4 +250,4 @@ log "spoofing: $(tail -n 1 "$TMPD/replay1.log"); gw2: $provisional replayed SCTP
 ((unauth >= 5)) || fail "the 5 forged probes were not all counted as unauthenticated ($unauth)"
 ((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 52-byte challenges"
 ((challenges <= 40)) || fail "gw2 sent $challenges challenges to the spoofer: not bounded"
-log "PASS 4: spoofed and replayed datagrams from 198.18.0.2 did not move gw2's path; the transfer was byte-exact"
+log "PASS 5: spoofed and replayed datagrams from 198.18.0.2 did not move gw2's path; the transfer was byte-exact"

@@ -1,8 +1,9 @@
 // UsrsctpTransport, part 2: paths, probes and address learning (doc/PROTOCOL.md, "Path probes").
 //
 // Probes: every probe_interval, every path of a peer with two or more paths gets a request; a
-// peer's single path gets one until it is confirmed (backoff to 1 s) and then only when it sent
-// nothing for keepalive_s (NAT mappings). Peers with a key send authenticated probes
+// peer's single path gets one while it is unconfirmed or the peer has no ready association
+// (backoff from probe_interval to 1 s), else only when it sent nothing for keepalive_s (NAT
+// mappings). Peers with a key send authenticated probes
 // (path_auth.hpp), others the plain 24-byte ones.
 //
 // Learning (peers with a key): an address becomes a path only by the return-routability check.
@@ -340,19 +341,25 @@ PathMonitorOptions UsrsctpTransport::monitor_options() const {
 void UsrsctpTransport::on_probe_tick() {
   double now = mono_now(), loop_now = loop_.now();
   for (auto& peer : peer_state_) {
+    // Without a ready association the peer may have lost our address (it restarted, or our
+    // NAT mapping changed while idle): SCTP's INITs cannot tell it (they carry no tag of ours),
+    // so probe as for an unconfirmed path until an association is up.
+    bool assoc_ready = std::any_of(peer->slots.begin(), peer->slots.end(),
+                                   [](const Link* l) { return l->machine.ready(); });
     for (std::size_t i = 0; i < peer->paths.size(); ++i) {
       Peer::Path& path = peer->paths[i];
       bool due;
       if (peer->monitor) {
         due = true;  // supervised: every tick
-      } else if (peer->key && !path.confirmed) {
-        due = now >= path.next_probe;  // until the first authenticated echo, with backoff
+      } else if (peer->key && (!path.confirmed || !assoc_ready)) {
+        due = now >= path.next_probe;  // until confirmed and associated, with backoff
         if (due) {
           path.probe_backoff = std::clamp(
               path.probe_backoff * 2, options_.probe_interval_ms / 1000.0, kUnconfirmedBackoffMax);
           path.next_probe = now + path.probe_backoff;
         }
       } else {
+        path.probe_backoff = 0;  // the next search starts fast
         due = loop_now - path.last_out >= options_.keepalive_s;  // idle: hold NAT mappings open
       }
       if (due) send_request(*peer, i, 0, now);
