@@ -282,7 +282,9 @@ void UsrsctpTransport::commit(Peer& peer, const Peer::Candidate& c, std::uint8_t
     if (peer.monitor) {
       peer.monitor->add_path(now);
     } else if (peer.paths.size() == 2) {
+      // From now on both paths are probed; the one in use stays up (and primary) meanwhile.
       peer.monitor = std::make_unique<PathMonitor>(2, monitor_options(), now);
+      if (peer.paths[0].confirmed) peer.monitor->confirm(0, now);
     }
   }
   Peer::Path& path = peer.paths[index];
