@@ -170,6 +170,9 @@ std::string render_text(const Snapshot& s) {
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
+  if (s.transport.path_mtu_changes || s.transport.datagrams_too_big || s.transport.datagrams_fragmented)
+    out << "  path mtu: " << s.transport.path_mtu_changes << " changes, " << s.transport.datagrams_too_big
+        << " datagrams refused as too big, " << s.transport.datagrams_fragmented << " sent as IP fragments\n";
   out << "  dropped: " << s.counters.dropped_total();
   bool any = false;
   for (std::size_t i = 0; i < counters::kDropReasons; ++i) {
@@ -211,6 +214,11 @@ std::string render_text(const Snapshot& s) {
         out << "  " << human_bytes(p.bytes_out) << " out, " << human_bytes(p.bytes_in) << " in\n";
       }
       if (a.info.path_changes) out << "    path changes: " << a.info.path_changes << "\n";
+      if (a.info.path_mtu) {
+        out << "    path mtu: " << a.info.path_mtu;
+        if (a.info.sctp_mtu) out << " (sctp " << a.info.sctp_mtu << ")";
+        out << "   largest datagram since: " << a.info.largest_datagram_at_path_mtu << "\n";
+      }
       if (a.info.id) {
         out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams
             << " in   flows: " << a.flows << "   srtt: " << a.info.srtt_ms << " ms\n";
@@ -249,6 +257,9 @@ std::string render_json(const Snapshot& s) {
   j.field("paths_learned", s.transport.paths_learned).field("path_moves", s.transport.path_moves);
   j.field("datagrams_provisional", s.transport.datagrams_provisional)
       .field("datagrams_no_path", s.transport.datagrams_no_path);
+  j.field("path_mtu_changes", s.transport.path_mtu_changes)
+      .field("datagrams_too_big", s.transport.datagrams_too_big)
+      .field("datagrams_fragmented", s.transport.datagrams_fragmented);
   j.close();
   j.open("counters");
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
@@ -317,6 +328,9 @@ std::string render_json(const Snapshot& s) {
       j.field("received_messages", a.info.received_messages)
           .field("received_bytes", a.info.received_bytes);
       j.field("path_changes", a.info.path_changes);
+      j.field("path_mtu", static_cast<std::uint64_t>(a.info.path_mtu))
+          .field("sctp_mtu", static_cast<std::uint64_t>(a.info.sctp_mtu))
+          .field("largest_datagram_at_path_mtu", a.info.largest_datagram_at_path_mtu);
       j.open("paths", '[');
       for (const transport::PathInfo& p : a.info.paths) {
         j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);

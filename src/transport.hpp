@@ -89,6 +89,12 @@ struct AssocInfo {
   std::uint64_t received_messages = 0, received_bytes = 0;
   std::vector<PathInfo> paths;       // every path to the peer, in priority (config) order
   std::uint64_t path_changes = 0;    // failovers + failbacks of the primary path
+  // Path MTU (udp transport; 0: unknown): the WAN IP MTU the peer's associations are sized for
+  // (the smallest of [transport] path_mtu and the kernel's MTU of each usable path), the MTU this
+  // association's SCTP uses (usrsctp spinfo_mtu, without the 12-byte common header), and the
+  // largest datagram (UDP payload) sent to the peer with DF since path_mtu was set.
+  std::uint32_t path_mtu = 0, sctp_mtu = 0;
+  std::uint64_t largest_datagram_at_path_mtu = 0;
 };
 
 struct TransportStats {
@@ -113,6 +119,10 @@ struct TransportStats {
   // (a replayed datagram), packets with a wrong verification tag (one from an old or a forged
   // association), packets for no association at all.
   std::uint64_t sctp_duplicate_data = 0, sctp_bad_vtag = 0, sctp_out_of_the_blue = 0;
+  // Path MTU (udp transport): changes of a peer's path MTU, datagrams the kernel refused as larger
+  // than the path MTU it knows (an ICMP lowered it; each triggers a re-check), and datagrams sent
+  // as IP fragments: SCTP chunks cut for the old, larger MTU, which SCTP cannot cut again.
+  std::uint64_t path_mtu_changes = 0, datagrams_too_big = 0, datagrams_fragmented = 0;
 };
 
 class Transport {

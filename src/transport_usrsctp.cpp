@@ -45,7 +45,7 @@ constexpr std::size_t kMaxPool = 16;
 
 // Called by usrsctp whenever it has an SCTP packet for the peer behind addr (a Link).
 int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/,
-                std::uint8_t /*set_df*/) {
+                std::uint8_t set_df) {
   if (!live_links().contains(addr)) return 0;
   auto* link = static_cast<UsrsctpTransport::Link*>(addr);
   UsrsctpTransport& t = *link->owner;
@@ -63,6 +63,12 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   }
   UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
   path.last_out = t.loop_.now();
+  // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
+  if (pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
+    t.send_fragmentable(*link->p, link->p->primary, {bytes, length});
+    return 0;
+  }
+  link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
   std::span<std::uint8_t> datagram =
       t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
@@ -92,6 +98,8 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
       tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
       probe_tick_(loop, 0, std::max(options_.probe_interval_ms, 1u) / 1000.0,
                   [this] { on_probe_tick(); }),
+      pmtu_tick_(loop, 2.0, 2.0, [this] { check_path_mtu("periodic"); }),
+      pmtu_recheck_(loop, 0, 0, [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
       before_block_(loop, [this] { before_block(); }) {
   if (usrsctp_users++ == 0) {
     usrsctp_init_nothreads(0, &conn_output, &debug_printf);
@@ -176,6 +184,7 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
       peer->slots.push_back(link.get());
       links_.push_back(std::move(link));
     }
+    peer->pmtu = pmtu::compute(options_.wan_mtu, config_ip_header(), {});  // until checked at start
     peer_state_.push_back(std::move(peer));
   }
 }
@@ -198,6 +207,8 @@ void UsrsctpTransport::start() {
     peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options(), mono_now());
   }
   probe_tick_.start();  // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
+  check_path_mtu("start");  // before the first connect (transport_usrsctp_pmtu.cpp)
+  pmtu_tick_.start();
   for (auto& link : links_) open_socket(*link);
 }
 
@@ -255,14 +266,9 @@ void UsrsctpTransport::open_socket(Link& link) {
   sctp_paddrparams params{};
   params.spp_assoc_id = SCTP_FUTURE_ASSOC;
   params.spp_hbinterval = options_.heartbeat_ms;
-  // The path MTU we give usrsctp is not a hard bound on what conn_output produces: packets that
-  // bundle control chunks were measured at up to pathmtu + 12 bytes. Leave room for that, the
-  // UDP header and the WAN IP header, so no datagram is ever IP-fragmented.
-  int ip_header = 20;
-  for (const auto& socket : sockets_) {
-    if (socket->local().family() == AF_INET6) ip_header = 40;  // any path may be IPv6: fit the worst
-  }
-  params.spp_pathmtu = static_cast<std::uint32_t>(options_.wan_mtu - ip_header - 8 - 12);
+  // The peer's path MTU (transport_usrsctp_pmtu.cpp), less the WAN IP and UDP headers and the
+  // 12 bytes usrsctp's packets may exceed spp_pathmtu by (pmtu.hpp): no datagram exceeds it.
+  params.spp_pathmtu = link.p->pmtu.sctp_pathmtu();
   params.spp_flags = SPP_HB_ENABLE | SPP_PMTUD_DISABLE;
   set_option(link.sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, params, "SCTP_PEER_ADDR_PARAMS");
 
@@ -440,6 +446,7 @@ void UsrsctpTransport::before_block() {
   for (auto& socket : sockets_) {
     if (socket->has_queued()) socket->flush();
   }
+  after_flush_pmtu();  // a datagram refused as too big: check the path MTU at once
 }
 
 void UsrsctpTransport::service() {
@@ -639,9 +646,13 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     if (link->sock && link->machine.ready()) {
       sctp_status status{};
       socklen_t len = sizeof status;
-      if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0)
+      if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
         info.srtt_ms = status.sstat_primary.spinfo_srtt;
+        info.sctp_mtu = status.sstat_primary.spinfo_mtu;
+      }
     }
+    info.path_mtu = static_cast<std::uint32_t>(peer.pmtu.ip_mtu);
+    info.largest_datagram_at_path_mtu = peer.largest_at_pmtu;
     double now = mono_now();
     for (std::size_t i = 0; i < peer.paths.size(); ++i) {
       const Peer::Path& path = peer.paths[i];
@@ -678,6 +689,7 @@ TransportStats UsrsctpTransport::stats() const {
   stats.sctp_duplicate_data = sctp.sctps_recvdupdata;
   stats.sctp_bad_vtag = sctp.sctps_badvtag;
   stats.sctp_out_of_the_blue = sctp.sctps_outoftheblue;
+  for (const auto& socket : sockets_) stats.datagrams_too_big += socket->stats().too_big;
   return stats;
 }
 

@@ -8,6 +8,8 @@
 //     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
 //   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
 //   every probe_interval -> a probe on every path of every multi-path peer (doc/PROTOCOL.md)
+//   every 2 s, and at once after the kernel refused a datagram as too big -> each peer's path MTU
+//     from the kernel (route MTU, PMTU cache), applied to its associations (transport_usrsctp_pmtu.cpp)
 //
 // Association pool (assoc_pool.hpp): a peer has `pool` Links (slots); slot i is a one-to-one
 // usrsctp socket whose AF_CONN address is the Link itself, bound to SCTP port sctp_port + i and
@@ -39,6 +41,7 @@
 #include "src/event_loop.hpp"
 #include "src/path_auth.hpp"
 #include "src/path_monitor.hpp"
+#include "src/pmtu.hpp"
 #include "src/transport.hpp"
 #include "src/udp_socket.hpp"
 
@@ -112,6 +115,13 @@ class UsrsctpTransport final : public Transport {
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;
+  // Path MTU: transport_usrsctp_pmtu.cpp.
+  void check_path_mtu(const char* why);
+  int config_ip_header() const;  // the IP header [transport] path_mtu is read with (20 or 40)
+  void apply_path_mtu(Peer& peer, const pmtu::Budget& budget, const char* why);
+  int route_mtu(const Peer& peer, std::size_t path) const;  // 0: unknown
+  void send_fragmentable(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet);
+  void after_flush_pmtu();
   std::string primary_path_text(const Peer& peer) const;  // "local -> remote", for logs and show
   // The UDP socket that carries traffic to remote: the one bound to the source address the
   // host's routing picks for it.
@@ -139,6 +149,10 @@ class UsrsctpTransport final : public Transport {
   double tick_remainder_ms_ = 0;
   loop::Timer tick_;
   loop::Timer probe_tick_;
+  loop::Timer pmtu_tick_;      // path MTU: the periodic check
+  loop::Timer pmtu_recheck_;   // path MTU: soon after a datagram was refused as too big
+  double pmtu_checked_at_ = -1;  // mono_now() of the last check (-1: none yet)
+  std::uint64_t too_big_seen_ = 0;  // the sockets' too_big counts at the last check
   loop::BeforeBlock before_block_;
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "src/path_auth.hpp"
+#include "src/pmtu.hpp"
 #include "src/transport_usrsctp.hpp"
 
 namespace transport {
@@ -57,6 +58,10 @@ struct UsrsctpTransport::Peer {
   double answered_at = -1;
   std::vector<Link*> slots;          // index = slot = SCTP port - sctp_port
   bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
+  // Path MTU (transport_usrsctp_pmtu.cpp): what the peer's associations are sized for, and the
+  // largest DF datagram sent to the peer since it was set.
+  pmtu::Budget pmtu;
+  std::uint64_t largest_at_pmtu = 0;
 
   // The path a datagram from `from` arriving on `socket` belongs to: a learned path by address
   // and port, a configured one by address (a peer may send from another port than it listens

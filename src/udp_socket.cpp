@@ -16,6 +16,15 @@ constexpr int kSocketBuffer = 4 << 20;
 constexpr std::size_t kMaxGsoSegments = 64;  // the kernel's UDP_MAX_SEGMENTS
 constexpr std::size_t kMaxGsoBytes = 65000;  // stay below the 64 KiB UDP length limit
 
+// Path MTU discovery mode: IP_PMTUDISC_DO / IPV6_PMTUDISC_DO (DF, never fragmented locally) or
+// *_WANT (fragmented to the known path MTU).
+int set_pmtudisc(int fd, int family, bool fragment) {
+  int v4 = fragment ? IP_PMTUDISC_WANT : IP_PMTUDISC_DO;
+  int v6 = fragment ? IPV6_PMTUDISC_WANT : IPV6_PMTUDISC_DO;
+  return family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof v6)
+                            : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof v4);
+}
+
 void set_buffer(int fd, int force_option, int option) {
   int size = kSocketBuffer;
   if (setsockopt(fd, SOL_SOCKET, force_option, &size, sizeof size) != 0)
@@ -47,6 +56,7 @@ UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark)
     close(fd_);
     throw std::system_error(err, std::generic_category(), "bind udp " + local.to_string());
   }
+  set_pmtudisc(fd_, local.family(), false);
   // Probe the batching offloads: GSO by asking for a segment size of 0 (= off), GRO by enabling it.
   int zero = 0;
   gso_ = setsockopt(fd_, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
@@ -177,10 +187,13 @@ void UdpSocket::flush() {
             stats_.sent_bytes += send_len_[k];
           } else {
             ++stats_.send_errors;
+            if (errno == EMSGSIZE) ++stats_.too_big;
           }
         }
       } else {
-        // This message cannot go (full buffer, unreachable): drop it (SCTP retransmits).
+        // This message cannot go (full buffer, unreachable, too big): drop it (SCTP retransmits).
+        if (errno == EMSGSIZE || (errno == EINVAL && msgs[done].msg_hdr.msg_controllen))
+          stats_.too_big += first_of[done + 1] - first_of[done];
         stats_.send_errors += first_of[done + 1] - first_of[done];
       }
       ++done;
@@ -208,8 +221,16 @@ int UdpSocket::send_now(const Endpoint& to, std::span<const std::uint8_t> datagr
     }
     if (errno == EINTR) continue;
     ++stats_.send_errors;
+    if (errno == EMSGSIZE) ++stats_.too_big;
     return errno;
   }
+}
+
+int UdpSocket::send_fragmentable(const Endpoint& to, std::span<const std::uint8_t> datagram) {
+  set_pmtudisc(fd_, local_.family(), true);
+  int err = send_now(to, datagram);
+  set_pmtudisc(fd_, local_.family(), false);
+  return err;
 }
 
 }  // namespace net

@@ -20,13 +20,18 @@ struct UdpStats {
   std::uint64_t sent = 0, sent_bytes = 0, send_errors = 0;
   std::uint64_t gso_sends = 0;  // sends that carried several datagrams (UDP_SEGMENT)
   std::uint64_t received = 0, received_bytes = 0;
+  // Sends the kernel refused as larger than the path MTU it knows (EMSGSIZE; EINVAL for a GSO
+  // send whose segments are): the path MTU dropped (also counted in send_errors).
+  std::uint64_t too_big = 0;
 };
 
 class UdpSocket {
  public:
   // Binds to local (address and port); a non-zero fwmark is set as SO_MARK, so the host routes
   // our datagrams by its bypass rules and never into our own TUN. Throws std::system_error
-  // naming the address.
+  // naming the address. Path MTU discovery "do" (IP_PMTUDISC_DO, IPV6_PMTUDISC_DO): DF on every
+  // datagram, never fragmented here; one larger than the path MTU the kernel knows is refused
+  // (too_big). (With the kernel's default, "want", a UDP GSO batch leaves without DF.)
   explicit UdpSocket(const Endpoint& local, std::uint32_t fwmark = 0);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
@@ -47,6 +52,9 @@ class UdpSocket {
   // Sends one small datagram at once, outside the queue (path probes and their echoes).
   // Returns 0 or the errno of the failed send; counted in the stats like queued datagrams.
   int send_now(const Endpoint& to, std::span<const std::uint8_t> datagram);
+  // Like send_now, but the kernel may fragment it to the path MTU (IP_PMTUDISC_WANT for this one
+  // send): for the rare datagram that cannot be made smaller (src/pmtu.hpp, must_fragment).
+  int send_fragmentable(const Endpoint& to, std::span<const std::uint8_t> datagram);
   bool has_queued() const { return queued_ > 0; }
   bool gso() const { return gso_; }
   bool gro() const { return gro_; }
