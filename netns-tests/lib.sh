@@ -27,6 +27,10 @@
 #   stop_pid PID            TERM (then KILL after 5 s) a process this script started, and reap it
 #   wait_pid PID SECS       wait (bounded) for a background process to exit; returns its status
 #   wait_listen ROLE PORT   wait (bounded, 5 s) until a TCP listener on PORT exists in ROLE
+#   ns_add ROLE...          create more namespaces (deleted on exit): lo up, no rp_filter, no DAD
+#   xfer_start PORT BYTES SECS  start tools/xfer: a server in server, a client in client sending
+#                           BYTES to 10.2.0.2:PORT (each way, verified); PIDs in XFER_PIDS
+#   xfer_wait WHAT          wait for both (bounded by their SECS); fail "xfer ... WHAT" with the logs
 #   topo_up                 create the four namespaces, veths, addresses, LAN routes (+ WAN routes if direct)
 #   write_configs           write $TMPD/gw1.toml and gw2.toml and validate them with `sctptund --check`
 #   write_config N          (re)write gwN's config only; GW_EXTRA[N] is appended to it
@@ -200,9 +204,9 @@ _addr() {  # _addr ROLE DEV ADDR...
   in_ns "$role" ip link set "$dev" up
 }
 
-topo_up() {
+ns_add() {
   local r
-  for r in client gw1 gw2 server; do
+  for r in "$@"; do
     ip netns add "${PFX}$r"
     _NAMESPACES+=("${PFX}$r")
     in_ns "$r" ip link set lo up
@@ -210,6 +214,11 @@ topo_up() {
     _sysctl "$r" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
       net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
   done
+}
+
+topo_up() {
+  local r
+  ns_add client gw1 gw2 server
   for r in gw1 gw2; do
     _sysctl "$r" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   done
@@ -255,11 +264,7 @@ topo_up() {
 }
 
 inet_up() {
-  ip netns add "${PFX}inet"
-  _NAMESPACES+=("${PFX}inet")
-  in_ns inet ip link set lo up
-  _sysctl inet net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  ns_add inet
   ip -n "${PFX}gw1" link add up0 type veth peer name eth0 netns "${PFX}inet"
   _addr gw1 up0 203.0.113.1/24 2001:db8:1::1/64
   _addr inet eth0 203.0.113.2/24 2001:db8:1::2/64
@@ -485,6 +490,25 @@ wait_tunnel() {
     sleep 0.2
   done
   fail "client cannot ping server within ${secs} s (IPv4 ok=$v4, IPv6 ok=$v6; ROUTING=$ROUTING)"
+}
+
+XFER_PIDS=()
+xfer_start() {
+  local port=$1 bytes=$2 secs=$3
+  bg_ns server "$TMPD/xfer-server-$port.log" "$TOOLS_DIR/xfer" server --port "$port" --count 1 --timeout "$secs"
+  XFER_PIDS=("$BG_PID")
+  wait_listen server "$port"
+  bg_ns client "$TMPD/xfer-client-$port.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port "$port" \
+    --bytes "$bytes" --timeout "$secs"
+  XFER_PIDS+=("$BG_PID")
+  _XFER_PORT=$port _XFER_SECS=$secs
+}
+
+xfer_wait() {
+  local what=$1
+  wait_pid "${XFER_PIDS[1]}" "$((_XFER_SECS + 5))" ||
+    fail "xfer client failed $what: $(cat "$TMPD/xfer-client-$_XFER_PORT.log")"
+  wait_pid "${XFER_PIDS[0]}" 30 || fail "xfer server failed $what: $(cat "$TMPD/xfer-server-$_XFER_PORT.log")"
 }
 
 nc_transfer() {

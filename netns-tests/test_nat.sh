@@ -53,13 +53,7 @@ need_tool replay
 topo_up
 # Replace the direct WAN veth by gw1 -- nat -- gw2, and add evil beside gw2.
 in_ns gw1 ip link del wan0
-for r in nat evil; do
-  ip netns add "${PFX}$r"
-  _NAMESPACES+=("${PFX}$r")
-  in_ns "$r" ip link set lo up
-  _sysctl "$r" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-done
+ns_add nat evil
 _sysctl nat net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 ip -n "${PFX}gw1" link add wan0 type veth peer name in0 netns "${PFX}nat"
 ip -n "${PFX}nat" link add out0 type veth peer name wan0 netns "${PFX}gw2"
@@ -140,11 +134,7 @@ log "PASS 1: gw2 learned gw1's NATed address; pings and 8 MB each way byte-exact
 
 # ---- 2. roaming: the NAT's external address changes mid-transfer -----------------------------
 assocs_before=$(gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' ')
-bg_ns server "$TMPD/xfer-server.log" "$TOOLS_DIR/xfer" server --port 5101 --count 1 --timeout 90
-xs=$BG_PID
-wait_listen server 5101
-bg_ns client "$TMPD/xfer-client.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port 5101 --bytes 30000000 --timeout 90
-xc=$BG_PID
+xfer_start 5101 30000000 90
 sleep 2
 # The NAT restarts with a new external address: its interface goes down (which drops its
 # masquerade mappings: the next ones get a new random port too) and comes back as .11.
@@ -161,8 +151,7 @@ for ((i = 0; i < 200; i++)); do
 done
 [[ -n $moved_ms ]] || fail "gw2 did not follow gw1 to $NAT_B within 10 s (path: $(learned_remote 2))"
 log "NAT address changed $NAT_A -> $NAT_B: gw2 moved its path to $(learned_remote 2) after ${moved_ms} ms"
-wait_pid "$xc" 90 || fail "xfer client failed across the address change: $(cat "$TMPD/xfer-client.log")"
-wait_pid "$xs" 30 || fail "xfer server failed across the address change: $(cat "$TMPD/xfer-server.log")"
+xfer_wait "across the address change"
 assocs_after=$(gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' ')
 [[ $assocs_before == "$assocs_after" ]] || fail "associations changed across the move: $assocs_before -> $assocs_after"
 grep -qF "path 0 moved from $(ep "$NAT_A" "")" "$TMPD/gw2.log" || fail "gw2 did not log the move"
@@ -210,11 +199,7 @@ table inet watch {
 }
 EOF
 before=$(gw_json 2)
-bg_ns server "$TMPD/xfer-server2.log" "$TOOLS_DIR/xfer" server --port 5102 --count 1 --timeout 90
-xs=$BG_PID
-wait_listen server 5102
-bg_ns client "$TMPD/xfer-client2.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port 5102 --bytes 10000000 --timeout 90
-xc=$BG_PID
+xfer_start 5102 10000000 90
 in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --count 5000 --rate 2000 --timeout 20 >"$TMPD/spray.log" ||
   fail "spray failed: $(cat "$TMPD/spray.log")"
 # One of gw1's authenticated probes (52 bytes after the IP and UDP headers), its MAC altered:
@@ -234,8 +219,7 @@ for round in 1 2 3; do
   in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/gw1.pcap" --rewrite-src 198.18.0.2:40400 --rate 500 --timeout 20 \
     >"$TMPD/replay$round.log" || fail "replay failed: $(cat "$TMPD/replay$round.log")"
 done
-wait_pid "$xc" 90 || fail "xfer client failed during the spoofing: $(cat "$TMPD/xfer-client2.log")"
-wait_pid "$xs" 30 || fail "xfer server failed during the spoofing: $(cat "$TMPD/xfer-server2.log")"
+xfer_wait "during the spoofing"
 after=$(gw_json 2)
 remote=$(learned_remote 2)
 [[ $remote == "$port_after" ]] || fail "gw2's path to gw1 moved to $remote under spoofing (was $port_after)"

@@ -54,12 +54,7 @@ T_START=$(now_ms)
 topo_up
 # Replace the direct WAN veth by gw1 =(two NATs)= core -- gw2.
 in_ns gw1 ip link del wan0
-for r in nat1 nat2 core; do
-  ip netns add "${PFX}$r"
-  _NAMESPACES+=("${PFX}$r")
-  in_ns "$r" ip link set lo up
-  _sysctl "$r" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-done
+ns_add nat1 nat2 core
 _sysctl nat1 net.ipv4.ip_forward=1
 _sysctl nat2 net.ipv4.ip_forward=1
 ip -n "${PFX}gw1" link add wan0 type veth peer name in0 netns "${PFX}nat1"
@@ -213,11 +208,7 @@ log "PASS 1: gw2 learned path 0 $learned0 (nat1) and, ${learn_ms} ms after nat2 
 
 # ---- 2. nat2 rebinds (new external address) during a transfer ----------------------------------
 assocs_before=$(gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' ')
-bg_ns server "$TMPD/xfer-server.log" "$TOOLS_DIR/xfer" server --port 5101 --count 1 --timeout 60
-xs=$BG_PID
-wait_listen server 5101
-bg_ns client "$TMPD/xfer-client.log" "$TOOLS_DIR/xfer" client --host 10.2.0.2 --port 5101 --bytes 15000000 --timeout 60
-xc=$BG_PID
+xfer_start 5101 15000000 60
 sleep 1.5
 in_ns nat2 ip link set out0 down
 in_ns nat2 ip addr del 192.0.2.20/24 dev out0
@@ -237,8 +228,7 @@ done
 [[ $r1 == 192.0.2.21:41[0-9][0-9][0-9] ]] || fail "gw2's path 1 moved to '$r1', not 192.0.2.21:41xxx"
 [[ $(path_remote 2 0) == "$learned0" ]] || fail "gw2's path 0 changed ($learned0 -> $(path_remote 2 0)) when nat2 rebound"
 log "nat2 changed 192.0.2.20 -> 192.0.2.21: gw2's path 1 moved $learned1 -> $r1 after ${moved_ms} ms (nat2's out0 had carrier again after ${carrier_ms:-?} ms); path 0 stays $learned0"
-wait_pid "$xc" 60 || fail "xfer client failed across nat2's address change: $(cat "$TMPD/xfer-client.log")"
-wait_pid "$xs" 30 || fail "xfer server failed across nat2's address change: $(cat "$TMPD/xfer-server.log")"
+xfer_wait "across nat2's address change"
 learned1=$r1
 p=$(paths_of 2)
 (($(wc -l <<<"$p") == 2)) || fail "gw2 has not exactly 2 paths after nat2's rebinding: $p"

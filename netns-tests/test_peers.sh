@@ -17,12 +17,7 @@ need_tool xfer
 XFER=$TOOLS_DIR/xfer
 
 topo_up
-for r in gw3 server3; do
-  ip netns add "${PFX}$r"
-  _NAMESPACES+=("${PFX}$r")
-  in_ns "$r" ip link set lo up
-  _sysctl "$r" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-done
+ns_add gw3 server3
 _sysctl gw3 net.ipv4.ip_forward=1
 ip -n "${PFX}gw1" link add wan1 type veth peer name wan0 netns "${PFX}gw3"
 ip -n "${PFX}gw3" link add lan0 type veth peer name eth0 netns "${PFX}server3"

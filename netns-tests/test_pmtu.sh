@@ -40,10 +40,8 @@ MARK=9899          # the daemons' fwmark: their WAN sockets are routed by table 
 
 topo_up
 in_ns gw1 ip link del wan0  # the direct WAN veth goes; gw1 -- rt -- gw2 instead
-ip netns add "${PFX}rt"
-_NAMESPACES+=("${PFX}rt")
-in_ns rt ip link set lo up
-_sysctl rt net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.ip_forward=1
+ns_add rt
+_sysctl rt net.ipv4.ip_forward=1
 ip -n "${PFX}gw1" link add wan0 type veth peer name in0 netns "${PFX}rt"
 ip -n "${PFX}rt" link add out0 type veth peer name wan0 netns "${PFX}gw2"
 in_ns rt ip link set out0 mtu $BIG

@@ -78,10 +78,7 @@ snapshot() {
 # ---- topology: the four namespaces plus "spray" behind gw1 ------------------------------------
 
 topo_up
-ip netns add "${PFX}spray"
-_NAMESPACES+=("${PFX}spray")
-in_ns spray ip link set lo up
-_sysctl spray net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+ns_add spray
 ip -n "${PFX}gw1" link add spr0 type veth peer name eth0 netns "${PFX}spray"
 _addr gw1 spr0 198.19.0.1/24
 _addr spray eth0 198.19.0.2/24

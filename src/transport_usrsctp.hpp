@@ -132,6 +132,7 @@ class UsrsctpTransport final : public Transport {
 
   loop::EventLoop& loop_;
   double unknown_logged_at_ = -1;  // loop time of the last "no peer's address" log line
+  double unauth_logged_at_ = -1;   // loop time of the last "no key of ours" log line
   double challenge_window_start_ = -1;  // challenges sent in the current second (all peers)
   int challenges_in_window_ = 0;
   UsrsctpOptions options_;

@@ -157,7 +157,16 @@ void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const net::Endpoi
   }
   if (!peer) {  // no key of ours made it: it proves nothing and gets no answer
     ++stats_.probes_unauthenticated;
-    note_unknown_source(from);
+    double t = loop_.now();
+    if (unauth_logged_at_ < 0 || t - unauth_logged_at_ >= 10) {  // one line per 10 s at most
+      unauth_logged_at_ = t;
+      Peer* claimed = find_peer_by_address(from);
+      LOG_WARN("probe from %s that no key of ours authenticates%s: ignored (%llu such probes so far)",
+               from.to_string().c_str(),
+               claimed ? (" (peer " + peers_[claimed->id].name + "'s address: do both sides have the same key?)").c_str()
+                       : "",
+               static_cast<unsigned long long>(stats_.probes_unauthenticated));
+    }
     return;
   }
   double now = mono_now();
