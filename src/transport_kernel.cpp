@@ -70,6 +70,28 @@ net::Endpoint wildcard(int family) {
   return *net::Endpoint::parse(family == AF_INET6 ? "::" : "0.0.0.0", 0);
 }
 
+// An address as the kernel hands it to us. An AF_INET6 socket (one is made when any address is
+// IPv6) is dual-stack, and Linux reports its IPv4 peers as v4-mapped IPv6 addresses
+// (::ffff:a.b.c.d) unless SCTP_I_WANT_MAPPED_V4_ADDR is off: such an address becomes the plain
+// IPv4 address (and port) it stands for, so that it compares equal to the configured one and is
+// shown as configured. Any other address is returned unchanged.
+net::Endpoint unmapped(const net::Endpoint& ep) {
+  if (ep.family() != AF_INET6) return ep;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(ep.sockaddr_ptr());
+  if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return ep;
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = v6->sin6_port;
+  std::memcpy(&v4.sin_addr, &v6->sin6_addr.s6_addr[12], sizeof v4.sin_addr);
+  return net::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+}
+
+// An address from the kernel (sockaddr_in or sockaddr_in6, by its family), unmapped.
+net::Endpoint from_kernel(const sockaddr* sa) {
+  return unmapped(net::Endpoint::from_sockaddr(
+      sa, sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)));
+}
+
 // Every entry of the kernel's address list for an association, as endpoints.
 std::vector<net::Endpoint> peer_addresses(int fd, sctp_assoc_t kassoc) {
   std::vector<net::Endpoint> out;
@@ -79,9 +101,8 @@ std::vector<net::Endpoint> peer_addresses(int fd, sctp_assoc_t kassoc) {
   auto* p = reinterpret_cast<std::uint8_t*>(addrs);
   for (int i = 0; i < n; ++i) {
     auto* sa = reinterpret_cast<sockaddr*>(p);
-    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    out.push_back(net::Endpoint::from_sockaddr(sa, len));
-    p += len;
+    out.push_back(from_kernel(sa));
+    p += sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   }
   sctp_freepaddrs(addrs);
   return out;
@@ -177,15 +198,33 @@ KernelTransport::~KernelTransport() = default;  // closing the sockets aborts th
 void KernelTransport::open_slot_socket(std::size_t slot) {
   auto s = std::make_unique<SlotSocket>();
   s->slot = slot;
-  bool v6 = std::any_of(options_.locals.begin(), options_.locals.end(),
-                        [](const net::Endpoint& ep) { return ep.family() == AF_INET6; });
-  for (const PeerEndpoints& peer : peers_) {
-    for (const net::Endpoint& ep : peer.remotes) v6 = v6 || ep.family() == AF_INET6;
+  // One socket for both families once any address is IPv6: an AF_INET6 socket without
+  // IPV6_V6ONLY also binds, connects to and accepts IPv4 addresses, so one association may have
+  // paths of both families. When only the wildcard local "::" asks for IPv6, a host without IPv6
+  // gets an IPv4 socket.
+  bool v6_needed = false, v6_wanted = false;
+  for (const net::Endpoint& ep : options_.locals) {
+    v6_wanted = v6_wanted || ep.family() == AF_INET6;
+    v6_needed = v6_needed || (ep.family() == AF_INET6 && !ep.is_wildcard());
   }
-  int family = v6 ? AF_INET6 : AF_INET;
+  for (const PeerEndpoints& peer : peers_) {
+    for (const net::Endpoint& ep : peer.remotes) v6_needed = v6_needed || ep.family() == AF_INET6;
+  }
+  int family = v6_needed || v6_wanted ? AF_INET6 : AF_INET;
   s->fd = socket(family, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_SCTP);
+  if (s->fd < 0 && errno == EAFNOSUPPORT && !v6_needed) {
+    if (slot == 0) LOG_WARN("kernel SCTP: no IPv6 on this host: IPv4 only (local \"::\" ignored)");
+    family = AF_INET;
+    s->fd = socket(family, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_SCTP);
+  }
   if (s->fd < 0) throw std::system_error(errno, std::generic_category(), "kernel SCTP socket");
   int fd = s->fd;
+  if (family == AF_INET6) {
+    // IPv4 peers as AF_INET addresses in every address the kernel hands us (from_kernel unmaps
+    // them anyway, should a kernel ignore this).
+    int off = 0;
+    set_option(fd, IPPROTO_SCTP, SCTP_I_WANT_MAPPED_V4_ADDR, off, "SCTP_I_WANT_MAPPED_V4_ADDR");
+  }
   if (options_.fwmark) set_option(fd, SOL_SOCKET, SO_MARK, options_.fwmark, "SO_MARK");
   // As root, beyond net.core.[rw]mem_max; else the plain options (capped by the sysctls).
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &options_.socket_buffer, sizeof(int)) != 0)
@@ -397,7 +436,7 @@ KernelTransport::Link* KernelTransport::link_for_new_assoc(SlotSocket& socket, s
   for (const net::Endpoint& addr : addrs) {
     for (PeerId id = 0; id < peers_.size(); ++id) {
       for (const net::Endpoint& known : peers_[id].remotes) {
-        if (known.same_address(addr)) {
+        if (unmapped(known).same_address(addr)) {
           if (socket.slot >= peers_[id].pool) return nullptr;  // a slot we keep none with
           return links_[id * pool_ + socket.slot].get();
         }
@@ -415,6 +454,7 @@ void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, s
     case SCTP_COMM_UP:
     case SCTP_RESTART: {
       std::string remote = "?";
+      bool theirs = !link;  // a new association from the peer's INIT (not one of our connects)
       if (!link) {
         link = link_for_new_assoc(socket, kassoc, &remote);
         if (!link) {
@@ -442,7 +482,8 @@ void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, s
       LOG_INFO("peer %s: association %llu (slot %u, SCTP port %zu) %s, primary path to %s",
                peers_[link->peer].name.c_str(), static_cast<unsigned long long>(link->assoc),
                link->slot, options_.sctp_port + socket.slot,
-               state == SCTP_RESTART ? "restarted by peer" : "up", primary_of(*link).c_str());
+               state == SCTP_RESTART ? "restarted by peer" : theirs ? "up (started by the peer)" : "up",
+               primary_of(*link).c_str());
       if (events_) events_->on_assoc_up(link->assoc, link->peer, link->out_streams);
       break;
     }
@@ -465,9 +506,7 @@ void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kasso
   auto it = socket.by_kassoc.find(kassoc);
   if (it == socket.by_kassoc.end()) return;
   Link& link = *it->second;
-  const auto* sa = static_cast<const sockaddr*>(addr);
-  net::Endpoint ep = net::Endpoint::from_sockaddr(
-      sa, sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  net::Endpoint ep = from_kernel(static_cast<const sockaddr*>(addr));
   if (state == SCTP_ADDR_UNREACHABLE || state == SCTP_ADDR_POTENTIALLY_FAILED || state == SCTP_ADDR_MADE_PRIM)
     ++link.path_changes;
   // Path events are per association; the slots of a peer see the same ones: log slot 0's.
@@ -582,9 +621,7 @@ std::string KernelTransport::primary_of(const Link& link) const {
   prim.ssp_assoc_id = link.kassoc;
   socklen_t len = sizeof prim;
   if (getsockopt(sockets_[link.slot]->fd, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &prim, &len) != 0) return "?";
-  const auto* sa = reinterpret_cast<const sockaddr*>(&prim.ssp_addr);
-  return net::Endpoint::from_sockaddr(sa, sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in))
-      .to_string();
+  return from_kernel(reinterpret_cast<const sockaddr*>(&prim.ssp_addr)).to_string();
 }
 
 std::vector<AssocInfo> KernelTransport::associations() const {
@@ -617,6 +654,7 @@ std::vector<AssocInfo> KernelTransport::associations() const {
         info.srtt_ms = status.sstat_primary.spinfo_srtt;
     }
     for (net::Endpoint remote : peer.remotes) {
+      remote = unmapped(remote);
       remote.set_port(static_cast<std::uint16_t>(options_.sctp_port + link->slot));
       PathInfo p;
       p.local = "kernel";

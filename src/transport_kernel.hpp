@@ -24,6 +24,12 @@
 // a path is PF after its first timeout and data moves at once to another path), and path max
 // retransmissions sized from failover_ms. Peer address changes are logged and shown.
 //
+// IPv6: local and remote may be IPv6 addresses, with the families mixed across paths (one
+// association with an IPv4 and an IPv6 path). Once any address is IPv6 the slot sockets are
+// AF_INET6 and dual-stack; the IPv4 addresses the kernel hands back (peer address lists, path
+// events, the primary path) are plain IPv4 (SCTP_I_WANT_MAPPED_V4_ADDR off, and v4-mapped ones
+// unmapped), so they match the configured addresses. UDP encapsulation works over IPv6 as well.
+//
 // UDP encapsulation: the namespace's net.sctp.udp_port is the kernel's own UDP port (listening
 // and source); it is read when an SCTP socket is created, so it is set (to the configured port)
 // before the sockets are; the peers' UDP port is set with SCTP_REMOTE_UDP_ENCAPS_PORT.

@@ -7,6 +7,9 @@
 #   udp kernel-udp      the same with the roles swapped
 #   auto auto           test_kernel.sh: auto picks the kernel
 #   failover            test_kernel_failover.sh: native multi-homing, primary path cut twice
+#   ipv6                test_kernel_v6.sh: IPv6-only WAN (kernel, kernel-udp, kernel-udp vs udp),
+#                       an IPv4 and an IPv6 path in one association, a dual-stack gateway and an
+#                       IPv4-only peer (v4-mapped addresses)
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export SCTPTUND=${SCTPTUND:?set SCTPTUND} TOOLS_DIR=${TOOLS_DIR:?set TOOLS_DIR}
@@ -29,6 +32,7 @@ run "kernel-udp udp" 600 env TRANSPORTS="kernel-udp udp" bash "$here/test_kernel
 run "udp kernel-udp" 600 env TRANSPORTS="udp kernel-udp" bash "$here/test_kernel.sh"
 run "auto auto" 600 env TRANSPORTS="auto auto" bash "$here/test_kernel.sh"
 run "failover" 600 bash "$here/test_kernel_failover.sh"
+run "ipv6" 600 bash "$here/test_kernel_v6.sh"
 echo "===================== kernel group results"
 printf '%s\n' "${results[@]}"
 exit $((failed > 0))

@@ -44,6 +44,8 @@ table inet stpath {
 }
 EOF
 cnt() { in_ns gw1 nft list counter inet stpath "$1" | grep -oE 'bytes [0-9]+' | awk '{print $2}'; }
+# Which link carries the transfer: most of the bytes, and at least a tenth of RATE (not half: on a
+# busy host the VM moves well under RATE, and the nft calls stretch a 1 s measurement to 3-12 s).
 measure() {  # measure SECS: bytes gw1 sent on wan0 (D0) and wan1 (D1) meanwhile; MS: how long it took
   local a0 a1 t0
   t0=$(now_ms)
@@ -78,13 +80,15 @@ phase() {
   sleep 1
   measure 1
   log "before the cut: gw1 sent $D0 bytes of SCTP on wan0, $D1 on wan1 in $MS ms"
-  ((D0 > RATE * MS / 2000)) || fail "$name: the transfer does not use wan0 before the cut ($D0 bytes in $MS ms)"
+  ((D0 > 4 * D1 && D0 > RATE * MS / 10000)) ||
+    fail "$name: the transfer does not use wan0 before the cut ($D0 bytes on wan0, $D1 on wan1 in $MS ms)"
   t_cut=$(now_ms)
   $cut
   log "cut wan0 ($name)"
   measure "$CUT_S"
   log "during the cut: gw1 sent $D0 bytes on wan0, $D1 on wan1 in $MS ms"
-  ((D1 > RATE * MS / 2000)) || fail "$name: the data did not move to wan1 ($D1 bytes in $MS ms)"
+  ((D1 > 4 * D0 && D1 > RATE * MS / 10000)) ||
+    fail "$name: the data did not move to wan1 ($D1 bytes on wan1, $D0 on wan0 in $MS ms)"
   gw_show 1 | grep -E "path|association" | sed 's/^/  /'
   $restore
   log "restored wan0 ($name)"
