@@ -241,7 +241,12 @@ udp_check() {
 # Packets gwN dropped for any reason but no_rule: the kernel's own IPv6 packets out of tun0
 # (MLDv2 listener reports from its link-local address, seen with nft) match no policy rule and are
 # dropped as no_rule from time to time; they are not test traffic.
-drops_but_no_rule() { echo $(($(gw_counter "$1" dropped_packets) - $(gw_counter "$1" no_rule))); }
+# From one snapshot: the kernel's MLD reports on tun0 (no_rule) may come between two reads.
+drops_but_no_rule() {
+  local j
+  j=$(gw_json "$1")
+  echo $(($(jnum "$j" dropped_packets) - $(jnum "$j" no_rule)))
+}
 
 # run OFFLOAD TCP_PORT_BASE UDP_PORT_BASE
 run() {
