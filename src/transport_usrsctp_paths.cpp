@@ -23,8 +23,6 @@
 #include <cmath>
 #include <cstring>
 
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "src/log.hpp"
 #include "src/transport_usrsctp_state.hpp"
@@ -42,18 +40,7 @@ constexpr std::uint8_t kNoPathId = 0xff;
 std::optional<std::size_t> UsrsctpTransport::pick_socket(const net::Endpoint& remote) const {
   // Ask the host which source address it would use for remote (with our mark, as our datagrams
   // are routed), then take the socket bound to it; else a wildcard socket; else any of the family.
-  std::optional<net::Endpoint> source;
-  int fd = socket(remote.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0) {
-    if (options_.fwmark)
-      setsockopt(fd, SOL_SOCKET, SO_MARK, &options_.fwmark, sizeof options_.fwmark);
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (connect(fd, remote.sockaddr_ptr(), remote.sockaddr_len()) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
-      source = net::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local), len);
-    close(fd);
-  }
+  std::optional<net::Endpoint> source = net::route_to(remote, options_.fwmark).source;
   auto find = [&](auto&& good) -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
       if (sockets_[i]->local().family() == remote.family() && good(sockets_[i]->local())) return i;

@@ -56,25 +56,9 @@ int UsrsctpTransport::config_ip_header() const {
 }
 
 int UsrsctpTransport::route_mtu(const Peer& peer, std::size_t i) const {
+  // 0 without a route now: the path does not limit (it carries nothing either).
   const Peer::Path& path = peer.paths[i];
-  const net::Endpoint& local = sockets_[path.socket]->local();
-  int family = path.remote.family();
-  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  if (options_.fwmark) setsockopt(fd, SOL_SOCKET, SO_MARK, &options_.fwmark, sizeof options_.fwmark);
-  if (!local.is_wildcard() && local.family() == family) {
-    net::Endpoint from = local;
-    from.set_port(0);
-    (void)bind(fd, from.sockaddr_ptr(), from.sockaddr_len());  // if it fails: the default source
-  }
-  int mtu = 0;
-  socklen_t len = sizeof mtu;
-  bool v6 = family == AF_INET6;
-  if (connect(fd, path.remote.sockaddr_ptr(), path.remote.sockaddr_len()) != 0 ||
-      getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len) != 0)
-    mtu = 0;  // no route now: the path does not limit (it carries nothing either)
-  close(fd);
-  return mtu;
+  return net::route_to(path.remote, options_.fwmark, &sockets_[path.socket]->local()).mtu;
 }
 
 void UsrsctpTransport::check_path_mtu(const char* why) {

@@ -233,4 +233,29 @@ int UdpSocket::send_fragmentable(const Endpoint& to, std::span<const std::uint8_
   return err;
 }
 
+RouteView route_to(const Endpoint& remote, std::uint32_t fwmark, const Endpoint* local) {
+  RouteView view;
+  int family = remote.family();
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return view;
+  if (fwmark) setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof fwmark);
+  if (local && !local->is_wildcard() && local->family() == family) {
+    Endpoint from = *local;
+    from.set_port(0);
+    (void)bind(fd, from.sockaddr_ptr(), from.sockaddr_len());  // if it fails: the default source
+  }
+  if (connect(fd, remote.sockaddr_ptr(), remote.sockaddr_len()) == 0) {
+    sockaddr_storage source{};
+    socklen_t len = sizeof source;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&source), &len) == 0)
+      view.source = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&source), len);
+    int mtu = 0;
+    len = sizeof mtu;
+    bool v6 = family == AF_INET6;
+    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len) == 0) view.mtu = mtu;
+  }
+  close(fd);
+  return view;
+}
+
 }  // namespace net

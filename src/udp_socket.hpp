@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -74,5 +75,15 @@ class UdpSocket {
   bool gso_ = false, gro_ = false;
   std::vector<std::uint8_t> recv_buf_;
 };
+
+// What the host's routing says about sending to remote from a socket marked fwmark (bound to
+// local's address unless that is the wildcard or of another family): the source address it
+// picks and the MTU towards remote (the route's, or the PMTU the kernel learned from ICMP).
+// Asked with a throwaway connected UDP socket; nullopt / 0 when there is no route.
+struct RouteView {
+  std::optional<Endpoint> source;
+  int mtu = 0;
+};
+RouteView route_to(const Endpoint& remote, std::uint32_t fwmark, const Endpoint* local = nullptr);
 
 }  // namespace net
