@@ -203,18 +203,19 @@ xfer_start 5102 10000000 90
 in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --count 5000 --rate 2000 --timeout 20 >"$TMPD/spray.log" ||
   fail "spray failed: $(cat "$TMPD/spray.log")"
 # One of gw1's authenticated probes (52 bytes after the IP and UDP headers), its MAC altered:
-# a forgery with gw1's key tag, sent 5 times from evil.
-probe_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 'udp[4:2] = 60 and udp[8:4] = 0 and udp[12:4] = 0x53545042' 2>/dev/null |
-  grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n' | cut -c57-160)
-((${#probe_hex} == 104)) || fail "no authenticated probe of gw1 in the capture (got '${probe_hex}')"
-last=$(printf '%02x' $((0x${probe_hex:102:2} ^ 1)))
-forged=""
-for ((i = 0; i < 102; i += 2)); do forged+="\\x${probe_hex:i:2}"; done
-forged+="\\x$last"
-for ((i = 0; i < 5; i++)); do
-  # shellcheck disable=SC2016
-  in_ns evil bash -c 'printf "$1" >/dev/udp/192.0.2.2/'"$PORT" _ "$forged" || fail "could not send the forged probe"
-done
+# a forgery with gw1's key tag, sent 5 times from evil. tools/spray sends it with one sendto()
+# each (a shell's printf to /dev/udp is line-buffered: it would split the datagram after every
+# 0x0a byte, which the probe's timestamp, tag or MAC contain in some runs).
+pkt_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 'udp[4:2] = 60 and udp[8:4] = 0 and udp[12:4] = 0x53545042' 2>/dev/null |
+  grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n')
+[[ $pkt_hex =~ ^4[5-9a-f] ]] || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
+ihl=$((0x${pkt_hex:1:1} * 4))  # the IPv4 header's length (tcpdump -x starts at the IP header)
+probe_hex=${pkt_hex:$(((ihl + 8) * 2)):104}
+((${#probe_hex} == 104)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
+forged=${probe_hex:0:102}$(printf '%02x' $((0x${probe_hex:102:2} ^ 1)))
+in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --payload "$forged" --count 5 --timeout 5 \
+  >"$TMPD/forged.log" || fail "could not send the forged probe: $(cat "$TMPD/forged.log")"
+grep -q 'sent=5 .* payload=52$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 52 bytes: $(cat "$TMPD/forged.log")"
 for round in 1 2 3; do
   in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/gw1.pcap" --rewrite-src 198.18.0.2:40400 --rate 500 --timeout 20 \
     >"$TMPD/replay$round.log" || fail "replay failed: $(cat "$TMPD/replay$round.log")"

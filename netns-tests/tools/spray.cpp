@@ -1,7 +1,7 @@
 // spray: sends hostile UDP datagrams at a gateway's tunnel port (a fuzzing flood from the WAN).
 //
 //   spray --to ADDR [--port P] [--bind ADDR] [--sport P] [--count N] [--rate PPS]
-//         [--sctp-port P] [--pool N] [--seed X] [--timeout S]
+//         [--sctp-port P] [--pool N] [--seed X] [--timeout S] [--payload HEX]
 //
 // Sends N (default 20000) datagrams to ADDR:P (default port 9899) from --bind:--sport (default:
 // the kernel's choice; bind a foreign-looking address and port 9899 to pose as a peer). Each is
@@ -31,7 +31,12 @@
 // to_assoc: those of them with a non-zero tag and equal pool ports, whose first chunk is no INIT,
 // COOKIE ECHO or SHUTDOWN COMPLETE (an association's vtag check refuses them); expect_bad_crc:
 // datagrams of 12+ bytes with a wrong checksum; expect_malformed: datagrams below 12 bytes plus
-// probe-shaped ones of a wrong length. Exit status: 0 if all N datagrams were sent, 1 otherwise
+// probe-shaped ones of a wrong length.
+// --payload HEX sends that one datagram (hex digits, 1 to 65507 bytes) N times instead, each
+// with one sendto(), so it arrives exactly as given (unlike a shell's printf to /dev/udp, which
+// is line-buffered and splits a datagram after every 0x0a byte). Its summary line is
+//   spray: sent=<n> failed=<n> secs=<s> payload=<bytes>
+// Exit status: 0 if all N datagrams were sent, 1 otherwise
 // (send errors, timeout), 2 on bad usage.
 
 #include <arpa/inet.h>
@@ -64,7 +69,8 @@ using tool::usage;
 
 constexpr const char* kUsage =
     "usage: spray --to ADDR [--port P] [--bind ADDR] [--sport P] [--count N]\n"
-    "             [--rate PPS] [--sctp-port P] [--pool N] [--seed X] [--timeout S]\n";
+    "             [--rate PPS] [--sctp-port P] [--pool N] [--seed X] [--timeout S]\n"
+    "             [--payload HEX]\n";
 
 struct Args {
   std::string to, bind;
@@ -72,7 +78,27 @@ struct Args {
                      timeout = 30;
   unsigned long long seed = 0;
   bool seed_set = false;
+  std::vector<std::uint8_t> payload;  // --payload: this datagram, not random ones
 };
+
+// The bytes of --payload's hex digits; a usage error unless 1..65507 whole bytes of hex.
+std::vector<std::uint8_t> hex_bytes(const std::string& key, const std::string& v) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::uint8_t> out;
+  if (v.empty() || v.size() % 2 != 0 || v.size() / 2 > 65507)
+    usage(key + " must be 1 to 65507 bytes as an even number of hex digits");
+  for (std::size_t i = 0; i < v.size(); i += 2) {
+    int hi = digit(v[i]), lo = digit(v[i + 1]);
+    if (hi < 0 || lo < 0) usage(key + " must be hex digits only, not '" + v + "'");
+    out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
+  }
+  return out;
+}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -101,6 +127,8 @@ Args parse(int argc, char** argv) {
       a.timeout = number(k, v, 1, 3600);
     else if (k == "--seed")
       a.seed = number(k, v, 0, ~0ULL), a.seed_set = true;
+    else if (k == "--payload")
+      a.payload = hex_bytes(k, v);
     else
       usage("unknown option " + k);
   }
@@ -427,9 +455,14 @@ int run(const Args& a) {
   auto start = pacer.start();
   for (unsigned long long i = 0; i < a.count; ++i) {
     if (!pacer.wait(i)) break;
-    Kind k = gen.pick();
+    Kind k = kRandom;
     bool assoc = false;
-    gen.make(k, pkt, assoc);
+    if (a.payload.empty()) {
+      k = gen.pick();
+      gen.make(k, pkt, assoc);
+    } else {
+      pkt = a.payload;
+    }
     bool ok = false;
     for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
       ssize_t r = ::sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&to), to_len);
@@ -449,6 +482,7 @@ int run(const Args& a) {
       continue;
     }
     ++sent;
+    if (!a.payload.empty()) continue;
     ++per_kind[k];
     switch (k) {
       case kSctpChunks:
@@ -476,6 +510,11 @@ int run(const Args& a) {
   ::close(fd);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("spray: sent=%llu failed=%llu secs=%.2f", sent, failed, secs);
+  if (!a.payload.empty()) {
+    std::printf(" payload=%zu\n", a.payload.size());
+    if (pacer.timed_out()) std::fprintf(stderr, "spray: timed out after %llu s\n", a.timeout);
+    return sent == a.count ? 0 : 1;
+  }
   for (int k = 0; k < kKinds; ++k) std::printf(" %s=%llu", kKindNames[k], per_kind[k]);
   std::printf(" valid_crc=%llu to_assoc=%llu expect_bad_crc=%llu expect_malformed=%llu seed=%llu\n",
               valid_crc, to_assoc, bad_crc, malformed, static_cast<unsigned long long>(seed));
