@@ -586,3 +586,70 @@ multipath_configs() {
       fail "'$SCTPTUND --check -c $(_gw_cfg "$n")' rejected the multi-path config: $(cat "$TMPD/check$n.log")"
   done
 }
+
+# ---- a WAN with delay, loss and a bottleneck (tools/delayline; these kernels have no netem) ------
+#   wan_delay_up            replace the direct WAN veth by  gw1 wan0 -- [wan: wa | delayline | wb] --
+#                           gw2 wan0  (same addresses, one L2 segment through the delay line),
+#                           offloads off on all four ends (frames of at most the MTU with their
+#                           checksums, as on a real link); starts the delay line with no delay (wan_delay_set changes it)
+#   wan_delay_set MS [LOSS_PCT [RATE_MBIT [QUEUE_MS]]]
+#                           restart the delay line: MS one-way delay each way, LOSS_PCT random
+#                           loss each way (decimal), RATE_MBIT bottleneck (0: none) with a
+#                           QUEUE_MS buffer (default 50). Frames in flight at the restart are lost.
+#   wan_delay_stats         the delay line's counters so far (stops it; wan_delay_set starts anew)
+WAN_DELAY_PID=""
+wan_delay_up() {
+  need_tool delayline
+  ns_add wan
+  in_ns gw1 ip link del wan0
+  ip -n "${PFX}gw1" link add wan0 type veth peer name wa netns "${PFX}wan"
+  ip -n "${PFX}gw2" link add wan0 type veth peer name wb netns "${PFX}wan"
+  _sysctl wan net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  _addr gw1 wan0 192.0.2.1/24
+  _addr gw2 wan0 192.0.2.2/24
+  if [[ $ROUTING == direct ]]; then
+    _addr gw1 wan0 fe80::1/64
+    _addr gw2 wan0 fe80::2/64
+    in_ns gw1 ip route replace 10.2.0.0/16 via 192.0.2.2 dev wan0
+    in_ns gw1 ip -6 route replace fd02::/64 via fe80::2 dev wan0
+    in_ns gw2 ip route replace 10.1.0.0/16 via 192.0.2.1 dev wan0
+    in_ns gw2 ip -6 route replace fd01::/64 via fe80::1 dev wan0
+  fi
+  local r d
+  for r in gw1:wan0 gw2:wan0 wan:wa wan:wb; do
+    in_ns "${r%%:*}" ip link set "${r#*:}" up
+    # tx off too: a frame the delay line reads carries no checksum yet where the sender left it
+    # to the device (CHECKSUM_PARTIAL); sent on as it is, the receiver would drop it.
+    in_ns "${r%%:*}" ethtool -K "${r#*:}" tx off tso off gso off gro off >/dev/null 2>&1 ||
+      fail "ethtool -K ${r#*:} tx off tso off gso off gro off failed in ${r%%:*}"
+    in_ns "${r%%:*}" ethtool -K "${r#*:}" tx-udp-segmentation off >/dev/null 2>&1 || true
+  done
+  for r in gw1:wan0 gw2:wan0 wan:wa wan:wb; do link_wait_up "${r%%:*}" "${r#*:}"; done
+  wan_delay_set 0
+  log "WAN through the delay line in ${PFX}wan (gw1 wan0 -- wa | delayline | wb -- gw2 wan0)"
+}
+
+wan_delay_set() {
+  local ms=$1 loss=${2:-0} rate=${3:-0} queue=${4:-50} i lines=0
+  [[ -z $WAN_DELAY_PID ]] || wan_delay_stats >/dev/null
+  [[ -f $TMPD/delayline.log ]] && lines=$(wc -l <"$TMPD/delayline.log")
+  bg_ns wan "$TMPD/delayline.log" "$TOOLS_DIR/delayline" --a wa --b wb --delay-ms "$ms" --loss "$loss" \
+    --rate-mbit "$rate" --queue-ms "$queue" --seed "$RANDOM" --timeout 7200
+  WAN_DELAY_PID=$BG_PID
+  for ((i = 0; i < 50; i++)); do
+    tail -n +"$((lines + 1))" "$TMPD/delayline.log" 2>/dev/null | grep -q "^delayline: wa <-> wb" && break
+    kill -0 "$WAN_DELAY_PID" 2>/dev/null || fail "delayline exited: $(tail -n 3 "$TMPD/delayline.log")"
+    sleep 0.05
+  done
+  ((i < 50)) || fail "delayline did not start within 2.5 s"
+  WAN_DELAY="${ms} ms one way, ${loss} % loss each way, rate ${rate} Mbit/s"
+}
+
+wan_delay_stats() {
+  local before
+  [[ -n $WAN_DELAY_PID ]] || return 0
+  before=$(wc -l <"$TMPD/delayline.log")
+  stop_pid "$WAN_DELAY_PID"
+  WAN_DELAY_PID=""
+  tail -n +"$((before + 1))" "$TMPD/delayline.log" | grep '^delayline [ab]*:' || true
+}

@@ -170,6 +170,10 @@ std::string render_text(const Snapshot& s) {
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
+  if (s.transport.sctp_retransmitted_chunks || s.transport.sctp_receive_drops)
+    out << "  sctp: " << s.transport.sctp_retransmitted_chunks << " chunks retransmitted ("
+        << s.transport.sctp_fast_retransmits << " fast), " << s.transport.sctp_data_timeouts
+        << " timeouts, " << s.transport.sctp_receive_drops << " received chunks dropped\n";
   if (s.transport.path_mtu_changes || s.transport.datagrams_too_big || s.transport.datagrams_fragmented)
     out << "  path mtu: " << s.transport.path_mtu_changes << " changes, " << s.transport.datagrams_too_big
         << " datagrams refused as too big, " << s.transport.datagrams_fragmented << " sent as IP fragments\n";
@@ -223,6 +227,16 @@ std::string render_text(const Snapshot& s) {
         out << "    streams: " << a.info.out_streams << " out / " << a.info.in_streams
             << " in   flows: " << a.flows << "   srtt: " << a.info.srtt_ms << " ms\n";
       }
+      const transport::WindowInfo& w = a.info.window;
+      if (w.cwnd) {
+        out << "    window: cwnd " << human_bytes(w.cwnd) << ", in flight " << w.flight_chunks
+            << " chunks, queued " << w.queued_chunks << ", peer rwnd " << human_bytes(w.peer_rwnd)
+            << ", our rwnd " << human_bytes(w.local_rwnd) << ", send buffer "
+            << human_bytes(w.send_buffered) << " of " << human_bytes(w.send_buffer) << ", rto "
+            << w.rto_ms << " ms";
+        if (w.data_timeouts) out << ", " << w.data_timeouts << " timeouts";
+        out << "\n";
+      }
     }
   }
   return out.str();
@@ -257,6 +271,10 @@ std::string render_json(const Snapshot& s) {
   j.field("paths_learned", s.transport.paths_learned).field("path_moves", s.transport.path_moves);
   j.field("datagrams_provisional", s.transport.datagrams_provisional)
       .field("datagrams_no_path", s.transport.datagrams_no_path);
+  j.field("sctp_retransmitted_chunks", s.transport.sctp_retransmitted_chunks)
+      .field("sctp_fast_retransmits", s.transport.sctp_fast_retransmits)
+      .field("sctp_data_timeouts", s.transport.sctp_data_timeouts)
+      .field("sctp_receive_drops", s.transport.sctp_receive_drops);
   j.field("path_mtu_changes", s.transport.path_mtu_changes)
       .field("datagrams_too_big", s.transport.datagrams_too_big)
       .field("datagrams_fragmented", s.transport.datagrams_fragmented);
@@ -331,6 +349,18 @@ std::string render_json(const Snapshot& s) {
       j.field("path_mtu", static_cast<std::uint64_t>(a.info.path_mtu))
           .field("sctp_mtu", static_cast<std::uint64_t>(a.info.sctp_mtu))
           .field("largest_datagram_at_path_mtu", a.info.largest_datagram_at_path_mtu);
+      const transport::WindowInfo& w = a.info.window;
+      j.open("window")
+          .field("cwnd", static_cast<std::uint64_t>(w.cwnd))
+          .field("flight_chunks", static_cast<std::uint64_t>(w.flight_chunks))
+          .field("queued_chunks", static_cast<std::uint64_t>(w.queued_chunks))
+          .field("peer_rwnd", static_cast<std::uint64_t>(w.peer_rwnd))
+          .field("local_rwnd", static_cast<std::uint64_t>(w.local_rwnd))
+          .field("send_buffered", w.send_buffered)
+          .field("send_buffer", static_cast<std::uint64_t>(w.send_buffer))
+          .field("rto_ms", static_cast<std::uint64_t>(w.rto_ms))
+          .field("data_timeouts", static_cast<std::uint64_t>(w.data_timeouts))
+          .close();
       j.open("paths", '[');
       for (const transport::PathInfo& p : a.info.paths) {
         j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);

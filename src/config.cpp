@@ -15,6 +15,12 @@
 #include <sstream>
 
 namespace config {
+
+RtoBounds rto_bounds(const TransportConfig& t, bool usrsctp) {
+  RtoBounds d = usrsctp ? RtoBounds{1000, 1000, 2000} : RtoBounds{100, 500, 1000};
+  return {t.rto_min_ms.value_or(d.min_ms), t.rto_initial_ms.value_or(d.initial_ms), t.rto_max_ms.value_or(d.max_ms)};
+}
+
 namespace {
 
 // Reads one table, remembering where each value came from so errors can name file and line.
@@ -171,7 +177,8 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
-                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu"});
+                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu", "max_window"});
+  if (auto v = s.integer("max_window", 1 << 20, 256 << 20)) transport.max_window = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("heartbeat_ms", 100, 3600000)) transport.heartbeat_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("keepalive_s", 1, 3600)) transport.keepalive_s = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("path_mtu", 1280, 9216)) transport.path_mtu = static_cast<int>(*v);
@@ -180,16 +187,27 @@ void read_transport(const std::string& file, const toml::table& table, Transport
   if (auto v = s.integer("rto_min_ms", 10, 60000)) transport.rto_min_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("rto_max_ms", 10, 600000)) transport.rto_max_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("rto_initial_ms", 10, 600000)) transport.rto_initial_ms = static_cast<std::uint32_t>(*v);
-  if (transport.rto_min_ms > transport.rto_max_ms)
-    s.fail(s.where("rto_min_ms"), "rto_min_ms", "must not be larger than rto_max_ms");
-  if (transport.rto_initial_ms < transport.rto_min_ms || transport.rto_initial_ms > transport.rto_max_ms)
-    s.fail(s.where("rto_initial_ms"), "rto_initial_ms", "must lie between rto_min_ms and rto_max_ms");
   if (auto kind = s.string("kind")) {
     if (*kind != "udp" && *kind != "kernel" && *kind != "auto")
       s.fail(s.where("kind"), "kind",
              "must be \"udp\" (userspace SCTP over UDP, RFC 6951), \"kernel\" (the kernel's SCTP) or \"auto\" "
              "(kernel where the kernel has SCTP, else udp), not '" + *kind + "'");
     transport.kind = *kind;
+  }
+  // The bounds must be ordered with the defaults of every transport the kind may choose.
+  for (bool usrsctp : {true, false}) {
+    if ((usrsctp && transport.kind == "kernel") || (!usrsctp && transport.kind == "udp")) continue;
+    RtoBounds rto = rto_bounds(transport, usrsctp);
+    std::string with = std::string(" (with the ") + (usrsctp ? "udp" : "kernel") + " transport's defaults " +
+                       std::to_string(rto.min_ms) + "/" + std::to_string(rto.initial_ms) + "/" +
+                       std::to_string(rto.max_ms) + " ms for those not set)";
+    if (rto.min_ms > rto.max_ms)
+      s.fail(s.where(transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms"), transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms",
+             "rto_min_ms must not be larger than rto_max_ms" + with);
+    if (rto.initial_ms < rto.min_ms || rto.initial_ms > rto.max_ms) {
+      const char* key = transport.rto_initial_ms ? "rto_initial_ms" : transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms";
+      s.fail(s.where(key), key, "rto_initial_ms must lie between rto_min_ms and rto_max_ms" + with);
+    }
   }
   if (auto encaps = s.boolean("udp_encapsulation")) {
     if (transport.kind == "udp" && !*encaps)
@@ -490,7 +508,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.probe_interval_ms != b.transport.probe_interval_ms || a.transport.failover_ms != b.transport.failover_ms ||
       a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||
       a.transport.rto_initial_ms != b.transport.rto_initial_ms || a.transport.heartbeat_ms != b.transport.heartbeat_ms ||
-      a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu)
+      a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu ||
+      a.transport.max_window != b.transport.max_window)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");

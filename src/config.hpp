@@ -44,11 +44,25 @@ struct TransportConfig {
   // Path supervision and SCTP retransmission timing (shared with the kernel transport).
   std::uint32_t probe_interval_ms = 50;  // probes on every path (24-byte datagrams)
   std::uint32_t failover_ms = 150;       // a path silent this long is down: about the failover gap
-  std::uint32_t rto_min_ms = 100, rto_max_ms = 1000, rto_initial_ms = 500;
+  // Retransmission timeout bounds as given; unset ones take the transport's defaults (rto_bounds).
+  std::optional<std::uint32_t> rto_min_ms, rto_max_ms, rto_initial_ms;
   std::uint32_t heartbeat_ms = 1000;  // SCTP heartbeat interval on an idle association
   std::uint32_t keepalive_s = 25;     // a path that sent nothing this long gets a probe (NAT mappings)
   int path_mtu = 1500;                // the WAN path's IP MTU: SCTP packets are sized to fit it
+  // Send and receive buffer of each association, bytes: the most it keeps in flight (a path's
+  // bandwidth-delay product needs this much) and the bound of its memory.
+  std::uint32_t max_window = 16u << 20;
 };
+
+// SCTP retransmission timeout bounds in ms, the configured ones or the transport's defaults:
+// usrsctp (kind udp) 1000/1000/2000: usrsctp does not restart its retransmission timer when
+// data is acknowledged, so a smaller minimum fires it whenever the RTT spikes (a busy peer, a
+// queue on the path) and collapses the window; kernel 100/500/1000: its path failover is driven
+// by these timeouts.
+struct RtoBounds {
+  std::uint32_t min_ms, initial_ms, max_ms;
+};
+RtoBounds rto_bounds(const TransportConfig& transport, bool usrsctp);
 
 struct FlowsConfig {
   double tcp_idle_s = 600, udp_idle_s = 60, other_idle_s = 30, linger_s = 2;

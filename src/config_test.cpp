@@ -91,6 +91,36 @@ TEST_CASE("config: defaults") {
   CHECK(c.control.socket == "/run/sctptund/tun0.sock");
 }
 
+TEST_CASE("config: [transport] max_window and the retransmission timeouts of each transport") {
+  config::Config c = config::parse_config("", "empty.toml");
+  CHECK(c.transport.max_window == 16u << 20);
+  config::RtoBounds udp = config::rto_bounds(c.transport, true);
+  CHECK(udp.min_ms == 1000);
+  CHECK(udp.initial_ms == 1000);
+  CHECK(udp.max_ms == 2000);
+  config::RtoBounds kernel = config::rto_bounds(c.transport, false);
+  CHECK(kernel.min_ms == 100);
+  CHECK(kernel.initial_ms == 500);
+  CHECK(kernel.max_ms == 1000);
+
+  c = config::parse_config("[transport]\nmax_window = 67108864\nrto_min_ms = 300\n", "t.toml");
+  CHECK(c.transport.max_window == 64u << 20);
+  CHECK(config::rto_bounds(c.transport, true).min_ms == 300);
+  CHECK(config::rto_bounds(c.transport, true).initial_ms == 1000);
+  CHECK(config::rto_bounds(c.transport, false).min_ms == 300);
+  CHECK(config::rto_bounds(c.transport, false).initial_ms == 500);
+
+  CHECK(contains(error_of("[transport]\nmax_window = 1000\n"), "max_window"));
+  CHECK(contains(error_of("[transport]\nmax_window = 1073741824\n"), "max_window"));
+  // rto_max_ms = 500 is below the udp transport's default minimum; fine for the kernel alone.
+  std::string e = error_of("[transport]\nrto_max_ms = 500\n");
+  CHECK(contains(e, "udp transport's defaults 1000/1000/500"));
+  CHECK(contains(e, "test.toml:2: [transport] rto_max_ms"));
+  CHECK_NOTHROW(config::parse_config("[transport]\nkind = \"kernel\"\nrto_max_ms = 500\n", "k.toml"));
+  CHECK(contains(error_of("[transport]\nkind = \"auto\"\nrto_max_ms = 500\n"), "udp transport"));
+  CHECK(contains(error_of("[transport]\nrto_min_ms = 50\nrto_initial_ms = 40\n"), "rto_initial_ms"));
+}
+
 TEST_CASE("config: errors name the file, the line and the key") {
   std::string e = error_of("[tun]\nname = \"tun0\"\nmtuu = 1400\n");
   CHECK(contains(e, "test.toml:3:"));
@@ -261,6 +291,9 @@ TEST_CASE("config: what a reload can apply and what needs a restart") {
   b.tun.mtu = 1300;
   auto needed = config::restart_needed(a, b);
   CHECK(needed.size() == 3);
+  b = a;
+  b.transport.max_window = 1 << 20;
+  CHECK(config::restart_needed(a, b).size() == 1);
 }
 
 TEST_CASE("config: [[peer]] pool: associations kept ready, 1..16, default 2") {

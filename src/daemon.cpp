@@ -139,9 +139,11 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   common.sctp_port = t.port;
   common.streams = t.streams;
   common.fwmark = config_.tun.fwmark;
-  common.rto_initial_ms = t.rto_initial_ms;
-  common.rto_min_ms = t.rto_min_ms;
-  common.rto_max_ms = t.rto_max_ms;
+  config::RtoBounds rto = config::rto_bounds(t, kind != "kernel");
+  common.rto_initial_ms = rto.initial_ms;
+  common.rto_min_ms = rto.min_ms;
+  common.rto_max_ms = rto.max_ms;
+  common.socket_buffer = static_cast<int>(t.max_window);
   common.probe_interval_ms = t.probe_interval_ms;
   common.failover_ms = t.failover_ms;
   if (kind == "kernel") {

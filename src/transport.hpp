@@ -50,7 +50,7 @@ struct SctpOptions {
   std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
   std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // path supervision
   std::uint32_t max_init_attempts = 4;
-  int socket_buffer = 4 << 20;  // SCTP send and receive buffer, bytes
+  int socket_buffer = 16 << 20;  // SCTP send and receive buffer of each association, bytes
   std::uint32_t fwmark = 0;     // SO_MARK of the WAN sockets (0: none)
 };
 
@@ -76,6 +76,22 @@ struct PathInfo {
   std::uint64_t datagrams_out = 0, datagrams_in = 0;
 };
 
+// SCTP's congestion and flow control of one association, as its stack reports them (0: not
+// known, e.g. the association is not up). What limits a slow tunnel shows here: a congestion
+// window far below the bandwidth-delay product (loss), a peer window near zero (the receiver),
+// a send buffer at its limit (more data than the path carries: backpressure).
+struct WindowInfo {
+  std::uint32_t cwnd = 0;           // congestion window of the primary path, bytes
+  std::uint32_t flight_chunks = 0;  // DATA chunks sent and not yet acknowledged
+  std::uint32_t queued_chunks = 0;  // DATA chunks waiting to be sent
+  std::uint32_t peer_rwnd = 0;      // room the peer's receive window leaves beyond the flight
+  std::uint32_t local_rwnd = 0;     // the receive window we advertise
+  std::uint64_t send_buffered = 0;  // bytes queued or in flight (counts against send_buffer)
+  std::uint32_t send_buffer = 0;    // the association's send buffer limit, bytes
+  std::uint32_t rto_ms = 0;
+  std::uint32_t data_timeouts = 0;  // retransmission timeouts of DATA (T3-rtx) so far
+};
+
 struct AssocInfo {
   AssocId id = 0;
   PeerId peer = 0;
@@ -95,6 +111,7 @@ struct AssocInfo {
   // largest datagram (UDP payload) sent to the peer with DF since path_mtu was set.
   std::uint32_t path_mtu = 0, sctp_mtu = 0;
   std::uint64_t largest_datagram_at_path_mtu = 0;
+  WindowInfo window;
 };
 
 struct TransportStats {
@@ -119,6 +136,11 @@ struct TransportStats {
   // (a replayed datagram), packets with a wrong verification tag (one from an old or a forged
   // association), packets for no association at all.
   std::uint64_t sctp_duplicate_data = 0, sctp_bad_vtag = 0, sctp_out_of_the_blue = 0;
+  // How the SCTP stack recovered lost data (usrsctp: process-wide): DATA chunks sent again, of
+  // them by fast retransmit, and retransmission timeouts; DATA the receiver side dropped for want
+  // of room (the chunk-queue limit or the receive window).
+  std::uint64_t sctp_retransmitted_chunks = 0, sctp_fast_retransmits = 0, sctp_data_timeouts = 0;
+  std::uint64_t sctp_receive_drops = 0;
   // Path MTU (udp transport): changes of a peer's path MTU, datagrams the kernel refused as larger
   // than the path MTU it knows (an ICMP lowered it; each triggers a re-check), and datagrams sent
   // as IP fragments: SCTP chunks cut for the old, larger MTU, which SCTP cannot cut again.

@@ -12,7 +12,6 @@
 
 namespace net {
 namespace {
-constexpr int kSocketBuffer = 4 << 20;
 constexpr std::size_t kMaxGsoSegments = 64;  // the kernel's UDP_MAX_SEGMENTS
 constexpr std::size_t kMaxGsoBytes = 65000;  // stay below the 64 KiB UDP length limit
 
@@ -25,14 +24,13 @@ int set_pmtudisc(int fd, int family, bool fragment) {
                             : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof v4);
 }
 
-void set_buffer(int fd, int force_option, int option) {
-  int size = kSocketBuffer;
+void set_buffer(int fd, int force_option, int option, int size) {
   if (setsockopt(fd, SOL_SOCKET, force_option, &size, sizeof size) != 0)
     setsockopt(fd, SOL_SOCKET, option, &size, sizeof size);
 }
 }  // namespace
 
-UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark)
+UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark, int buffer)
     : local_(local),
       send_buf_(kBatch * kMaxDatagram),
       send_to_(kBatch),
@@ -49,8 +47,8 @@ UdpSocket::UdpSocket(const Endpoint& local, std::uint32_t fwmark)
     close(fd_);
     throw std::system_error(err, std::generic_category(), "SO_MARK on udp " + local.to_string());
   }
-  set_buffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF);
-  set_buffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF);
+  set_buffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF, buffer);
+  set_buffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF, buffer);
   if (bind(fd_, local.sockaddr_ptr(), local.sockaddr_len()) != 0) {
     int err = errno;
     close(fd_);

@@ -33,7 +33,9 @@ class UdpSocket {
   // naming the address. Path MTU discovery "do" (IP_PMTUDISC_DO, IPV6_PMTUDISC_DO): DF on every
   // datagram, never fragmented here; one larger than the path MTU the kernel knows is refused
   // (too_big). (With the kernel's default, "want", a UDP GSO batch leaves without DF.)
-  explicit UdpSocket(const Endpoint& local, std::uint32_t fwmark = 0);
+  // buffer: the socket's send and receive buffer, bytes (forced past the sysctl limits where
+  // we may: a burst arriving faster than we read must not be dropped).
+  explicit UdpSocket(const Endpoint& local, std::uint32_t fwmark = 0, int buffer = 4 << 20);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
