@@ -98,6 +98,8 @@ export ROUTING
 source "$repo/netns-tests/lib.sh"
 # shellcheck source=lib_contenders.sh
 source "$here/lib_contenders.sh"
+# shellcheck source=lib_measure.sh
+source "$here/lib_measure.sh"
 need_cmds iperf3 wg wireguard-go openvpn nft ethtool jq awk sort getconf
 need_tool rr
 
@@ -158,60 +160,6 @@ declare -A SAMPLE=()  # "contender|metric|round" -> value or NA
 record() { SAMPLE["$1|$2|$3"]=$4; }
 
 # ---- measuring ----------------------------------------------------------------------------------
-
-IPERF_SRV=""
-IPERF_OUT="$TMPD/iperf3-client.json"
-
-start_iperf_server() {
-  bg_ns server "$TMPD/iperf3-server.log" iperf3 -s -p 5201
-  IPERF_SRV=$BG_PID
-  wait_listen server 5201
-}
-
-restart_iperf_server() {
-  [[ -n $IPERF_SRV ]] && stop_pid "$IPERF_SRV"
-  start_iperf_server
-}
-
-# in_client OUT TIMEOUT CMD...: run CMD in the client namespace (bounded by TIMEOUT seconds) with
-# stdout to OUT, as a background job that is waited for: bash runs the INT trap as soon as Ctrl-C
-# arrives during `wait`, whereas for a foreground child that catches SIGINT itself (iperf3 and
-# ping do, and then exit normally) it would assume the child handled it and carry on.
-in_client() {
-  local out=$1 tmo=$2 pid rc=0; shift 2
-  ip netns exec "$(ns client)" timeout "$tmo" "$@" >"$out" 2>>"$TMPD/client-stderr.log" &
-  pid=$!
-  _PIDS+=("$pid")  # stopped by lib.sh's cleanup trap if we are interrupted
-  wait "$pid" || rc=$?
-  _forget_pid "$pid"
-  return "$rc"
-}
-
-# run_iperf TRIES TIMEOUT ARGS...: iperf3 client in `client` to the server; JSON in $IPERF_OUT.
-run_iperf() {
-  local tries=$1 tmo=$2 t err; shift 2
-  for ((t = 1; t <= tries; t++)); do
-    if in_client "$IPERF_OUT" "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" &&
-      jq -e '.end.sum_received.bytes > 0' "$IPERF_OUT" >/dev/null 2>&1; then
-      return 0
-    fi
-    err=$(jq -r '.error // empty' "$IPERF_OUT" 2>/dev/null | head -c 200 || true)
-    log "warning: iperf3 $* failed (try $t of $tries)${err:+: $err}"
-    restart_iperf_server
-  done
-  return 1
-}
-
-iperf_mbps() { jq -r '.end.sum_received.bits_per_second / 1e6' "$IPERF_OUT"; }
-
-wait_path() {  # bounded: at most 20 one-second pings
-  local i
-  for ((i = 0; i < 20; i++)); do
-    in_ns client ping -n -c 1 -W 1 -q 10.2.0.2 >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 m_rtt() {  # ping RTT average and p99 from the individual replies
   local c=$1 r=$2 out f="$TMPD/rtt.txt" n
@@ -394,27 +342,11 @@ run_contender() {
 
 # ---- report -------------------------------------------------------------------------------------
 
-median_of() {  # median_of C M ROUNDS -> median of the rounds' values that are not NA, or NA
-  local c=$1 m=$2 n=$3 i v vals=()
-  for ((i = 1; i <= n; i++)); do
-    v=${SAMPLE["$c|$m|$i"]:-NA}
-    [[ $v == NA ]] || vals+=("$v")
-  done
-  ((${#vals[@]})) || { echo NA; return 0; }
-  printf '%s\n' "${vals[@]}" | sort -g |
-    awk '{a[NR] = $1} END {printf "%.6g\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'
-}
-
-ratio() {  # ratio A B -> A/B with 2 decimals, or "-"
-  if [[ $1 == NA || $2 == NA ]]; then echo "-"; return 0; fi
-  awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "-"; else printf "%.2f\n", a / b}'
-}
-
 declare -A MED=()
 compute_medians() {
   local n=$1 c m
   for c in "${CONTENDERS[@]}"; do
-    for m in "${METRICS[@]}"; do MED["$c|$m"]=$(median_of "$c" "$m" "$n"); done
+    for m in "${METRICS[@]}"; do MED["$c|$m"]=$(median_of "$c|$m" "$n"); done
   done
 }
 

@@ -235,6 +235,8 @@ std::string render_text(const Snapshot& s) {
             << human_bytes(w.send_buffered) << " of " << human_bytes(w.send_buffer) << ", rto "
             << w.rto_ms << " ms";
         if (w.data_timeouts) out << ", " << w.data_timeouts << " timeouts";
+        if (w.chunks_sent)
+          out << ", retransmitted " << w.chunks_retransmitted << " of " << w.chunks_sent << " chunks";
         out << "\n";
       }
     }
@@ -360,6 +362,8 @@ std::string render_json(const Snapshot& s) {
           .field("send_buffer", static_cast<std::uint64_t>(w.send_buffer))
           .field("rto_ms", static_cast<std::uint64_t>(w.rto_ms))
           .field("data_timeouts", static_cast<std::uint64_t>(w.data_timeouts))
+          .field("chunks_sent", w.chunks_sent)
+          .field("chunks_retransmitted", w.chunks_retransmitted)
           .close();
       j.open("paths", '[');
       for (const transport::PathInfo& p : a.info.paths) {

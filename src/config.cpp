@@ -177,7 +177,15 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
-                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu", "max_window"});
+                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu", "max_window",
+                "fec_max_overhead", "congestion_control"});
+  if (auto v = s.integer("fec_max_overhead", 0, 50)) transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
+  if (auto cc = s.string("congestion_control")) {
+    if (*cc != "reno" && *cc != "htcp" && *cc != "hstcp")
+      s.fail(s.where("congestion_control"), "congestion_control",
+             "must be \"reno\", \"htcp\" or \"hstcp\", not '" + *cc + "'");
+    transport.congestion_control = *cc;
+  }
   if (auto v = s.integer("max_window", 1 << 20, 256 << 20)) transport.max_window = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("heartbeat_ms", 100, 3600000)) transport.heartbeat_ms = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("keepalive_s", 1, 3600)) transport.keepalive_s = static_cast<std::uint32_t>(*v);
@@ -263,7 +271,7 @@ std::optional<crypto::Key> read_key_file(const std::string& path, std::string& e
 
 PeerConfig read_peer(const std::string& file, const toml::table& table, Keys keys) {
   Section s(file, table, "peer");
-  s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption"});
+  s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption", "fec"});
   PeerConfig peer;
   peer.name = s.required_string("name");
   if (!valid_name(peer.name, 64))
@@ -271,6 +279,7 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
            "'" + peer.name + "' is not a valid peer name (1-64 of a-z A-Z 0-9 - _ .)");
   if (auto port = s.integer("port", 1, 65535)) peer.port = static_cast<std::uint16_t>(*port);
   if (auto compression = s.boolean("compression")) peer.compression = *compression;
+  if (auto fec = s.boolean("fec")) peer.fec = *fec;
   if (auto pool = s.integer("pool", 1, 16)) peer.pool = static_cast<std::uint16_t>(*pool);
   s.strings("remote", [&](const std::string& text, const toml::source_region& where) {
     auto ep = net::Endpoint::parse(text, peer.port);
@@ -509,7 +518,9 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||
       a.transport.rto_initial_ms != b.transport.rto_initial_ms || a.transport.heartbeat_ms != b.transport.heartbeat_ms ||
       a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu ||
-      a.transport.max_window != b.transport.max_window)
+      a.transport.max_window != b.transport.max_window ||
+      a.transport.fec_max_overhead != b.transport.fec_max_overhead ||
+      a.transport.congestion_control != b.transport.congestion_control)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");
@@ -517,6 +528,7 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&
                  a.peers[i].port == b.peers[i].port && a.peers[i].compression == b.peers[i].compression &&
+                 a.peers[i].fec == b.peers[i].fec &&
                  a.peers[i].pool == b.peers[i].pool && a.peers[i].key == b.peers[i].key &&
                  a.peers[i].seal == b.peers[i].seal;
   }

@@ -52,6 +52,10 @@ struct TransportConfig {
   // Send and receive buffer of each association, bytes: the most it keeps in flight (a path's
   // bandwidth-delay product needs this much) and the bound of its memory.
   std::uint32_t max_window = 16u << 20;
+  // FEC below SCTP (udp transport): the most parity it may add, percent of the data datagrams.
+  std::uint32_t fec_max_overhead = 25;
+  // usrsctp's congestion control: "reno" (RFC 4960), "htcp" or "hstcp" (udp transport).
+  std::string congestion_control = "reno";
 };
 
 // SCTP retransmission timeout bounds in ms, the configured ones or the transport's defaults:
@@ -82,6 +86,7 @@ struct PeerConfig {
   std::string key_file;     // as written; relative paths are taken from the config file's folder
   std::optional<crypto::Key> key;  // read from key_file when the config is loaded
   bool seal = true;         // encryption = "aead" (default) or "none"
+  bool fec = true;          // offer FEC below SCTP (udp transport, with key_file; used when both offer it)
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.

@@ -96,6 +96,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     security.psk = peer.key;
     security.seal = peer.seal;
     security.compression = peer.compression;
+    security.fec = peer.fec;
     gateway_options.peer_security.push_back(security);
   }
   gateway_options.instance = std::random_device{}();
@@ -164,6 +165,8 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   options.heartbeat_ms = t.heartbeat_ms;
   options.keepalive_s = t.keepalive_s;
   options.wan_mtu = t.path_mtu;
+  options.congestion_control = t.congestion_control == "htcp" ? 2 : t.congestion_control == "hstcp" ? 1 : 0;
+  options.fec_max_overhead = t.fec_max_overhead / 100.0;
   return std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 }
 

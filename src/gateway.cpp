@@ -384,6 +384,7 @@ void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
   if (!state.listed_ready && state.ready()) {
     state.listed_ready = true;
     peers_[state.peer].ready_assocs.push_back(assoc);
+    transport_.set_fec(state.peer, hs.fec());
     LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s)", peers_[state.peer].name.c_str(),
              static_cast<unsigned long long>(assoc), hs.peer_instance(),
              hs.needs_auth() ? "key verified" : "NOT authenticated",

@@ -5,11 +5,15 @@
 namespace gateway {
 
 Handshake::Handshake(const PeerSecurity& security, std::uint32_t instance)
-    : psk_(security.psk), seal_(security.seal && security.psk), offer_compression_(security.compression) {
+    : psk_(security.psk),
+      seal_(security.seal && security.psk),
+      offer_compression_(security.compression),
+      offer_fec_(security.fec && security.psk) {
   wire::Hello hello;
   hello.instance = instance;
   if (security.bundle) hello.capabilities |= wire::kCapBundle;
   if (security.compression) hello.capabilities |= wire::kCapCompression;
+  if (offer_fec_) hello.capabilities |= wire::kCapFec;
   if (psk_) {
     nonce_ = crypto::random_nonce();
     hello.capabilities |= wire::kCapAuth;
@@ -71,6 +75,7 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   peer_instance_ = hello.instance;
   compress_ = offer_compression_ && (hello.capabilities & wire::kCapCompression);
   bundle_ = hello.capabilities & wire::kCapBundle;
+  fec_ = offer_fec_ && (hello.capabilities & wire::kCapFec);
   if (seal_) {
     bool aes = crypto::aes_gcm_available() && (hello.capabilities & wire::kCapAesGcm);
     session_ = std::make_unique<crypto::Session>(*psk_, nonce_, peer_nonce,

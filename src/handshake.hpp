@@ -32,6 +32,7 @@ struct PeerSecurity {
   bool seal = false;               // encryption = "aead": requires psk
   bool compression = true;
   bool bundle = true;
+  bool fec = false;  // offer FEC below SCTP (needs psk: parity is authenticated with it)
 };
 
 class Handshake {
@@ -54,17 +55,18 @@ class Handshake {
   std::uint32_t peer_instance() const { return peer_instance_; }
   bool compress() const { return compress_; }
   bool bundle() const { return bundle_; }
+  bool fec() const { return fec_; }  // both HELLOs offered FEC
   // The AEAD state once the peer's HELLO is in and we seal; null otherwise.
   crypto::Session* session() const { return session_.get(); }
 
  private:
   std::optional<crypto::Key> psk_;
-  bool seal_, offer_compression_;
+  bool seal_, offer_compression_, offer_fec_;
   crypto::Nonce nonce_{};
   std::vector<std::uint8_t> hello_, peer_hello_;
   bool peer_hello_received_ = false, peer_authenticated_ = false;
   std::uint32_t peer_instance_ = 0;
-  bool compress_ = false, bundle_ = false;
+  bool compress_ = false, bundle_ = false, fec_ = false;
   std::unique_ptr<crypto::Session> session_;
 };
 

@@ -90,6 +90,7 @@ struct WindowInfo {
   std::uint32_t send_buffer = 0;    // the association's send buffer limit, bytes
   std::uint32_t rto_ms = 0;
   std::uint32_t data_timeouts = 0;  // retransmission timeouts of DATA (T3-rtx) so far
+  std::uint64_t chunks_sent = 0, chunks_retransmitted = 0;  // DATA chunks sent; of them sent again
 };
 
 struct AssocInfo {
@@ -157,6 +158,9 @@ class Transport {
   // Ends the association (protocol violation, failed handshake); the transport reconnects later.
   virtual void abort(AssocId assoc, const char* reason) = 0;
   virtual std::vector<AssocInfo> associations() const = 0;
+  // Both ends offered FEC below SCTP on an association of the peer (HELLO): the transport may
+  // frame its datagrams to the peer and add parity (udp transport; others ignore it).
+  virtual void set_fec(PeerId /*peer*/, bool /*both_offer*/) {}
   virtual TransportStats stats() const = 0;
   virtual const char* kind() const = 0;
 };

@@ -90,6 +90,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   }
   UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
   path.last_out = t.loop_.now();
+  count_data_chunks(*link, {bytes, length});
   // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
   if (pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
     t.send_fragmentable(*link->p, link->p->primary, {bytes, length});
@@ -269,6 +270,13 @@ void UsrsctpTransport::open_socket(Link& link) {
   burst.assoc_id = SCTP_FUTURE_ASSOC;
   burst.assoc_value = 0;
   set_option(link.sock, IPPROTO_SCTP, SCTP_MAX_BURST, burst, "SCTP_MAX_BURST");
+  if (options_.congestion_control != 0) {  // before the association exists: it starts with it
+    constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
+    sctp_assoc_value cc{};
+    cc.assoc_id = SCTP_FUTURE_ASSOC;
+    cc.assoc_value = options_.congestion_control;
+    set_option(link.sock, IPPROTO_SCTP, kPluggableCc, cc, "SCTP_PLUGGABLE_CC");
+  }
   // A SACK every 4 full packets instead of every 2 (or within 10 ms): half the SACK bytes on
   // the WAN; congestion control counts acknowledged bytes, so it grows as fast.
   sctp_sack_info sack{};
@@ -692,6 +700,8 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
         info.window.queued_chunks = status.sstat_penddata;
       }
       info.window = read_window(link->sock, info.window);
+      info.window.chunks_sent = link->data_chunks_out;
+      info.window.chunks_retransmitted = link->data_chunks_retransmitted;
     }
     info.path_mtu = static_cast<std::uint32_t>(peer.pmtu.ip_mtu);
     info.largest_datagram_at_path_mtu = peer.largest_at_pmtu;

@@ -55,6 +55,9 @@ struct UsrsctpOptions : SctpOptions {
   std::uint32_t heartbeat_ms = 1000;
   std::uint32_t keepalive_s = 25;  // a path that sent nothing this long gets a probe (NAT mappings)
   std::uint32_t failback_hold_ms = 1000;  // a better path must be up this long to get traffic back
+  // usrsctp's congestion control module: 0 RFC 4960 (Reno-like), 1 HSTCP, 2 H-TCP.
+  std::uint32_t congestion_control = 0;
+  double fec_max_overhead = 0.25;  // the most parity FEC may add, per data datagram
 };
 
 class UsrsctpTransport final : public Transport {

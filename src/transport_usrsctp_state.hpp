@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "src/path_auth.hpp"
@@ -99,6 +100,11 @@ struct UsrsctpTransport::Link {
   std::unique_ptr<loop::Timer> reconnect_timer;
   tun::PacketBuf rx;  // the message being received (may arrive in parts)
   std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
+  // DATA chunks this association sent (conn_output reads every packet): the highest TSN so far;
+  // a chunk at or below it is a retransmission, the sender's own measure of loss.
+  std::uint32_t highest_tsn = 0;
+  bool tsn_seen = false;
+  std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
 };
 
 namespace usrsctp_detail {
@@ -121,6 +127,28 @@ inline void put64(std::uint8_t* p, std::uint64_t v) {
 }
 inline std::uint32_t get32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// Counts the DATA (and I-DATA) chunks of an SCTP packet we send into link's counters: new TSNs
+// (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
+inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std::uint8_t> packet) {
+  constexpr std::uint8_t kData = 0, kIData = 64;
+  std::size_t off = kSctpCommonHeader;
+  while (off + 8 <= packet.size()) {
+    std::size_t len = std::size_t{packet[off + 2]} << 8 | packet[off + 3];
+    if (len < 4) break;
+    if (packet[off] == kData || packet[off] == kIData) {
+      std::uint32_t tsn = get32(packet.data() + off + 4);
+      ++link.data_chunks_out;
+      if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
+        link.highest_tsn = tsn;
+        link.tsn_seen = true;
+      } else {
+        ++link.data_chunks_retransmitted;
+      }
+    }
+    off += (len + 3) & ~std::size_t{3};
+  }
 }
 
 inline bool is_probe(std::span<const std::uint8_t> bytes) {

@@ -60,6 +60,8 @@ enum Capability : std::uint32_t {
   kCapAuth = 1u << 2,         // holds a pre-shared key: HELLO carries kExtNonce, AUTH follows
   kCapSealed = 1u << 3,       // seals every message after AUTH (and requires the peer to)
   kCapAesGcm = 1u << 4,       // can use AES-256-GCM (else ChaCha20-Poly1305 is used)
+  kCapFec = 1u << 5,          // takes FEC-framed datagrams and parity on its paths (udp transport,
+                              // with a key: parity is authenticated; doc/PROTOCOL.md "FEC")
 };
 // HELLO extension types.
 enum Ext : std::uint8_t {
