@@ -183,6 +183,7 @@ m_bulk() {
   local s=$1 c=$2 r=$3 secs=$4 t0 t1 pp n bytes retx f="$TMPD/p99.txt"
   for m in tcp8 p99 cpu retx; do record "$s" "$c" "$m" "$r" NA; done
   t0=$(contender_cpu_ticks "$c") || return 0
+  : >"$TMPD/bulk-ping.out"  # bg_ns appends
   bg_ns client "$TMPD/bulk-ping.out" timeout $((secs + 10)) ping -n -i 0.05 -W 2 -c $(((secs - 2) * 20)) 10.2.0.2
   pp=$BG_PID
   if ! run_iperf 1 $((secs + 30)) -t "$secs" -P 8; then stop_pid "$pp"; return 0; fi
@@ -371,5 +372,6 @@ done
 ((chart)) && draw_chart
 cat "$report"
 elapsed=$(($(date +%s) - t_start))
-printf '\nCSV: %s\nreport: %s\n%stook %d min %d s\n' "$csv" "$report" "$([[ -s $png ]] && echo "chart: $png
-")" $((elapsed / 60)) $((elapsed % 60))
+printf '\nCSV: %s\nreport: %s\n' "$csv" "$report"
+[[ -s $png ]] && printf 'chart: %s\n' "$png"
+printf 'took %d min %d s\n' $((elapsed / 60)) $((elapsed % 60))

@@ -23,6 +23,7 @@ case $target in
   peer_messages | tun_packets) sources=("${pipeline[@]}") libs=(-lsodium -lev) max_len=20000 ;;
   config) sources=(src/config.cpp src/endpoint.cpp src/crypto_session.cpp policy/policy.cpp)
     libs=(-ltomlplusplus -lsodium) ;;
+  fec_input) sources=(src/fec_wire.cpp src/fec_code.cpp src/fec_sender.cpp src/fec_receiver.cpp) libs=(-lsodium -lisal) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 sources=("${sources[@]/%*.hpp/}")  # headers are listed for the reader only

@@ -1,5 +1,6 @@
 #include "src/commands.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -61,6 +62,13 @@ class Json {
   Json& field(const char* key, const std::string& value) {
     comma();
     out_ << json_string(key) << ":" << json_string(value);
+    return *this;
+  }
+  Json& field(const char* key, double value) {
+    comma();
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6g", std::isfinite(value) ? value : 0.0);
+    out_ << json_string(key) << ":" << text;
     return *this;
   }
   Json& field(const char* key, bool value) {
@@ -174,6 +182,11 @@ std::string render_text(const Snapshot& s) {
     out << "  sctp: " << s.transport.sctp_retransmitted_chunks << " chunks retransmitted ("
         << s.transport.sctp_fast_retransmits << " fast), " << s.transport.sctp_data_timeouts
         << " timeouts, " << s.transport.sctp_receive_drops << " received chunks dropped\n";
+  if (s.transport.fec_data_out || s.transport.fec_parity_in || s.transport.fec_forged || s.transport.fec_malformed)
+    out << "  fec: " << s.transport.fec_data_out << " datagrams framed, " << s.transport.fec_parity_out
+        << " parity sent, " << s.transport.fec_parity_in << " parity received, " << s.transport.fec_rebuilt
+        << " rebuilt, " << s.transport.fec_unrecovered << " left to SCTP, " << s.transport.fec_forged
+        << " forged, " << s.transport.fec_malformed << " malformed\n";
   if (s.transport.path_mtu_changes || s.transport.datagrams_too_big || s.transport.datagrams_fragmented)
     out << "  path mtu: " << s.transport.path_mtu_changes << " changes, " << s.transport.datagrams_too_big
         << " datagrams refused as too big, " << s.transport.datagrams_fragmented << " sent as IP fragments\n";
@@ -216,6 +229,16 @@ std::string render_text(const Snapshot& s) {
           out << line;
         }
         out << "  " << human_bytes(p.bytes_out) << " out, " << human_bytes(p.bytes_in) << " in\n";
+        if (!p.fec.empty()) {
+          std::snprintf(line, sizeof line, "      fec: %s, loss %.3f%%, parity %.1f%%; out %llu data + %llu parity",
+                        p.fec.c_str(), p.fec_loss * 100, p.fec_redundancy * 100,
+                        static_cast<unsigned long long>(p.fec_data_out), static_cast<unsigned long long>(p.fec_parity_out));
+          out << line;
+          if (p.fec_received)
+            out << "; in " << p.fec_received << " data, " << p.fec_lost << " missing, " << p.fec_rebuilt
+                << " rebuilt, " << p.fec_unrecovered << " left to SCTP";
+          out << "\n";
+        }
       }
       if (a.info.path_changes) out << "    path changes: " << a.info.path_changes << "\n";
       if (a.info.path_mtu) {
@@ -277,6 +300,14 @@ std::string render_json(const Snapshot& s) {
       .field("sctp_fast_retransmits", s.transport.sctp_fast_retransmits)
       .field("sctp_data_timeouts", s.transport.sctp_data_timeouts)
       .field("sctp_receive_drops", s.transport.sctp_receive_drops);
+  j.field("fec_data_out", s.transport.fec_data_out)
+      .field("fec_parity_out", s.transport.fec_parity_out)
+      .field("fec_parity_in", s.transport.fec_parity_in)
+      .field("fec_reports_in", s.transport.fec_reports_in)
+      .field("fec_rebuilt", s.transport.fec_rebuilt)
+      .field("fec_unrecovered", s.transport.fec_unrecovered)
+      .field("fec_forged", s.transport.fec_forged)
+      .field("fec_malformed", s.transport.fec_malformed);
   j.field("path_mtu_changes", s.transport.path_mtu_changes)
       .field("datagrams_too_big", s.transport.datagrams_too_big)
       .field("datagrams_fragmented", s.transport.datagrams_fragmented);
@@ -371,6 +402,10 @@ std::string render_json(const Snapshot& s) {
         j.field("primary", p.primary).field("probed", p.probed).field("learned", p.learned);
         j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us)).field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
         j.field("bytes_out", p.bytes_out).field("bytes_in", p.bytes_in);
+        j.field("fec", p.fec).field("fec_loss", p.fec_loss).field("fec_redundancy", p.fec_redundancy);
+        j.field("fec_data_out", p.fec_data_out).field("fec_parity_out", p.fec_parity_out);
+        j.field("fec_received", p.fec_received).field("fec_lost", p.fec_lost);
+        j.field("fec_rebuilt", p.fec_rebuilt).field("fec_unrecovered", p.fec_unrecovered);
         j.field("datagrams_out", p.datagrams_out).field("datagrams_in", p.datagrams_in);
         j.close();
       }

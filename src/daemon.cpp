@@ -57,6 +57,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const config::PeerConfig& peer : config_.peers) {
     transport::PeerEndpoints endpoints{peer.name, peer.remote, peer.pool, std::nullopt};
     if (peer.key) endpoints.path_key = transport::path_auth::derive(*peer.key);
+    endpoints.fec = peer.fec && peer.key;
     peer_endpoints_.push_back(std::move(endpoints));
   }
   started_at_ = loop_.now();

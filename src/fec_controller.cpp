@@ -12,8 +12,10 @@ double residual_loss(std::size_t k, std::size_t m, double p) {
   // Binomial terms from L = 0 upwards in log space (n <= a few hundred).
   double log_p = std::log(p), log_q = std::log1p(-p), log_choose = 0, residual = 0;
   for (std::size_t l = 0; l <= n; ++l) {
-    if (l > 0) log_choose += std::log(static_cast<double>(n - l + 1)) - std::log(static_cast<double>(l));
-    double term = std::exp(log_choose + static_cast<double>(l) * log_p + static_cast<double>(n - l) * log_q);
+    if (l > 0)
+      log_choose += std::log(static_cast<double>(n - l + 1)) - std::log(static_cast<double>(l));
+    double term =
+        std::exp(log_choose + static_cast<double>(l) * log_p + static_cast<double>(n - l) * log_q);
     if (l > m) residual += term * static_cast<double>(l) / static_cast<double>(n);
   }
   return residual;
@@ -69,14 +71,23 @@ void Controller::on_report(std::uint32_t received, std::uint32_t lost, double no
     missing += s.b;
   }
   // Until the first reports cover some traffic, keep the estimate framing started with.
-  if (got + missing >= 100) loss_ = static_cast<double>(missing) / static_cast<double>(got + missing);
+  if (got + missing >= 100)
+    loss_ = static_cast<double>(missing) / static_cast<double>(got + missing);
   update();
 }
 
 void Controller::update() {
-  auto max_m = static_cast<std::size_t>(std::floor(options_.max_overhead * static_cast<double>(options_.block)));
-  std::size_t m = parity_for(options_.block, std::min(1.0, loss_ * options_.margin), options_.target, max_m);
-  redundancy_ = static_cast<double>(m) / static_cast<double>(options_.block);
+  double p = std::min(1.0, loss_ * options_.margin);
+  for (std::size_t n = 1; n < table_.size(); ++n) {
+    std::size_t cap = 0;
+    if (options_.max_overhead > 0)
+      cap = std::min<std::size_t>(
+          16, std::max<std::size_t>(2, static_cast<std::size_t>(std::floor(
+                                           options_.max_overhead * static_cast<double>(n)))));
+    table_[n] = static_cast<std::uint8_t>(p > 0 ? parity_for(n, p, options_.target, cap) : 0);
+  }
+  std::size_t block = std::min<std::size_t>(options_.block, table_.size() - 1);
+  redundancy_ = static_cast<double>(table_[block]) / static_cast<double>(block);
 }
 
 }  // namespace fec

@@ -6,14 +6,19 @@
 // loss); a burst of them switches framing on. From then on every data datagram is numbered
 // (fec_wire.hpp), the receiver reports what it found missing, and the redundancy follows that
 // loss: the fewest parity datagrams per block that keep the residual loss (what parity could not
-// rebuild, which SCTP then sees) below a target, within the overhead budget. Framing stays on
-// for the life of the path (the SCTP packets were made smaller for it; SCTP does not grow them
-// back), with no parity while the path is clean.
+// rebuild, which SCTP then sees) below a target, within the overhead budget. Blocks closed early
+// (by age, at lower rates) are small and need more parity per datagram for the same residual
+// loss: the parity count is chosen per block size (parity_table), within max_overhead of the
+// block's datagrams but at least 2 (small blocks are few bytes; a loss in a sparse stream, such
+// as the acknowledgements flowing back, would otherwise wait for SCTP's retransmission timeout).
+// Framing stays on for the life of the path (the SCTP packets were made smaller for it; SCTP does
+// not grow them back), with no parity while the path is clean.
 //
 // Residual loss of a block of k data and m parity datagrams, each lost independently with
 // probability p: the data lost in blocks with more than m losses, per data datagram,
 //   R(k, m, p) = sum over L > m of Binom(L; k + m, p) * L / (k + m).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -26,7 +31,7 @@ struct ControllerOptions {
   double target = 1e-6;        // residual loss per data datagram aimed at
   double margin = 1.5;         // the loss estimate is multiplied by this (losses come in bursts)
   std::uint64_t start_retransmits = 3;  // retransmitted chunks within `window` that start framing
-  double window = 2.0;         // seconds of history behind the loss estimate
+  double window = 2.0;                  // seconds of history behind the loss estimate
 };
 
 // R(k, m, p) above.
@@ -44,7 +49,9 @@ class Controller {
   void on_report(std::uint32_t received, std::uint32_t lost, double now);
 
   bool framing() const { return framing_; }
-  double redundancy() const { return redundancy_; }  // parity per data datagram
+  double redundancy() const { return redundancy_; }  // parity per data datagram of a full block
+  // Parity datagrams for a block of n data datagrams, n = 1..kMaxData (fec_sender.hpp).
+  const std::array<std::uint8_t, 65>& parity_table() const { return table_; }
   double loss() const { return loss_; }              // estimated loss before FEC, 0..1
   double started_at() const { return started_at_; }  // when framing began (-1: not yet)
 
@@ -59,6 +66,7 @@ class Controller {
   ControllerOptions options_;
   bool framing_ = false;
   double redundancy_ = 0, loss_ = 0, started_at_ = -1;
+  std::array<std::uint8_t, 65> table_{};
   std::deque<Sample> samples_;
   std::uint64_t last_sent_ = 0, last_retransmitted_ = 0;
   bool have_sctp_ = false, have_report_ = false;

@@ -14,9 +14,11 @@ double residual_oracle(std::size_t k, std::size_t m, double p) {
   double r = 0;
   for (std::size_t l = m + 1; l <= n; ++l) {
     double choose = 1;
-    for (std::size_t i = 1; i <= l; ++i) choose = choose * static_cast<double>(n - l + i) / static_cast<double>(i);
-    r += choose * std::pow(p, static_cast<double>(l)) * std::pow(1 - p, static_cast<double>(n - l)) *
-         static_cast<double>(l) / static_cast<double>(n);
+    for (std::size_t i = 1; i <= l; ++i)
+      choose = choose * static_cast<double>(n - l + i) / static_cast<double>(i);
+    r += choose * std::pow(p, static_cast<double>(l)) *
+         std::pow(1 - p, static_cast<double>(n - l)) * static_cast<double>(l) /
+         static_cast<double>(n);
   }
   return r;
 }
@@ -60,7 +62,8 @@ TEST_CASE("fec controller: parity_for is the smallest m that meets the target, w
   CHECK(fec::parity_for(32, 0.3, 1e-6, 8) == 8);  // out of reach: the cap
 }
 
-TEST_CASE("fec controller: framing starts on a burst of retransmissions, parity follows the reports") {
+TEST_CASE(
+    "fec controller: framing starts on a burst of retransmissions, parity follows the reports") {
   fec::ControllerOptions o;
   o.block = 32;
   o.max_overhead = 0.25;
@@ -87,7 +90,8 @@ TEST_CASE("fec controller: framing starts on a burst of retransmissions, parity 
     c.on_report(received, lost, 6.0 + 0.1 * i);
   }
   CHECK(c.loss() == doctest::Approx(0.01));
-  CHECK(c.redundancy() == doctest::Approx(static_cast<double>(fec::parity_for(32, 0.015, 1e-6, 8)) / 32));
+  CHECK(c.redundancy() ==
+        doctest::Approx(static_cast<double>(fec::parity_for(32, 0.015, 1e-6, 8)) / 32));
   CHECK(c.redundancy() <= 0.25);
 
   // The path becomes clean: after the window only clean reports count, no parity.
@@ -118,4 +122,33 @@ TEST_CASE("fec controller: report counters wrap around 2^32") {
   lost += 1000;        // wraps
   c.on_report(received, lost, 1.1);
   CHECK(c.loss() == doctest::Approx(1000.0 / 101000.0));
+}
+
+TEST_CASE("fec controller: the parity table gives every block size its own parity, at least 2") {
+  fec::ControllerOptions o;
+  o.block = 64;
+  o.max_overhead = 0.25;
+  fec::Controller c(o);
+  for (int i = 0; i < 5; ++i) c.on_sctp(1000u * i, 2u * i, 0.1 * i);
+  REQUIRE(c.framing());
+  std::uint32_t received = 0, lost = 0;
+  c.on_report(received, lost, 1.0);
+  received += 99000;
+  lost += 1000;
+  c.on_report(received, lost, 1.1);  // 1 % loss
+  const auto& table = c.parity_table();
+  for (std::size_t n = 1; n <= 64; ++n) {
+    std::size_t cap = std::max<std::size_t>(2, n / 4);
+    CHECK(table[n] <= cap);
+    CHECK(table[n] >= 1);
+    CHECK(table[n] == fec::parity_for(n, 0.015, 1e-6, cap));
+  }
+  CHECK(table[1] == 2);  // a lone datagram: two copies' worth
+  CHECK(c.redundancy() == doctest::Approx(table[64] / 64.0));
+  // A clean path: no parity for any size.
+  for (int i = 1; i <= 30; ++i) {
+    received += 10000;
+    c.on_report(received, lost, 2.0 + 0.1 * i);
+  }
+  for (std::size_t n = 1; n <= 64; ++n) CHECK(table[n] == 0);
 }

@@ -42,6 +42,12 @@ PathKey derive(const crypto::Key& psk) {
   return out;
 }
 
+crypto::Key fec_key(const PathKey& key) {
+  crypto::Key out{};
+  keyed_hash(out, key.key, bytes_of("sctptund fec v1"));
+  return out;
+}
+
 std::array<std::uint8_t, kSize> encode(const Probe& probe, const PathKey& key) {
   std::array<std::uint8_t, kSize> out{};
   std::uint8_t* p = out.data();

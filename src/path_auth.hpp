@@ -35,6 +35,9 @@ struct PathKey {
   bool operator==(const PathKey&) const = default;
 };
 PathKey derive(const crypto::Key& psk);
+// The key of FEC parity and reports (fec_wire.hpp) = BLAKE2b-256 keyed with the path key over
+// "sctptund fec v1".
+crypto::Key fec_key(const PathKey& key);
 
 struct Probe {
   std::uint8_t kind = kRequest;

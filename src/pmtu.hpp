@@ -39,7 +39,12 @@ struct Budget {
   int payload = 0;    // largest UDP payload (one SCTP packet), bytes
   int ip_mtu = 0;     // the IP MTU that sets it (of the limiting path, or path_mtu)
   int limiting = -1;  // index of the limiting path; -1: [transport] path_mtu itself
-  std::uint32_t sctp_pathmtu() const { return static_cast<std::uint32_t>(payload - kSctpSlack); }
+  int reserve = 0;    // bytes of the payload kept for a framing below SCTP (FEC), not SCTP's
+  // usrsctp's spp_pathmtu; never below its smallest (512), where the reserve gives way.
+  std::uint32_t sctp_pathmtu() const {
+    return static_cast<std::uint32_t>(payload - kSctpSlack - reserve < 512 ? payload - kSctpSlack
+                                                                           : payload - kSctpSlack - reserve);
+  }
   bool operator==(const Budget&) const = default;
 };
 

@@ -61,6 +61,7 @@ struct PeerEndpoints {
   // Derived from the peer's pre-shared key: authenticated path probes, and learning the peer's
   // address from them (udp transport). Without it, only the configured remotes are used.
   std::optional<path_auth::PathKey> path_key;
+  bool fec = false;  // offer FEC below SCTP to the peer (needs path_key: parity is authenticated)
 };
 
 // One path to a peer: a local UDP socket and one of the peer's addresses (udp transport).
@@ -74,6 +75,15 @@ struct PathInfo {
   std::uint32_t loss_pct = 0; // unanswered share of the last probes, 0..100
   std::uint64_t bytes_out = 0, bytes_in = 0;  // SCTP datagrams (UDP payload), not probes
   std::uint64_t datagrams_out = 0, datagrams_in = 0;
+  // FEC below SCTP (udp transport): "" (not agreed with the peer), "off" (agreed, the path never
+  // lost anything), "on" (datagrams numbered; parity by the measured loss). Our side: the loss
+  // the peer reports on this path before FEC, the parity per data datagram we add, datagrams
+  // framed and parity sent. The peer's side, as we receive it: data datagrams, found missing,
+  // rebuilt from parity, and left to SCTP (unrecovered).
+  std::string fec;
+  double fec_loss = 0, fec_redundancy = 0;
+  std::uint64_t fec_data_out = 0, fec_parity_out = 0;
+  std::uint64_t fec_received = 0, fec_lost = 0, fec_rebuilt = 0, fec_unrecovered = 0;
 };
 
 // SCTP's congestion and flow control of one association, as its stack reports them (0: not
@@ -146,6 +156,11 @@ struct TransportStats {
   // than the path MTU it knows (an ICMP lowered it; each triggers a re-check), and datagrams sent
   // as IP fragments: SCTP chunks cut for the old, larger MTU, which SCTP cannot cut again.
   std::uint64_t path_mtu_changes = 0, datagrams_too_big = 0, datagrams_fragmented = 0;
+  // FEC below SCTP (udp transport): data datagrams framed and parity datagrams sent; parity,
+  // reports received; packets rebuilt from parity and losses left to SCTP; parity and reports
+  // whose MAC failed (forged, or another key), malformed FEC datagrams.
+  std::uint64_t fec_data_out = 0, fec_parity_out = 0, fec_parity_in = 0, fec_reports_in = 0;
+  std::uint64_t fec_rebuilt = 0, fec_unrecovered = 0, fec_forged = 0, fec_malformed = 0;
 };
 
 class Transport {

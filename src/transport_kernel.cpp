@@ -650,8 +650,22 @@ std::vector<AssocInfo> KernelTransport::associations() const {
       sctp_status status{};
       status.sstat_assoc_id = link->kassoc;
       socklen_t len = sizeof status;
-      if (getsockopt(fd, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0)
+      if (getsockopt(fd, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
         info.srtt_ms = status.sstat_primary.spinfo_srtt;
+        info.window.cwnd = status.sstat_primary.spinfo_cwnd;
+        info.window.rto_ms = status.sstat_primary.spinfo_rto;
+        info.window.peer_rwnd = status.sstat_rwnd;
+        info.window.flight_chunks = status.sstat_unackdata;
+        info.window.queued_chunks = status.sstat_penddata;
+        info.window.send_buffer = static_cast<std::uint32_t>(options_.socket_buffer);
+      }
+      sctp_assoc_stats astats{};
+      astats.sas_assoc_id = link->kassoc;
+      len = sizeof astats;
+      if (getsockopt(fd, IPPROTO_SCTP, SCTP_GET_ASSOC_STATS, &astats, &len) == 0) {
+        info.window.chunks_sent = astats.sas_ouodchunks + astats.sas_oodchunks;
+        info.window.chunks_retransmitted = astats.sas_rtxchunks;
+      }
     }
     for (net::Endpoint remote : peer.remotes) {
       remote = unmapped(remote);

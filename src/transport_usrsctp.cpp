@@ -97,6 +97,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
     return 0;
   }
   link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
+  if (t.send_framed(*link->p, link->p->primary, {bytes, length})) return 0;
   std::span<std::uint8_t> datagram =
       t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
@@ -128,6 +129,8 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
                   [this] { on_probe_tick(); }),
       pmtu_tick_(loop, 2.0, 2.0, [this] { check_path_mtu("periodic"); }),
       pmtu_recheck_(loop, 0, 0, [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
+      fec_tick_(loop, 0.1, 0.1, [this] { on_fec_tick(); }),
+      fec_timer_(loop, 0, 0, [this] { on_fec_timer(); }),
       before_block_(loop, [this] { before_block(); }) {
   if (usrsctp_users++ == 0) {
     usrsctp_init_nothreads(0, &conn_output, &debug_printf);
@@ -142,6 +145,7 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     usrsctp_sysctl_set_sctp_sendspace(window);
     usrsctp_sysctl_set_sctp_recvspace(window);
     usrsctp_sysctl_set_sctp_max_chunks_on_queue(std::max<std::uint32_t>(512, window / 512));
+    usrsctp_sysctl_set_sctp_initial_cwnd(10);  // packets (RFC 6928; usrsctp's default is 3)
   }
   for (std::size_t i = 0; i < options_.locals.size(); ++i) {
     // Room for a burst of a whole window arriving faster than this loop reads it.
@@ -158,6 +162,8 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     auto peer = std::make_unique<Peer>();
     peer->id = id;
     peer->key = peers_[id].path_key;
+    peer->fec_offered = peers_[id].fec && peer->key;
+    if (peer->fec_offered) peer->fec_key = path_auth::fec_key(*peer->key);
     // One path per (local socket, remote address) of the same family, locals outer.
     for (std::size_t s = 0; s < sockets_.size(); ++s) {
       for (const net::Endpoint& remote : peers_[id].remotes) {
@@ -246,11 +252,13 @@ void UsrsctpTransport::start() {
   probe_tick_.start();  // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
   check_path_mtu("start");  // before the first connect (transport_usrsctp_pmtu.cpp)
   pmtu_tick_.start();
+  fec_tick_.start();
   for (auto& link : links_) open_socket(*link);
 }
 
 void UsrsctpTransport::open_socket(Link& link) {
   close_socket(link);
+  link.tsn_seen = false;  // a new association numbers its chunks afresh
   link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!link.sock) {
     LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(),
@@ -418,6 +426,15 @@ void UsrsctpTransport::on_datagram(std::size_t socket_index, const net::Endpoint
   }
   ++stats_.datagrams_in;
   stats_.datagram_bytes_in += bytes.size();
+  if (fec::wire::kind_of(bytes)) {
+    on_fec(socket_index, from, bytes);
+    return;
+  }
+  on_sctp_packet(socket_index, from, bytes);
+}
+
+void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const net::Endpoint& from,
+                                      std::span<const std::uint8_t> bytes) {
   if (bytes.size() < kSctpCommonHeader) {
     ++stats_.datagrams_malformed;
     return;
@@ -487,6 +504,7 @@ void UsrsctpTransport::on_timer_tick() {
 
 void UsrsctpTransport::before_block() {
   service();
+  fec_before_block();  // blocks past their age get their parity; the next FEC deadline
   for (auto& socket : sockets_) {
     if (socket->has_queued()) socket->flush();
   }
@@ -642,6 +660,7 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
   if (n < 0) {
     if (errno == EWOULDBLOCK || errno == EAGAIN) {
       link->blocked = true;
+      note_window_limit(*link);
       return SendResult::would_block;
     }
     ++stats_.send_errors;
@@ -717,6 +736,21 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
       p.bytes_in = path.bytes_in;
       p.datagrams_out = path.datagrams_out;
       p.datagrams_in = path.datagrams_in;
+      if (peer.fec_agreed || path.fec) {
+        bool framing = path.fec && path.fec->controller.framing();
+        p.fec = !peer.fec_agreed ? "peer's only" : framing ? "on" : "off";
+        if (path.fec) {
+          p.fec_loss = path.fec->controller.loss();
+          p.fec_redundancy = path.fec->controller.redundancy();
+          p.fec_data_out = path.fec->sender.stats().data;
+          p.fec_parity_out = path.fec->sender.stats().parity;
+          const fec::Receiver::Stats& rs = path.fec->receiver.stats();
+          p.fec_received = rs.received;
+          p.fec_lost = rs.lost;
+          p.fec_rebuilt = rs.rebuilt;
+          p.fec_unrecovered = rs.unrecovered;
+        }
+      }
       if (peer.monitor) {
         const PathMonitor::Path& m = peer.monitor->path(i);
         p.probed = true;
@@ -732,6 +766,27 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
     out.push_back(info);
   }
   return out;
+}
+
+// A full send buffer is ordinary backpressure (the path is slower than the senders behind the
+// TUN); it is worth a log line when the window itself is the limit: the data in flight fills
+// [transport] max_window and SCTP's congestion window would allow more. Once per 30 s at most.
+void UsrsctpTransport::note_window_limit(Link& link) {
+  double now = loop_.now();
+  if (link.window_logged_at >= 0 && now - link.window_logged_at < 30) return;
+  sctp_status status{};
+  socklen_t len = sizeof status;
+  if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
+  WindowInfo w = read_window(link.sock, {});
+  auto limit = static_cast<std::uint64_t>(options_.socket_buffer);
+  if (w.send_buffered * 10 < limit * 9 || std::uint64_t{status.sstat_primary.spinfo_cwnd} * 10 < limit * 9) return;
+  link.window_logged_at = now;
+  std::uint32_t srtt = std::max<std::uint32_t>(status.sstat_primary.spinfo_srtt, 1);
+  LOG_WARN("peer %s: association %llu: the window is the limit: %.1f MiB in flight fill [transport] "
+           "max_window at %u ms round trip (at most %.0f Mbit/s); a larger max_window would carry more",
+           peers_[link.peer].name.c_str(), static_cast<unsigned long long>(link.assoc),
+           static_cast<double>(w.send_buffered) / (1 << 20), srtt,
+           static_cast<double>(limit) * 8 / (srtt * 1000.0));
 }
 
 TransportStats UsrsctpTransport::stats() const {

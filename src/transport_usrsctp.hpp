@@ -71,17 +71,32 @@ class UsrsctpTransport final : public Transport {
   SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
   void abort(AssocId assoc, const char* reason) override;
   std::vector<AssocInfo> associations() const override;
+  void set_fec(PeerId peer, bool both_offer) override;
   TransportStats stats() const override;
   const char* kind() const override { return "udp"; }
 
   struct Link;
   struct Peer;
   struct PeerCandidate;
+  struct PathFec;
 
  private:
   void on_udp_readable(std::size_t socket_index);
   void on_datagram(std::size_t socket_index, const net::Endpoint& from,
                    std::span<const std::uint8_t> bytes);
+  // One SCTP packet from the WAN (a datagram, or one FEC delivered in order or rebuilt).
+  void on_sctp_packet(std::size_t socket_index, const net::Endpoint& from,
+                      std::span<const std::uint8_t> bytes);
+  // FEC below SCTP: transport_usrsctp_fec.cpp.
+  void on_fec(std::size_t socket_index, const net::Endpoint& from, std::span<const std::uint8_t> bytes);
+  // Sends packet framed (numbered, into the path's parity) when the path frames; false: send it plain.
+  bool send_framed(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet);
+  PathFec* path_fec(Peer& peer, std::size_t path);  // made on first use; null without FEC
+  void on_fec_tick();
+  void on_fec_timer();
+  void fec_before_block();
+  void restart_congestion_control(Peer& peer);
+  void schedule_restart(PathFec& state, double now);
   void on_timer_tick();
   // Paths, probes and learning: transport_usrsctp_paths.cpp.
   void on_probe_tick();
@@ -115,6 +130,7 @@ class UsrsctpTransport final : public Transport {
   void handle_notification(Link& link, std::span<const std::uint8_t> bytes);
   void open_socket(Link& link);
   void close_socket(Link& link);
+  void note_window_limit(Link& link);
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;
@@ -157,6 +173,10 @@ class UsrsctpTransport final : public Transport {
   loop::Timer pmtu_recheck_;   // path MTU: soon after a datagram was refused as too big
   double pmtu_checked_at_ = -1;  // mono_now() of the last check (-1: none yet)
   std::uint64_t too_big_seen_ = 0;  // the sockets' too_big counts at the last check
+  loop::Timer fec_tick_;   // FEC: redundancy decisions and reports, every 100 ms
+  loop::Timer fec_timer_;  // FEC: the next hold deadline or block to close
+  std::vector<std::uint8_t> parity_out_;  // parity datagrams made while framing one packet
+  std::vector<std::size_t> parity_len_;
   loop::BeforeBlock before_block_;
 };
 

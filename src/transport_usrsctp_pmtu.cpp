@@ -76,6 +76,7 @@ void UsrsctpTransport::check_path_mtu(const char* why) {
       samples.push_back({peer->paths[i].remote.family(), counts ? route_mtu(*peer, i) : 0, counts});
     }
     pmtu::Budget b = pmtu::compute(options_.wan_mtu, config_header, samples);
+    b.reserve = peer->pmtu.reserve;
     if (b.payload != peer->pmtu.payload)  // initially path_mtu's (constructor)
       apply_path_mtu(*peer, b, first ? nullptr : why);
     else
@@ -86,9 +87,10 @@ void UsrsctpTransport::check_path_mtu(const char* why) {
 void UsrsctpTransport::apply_path_mtu(Peer& peer, const pmtu::Budget& b, const char* why) {
   const std::string& name = peers_[peer.id].name;
   bool first = why == nullptr;  // at start: sized before the first connect
+  bool mtu_changed = b.payload != peer.pmtu.payload;  // else only the FEC reserve changed
   peer.pmtu = b;
-  peer.largest_at_pmtu = 0;
-  if (!first) ++stats_.path_mtu_changes;
+  if (mtu_changed) peer.largest_at_pmtu = 0;
+  if (!first && mtu_changed) ++stats_.path_mtu_changes;
   sctp_paddrparams params{};
   params.spp_assoc_id = SCTP_FUTURE_ASSOC;  // one-to-one: the socket's association, if any
   params.spp_address.ss_family = AF_CONN;
@@ -116,8 +118,13 @@ void UsrsctpTransport::apply_path_mtu(Peer& peer, const pmtu::Budget& b, const c
     reason = "route/PMTU to " + path.remote.address_string() + " from " +
              sockets_[path.socket]->local().address_string();
   }
-  LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes", name.c_str(), b.ip_mtu,
-           reason.c_str(), first ? "" : "now ", b.payload);
+  if (!mtu_changed && !first) {
+    LOG_INFO("peer %s: SCTP packets now <= %d bytes, %d of the path MTU's %d kept for FEC", name.c_str(),
+             b.payload - b.reserve, b.reserve, b.payload);
+    return;
+  }
+  LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes%s", name.c_str(), b.ip_mtu, reason.c_str(),
+           first ? "" : "now ", b.payload - b.reserve, b.reserve ? " (and FEC's reserve)" : "");
   if (why) LOG_DEBUG("peer %s: path MTU checked: %s", name.c_str(), why);
 }
 

@@ -14,6 +14,9 @@
 #include <span>
 #include <vector>
 
+#include "src/fec_controller.hpp"
+#include "src/fec_receiver.hpp"
+#include "src/fec_sender.hpp"
 #include "src/path_auth.hpp"
 #include "src/pmtu.hpp"
 #include "src/transport_usrsctp.hpp"
@@ -31,6 +34,22 @@ struct UsrsctpTransport::PeerCandidate {
   int challenges = 0;
 };
 
+// FEC below SCTP on one path (transport_usrsctp_fec.cpp): the numbering and parity of the
+// datagrams we send on it and how much parity they get, and the rebuilding and in-order release
+// of the ones we receive on it.
+struct UsrsctpTransport::PathFec {
+  PathFec(const crypto::Key& key, const fec::SenderOptions& send, const fec::ReceiverOptions& receive,
+          const fec::ControllerOptions& control)
+      : sender(key, send), receiver(key, receive), controller(control) {}
+  fec::Sender sender;
+  fec::Receiver receiver;
+  fec::Controller controller;
+  std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
+  double restart_at = -1, restarted_at = -1;  // congestion control restart due / last scheduled
+  bool reported = false;
+  std::uint64_t reports_in = 0, reports_out = 0;
+};
+
 struct UsrsctpTransport::Peer {
   struct Path {
     std::size_t socket = 0;  // index into owner->sockets_
@@ -43,6 +62,7 @@ struct UsrsctpTransport::Peer {
     double next_probe = 0;   // unconfirmed single path: when to probe next, and the backoff
     double probe_backoff = 0;
     std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
+    std::shared_ptr<PathFec> fec;  // made when FEC is offered by us (receiving) or agreed (sending)
     bool learned() const { return learned_id >= 0; }
   };
   using Candidate = PeerCandidate;
@@ -63,6 +83,10 @@ struct UsrsctpTransport::Peer {
   // largest DF datagram sent to the peer since it was set.
   pmtu::Budget pmtu;
   std::uint64_t largest_at_pmtu = 0;
+  // FEC below SCTP: offered by our config (with a key), agreed once the peer's HELLO offered it
+  // too; the key of its parity and reports (derived from the path key).
+  bool fec_offered = false, fec_agreed = false;
+  crypto::Key fec_key{};
 
   // The path a datagram from `from` arriving on `socket` belongs to: a learned path by address
   // and port, a configured one by address (a peer may send from another port than it listens
@@ -93,6 +117,7 @@ struct UsrsctpTransport::Link {
   bool dirty = false;       // queued in owner->dirty_
   bool blocked = false;     // a send returned would_block
   bool discarding = false;  // dropping the rest of an oversized message
+  double window_logged_at = -1;  // loop time of the last "the window is the limit" line
   // Our last verification tags (from the INIT / INIT-ACK we sent): the peer's SCTP packets carry
   // one, so a packet from an unknown address names its association (0: empty).
   std::array<std::uint32_t, 4> local_tags{};

@@ -115,17 +115,24 @@ std::size_t UdpSocket::receive(const Handler& handler, std::size_t limit) {
 }
 
 std::span<std::uint8_t> UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> datagram) {
-  if (datagram.size() > kMaxDatagram) {
+  return queue(to, {}, datagram);
+}
+
+std::span<std::uint8_t> UdpSocket::queue(const Endpoint& to, std::span<const std::uint8_t> head,
+                                         std::span<const std::uint8_t> body) {
+  std::size_t size = head.size() + body.size();
+  if (size > kMaxDatagram) {
     ++stats_.send_errors;
     return {};
   }
   if (queued_ == kBatch) flush();
   std::uint8_t* slot = send_buf_.data() + queued_ * kMaxDatagram;
-  std::memcpy(slot, datagram.data(), datagram.size());
+  if (!head.empty()) std::memcpy(slot, head.data(), head.size());
+  if (!body.empty()) std::memcpy(slot + head.size(), body.data(), body.size());
   send_to_[queued_] = to;
-  send_len_[queued_] = datagram.size();
+  send_len_[queued_] = size;
   ++queued_;
-  return {slot, datagram.size()};
+  return {slot, size};
 }
 
 void UdpSocket::flush() {

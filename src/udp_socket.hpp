@@ -51,6 +51,9 @@ class UdpSocket {
   // when full. A datagram the kernel refuses is counted and dropped (SCTP retransmits).
   // Returns the queued copy (empty if refused), which the caller may still edit until flush().
   std::span<std::uint8_t> queue(const Endpoint& to, std::span<const std::uint8_t> datagram);
+  // The same for a datagram made of a header and a body (copied one after the other).
+  std::span<std::uint8_t> queue(const Endpoint& to, std::span<const std::uint8_t> head,
+                                std::span<const std::uint8_t> body);
   void flush();
   // Sends one small datagram at once, outside the queue (path probes and their echoes).
   // Returns 0 or the errno of the failed send; counted in the stats like queued datagrams.

@@ -4,7 +4,7 @@
 // serialising them at a bottleneck rate behind a bounded queue.
 //
 //   delayline --a IFACE --b IFACE [--delay-ms MS] [--delay-ms-ba MS] [--loss PCT] [--loss-ba PCT]
-//             [--rate-mbit R] [--queue-ms Q] [--slots N] [--seed X] [--timeout S]
+//             [--rate-mbit R] [--queue-ms Q] [--slots N] [--input-kb K] [--seed X] [--timeout S]
 //
 // Direction ab: frames received on --a leave on --b; ba the reverse. --delay-ms (default 10, a
 // decimal) is the one-way delay of both directions unless --delay-ms-ba sets ba's. --loss PCT (a
@@ -16,6 +16,9 @@
 // 2048 bytes can be held per direction; beyond that a frame is dropped as queue_full (at 1 Gbit/s
 // and 50 ms one way about 4,200 frames are in flight). Frames larger than a slot (a segmentation
 // offload left on) are dropped and counted as too_big: turn offloads off on the links.
+// --input-kb K (default 4096) is the receive buffer of each raw socket: what queues in front of
+// the delay line when it cannot keep up (a bounded router queue; overflow is counted as
+// kernel_drops), not a queue of a second or more that would swamp every latency figure.
 //
 // Runs until SIGINT/SIGTERM or --timeout S (default 3600), then prints one line per direction:
 //   delayline ab: frames=<in> bytes=<in> sent=<n> lost=<random drops> queue_drops=<n>
@@ -55,14 +58,16 @@ using tool::usage;
 
 constexpr const char* kUsage =
     "usage: delayline --a IFACE --b IFACE [--delay-ms MS] [--delay-ms-ba MS] [--loss PCT]\n"
-    "                 [--loss-ba PCT] [--rate-mbit R] [--queue-ms Q] [--slots N] [--seed X]\n"
-    "                 [--timeout S]\n";
+    "                 [--loss-ba PCT] [--rate-mbit R] [--queue-ms Q] [--slots N] [--input-kb K]\n"
+    "                 [--seed X] [--timeout S]\n";
 
 constexpr std::size_t kSlotBytes = 2048;
 constexpr unsigned kBatch = 64;
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -83,7 +88,7 @@ double decimal(const std::string& key, const std::string& v, double lo, double h
 struct Args {
   std::string a, b;
   double delay_ms = 10, delay_ba_ms = -1, loss = 0, loss_ba = -1, rate_mbit = 0, queue_ms = 50;
-  unsigned long long slots = 65536, seed = 1, timeout = 3600;
+  unsigned long long slots = 65536, seed = 1, timeout = 3600, input_kb = 4096;
 };
 
 Args parse(int argc, char** argv) {
@@ -92,18 +97,32 @@ Args parse(int argc, char** argv) {
     std::string k = argv[i];
     if (i + 1 >= argc) usage("missing value for " + k);
     std::string v = argv[i + 1];
-    if (k == "--a") a.a = v;
-    else if (k == "--b") a.b = v;
-    else if (k == "--delay-ms") a.delay_ms = decimal(k, v, 0, 10000);
-    else if (k == "--delay-ms-ba") a.delay_ba_ms = decimal(k, v, 0, 10000);
-    else if (k == "--loss") a.loss = decimal(k, v, 0, 100);
-    else if (k == "--loss-ba") a.loss_ba = decimal(k, v, 0, 100);
-    else if (k == "--rate-mbit") a.rate_mbit = decimal(k, v, 0, 1000000);
-    else if (k == "--queue-ms") a.queue_ms = decimal(k, v, 0, 10000);
-    else if (k == "--slots") a.slots = number(k, v, 16, 1 << 22);
-    else if (k == "--seed") a.seed = number(k, v, 0, ~0ULL);
-    else if (k == "--timeout") a.timeout = number(k, v, 1, 86400);
-    else usage("unknown option " + k);
+    if (k == "--a")
+      a.a = v;
+    else if (k == "--b")
+      a.b = v;
+    else if (k == "--delay-ms")
+      a.delay_ms = decimal(k, v, 0, 10000);
+    else if (k == "--delay-ms-ba")
+      a.delay_ba_ms = decimal(k, v, 0, 10000);
+    else if (k == "--loss")
+      a.loss = decimal(k, v, 0, 100);
+    else if (k == "--loss-ba")
+      a.loss_ba = decimal(k, v, 0, 100);
+    else if (k == "--rate-mbit")
+      a.rate_mbit = decimal(k, v, 0, 1000000);
+    else if (k == "--queue-ms")
+      a.queue_ms = decimal(k, v, 0, 10000);
+    else if (k == "--slots")
+      a.slots = number(k, v, 16, 1 << 22);
+    else if (k == "--input-kb")
+      a.input_kb = number(k, v, 64, 1 << 20);
+    else if (k == "--seed")
+      a.seed = number(k, v, 0, ~0ULL);
+    else if (k == "--timeout")
+      a.timeout = number(k, v, 1, 86400);
+    else
+      usage("unknown option " + k);
   }
   if (a.a.empty() || a.b.empty()) usage("--a and --b are required");
   if (a.a == a.b) usage("--a and --b must be two interfaces");
@@ -120,7 +139,7 @@ struct Port {
   int ifindex = 0;
   std::uint64_t kernel_drops = 0;
 
-  explicit Port(const std::string& ifname) : name(ifname) {
+  Port(const std::string& ifname, int input_buffer) : name(ifname) {
     ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
     if (ifindex == 0) throw Error("no interface " + ifname);
     fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -129,9 +148,10 @@ struct Port {
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
       throw Error("PACKET_IGNORE_OUTGOING: " + std::string(std::strerror(errno)));
     setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);  // best effort
-    int buf = 64 << 20;
+    int buf = input_buffer;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    buf = 64 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) != 0)
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     sockaddr_ll sll{};
@@ -168,8 +188,8 @@ class Line {
         queue_ns_(static_cast<std::int64_t>(queue_ms * 1e6)),
         slots_(slots),
         rng_(seed | 1) {
-    void* mem = mmap(nullptr, slots_ * kSlotBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    void* mem = mmap(nullptr, slots_ * kSlotBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) throw Error("mmap: " + std::string(std::strerror(errno)));
     data_ = static_cast<std::uint8_t*>(mem);
     len_.resize(slots_);
@@ -283,8 +303,8 @@ class Line {
     std::printf(
         "delayline %s: frames=%llu bytes=%llu sent=%llu lost=%llu queue_drops=%llu queue_full=%llu "
         "too_big=%llu send_errors=%llu kernel_drops=%llu max_held=%zu\n",
-        name_, ull(frames_), ull(bytes_), ull(sent_), ull(lost_), ull(queue_drops_), ull(queue_full_),
-        ull(too_big_), ull(send_errors_), ull(in_.kernel_drops), max_held_);
+        name_, ull(frames_), ull(bytes_), ull(sent_), ull(lost_), ull(queue_drops_),
+        ull(queue_full_), ull(too_big_), ull(send_errors_), ull(in_.kernel_drops), max_held_);
   }
 
  private:
@@ -315,20 +335,23 @@ class Line {
 };
 
 int run(const Args& args) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   prctl(PR_SET_TIMERSLACK, 1000UL);  // wake within ~1 us of a frame's time, not 50 us
 
-  Port a(args.a), b(args.b);
-  Line ab("ab", a, b, args.delay_ms, args.loss, args.rate_mbit, args.queue_ms, args.slots, args.seed);
+  int input = static_cast<int>(args.input_kb * 1024);
+  Port a(args.a, input), b(args.b, input);
+  Line ab("ab", a, b, args.delay_ms, args.loss, args.rate_mbit, args.queue_ms, args.slots,
+          args.seed);
   Line ba("ba", b, a, args.delay_ba_ms, args.loss_ba, args.rate_mbit, args.queue_ms, args.slots,
           args.seed * 0x9e3779b97f4a7c15ULL + 7);
-  std::printf("delayline: %s <-> %s, delay %.3f/%.3f ms, loss %.3f/%.3f %%, rate %s, queue %.1f ms\n",
-              args.a.c_str(), args.b.c_str(), args.delay_ms, args.delay_ba_ms, args.loss, args.loss_ba,
-              args.rate_mbit > 0 ? (std::to_string(args.rate_mbit) + " Mbit/s").c_str() : "unlimited",
-              args.queue_ms);
+  std::printf(
+      "delayline: %s <-> %s, delay %.3f/%.3f ms, loss %.3f/%.3f %%, rate %s, queue %.1f ms\n",
+      args.a.c_str(), args.b.c_str(), args.delay_ms, args.delay_ba_ms, args.loss, args.loss_ba,
+      args.rate_mbit > 0 ? (std::to_string(args.rate_mbit) + " Mbit/s").c_str() : "unlimited",
+      args.queue_ms);
   std::fflush(stdout);
 
   const std::int64_t deadline = now_ns() + static_cast<std::int64_t>(args.timeout) * 1000000000;
