@@ -7,6 +7,7 @@
 #
 # Usage: sudo bash bench/compare.sh [--rounds N] [--seconds S] [--quick] [--csv FILE]
 #          [--size MB] [--pings N] [--loss PCT] [--contenders a,b,...] [--no-deps] [--build]
+#          [--variant NAME=TRANSPORT_LINES[|PEER_LINES[|BINARY]]]...
 # Installs its packages (bench/install-bench-deps) and builds ./build/sctptund and the
 # request/response tool ./build/rr if they are missing.
 # See bench/README.md for what each figure means and how it is measured.
@@ -29,7 +30,12 @@ Options:
   --pings N           pings for the RTT figures (default 200, at 10 ms intervals; --quick: 100)
   --loss PCT          random loss per WAN direction for the loss scenario (default 1)
   --contenders LIST   comma-separated subset of: direct,sctptund,sctptund-none,wireguard-go,
-                      openvpn-none,openvpn-default (sctptund-none: encryption = "none")
+                      wireguard-go-modern,openvpn-none,openvpn-default (sctptund-none: encryption
+                      = "none"; wireguard-go-modern: upstream's, $WIREGUARD_GO), sctptund@NAME
+  --variant NAME=T[|P[|B]]  a contender sctptund@NAME: sctptund with the TOML lines T added to
+                      [transport] and P to [[peer]] (';' separates lines), binary B; e.g. the
+                      previous build: --variant 'old=||/tmp/sctptund.old'. Added to the contenders
+                      unless --contenders lists them
   --no-deps           do not run bench/install-bench-deps
   --build             (re)build sctptund with packaging/dev.sh build even if ./build/sctptund exists
 Environment: SCTPTUND (daemon binary, default ./build/sctptund), TOOLS_DIR (where rr is, default
@@ -39,6 +45,7 @@ EOF
 }
 
 rounds="" dur="" size_mb="" pings="" quick=0 csv="" loss=1 contenders_opt="" no_deps=0 force_build=0
+variants=()
 while (($#)); do
   case $1 in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
@@ -48,6 +55,7 @@ while (($#)); do
     --loss) loss=${2:?--loss needs a percentage}; shift 2 ;;
     --csv) csv=${2:?--csv needs a file name}; shift 2 ;;
     --contenders) contenders_opt=${2:?--contenders needs a list}; shift 2 ;;
+    --variant) variants+=("${2:?--variant needs NAME=LINES}"); shift 2 ;;
     --quick) quick=1; shift ;;
     --no-deps) no_deps=1; shift ;;
     --build) force_build=1; shift ;;
@@ -103,14 +111,20 @@ source "$here/lib_measure.sh"
 need_cmds iperf3 wg wireguard-go openvpn nft ethtool jq awk sort getconf
 need_tool rr
 
+for v in "${variants[@]}"; do variant_parse "$v"; done
 CONTENDERS=()
 if [[ -n $contenders_opt ]]; then
   IFS=, read -r -a CONTENDERS <<<"$contenders_opt"
   for c in "${CONTENDERS[@]}"; do
-    [[ " ${CONTENDERS_ALL[*]} " == *" $c "* ]] || fail "unknown contender '$c' (known: ${CONTENDERS_ALL[*]})"
+    [[ " ${CONTENDERS_ALL[*]} " == *" $c "* || -n ${VARIANT_INDEX[${c#sctptund@}]:-} ]] ||
+      fail "unknown contender '$c' (known: ${CONTENDERS_ALL[*]} sctptund@VARIANT)"
   done
 else
-  CONTENDERS=("${CONTENDERS_ALL[@]}")
+  for c in "${CONTENDERS_ALL[@]}"; do
+    # upstream's wireguard-go only where its binary is (WIREGUARD_GO)
+    [[ $c == wireguard-go-modern && ! -x $WIREGUARD_GO ]] || CONTENDERS+=("$c")
+  done
+  for v in "${!VARIANT_INDEX[@]}"; do CONTENDERS+=("sctptund@$v"); done
 fi
 
 _set_rc() { return "$1"; }

@@ -39,6 +39,7 @@
 #   contender_wan_bytes C         L3 bytes of C's traffic on the WAN, both directions (gw1+gw2 ingress)
 #   wan_loss_on PCT / wan_loss_off   drop PCT % of the IPv4 packets arriving on wan0, both gateways
 #   variant_add NAME BIN TRANSPORT PEER   declare the contender sctptund@NAME (see above)
+#   variant_parse SPEC            the same from --variant's NAME=TRANSPORT[|PEER[|BINARY]]
 #   contenders_cleanup            stop wireguard-go first and remove its sockets (called by the trap)
 
 # shellcheck disable=SC2034  # used by compare.sh
@@ -70,6 +71,15 @@ variant_add() {
   VARIANT_PEER[$name]=${4:-}
   [[ -x ${VARIANT_BIN[$name]} ]] || fail "variant '$name': ${VARIANT_BIN[$name]} is not an executable"
   ((${VARIANT_INDEX[$name]} < 20)) || fail "at most 20 variants"
+}
+
+# variant_parse 'NAME=TRANSPORT_LINES[|PEER_LINES[|BINARY]]' (lines separated by ';'): variant_add.
+variant_parse() {
+  local v=$1 name rest vt vp vb
+  name=${v%%=*} rest=${v#*=}
+  [[ $v == *=* && -n $name ]] || fail "--variant '$v': NAME=LINES expected"
+  IFS='|' read -r vt vp vb <<<"$rest"
+  variant_add "$name" "${vb:-$SCTPTUND}" "${vt//;/$'\n'}" "${vp//;/$'\n'}"
 }
 
 _counter_name() {

@@ -117,12 +117,7 @@ source "$here/lib_measure.sh"
 need_cmds iperf3 wg wireguard-go nft ethtool jq awk sort getconf
 need_tool delayline
 
-for v in "${variants[@]}"; do
-  name=${v%%=*} rest=${v#*=}
-  [[ $v == *=* && -n $name ]] || fail "--variant '$v': NAME=LINES expected"
-  IFS='|' read -r vt vp vb <<<"$rest"
-  variant_add "$name" "${vb:-$SCTPTUND}" "${vt//;/$'\n'}" "${vp//;/$'\n'}"
-done
+for v in "${variants[@]}"; do variant_parse "$v"; done
 CONTENDERS=()
 if [[ -n $contenders_opt ]]; then
   IFS=, read -r -a CONTENDERS <<<"$contenders_opt"

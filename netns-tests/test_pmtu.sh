@@ -16,7 +16,8 @@
 #     first big datagrams are dropped by rt, whose ICMP puts PMTU 1400 into gw1's kernel; gw1's
 #     next one is refused (EMSGSIZE: the WAN sockets never fragment), which re-checks the path
 #     MTU at once: gw1 logs "path MTU 1400 (route/PMTU to 192.0.2.2 ...)", its associations use
-#     it (show --json path_mtu 1400, sctp_mtu 1360), and every DF datagram since was <= 1372.
+#     it (show --json path_mtu 1400, sctp_mtu 1328: 1360 less the 32 bytes kept for FEC, which
+#     the gateways agree on by default), and every DF datagram since was <= 1372.
 #  3. IP fragments arriving at gw2 (netdev ingress, before reassembly): only the SCTP packets
 #     usrsctp had cut for 1500 before the drop (in flight or queued), which SCTP cannot cut
 #     again and gw1 therefore sends as fragments: exactly 2 per datagrams_fragmented, and a
@@ -34,6 +35,7 @@ need_cmds nc dd nft ethtool grep
 BLACKHOLE=${BLACKHOLE:-0}
 BIG=1400           # the bottleneck's MTU
 FIT=$((BIG - 28))  # the largest UDP payload that crosses it unfragmented (IPv4)
+FEC_RESERVE=32     # bytes of it the SCTP packets leave for FEC (agreed by default: [[peer]] fec)
 MARK=9899          # the daemons' fwmark: their WAN sockets are routed by table 9899
 
 # ---- topology ---------------------------------------------------------------------------------
@@ -155,7 +157,7 @@ max_of() { local json; json=$(gw_json "$1"); jnums "$json" "$2" | sort -n | tail
 grep -qE "peer site-a: path MTU $BIG \(route/PMTU to 100\.64\.0\.2 from 192\.0\.2\.2\), SCTP packets <= $FIT bytes" "$TMPD/gw2.log" ||
   fail "gw2 did not size its packets for its own $BIG-byte link at start"
 all_eq 2 path_mtu $BIG
-all_eq 2 sctp_mtu $((FIT - 12))
+all_eq 2 sctp_mtu $((FIT - 12 - FEC_RESERVE))
 all_eq 1 path_mtu 1500
 log "at start: gw2 uses path MTU $BIG (its link), gw1 1500 (nothing learned yet)"
 
@@ -196,7 +198,7 @@ grep -qE "peer site-b: path MTU $BIG \(route/PMTU to 192\.0\.2\.2 from 100\.64\.
 [[ $(cached_mtu gw1 192.0.2.2) == "$BIG" ]] || fail "gw1's kernel has no PMTU $BIG for 192.0.2.2 (did rt's ICMP arrive?)"
 for n in 1 2; do
   all_eq "$n" path_mtu $BIG
-  all_eq "$n" sctp_mtu $((FIT - 12))
+  all_eq "$n" sctp_mtu $((FIT - 12 - FEC_RESERVE))
   largest=$(max_of "$n" largest_datagram_at_path_mtu)
   ((largest > 1000 && largest <= FIT)) ||
     fail "gw$n: largest DF datagram since the path MTU was set is $largest bytes (want 1000 < x <= $FIT)"

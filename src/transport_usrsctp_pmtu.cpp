@@ -119,12 +119,15 @@ void UsrsctpTransport::apply_path_mtu(Peer& peer, const pmtu::Budget& b, const c
              sockets_[path.socket]->local().address_string();
   }
   if (!mtu_changed && !first) {
-    LOG_INFO("peer %s: SCTP packets now <= %d bytes, %d of the path MTU's %d kept for FEC", name.c_str(),
-             b.payload - b.reserve, b.reserve, b.payload);
+    LOG_INFO("peer %s: SCTP packets now <= %d bytes, %d of them kept for FEC", name.c_str(), b.payload, b.reserve);
     return;
   }
-  LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes%s", name.c_str(), b.ip_mtu, reason.c_str(),
-           first ? "" : "now ", b.payload - b.reserve, b.reserve ? " (and FEC's reserve)" : "");
+  if (b.reserve)
+    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes, %d of them kept for FEC", name.c_str(),
+             b.ip_mtu, reason.c_str(), first ? "" : "now ", b.payload, b.reserve);
+  else
+    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes", name.c_str(), b.ip_mtu, reason.c_str(),
+             first ? "" : "now ", b.payload);
   if (why) LOG_DEBUG("peer %s: path MTU checked: %s", name.c_str(), why);
 }
 
