@@ -252,7 +252,11 @@ std::string render_text(const Snapshot& s) {
       }
       const transport::WindowInfo& w = a.info.window;
       if (w.cwnd) {
-        out << "    window: cwnd " << human_bytes(w.cwnd) << ", in flight " << w.flight_chunks
+        out << "    window: cwnd " << human_bytes(w.cwnd);
+        if (w.inflight_cap)
+          out << " (cap " << human_bytes(w.inflight_cap) << ": delivered " << w.delivery_rate * 8 / 1000000
+              << " Mbit/s, rtt min " << w.rtt_min_ms << " ms)";
+        out << ", in flight " << w.flight_chunks
             << " chunks, queued " << w.queued_chunks << ", peer rwnd " << human_bytes(w.peer_rwnd)
             << ", our rwnd " << human_bytes(w.local_rwnd) << ", send buffer "
             << human_bytes(w.send_buffered) << " of " << human_bytes(w.send_buffer) << ", rto "
@@ -260,6 +264,7 @@ std::string render_text(const Snapshot& s) {
         if (w.data_timeouts) out << ", " << w.data_timeouts << " timeouts";
         if (w.chunks_sent)
           out << ", retransmitted " << w.chunks_retransmitted << " of " << w.chunks_sent << " chunks";
+        if (w.restarts) out << ", " << w.restarts << " restarts";
         out << "\n";
       }
     }
@@ -393,6 +398,10 @@ std::string render_json(const Snapshot& s) {
           .field("send_buffer", static_cast<std::uint64_t>(w.send_buffer))
           .field("rto_ms", static_cast<std::uint64_t>(w.rto_ms))
           .field("data_timeouts", static_cast<std::uint64_t>(w.data_timeouts))
+          .field("inflight_cap", w.inflight_cap)
+          .field("restarts", w.restarts)
+          .field("delivery_rate", w.delivery_rate)
+          .field("rtt_min_ms", static_cast<std::uint64_t>(w.rtt_min_ms))
           .field("chunks_sent", w.chunks_sent)
           .field("chunks_retransmitted", w.chunks_retransmitted)
           .close();

@@ -101,6 +101,11 @@ struct WindowInfo {
   std::uint32_t rto_ms = 0;
   std::uint32_t data_timeouts = 0;  // retransmission timeouts of DATA (T3-rtx) so far
   std::uint64_t chunks_sent = 0, chunks_retransmitted = 0;  // DATA chunks sent; of them sent again
+  // The cap on the congestion window (udp transport, inflight_cap.hpp; 0: none) and what it is
+  // made of: the delivery rate measured (bytes per second) and the lowest RTT lately (ms).
+  std::uint64_t inflight_cap = 0, delivery_rate = 0;
+  std::uint32_t rtt_min_ms = 0;
+  std::uint64_t restarts = 0;  // congestion control restarted (after random loss, or stuck low)
 };
 
 struct AssocInfo {

@@ -131,6 +131,8 @@ class UsrsctpTransport final : public Transport {
   void open_socket(Link& link);
   void close_socket(Link& link);
   void note_window_limit(Link& link);
+  void cap_window(Link& link, double now);
+  void restart_window(Link& link, double now);
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;

@@ -229,17 +229,7 @@ void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
 }
 
 void UsrsctpTransport::restart_congestion_control(Peer& peer) {
-  constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
-  for (Link* link : peer.slots) {
-    if (!link->sock || !link->machine.ready()) continue;
-    sctp_assoc_value cc{};
-    cc.assoc_id = SCTP_FUTURE_ASSOC;
-    cc.assoc_value = options_.congestion_control;
-    if (usrsctp_setsockopt(link->sock, IPPROTO_SCTP, kPluggableCc, &cc, sizeof cc) != 0)
-      LOG_WARN("peer %s: association %llu: restarting congestion control failed: %s",
-               peers_[peer.id].name.c_str(), static_cast<unsigned long long>(link->assoc),
-               std::strerror(errno));
-  }
+  for (Link* link : peer.slots) restart_window(*link, mono_now());
 }
 
 void UsrsctpTransport::fec_before_block() {

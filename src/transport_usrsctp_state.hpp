@@ -17,6 +17,7 @@
 #include "src/fec_controller.hpp"
 #include "src/fec_receiver.hpp"
 #include "src/fec_sender.hpp"
+#include "src/inflight_cap.hpp"
 #include "src/path_auth.hpp"
 #include "src/pmtu.hpp"
 #include "src/transport_usrsctp.hpp"
@@ -129,6 +130,14 @@ struct UsrsctpTransport::Link {
   // a chunk at or below it is a retransmission, the sender's own measure of loss.
   std::uint32_t highest_tsn = 0;
   bool tsn_seen = false;
+  // The cap on SCTP's window (inflight_cap.hpp), from the bytes acknowledged (what went into
+  // usrsctp less what its send buffer still holds; never going back) and the RTT.
+  InflightCap inflight;
+  std::uint64_t acked = 0, sent_at_open = 0;
+  std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
+  // Congestion control restarts (cap_window): since when nothing was resent, the last restart.
+  double clean_since = -1, window_restarted_at = -1;
+  std::uint64_t retransmitted_seen = 0, window_restarts = 0;
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
 };
 
