@@ -41,6 +41,7 @@
 #   variant_add NAME BIN TRANSPORT PEER   declare the contender sctptund@NAME (see above)
 #   variant_parse SPEC            the same from --variant's NAME=TRANSPORT[|PEER[|BINARY]]
 #   contenders_cleanup            stop wireguard-go first and remove its sockets (called by the trap)
+#   contenders_stop / contenders_start   stop every contender's daemons / start them again
 
 # shellcheck disable=SC2034  # used by compare.sh
 CONTENDERS_ALL=(direct sctptund sctptund-none wireguard-go wireguard-go-modern openvpn-none openvpn-default)
@@ -279,6 +280,13 @@ contenders_setup() {
     # Do not carry ssthresh/cwnd of one contender's connections over into the next one's.
     in_ns "$c" sysctl -qw net.ipv4.tcp_no_metrics_save=1
   done
+  contenders_start
+}
+
+# contenders_start / contenders_stop: every contender's daemons (after contenders_setup's first
+# start, a restart gives each tunnel a fresh start: no window or loss history carried over).
+contenders_start() {
+  local c
   if _wanted sctptund; then write_configs; start_gw 1; start_gw 2; fi
   if _wanted sctptund-none; then _start_sctptund_none; fi
   for c in "${CONTENDERS[@]}"; do [[ $c != sctptund@* ]] || _start_variant "${c#sctptund@}"; done
@@ -286,6 +294,19 @@ contenders_setup() {
   if _wanted wireguard-go-modern; then _start_wireguard_modern; fi
   if _wanted openvpn-none; then _start_openvpn none; fi
   if _wanted openvpn-default; then _start_openvpn default; fi
+}
+
+contenders_stop() {
+  local n v
+  for n in 1 2; do
+    [[ -z ${GW_PID[$n]:-} ]] || stop_gw "$n"
+    [[ -z ${SN_PID[$n]:-} ]] || stop_pid "${SN_PID[$n]}"
+    [[ -z ${OVN_PID[$n]:-} ]] || stop_pid "${OVN_PID[$n]}"
+    [[ -z ${OVD_PID[$n]:-} ]] || stop_pid "${OVD_PID[$n]}"
+    for v in "${!VARIANT_INDEX[@]}"; do [[ -z ${VARIANT_PID[$v,$n]:-} ]] || stop_pid "${VARIANT_PID[$v,$n]}"; done
+  done
+  contenders_cleanup  # wireguard-go and its sockets
+  SN_PID=() OVN_PID=() OVD_PID=() WG_PID=() WGM_PID=() VARIANT_PID=()
 }
 
 # CONTENDERS (set by the caller) lists the ones to run; the others are not even started.

@@ -351,10 +351,14 @@ wan_delay_up
 contenders_setup
 start_iperf_server
 
+first=1
 for ((r = 1; r <= rounds; r++)); do
   for s in "${SCENARIOS[@]}"; do
     read -r d l b q <<<"${SCENARIO[$s]}"
     wan_delay_set "$d" "$l" "$b" "$q"
+    # Fresh tunnels for every scenario: nothing learned on one WAN (windows, loss) carries over.
+    if ((!first)); then contenders_stop; contenders_start; fi
+    first=0
     secs=$dur
     ((d < 50)) || secs=$((dur + 5))
     for c in "${CONTENDERS[@]}"; do run_contender "$s" "$c" "$r" "$secs"; done

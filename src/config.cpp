@@ -178,7 +178,8 @@ void read_transport(const std::string& file, const toml::table& table, Transport
   Section s(file, table, "transport");
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
                 "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu", "max_window",
-                "fec_max_overhead", "congestion_control"});
+                "fec_max_overhead", "congestion_control", "window_cap"});
+  if (auto cap = s.boolean("window_cap")) transport.window_cap = *cap;
   if (auto v = s.integer("fec_max_overhead", 0, 50)) transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
   if (auto cc = s.string("congestion_control")) {
     if (*cc != "reno" && *cc != "htcp" && *cc != "hstcp")
@@ -520,7 +521,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu ||
       a.transport.max_window != b.transport.max_window ||
       a.transport.fec_max_overhead != b.transport.fec_max_overhead ||
-      a.transport.congestion_control != b.transport.congestion_control)
+      a.transport.congestion_control != b.transport.congestion_control ||
+      a.transport.window_cap != b.transport.window_cap)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");

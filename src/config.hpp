@@ -56,6 +56,8 @@ struct TransportConfig {
   std::uint32_t fec_max_overhead = 25;
   // usrsctp's congestion control: "reno" (RFC 4960), "htcp" or "hstcp" (udp transport).
   std::string congestion_control = "reno";
+  // udp transport: cap SCTP's window at a few measured bandwidth-delay products (inflight_cap.hpp).
+  bool window_cap = true;
 };
 
 // SCTP retransmission timeout bounds in ms, the configured ones or the transport's defaults:

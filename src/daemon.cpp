@@ -168,6 +168,7 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   options.wan_mtu = t.path_mtu;
   options.congestion_control = t.congestion_control == "htcp" ? 2 : t.congestion_control == "hstcp" ? 1 : 0;
   options.fec_max_overhead = t.fec_max_overhead / 100.0;
+  options.window_cap = t.window_cap;
   return std::make_unique<transport::UsrsctpTransport>(loop_, options, peer_endpoints_);
 }
 

@@ -32,7 +32,7 @@ void InflightCap::sample(double now, std::uint64_t acked, double srtt) {
   rtt_min_ = rtts_.empty() ? 0 : rtts_.front().value;
   // Delivery rate over intervals of at least `interval` and one RTT.
   double length = now - interval_start_;
-  if (length >= std::max(options_.interval, rtt_min_) && acked >= interval_acked_) {
+  if (length >= std::max(options_.interval, 2 * rtt_min_) && acked >= interval_acked_) {
     double rate = static_cast<double>(acked - interval_acked_) / length;
     while (!rates_.empty() && rates_.back().value <= rate) rates_.pop_back();
     rates_.push_back({now, rate});

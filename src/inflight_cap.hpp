@@ -15,7 +15,7 @@
 //   bandwidth = the highest delivery rate (bytes acknowledged per interval) of the last
 //               `bandwidth_window` seconds
 //   rtt_min   = the lowest smoothed RTT of the last `rtt_window` seconds
-//   cap       = max(min_cap, gain * bandwidth * rtt_min)
+//   cap       = max(min_cap, gain * bandwidth * rtt_min), gain 2
 // The gain leaves room for the delivery rate to grow (the cap doubles as fast as the data
 // delivered does), as BBR's window gain does. With the cap in force our own queue on the path is
 // at most (gain - 1) bandwidth-delay products, so a smoothed RTT above (gain + 0.5) * rtt_min
@@ -29,12 +29,13 @@
 namespace transport {
 
 struct InflightCapOptions {
-  double gain = 2.5;
+  double gain = 2.0;
   std::uint64_t min_cap = 256 << 10;  // bytes: never less (a slow start needs room to grow)
   double bandwidth_window = 2.0;      // seconds of delivery-rate samples behind `bandwidth`
   double rtt_window = 10.0;           // seconds of RTT samples behind `rtt_min`
   double rtt_raise = 1.0;             // seconds of RTTs beyond what the cap explains: raised
-  double interval = 0.1;              // seconds: delivery rate is measured over at least this
+  double interval = 0.2;              // seconds: delivery rate is measured over at least this
+                                      // and two RTTs (bursts of acknowledgements even out)
 };
 
 class InflightCap {

@@ -263,7 +263,6 @@ void UsrsctpTransport::open_socket(Link& link) {
   link.acked = 0;
   link.sent_at_open = link.sent_bytes;
   link.max_cwnd = 0;
-  link.clean_since = -1;
   link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!link.sock) {
     LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(),
@@ -510,7 +509,7 @@ void UsrsctpTransport::on_timer_tick() {
 
 // Starts the association's congestion control afresh: setting its module again gives usrsctp's
 // initial window and a slow-start threshold of the peer's window (used after random losses,
-// transport_usrsctp_fec.cpp, and for a window stuck below what the path carries, cap_window).
+// transport_usrsctp_fec.cpp).
 void UsrsctpTransport::restart_window(Link& link, double now) {
   constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
   if (!link.sock || !link.machine.ready()) return;
@@ -526,35 +525,18 @@ void UsrsctpTransport::restart_window(Link& link, double now) {
   ++link.window_restarts;
 }
 
-// SCTP's window capped at a few bandwidth-delay products (inflight_cap.hpp), every 10 ms. And
-// a window stuck low gets a fresh start: after a loss halved it, usrsctp's congestion control
-// (Reno-like) grows it by one packet per round trip, which at 100 ms takes minutes to fill a
-// path again. When the association has data waiting for its window, has resent nothing for
-// kCleanSecs, its RTT shows no queue (below 1.25 x the lowest) and its window is below half the
-// cap, the path has room the window does not use: slow start again (at most every kRestartSecs;
-// the cap bounds how far it overshoots).
+// SCTP's window capped at a few bandwidth-delay products (inflight_cap.hpp), every 10 ms.
 void UsrsctpTransport::cap_window(Link& link, double now) {
-  constexpr double kCleanSecs = 2, kRestartSecs = 5;
   if (!link.sock || !link.machine.ready()) return;
   sctp_status status{};
   socklen_t len = sizeof status;
   if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
   WindowInfo w = read_window(link.sock, {});
-  if (link.data_chunks_retransmitted != link.retransmitted_seen || link.clean_since < 0) {
-    link.retransmitted_seen = link.data_chunks_retransmitted;
-    link.clean_since = now;
-  }
-  double srtt = status.sstat_primary.spinfo_srtt / 1000.0, rtt_min = link.inflight.rtt_min();
-  std::uint64_t cwnd = status.sstat_primary.spinfo_cwnd;
-  bool waiting = w.send_buffered * 10 > cwnd * 11;  // more data than the window lets out
-  if (waiting && now - link.clean_since >= kCleanSecs && rtt_min > 0 &&
-      srtt < 1.25 * rtt_min && 2 * cwnd < link.inflight.cap() &&
-      (link.window_restarted_at < 0 || now - link.window_restarted_at >= kRestartSecs))
-    restart_window(link, now);
+  double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
   link.inflight.sample(now, link.acked, srtt);
-  std::uint64_t cap = link.inflight.cap();
+  std::uint64_t cap = options_.window_cap ? link.inflight.cap() : 0;
   if (cap > 0 && cap < 16 * 1500) cap = 16 * 1500;
   // Only changes of an eighth or more: each one is a setsockopt.
   std::uint64_t diff = cap > link.max_cwnd ? cap - link.max_cwnd : link.max_cwnd - cap;

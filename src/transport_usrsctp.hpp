@@ -58,6 +58,7 @@ struct UsrsctpOptions : SctpOptions {
   // usrsctp's congestion control module: 0 RFC 4960 (Reno-like), 1 HSTCP, 2 H-TCP.
   std::uint32_t congestion_control = 0;
   double fec_max_overhead = 0.25;  // the most parity FEC may add, per data datagram
+  bool window_cap = true;          // cap the window at a few bandwidth-delay products
 };
 
 class UsrsctpTransport final : public Transport {

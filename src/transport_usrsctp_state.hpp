@@ -135,9 +135,8 @@ struct UsrsctpTransport::Link {
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
   std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
-  // Congestion control restarts (cap_window): since when nothing was resent, the last restart.
-  double clean_since = -1, window_restarted_at = -1;
-  std::uint64_t retransmitted_seen = 0, window_restarts = 0;
+  double window_restarted_at = -1;  // congestion control restarts (restart_window)
+  std::uint64_t window_restarts = 0;
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
 };
 
