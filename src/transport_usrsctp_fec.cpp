@@ -157,6 +157,7 @@ void UsrsctpTransport::on_fec(std::size_t socket_index, const net::Endpoint& fro
       }
       ++stats_.fec_reports_in;
       ++state->reports_in;
+      state->last_report = *report;
       bool had_parity = state->controller.redundancy() > 0;
       state->controller.on_report(report->received, report->lost, now);
       state->sender.set_parity_table(state->controller.parity_table());
@@ -203,7 +204,17 @@ void UsrsctpTransport::on_fec_tick() {
       if (!path.fec) continue;
       if (path.fec->restart_at >= 0 && now >= path.fec->restart_at) {
         path.fec->restart_at = -1;
-        restart_congestion_control(peer);
+        // Only where parity did repair the losses since: random ones. Losses in bursts that
+        // parity cannot repair are a queue overflowing (congestion); SCTP's lowered window is
+        // right then, and a fresh slow start would overflow it again.
+        const fec::wire::Report& a = path.fec->restart_report;
+        const fec::wire::Report& b = path.fec->last_report;
+        std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered, got = b.received - a.received;
+        if (lost > 0 && left * 10 <= lost && lost * 20 <= got + lost)
+          restart_congestion_control(peer);
+        else
+          LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
+                    peers_[peer.id].name.c_str(), lost - left, lost, got + lost);
       }
       const fec::Receiver::Stats& rs = path.fec->receiver.stats();
       if (rs.received == 0 || (path.fec->reported && rs.received == path.fec->reported_received))
@@ -221,11 +232,13 @@ void UsrsctpTransport::on_fec_tick() {
 // grows by one packet per round trip: at 20 ms, a minute to fill a gigabit path. Setting the
 // congestion control module again starts it afresh (usrsctp: initial window, threshold = the
 // peer's window), so the window grows back in a few round trips. Half a second after parity
-// starts on a path (the packets lost before it are dealt with by then), at most every 10 s.
+// starts on a path (the packets lost before it are dealt with by then), at most every 10 s, and
+// only if the peer's reports show that parity repaired the losses of that half second.
 void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
   if (state.restarted_at >= 0 && now - state.restarted_at < kRestartGap) return;
   state.restarted_at = now;
   state.restart_at = now + kRestartDelay;
+  state.restart_report = state.last_report;
 }
 
 void UsrsctpTransport::restart_congestion_control(Peer& peer) {

@@ -47,6 +47,7 @@ struct UsrsctpTransport::PathFec {
   fec::Controller controller;
   std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
   double restart_at = -1, restarted_at = -1;  // congestion control restart due / last scheduled
+  fec::wire::Report last_report, restart_report;  // the peer's latest report; at the scheduling
   bool reported = false;
   std::uint64_t reports_in = 0, reports_out = 0;
 };
