@@ -210,7 +210,7 @@ void UsrsctpTransport::on_fec_tick() {
         const fec::wire::Report& a = path.fec->restart_report;
         const fec::wire::Report& b = path.fec->last_report;
         std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered, got = b.received - a.received;
-        if (lost > 0 && left * 10 <= lost && lost * 20 <= got + lost)
+        if (left * 10 <= lost && lost * 20 <= got + lost)
           restart_congestion_control(peer);
         else
           LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
