@@ -23,7 +23,11 @@
 #     again and gw1 therefore sends as fragments: exactly 2 per datagrams_fragmented, and a
 #     bounded number. None arrive at gw1 (gw2 never sent a datagram too big for its link).
 #  4. The kernel forgets the PMTU (route cache flushed, as when it expires after 10 min): gw1
-#     goes back to path_mtu (log), then learns 1400 again on the next transfer (byte-exact).
+#     goes back to path_mtu (log), then learns 1400 again once it sends a datagram over 1400
+#     and a transfer after that is byte-exact. An association keeps cutting messages for the
+#     lowest MTU it has had, so bulk TCP alone may never send one (only SCTP packets bundling
+#     several chunks grow past it): bursts of UDP datagrams from client to server, of a sweep of
+#     sizes (600..760 bytes), are bundled two to a packet, some of which exceed 1400.
 #
 # BLACKHOLE=1: the same topology, but rt drops its ICMP errors (a black hole). Shows the known
 # limit (no PLPMTUD): gw1 -> gw2 bulk traffic stalls (the transfer does not finish in 20 s) while
@@ -32,6 +36,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmds nc dd nft ethtool grep
+need_tool spray
 BLACKHOLE=${BLACKHOLE:-0}
 BIG=1400           # the bottleneck's MTU
 FIT=$((BIG - 28))  # the largest UDP payload that crosses it unfragmented (IPv4)
@@ -234,7 +239,13 @@ done
 grep -qE "peer site-b: path MTU 1500 \(\[transport\] path_mtu\), SCTP packets now <= 1472 bytes" "$TMPD/gw1.log" ||
   fail "gw1 did not go back to path_mtu within 5 s of its kernel forgetting the PMTU"
 all_eq 1 path_mtu 1500
-log "gw1's kernel forgot the PMTU: gw1 is back at path_mtu 1500; 20 MB client -> server again"
+log "gw1's kernel forgot the PMTU: gw1 is back at path_mtu 1500; bursts of 600..760-byte UDP datagrams client -> server"
+for ((size = 600; size <= 760; size += 8)); do
+  in_ns client "$TOOLS_DIR/spray" --to 10.2.0.2 --port 9 --count 64 --timeout 5 \
+    --payload "$(printf '%0*d' $((2 * size)) 0)" >>"$TMPD/bursts.log" || fail "spray failed: $(tail -1 "$TMPD/bursts.log")"
+  grep -qE "peer site-b: path MTU $BIG .* SCTP packets now <= $FIT bytes" <(sed -n '/path MTU 1500 (\[transport\] path_mtu)/,$p' "$TMPD/gw1.log") && break
+done
+log "20 MB client -> server again"
 nc_transfer client server 10.2.0.2 5003 "$TMPD/up20"
 n=$(grep -cE "peer site-b: path MTU $BIG \(route/PMTU to 192\.0\.2\.2 from 100\.64\.0\.2\), SCTP packets now <= $FIT bytes" "$TMPD/gw1.log")
 ((n == 2)) || fail "gw1 logged the lowered path MTU $n times (want 2: it must learn it again)"
