@@ -41,6 +41,7 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
 constexpr std::size_t kMaxPool = 16;
+constexpr double kRecoveryQuiet = 1.0;  // s without retransmissions: a recovery is over
 
 // What SCTP_STATUS does not say: the advertised window, the send buffer, the timeouts.
 WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w) {
@@ -532,6 +533,7 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   socklen_t len = sizeof status;
   if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
   WindowInfo w = read_window(link.sock, {});
+  recover_window(link, w, now);
   double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
@@ -545,6 +547,24 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   value.assoc_id = SCTP_FUTURE_ASSOC;
   value.assoc_value = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, UINT32_MAX));
   if (usrsctp_setsockopt(link.sock, IPPROTO_SCTP, SCTP_MAX_CWND, &value, sizeof value) == 0) link.max_cwnd = cap;
+}
+
+// A retransmission timeout sets SCTP's window to one packet and its slow-start threshold to half
+// the window; each further one during the recovery halves the threshold again, down to 4
+// packets. After a burst of losses (a queue that overflowed) the window then grows by one packet
+// per round trip: at 100 ms, 14 KB a second. Once SCTP has resent what was lost (a second
+// without retransmissions), congestion control starts afresh: slow start, up to the cap, which
+// follows the delivery rate (cap_window).
+void UsrsctpTransport::recover_window(Link& link, const WindowInfo& w, double now) {
+  if (link.data_chunks_retransmitted != link.retransmitted_seen) {
+    link.retransmitted_seen = link.data_chunks_retransmitted;
+    link.retransmitted_at = now;
+    return;
+  }
+  if (w.data_timeouts < link.timeouts_at_restart) link.timeouts_at_restart = w.data_timeouts;  // a new association
+  if (w.data_timeouts == link.timeouts_at_restart || now - link.retransmitted_at < kRecoveryQuiet) return;
+  link.timeouts_at_restart = w.data_timeouts;
+  restart_window(link, now);
 }
 
 void UsrsctpTransport::before_block() {
@@ -698,10 +718,19 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
   Link* link = find_link(assoc);
   if (!link || !link->sock) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;
-  sctp_sndinfo info{};
-  info.snd_sid = stream;
+  // Every message is sent "partially reliable: abandon after 2^32 - 1 retransmissions", which is
+  // reliable. The point: usrsctp takes a fast path for SACKs without gaps, and that path never
+  // restarts the retransmission timer when the cumulative ack moves (RFC 4960 6.3.2, R3), so
+  // under a steady flow the timer fires every RTO and, at long RTTs, marks the oldest chunks
+  // as lost and drops the window to one packet (at 100 ms: every 1-2 s). With PR-SCTP chunks
+  // outstanding, every SACK takes the full path, which restarts the timer.
+  sctp_sendv_spa info{};
+  info.sendv_flags = SCTP_SEND_SNDINFO_VALID | SCTP_SEND_PRINFO_VALID;
+  info.sendv_sndinfo.snd_sid = stream;
+  info.sendv_prinfo.pr_policy = SCTP_PR_SCTP_RTX;
+  info.sendv_prinfo.pr_value = UINT32_MAX;
   ssize_t n = usrsctp_sendv(link->sock, msg.data(), msg.size(), nullptr, 0, &info, sizeof info,
-                            SCTP_SENDV_SNDINFO, 0);
+                            SCTP_SENDV_SPA, 0);
   if (n < 0) {
     if (errno == EWOULDBLOCK || errno == EAGAIN) {
       link->blocked = true;

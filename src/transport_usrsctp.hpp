@@ -134,6 +134,7 @@ class UsrsctpTransport final : public Transport {
   void note_window_limit(Link& link);
   void cap_window(Link& link, double now);
   void restart_window(Link& link, double now);
+  void recover_window(Link& link, const WindowInfo& w, double now);
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);
   Link* find_link(AssocId assoc) const;

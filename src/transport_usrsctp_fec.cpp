@@ -36,7 +36,7 @@ namespace {
 constexpr std::size_t kBlock = 64;
 constexpr double kBlockAge = 0.005;  // a block still open this long gets its parity
 constexpr double kHold = 0.010;      // how long a datagram after a gap may wait for its rebuild
-constexpr double kRestartDelay = 0.5, kRestartGap = 10;  // congestion control restarts
+constexpr double kRestartDelay = 0.5, kRestartGap = 2;  // congestion control restarts
 }  // namespace
 
 void UsrsctpTransport::set_fec(PeerId id, bool both_offer) {
@@ -188,6 +188,12 @@ void UsrsctpTransport::on_fec_tick() {
       PathFec* state = path_fec(peer, peer.primary);
       bool was = state->controller.framing();
       state->controller.on_sctp(sent, again, now);
+      // SCTP resent chunks although parity protects the path: a loss parity missed halved a
+      // window, which grows back by one packet per round trip. Restart it as when parity began
+      // (checked against the peer's reports first).
+      if (was && state->controller.redundancy() > 0 && again > state->retransmitted_seen)
+        schedule_restart(*state, now);
+      state->retransmitted_seen = again;
       if (!was && state->controller.framing()) {
         state->sender.set_parity_table(state->controller.parity_table());
         if (state->controller.redundancy() > 0) schedule_restart(*state, now);
@@ -231,9 +237,11 @@ void UsrsctpTransport::on_fec_tick() {
 // SCTP answered each by halving its window and lowering its slow-start threshold, from where it
 // grows by one packet per round trip: at 20 ms, a minute to fill a gigabit path. Setting the
 // congestion control module again starts it afresh (usrsctp: initial window, threshold = the
-// peer's window), so the window grows back in a few round trips. Half a second after parity
-// starts on a path (the packets lost before it are dealt with by then), at most every 10 s, and
-// only if the peer's reports show that parity repaired the losses of that half second.
+// peer's window), so the window grows back in a few round trips, up to the cap (inflight_cap).
+// Half a second after parity starts on a path or after a loss parity did not repair (the
+// packets lost before are dealt with by then), at most every 2 s, only if the peer's reports
+// show that parity repaired the losses of that half second, and only for associations that
+// resent chunks since their last restart (the others' windows were not cut).
 void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
   if (state.restarted_at >= 0 && now - state.restarted_at < kRestartGap) return;
   state.restarted_at = now;
@@ -242,7 +250,11 @@ void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
 }
 
 void UsrsctpTransport::restart_congestion_control(Peer& peer) {
-  for (Link* link : peer.slots) restart_window(*link, mono_now());
+  for (Link* link : peer.slots) {
+    if (link->data_chunks_retransmitted == link->retransmitted_at_restart) continue;  // not cut
+    link->retransmitted_at_restart = link->data_chunks_retransmitted;
+    restart_window(*link, mono_now());
+  }
 }
 
 void UsrsctpTransport::fec_before_block() {

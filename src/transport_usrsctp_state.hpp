@@ -47,6 +47,7 @@ struct UsrsctpTransport::PathFec {
   fec::Controller controller;
   std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
   double restart_at = -1, restarted_at = -1;  // congestion control restart due / last scheduled
+  std::uint64_t retransmitted_seen = 0;  // the peer's SCTP retransmissions at the last tick
   fec::wire::Report last_report, restart_report;  // the peer's latest report; at the scheduling
   bool reported = false;
   std::uint64_t reports_in = 0, reports_out = 0;
@@ -139,6 +140,12 @@ struct UsrsctpTransport::Link {
   double window_restarted_at = -1;  // congestion control restarts (restart_window)
   std::uint64_t window_restarts = 0;
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
+  std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart
+  // Recovery from retransmission timeouts (cap_window): the timeouts when congestion control was
+  // last restarted after some; when SCTP last resent a chunk.
+  std::uint32_t timeouts_at_restart = 0;
+  std::uint64_t retransmitted_seen = 0;
+  double retransmitted_at = -1;
 };
 
 namespace usrsctp_detail {
