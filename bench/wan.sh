@@ -317,7 +317,7 @@ draw_chart() {
   done
   cols=$((${#CONTENDERS[@]} + 1))
   gnuplot <<EOF || log "warning: gnuplot failed; no chart"
-set terminal pngcairo size 1400,560 font "sans,10"
+set terminal pngcairo size 1400,560 font "sans,10" noenhanced
 set output "$png"
 set multiplot layout 1,2 title "TCP goodput over a WAN with delay and loss ($(date +%F), $(nproc) CPUs; medians of $rounds round(s))"
 set style data histograms

@@ -12,6 +12,10 @@
 #  2. Forgery: datagrams shaped as parity and as loss reports, with MACs no key made, sent from
 #     gw1's address (another port: a configured peer's datagrams may come from any port) are
 #     counted as forged and change nothing; a transfer afterwards is byte-exact.
+#  2b. 20 MB through a 50 Mbit/s bottleneck (a queue of 200 ms, nothing lost): SCTP's
+#     retransmission timer never expires (usrsctp's fast SACK path does not restart it; sctptund
+#     sends its messages so that SACKs take the full path, which does: without that, the timer
+#     fired every RTO of a steady transfer and cut the window to one packet).
 #  3. Negotiation: gw2 restarts with [[peer]] fec = false (an older peer's config): gw1 logs that
 #     the peer does not offer FEC, neither side frames or sends parity, and 4 MB each way over
 #     the lossy WAN (v4 and v6) are byte-exact, with SCTP's own retransmissions alone.
@@ -85,6 +89,15 @@ log "gw2: fec_forged $before -> $after"
 ((after - before == 30)) || fail "gw2 counted $((after - before)) of 30 forged FEC datagrams"
 nc_transfer client server 10.2.0.2 5005 "$TMPD/m5"
 log "PASS 2: forged parity and reports counted and ignored"
+
+# ---- 2b. a steady transfer: every acknowledgement restarts the retransmission timer ------------
+wan_delay_set 10 0 50 200
+t1=$(gw_json 1 | jq '.transport.sctp_data_timeouts')
+nc_transfer client server 10.2.0.2 5009 "$TMPD/m20a"  # ~3.5 s at 50 Mbit/s: several RTOs (1 s)
+t2=$(gw_json 1 | jq '.transport.sctp_data_timeouts')
+log "gw1: SCTP retransmission timeouts $t1 -> $t2"
+((t2 == t1)) || fail "gw1's retransmission timer expired $((t2 - t1)) times during a transfer over a path that lost nothing"
+log "PASS 2b: no retransmission timeout while data flows"
 
 # ---- 3. the peer does not offer FEC ---------------------------------------------------------------
 wan_delay_set 10 1
