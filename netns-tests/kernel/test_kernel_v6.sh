@@ -228,8 +228,15 @@ v4peer() {
   log "---- v4-peer: gw1 binds $B1 and $A1 (AF_INET6 socket), gw2 only $B2 (AF_INET)"
   config 1 kernel "\"$B1\", \"$A1\"" "\"$B2\""
   config 2 kernel "\"$B2\"" "\"$B1\""
+  # gw1's own INITs are refused on their way out (ICMP protocol unreachable: the kernel aborts the
+  # connect at once, and gw1 backs off and tries again), so the associations can only be
+  # started by gw2's INITs, whenever the slow VM gets to them; allowed again once both are up.
+  in_ns gw1 nft -f - <<EOF
+table inet kinit {
+  chain out { type filter hook output priority -400; policy accept; meta nfproto ipv4 meta l4proto sctp @th,96,8 1 reject with icmp type prot-unreachable; }
+}
+EOF
   start_gw 1
-  sleep 2  # gw1's connects fail (no gw2) and back off: gw2's INITs then start the associations
   start_gw 2
   wait_tunnel 30
   for ((i = 0; i < 20; i++)); do  # both associations up (bounded: 10 s)
@@ -237,6 +244,7 @@ v4peer() {
     (($(grep -c ', primary' <<<"$p") == 2)) && break
     sleep 0.5
   done
+  in_ns gw1 nft delete table inet kinit
   clean v4-peer "$p"
   n=$(grep -c "association .* up .*started by the peer" "$TMPD/gw1.log" || true)
   log "v4-peer: gw1 accepted $n association(s) started by gw2"
