@@ -6,12 +6,13 @@
 
 namespace {
 
-// Feeds a steady flow: `rate` bytes/s acknowledged, RTT `rtt`, sampled every 10 ms for `secs`.
+// Feeds a steady flow: `rate` bytes/s acknowledged, RTT `rtt`, sampled every 10 ms for `secs`;
+// `limited`: data waits for the cap throughout.
 void steady(transport::InflightCap& cap, double& now, std::uint64_t& acked, double rate, double rtt,
-            double secs) {
+            double secs, bool limited = true) {
   for (double end = now + secs; now < end; now += 0.01) {
     acked += static_cast<std::uint64_t>(rate * 0.01);
-    cap.sample(now, acked, rtt);
+    cap.sample(now, acked, rtt, limited);
   }
 }
 
@@ -119,10 +120,7 @@ TEST_CASE("inflight cap: intervals where the senders set the rate do not make th
   double now = 0;
   std::uint64_t acked = 0;
   steady(cap, now, acked, 10e6, 0.020, 0.1);
-  for (double end = now + 5; now < end; now += 0.01) {  // application-limited: nothing waits
-    acked += static_cast<std::uint64_t>(10e6 * 0.01);
-    cap.sample(now, acked, 0.020, false);
-  }
+  steady(cap, now, acked, 10e6, 0.020, 5, false);  // application-limited: nothing waits
   CHECK(!cap.full());
   CHECK(cap.cap() == std::max<std::uint64_t>(256u << 10, 2.0 * 10e6 * 0.020));
 }
