@@ -118,7 +118,15 @@ class UsrsctpTransport final : public Transport {
   void commit(Peer& peer, const PeerCandidate& candidate, std::uint8_t sender_id, double now);
   PathMonitorOptions monitor_options() const;
   void update_paths(Peer& peer, double now);
-  void nudge_retransmission(Peer& peer);
+  std::vector<std::uint32_t> nudge_retransmission(Peer& peer);
+  void chase_retransmission(Peer& peer, double now);
+  double chase_interval() const;
+  struct InFlight {
+    std::vector<std::uint32_t> unacked;  // chunks sent and not acknowledged, per slot
+    std::uint32_t total = 0;             // of all slots
+    std::uint32_t rto = 0;               // the largest retransmission timeout among them, ms
+  };
+  InFlight in_flight(Peer& peer) const;
   Peer* find_peer_by_address(const net::Endpoint& from) const;
   Link* find_link_by_tag(std::uint32_t tag) const;
   void note_unknown_source(const net::Endpoint& from);

@@ -33,6 +33,9 @@ using namespace usrsctp_detail;
 
 namespace {
 constexpr double kChallengeGap = 0.1, kCandidateLife = 5.0, kUnconfirmedBackoffMax = 1.0;
+// Firings of the retransmission timer after a failover's first, while nothing is acknowledged:
+// few, as each counts towards the association's retransmission limit.
+constexpr int kChaseFirings = 3;
 constexpr int kChallengesPerCandidate = 8, kChallengesPerSecond = 100;
 constexpr std::uint8_t kNoPathId = 0xff;
 }  // namespace
@@ -363,6 +366,7 @@ void UsrsctpTransport::on_probe_tick() {
       if (due) send_request(*peer, i, 0, now);
     }
     update_paths(*peer, now);
+    chase_retransmission(*peer, now);
   }
 }
 
@@ -380,7 +384,50 @@ void UsrsctpTransport::update_paths(Peer& link, double now) {
            to_string(link.monitor->path(from).state), to,
            sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
            link.monitor->path(to).srtt * 1000.0);
-  if (failover) nudge_retransmission(link);
+  if (!failover) return;
+  auto unacked = nudge_retransmission(link);
+  link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
+}
+
+void UsrsctpTransport::chase_retransmission(Peer& peer, double now) {
+  if (peer.chase.left == 0 || now < peer.chase.next) return;
+  InFlight f = in_flight(peer);
+  bool stuck = false;  // an association whose chunks in flight are still those of the last firing
+  for (std::size_t i = 0; i < f.unacked.size() && i < peer.chase.unacked.size(); ++i)
+    stuck |= f.unacked[i] != 0 && f.unacked[i] == peer.chase.unacked[i];
+  if (!stuck) {  // acknowledged: the peer hears us
+    peer.chase.left = 0;
+    return;
+  }
+  LOG_DEBUG("peer %s: chunks still unacknowledged after the failover: firing timers again",
+            peers_[peer.id].name.c_str());
+  --peer.chase.left;
+  peer.chase.next = now + chase_interval();
+  peer.chase.unacked = nudge_retransmission(peer);
+}
+
+// The peer notices a dead path after its own failover time, about ours: half of it between
+// firings catches its switch soon without firing more often than probes go out.
+double UsrsctpTransport::chase_interval() const {
+  return std::max(options_.probe_interval_ms, options_.failover_ms / 2) / 1000.0;
+}
+
+UsrsctpTransport::InFlight UsrsctpTransport::in_flight(Peer& peer) const {
+  InFlight f;
+  f.unacked.resize(peer.slots.size());
+  for (std::size_t i = 0; i < peer.slots.size(); ++i) {
+    Link* link = peer.slots[i];
+    if (!link->sock || !link->machine.ready()) continue;
+    sctp_status status{};
+    socklen_t len = sizeof status;
+    if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) continue;
+    if (status.sstat_unackdata == 0) continue;
+    f.unacked[i] = status.sstat_unackdata;
+    f.total += status.sstat_unackdata;
+    f.rto = std::max(
+        f.rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms, options_.rto_max_ms));
+  }
+  return f;
 }
 
 // usrsctp has no "the path changed" API. The data in flight on the dead path is lost, and its
@@ -388,23 +435,15 @@ void UsrsctpTransport::update_paths(Peer& link, double now) {
 // Advancing usrsctp's clock by the association's current RTO fires that timer now, so the data
 // goes out again at once on the new path. Side effect: other timers due within that time (of
 // any association) fire early too; they are all restartable (heartbeats, SACK delay, T3).
-void UsrsctpTransport::nudge_retransmission(Peer& peer) {
-  std::uint32_t rto = 0, unacked = 0;
-  for (Link* link : peer.slots) {
-    if (!link->sock || !link->machine.ready()) continue;
-    sctp_status status{};
-    socklen_t len = sizeof status;
-    if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) continue;
-    if (status.sstat_unackdata == 0) continue;  // nothing in flight: nothing to hurry
-    unacked += status.sstat_unackdata;
-    rto = std::max(
-        rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms, options_.rto_max_ms));
-  }
-  if (unacked == 0) return;
+// Returns the chunks in flight to the peer per slot (empty: nothing was fired).
+std::vector<std::uint32_t> UsrsctpTransport::nudge_retransmission(Peer& peer) {
+  InFlight f = in_flight(peer);
+  if (f.total == 0) return {};
   LOG_DEBUG("peer %s: %u chunks unacknowledged, firing timers %u ms early",
-            peers_[peer.id].name.c_str(), unacked, rto);
-  usrsctp_handle_timers(rto + 1);
+            peers_[peer.id].name.c_str(), f.total, f.rto);
+  usrsctp_handle_timers(f.rto + 1);
   service();
+  return f.unacked;
 }
 
 }  // namespace transport

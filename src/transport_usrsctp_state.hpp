@@ -76,6 +76,15 @@ struct UsrsctpTransport::Peer {
   std::size_t primary = 0;  // the path conn_output sends on (for every slot); valid if paths exist
   std::unique_ptr<PathMonitor> monitor;  // with two or more paths
   std::uint64_t path_changes = 0;
+  // After a failover the peer may not have noticed yet and still sends its SACKs of our
+  // retransmissions on the dead path. While the chunks in flight stay unacknowledged, the
+  // retransmission timer is fired again `left` more times, every chase interval
+  // (UsrsctpTransport::chase_retransmission).
+  struct Chase {
+    int left = 0;
+    double next = 0;
+    std::vector<std::uint32_t> unacked;  // chunks in flight per slot at the last firing
+  } chase;
   std::vector<Candidate> candidates;  // at most kMaxCandidates
   std::uint32_t next_seq = 1;         // requests on paths without a monitor
   std::uint64_t answered_cookie = 0;  // the last challenge we answered, and when
