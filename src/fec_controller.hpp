@@ -39,6 +39,26 @@ double residual_loss(std::size_t k, std::size_t m, double p);
 // The smallest m with R(k, m, p) <= target, at most max_m.
 std::size_t parity_for(std::size_t k, double p, double target, std::size_t max_m);
 
+// Whether SCTP's congestion control may start afresh after a loss cut its window while parity
+// was on (transport_usrsctp_fec.cpp), judged on the receiver's reports since the restart was
+// scheduled: `lost` datagrams went missing among `received + lost`, `unrecovered` of them parity
+// could not rebuild; `waited` seconds since the scheduling.
+//   restart: parity repaired half of the losses or more and the loss is below 5 %: random losses
+//            (parity is sized for the loss of the last seconds, and some slip through while it
+//            adapts), which SCTP should not have answered by halving its window;
+//   refuse:  losses in bursts parity cannot repair, or heavy loss: a queue overflowing
+//            (congestion), where the lowered window is right;
+//   wait:    fewer than `min_losses` losses and less than `max_wait` seconds: too few to tell
+//            (one lost datagram parity did not yet cover would otherwise refuse the restart and
+//            leave the window growing by a packet per round trip for the rest of the transfer).
+enum class RestartVerdict { restart, refuse, wait };
+struct RestartEvidence {
+  std::uint32_t received = 0, lost = 0, unrecovered = 0;
+  double waited = 0;
+};
+RestartVerdict restart_verdict(const RestartEvidence& e, std::uint32_t min_losses = 4,
+                               double max_wait = 4.0);
+
 class Controller {
  public:
   explicit Controller(ControllerOptions options = {});

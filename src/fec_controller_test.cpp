@@ -152,3 +152,27 @@ TEST_CASE("fec controller: the parity table gives every block size its own parit
   }
   for (std::size_t n = 1; n <= 64; ++n) CHECK(table[n] == 0);
 }
+
+TEST_CASE("fec restart verdict: random losses repaired restart, bursts refuse, too few wait") {
+  using fec::RestartVerdict;
+  auto v = [](std::uint32_t received, std::uint32_t lost, std::uint32_t left, double waited) {
+    return fec::restart_verdict({received, lost, left, waited});
+  };
+  CHECK(v(20000, 20, 1, 2.0) == RestartVerdict::restart);   // 0.1 %: parity repaired 19 of 20
+  CHECK(v(10253, 9, 1, 2.0) == RestartVerdict::restart);    // measured at 20 ms, 0.1 %
+  CHECK(v(20000, 20, 10, 2.0) == RestartVerdict::restart);  // half exactly
+  CHECK(v(20000, 20, 11, 2.0) == RestartVerdict::refuse);   // bursts parity could not repair
+  CHECK(v(1000, 100, 0, 2.0) == RestartVerdict::refuse);   // 9 % lost: heavy loss
+  CHECK(v(1900, 100, 0, 2.0) == RestartVerdict::restart);  // 5 % exactly
+  // One unrepaired loss of the first half second: too few to tell, not a refusal.
+  CHECK(v(920, 1, 1, 0.5) == RestartVerdict::wait);
+  CHECK(v(1194, 2, 1, 0.5) == RestartVerdict::wait);
+  CHECK(v(5000, 3, 3, 2.5) == RestartVerdict::wait);
+  // Evidence enough (4 losses), or waited long enough: judged.
+  CHECK(v(5000, 4, 3, 0.5) == RestartVerdict::refuse);
+  CHECK(v(5000, 4, 0, 0.5) == RestartVerdict::restart);
+  CHECK(v(40000, 0, 0, 4.0) == RestartVerdict::restart);  // a clean path since
+  CHECK(v(40000, 2, 2, 4.0) == RestartVerdict::refuse);
+  // Counters near the top of their range do not overflow the comparison.
+  CHECK(v(0xF0000000u, 0x0F000000u, 0, 1.0) == RestartVerdict::refuse);
+}

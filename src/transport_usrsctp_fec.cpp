@@ -209,18 +209,27 @@ void UsrsctpTransport::on_fec_tick() {
     for (Peer::Path& path : peer.paths) {
       if (!path.fec) continue;
       if (path.fec->restart_at >= 0 && now >= path.fec->restart_at) {
-        path.fec->restart_at = -1;
-        // Only where parity did repair the losses since: random ones. Losses in bursts that
-        // parity cannot repair are a queue overflowing (congestion); SCTP's lowered window is
-        // right then, and a fresh slow start would overflow it again.
+        // Only where parity did repair the losses since: random ones (fec::restart_verdict).
         const fec::wire::Report& a = path.fec->restart_report;
         const fec::wire::Report& b = path.fec->last_report;
-        std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered, got = b.received - a.received;
-        if (left * 10 <= lost && lost * 20 <= got + lost)
-          restart_congestion_control(peer);
-        else
-          LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
-                    peers_[peer.id].name.c_str(), lost - left, lost, got + lost);
+        std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered;
+        fec::RestartEvidence evidence{b.received - a.received, lost, left, now - path.fec->restart_scheduled};
+        switch (fec::restart_verdict(evidence)) {
+          case fec::RestartVerdict::wait:
+            path.fec->restart_at = now + kRestartDelay;
+            break;
+          case fec::RestartVerdict::restart:
+            path.fec->restart_at = -1;
+            path.fec->restarted_at = now;
+            restart_congestion_control(peer);
+            break;
+          case fec::RestartVerdict::refuse:
+            path.fec->restart_at = -1;
+            path.fec->restarted_at = now;
+            LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
+                      peers_[peer.id].name.c_str(), lost - left, lost, evidence.received + lost);
+            break;
+        }
       }
       const fec::Receiver::Stats& rs = path.fec->receiver.stats();
       if (rs.received == 0 || (path.fec->reported && rs.received == path.fec->reported_received))
@@ -239,14 +248,18 @@ void UsrsctpTransport::on_fec_tick() {
 // congestion control module again starts it afresh (usrsctp: initial window, threshold = the
 // peer's window), so the window grows back in a few round trips, up to the cap (inflight_cap).
 // Half a second after parity starts on a path or after a loss parity did not repair (the
-// packets lost before are dealt with by then), at most every 2 s, only if the peer's reports
-// show that parity repaired the losses of that half second, and only for associations that
-// resent chunks since their last restart (the others' windows were not cut).
+// packets lost before are dealt with by then), at most every 2 s (a loss within 2 s of the last
+// restart is restarted 2 s after it, not forgotten: Reno would otherwise grow the halved
+// window by a packet per round trip for the rest of the transfer), only if the peer's reports
+// show that parity repaired the losses since the scheduling (fec::restart_verdict; while they
+// are too few to tell, the check is repeated every half second), and only for associations
+// that resent chunks since their last restart (the others' windows were not cut).
 void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
-  if (state.restarted_at >= 0 && now - state.restarted_at < kRestartGap) return;
-  state.restarted_at = now;
+  if (state.restart_at >= 0) return;  // one is due already
   state.restart_at = now + kRestartDelay;
+  if (state.restarted_at >= 0) state.restart_at = std::max(state.restart_at, state.restarted_at + kRestartGap);
   state.restart_report = state.last_report;
+  state.restart_scheduled = now;
 }
 
 void UsrsctpTransport::restart_congestion_control(Peer& peer) {

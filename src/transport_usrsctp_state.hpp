@@ -46,7 +46,8 @@ struct UsrsctpTransport::PathFec {
   fec::Receiver receiver;
   fec::Controller controller;
   std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
-  double restart_at = -1, restarted_at = -1;  // congestion control restart due / last scheduled
+  double restart_at = -1, restarted_at = -1;  // congestion control restart due / last judged
+  double restart_scheduled = -1;                // when the due restart was scheduled
   std::uint64_t retransmitted_seen = 0;  // the peer's SCTP retransmissions at the last tick
   fec::wire::Report last_report, restart_report;  // the peer's latest report; at the scheduling
   bool reported = false;
