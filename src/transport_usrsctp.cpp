@@ -511,7 +511,7 @@ void UsrsctpTransport::on_timer_tick() {
 // Starts the association's congestion control afresh: setting its module again gives usrsctp's
 // initial window and a slow-start threshold of the peer's window (used after random losses,
 // transport_usrsctp_fec.cpp).
-void UsrsctpTransport::restart_window(Link& link, double now) {
+void UsrsctpTransport::restart_window(Link& link) {
   constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
   if (!link.sock || !link.machine.ready()) return;
   sctp_assoc_value cc{};
@@ -522,7 +522,6 @@ void UsrsctpTransport::restart_window(Link& link, double now) {
              static_cast<unsigned long long>(link.assoc), std::strerror(errno));
     return;
   }
-  link.window_restarted_at = now;
   ++link.window_restarts;
 }
 
@@ -564,7 +563,7 @@ void UsrsctpTransport::recover_window(Link& link, const WindowInfo& w, double no
   if (w.data_timeouts < link.timeouts_at_restart) link.timeouts_at_restart = w.data_timeouts;  // a new association
   if (w.data_timeouts == link.timeouts_at_restart || now - link.retransmitted_at < kRecoveryQuiet) return;
   link.timeouts_at_restart = w.data_timeouts;
-  restart_window(link, now);
+  restart_window(link);
 }
 
 void UsrsctpTransport::before_block() {

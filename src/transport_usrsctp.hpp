@@ -141,7 +141,7 @@ class UsrsctpTransport final : public Transport {
   void close_socket(Link& link);
   void note_window_limit(Link& link);
   void cap_window(Link& link, double now);
-  void restart_window(Link& link, double now);
+  void restart_window(Link& link);
   void recover_window(Link& link, const WindowInfo& w, double now);
   void link_down(Link& link, const char* why);
   void schedule_reconnect(Link& link);

@@ -266,7 +266,7 @@ void UsrsctpTransport::restart_congestion_control(Peer& peer) {
   for (Link* link : peer.slots) {
     if (link->data_chunks_retransmitted == link->retransmitted_at_restart) continue;  // not cut
     link->retransmitted_at_restart = link->data_chunks_retransmitted;
-    restart_window(*link, mono_now());
+    restart_window(*link);
   }
 }
 

@@ -147,8 +147,7 @@ struct UsrsctpTransport::Link {
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
   std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
-  double window_restarted_at = -1;  // congestion control restarts (restart_window)
-  std::uint64_t window_restarts = 0;
+  std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
   std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart
   // Recovery from retransmission timeouts (cap_window): the timeouts when congestion control was
