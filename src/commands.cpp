@@ -153,7 +153,11 @@ std::string render_text(const Snapshot& s) {
   out << ")\n";
   out << "  tun: read " << s.tun.read_packets << " packets (" << human_bytes(s.tun.read_bytes)
       << "), written " << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes)
-      << ")\n";
+      << ")";
+  if (s.counters.gro_super_packets)
+    out << ", " << s.counters.gro_super_packets << " of them coalesced from " << s.counters.gro_segments
+        << " TCP segments";
+  out << "\n";
   out << "  tunnel: sent " << s.counters.tunneled_packets << " packets ("
       << human_bytes(s.counters.tunneled_bytes) << "), received " << s.counters.received_packets
       << " packets (" << human_bytes(s.counters.received_bytes) << ")\n";
@@ -321,6 +325,7 @@ std::string render_json(const Snapshot& s) {
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
   j.field("tun_written_packets", s.tun.written_packets)
       .field("tun_written_bytes", s.tun.written_bytes);
+  j.field("gro_super_packets", s.counters.gro_super_packets).field("gro_segments", s.counters.gro_segments);
   j.field("tunneled_packets", s.counters.tunneled_packets)
       .field("tunneled_bytes", s.counters.tunneled_bytes);
   j.field("received_packets", s.counters.received_packets)

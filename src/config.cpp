@@ -140,7 +140,7 @@ bool valid_name(std::string_view name, std::size_t max_len) {
 
 void read_tun(const std::string& file, const toml::table& table, TunConfig& tun) {
   Section s(file, table, "tun");
-  s.allow_only({"name", "mtu", "addresses", "default", "fwmark", "bypass_table", "offload"});
+  s.allow_only({"name", "mtu", "addresses", "default", "fwmark", "bypass_table", "offload", "gro"});
   if (auto name = s.string("name")) {
     if (!valid_name(*name, 15))
       s.fail(s.where("name"), "name",
@@ -164,6 +164,7 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
     }
   }
   if (auto offload = s.boolean("offload")) tun.offload = *offload;
+  if (auto gro = s.boolean("gro")) tun.gro = *gro;
   if (auto mark = s.integer("fwmark", 1, 0xffffffffLL))
     tun.fwmark = static_cast<std::uint32_t>(*mark);
   if (auto table = s.integer("bypass_table", 1, 0xffffffffLL)) {
@@ -509,6 +510,7 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   if (a.tun.name != b.tun.name) out.push_back("[tun] name");
   if (a.tun.mtu != b.tun.mtu) out.push_back("[tun] mtu");
   if (a.tun.offload != b.tun.offload) out.push_back("[tun] offload");
+  if (a.tun.gro != b.tun.gro) out.push_back("[tun] gro");
   if (addresses(a.tun) != addresses(b.tun)) out.push_back("[tun] addresses");
   if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
     out.push_back("[tun] fwmark / bypass_table");

@@ -32,6 +32,7 @@ struct TunConfig {
   std::uint32_t fwmark = 9899;        // marks bypassed packets and the WAN sockets
   std::uint32_t bypass_table = 9899;  // routing table: main without the routes into the TUN
   bool offload = true;                // TUN with virtio-net header and TSO/checksum offloads
+  bool gro = true;                    // with offload: TCP segments written as super-packets
 };
 
 struct TransportConfig {

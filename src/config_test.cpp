@@ -418,3 +418,9 @@ TEST_CASE("config: a peer without remote is learned: it needs a key and the udp 
   e = error_of("[transport]\nkind = \"kernel\"\n" + peer("a", "a.key"));
   CHECK(contains(e, "has no remote: learning a peer's address needs [transport] kind = \"udp\""));
 }
+
+TEST_CASE("config: [tun] gro, on by default, a boolean") {
+  CHECK(config::parse_config("", "t.toml").tun.gro);
+  CHECK_FALSE(config::parse_config("[tun]\ngro = false\n", "t.toml").tun.gro);
+  CHECK(contains(error_of("[tun]\ngro = 1\n"), "gro"));
+}

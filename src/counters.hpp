@@ -33,6 +33,7 @@ const char* to_string(Drop reason);
 struct Counters {
   std::uint64_t tun_read_packets = 0, tun_read_bytes = 0;
   std::uint64_t tun_written_packets = 0, tun_written_bytes = 0;
+  std::uint64_t gro_super_packets = 0, gro_segments = 0;  // TCP segments coalesced into the TUN
   std::uint64_t tunneled_packets = 0, tunneled_bytes = 0;  // sent into the tunnel
   std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
   std::uint64_t bypassed_packets = 0, bypassed_bytes = 0;  // sent on through normal routing

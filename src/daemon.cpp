@@ -101,6 +101,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     gateway_options.peer_security.push_back(security);
   }
   gateway_options.instance = std::random_device{}();
+  gateway_options.gro = config_.tun.gro;
   gateway_options.max_flows = config_.flows.max;
   gateway_options.max_flows_per_peer = config_.flows.max_per_peer;
   gateway_options.flow_timeouts = flow_timeouts(config_);

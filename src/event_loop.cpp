@@ -109,10 +109,12 @@ struct BeforeBlock::Impl {
   std::function<void()> cb;
 };
 
-BeforeBlock::BeforeBlock(EventLoop& loop, std::function<void()> cb)
+BeforeBlock::BeforeBlock(EventLoop& loop, std::function<void()> cb, Order order)
     : impl_(new Impl{{}, loop.impl().raw, std::move(cb)}) {
   ev_prepare_init(&impl_->prepare,
                   [](struct ev_loop*, ev_prepare* w, int) { reinterpret_cast<Impl*>(w)->cb(); });
+  // Pending watchers run from the highest priority down.
+  if (order == Order::last) ev_set_priority(&impl_->prepare, EV_MINPRI);
   ev_prepare_start(impl_->raw, &impl_->prepare);
 }
 BeforeBlock::~BeforeBlock() {

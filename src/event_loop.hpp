@@ -67,9 +67,12 @@ class Signal {
 };
 
 // Calls back once per loop iteration, just before the loop blocks: the place to flush batches.
+// Those of Order::last run after all others of the iteration (which may still produce what they
+// flush).
 class BeforeBlock {
  public:
-  BeforeBlock(EventLoop& loop, std::function<void()> cb);
+  enum class Order { normal, last };
+  BeforeBlock(EventLoop& loop, std::function<void()> cb, Order order = Order::normal);
   ~BeforeBlock();
   struct Impl;
 

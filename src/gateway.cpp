@@ -27,7 +27,8 @@ Gateway::Gateway(loop::EventLoop& loop, tun::Device& tun, transport::Transport& 
       flows_(options_.max_flows, options_.max_flows_per_peer, options_.flow_timeouts),
       batch_(options_.batch_size),
       expiry_timer_(loop, 1, 1, [this] { expire_flows(); }),
-      icmp_limit_(options_.icmp_per_second, options_.icmp_burst) {
+      icmp_limit_(options_.icmp_per_second, options_.icmp_burst),
+      gro_flush_(loop, [this] { flush_gro(); }, loop::BeforeBlock::Order::last) {
   for (const std::string& name : options_.peer_names)
   {
     PeerStatus status;
@@ -161,6 +162,15 @@ void Gateway::send_unreachable(const packet::PacketView& dropped) {
 }
 
 bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet) {
+  if (tun_.vnet_hdr() && !vnet && options_.gro) {
+    auto added = gro_.add(packet.data());
+    if (added == tun::gro::Coalescer::Add::flush) {
+      flush_gro();
+      added = gro_.add(packet.data());
+    }
+    if (added == tun::gro::Coalescer::Add::joined) return true;
+  }
+  flush_gro();  // what waits there came first
   if (tun_.vnet_hdr()) {
     (vnet ? *vnet : tun::VnetHdr{}).store(packet.push_front(tun::kVnetHdrSize));
   } else if (vnet) {
@@ -174,6 +184,15 @@ bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr
   }
   const tun::PacketBuf* one[] = {&packet};
   return tun_.write(one) == 1;
+}
+
+void Gateway::flush_gro() {
+  const tun::PacketBuf* super = gro_.take();
+  if (!super) return;
+  counters_.gro_super_packets = gro_.super_packets();
+  counters_.gro_segments = gro_.segments();
+  const tun::PacketBuf* one[] = {super};
+  if (tun_.write(one) != 1) counters_.drop(Drop::tun_write);
 }
 
 Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const packet::PacketView& view,

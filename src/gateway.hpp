@@ -26,7 +26,9 @@
 //     after the peer's HELLO; a BUNDLE is split into its PACKET messages.
 //  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
 //  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
-//     the sender's), else a PACKET_GSO super-packet is segmented in software first.
+//     the sender's; in-order TCP segments of one flow are coalesced into one super-packet,
+//     written before anything else and when the loop goes idle), else a PACKET_GSO
+//     super-packet is segmented in software first.
 //
 // Handshake (src/handshake.hpp): on_assoc_up sends our HELLO on stream 0, then AUTH when we hold
 // a key; the association carries packets once AssocState::ready(). With sealing, every message
@@ -52,6 +54,7 @@
 #include "src/packet.hpp"
 #include "src/transport.hpp"
 #include "tun/device.hpp"
+#include "tun/gro.hpp"
 #include "tun/gso.hpp"
 #include "tun/vnet.hpp"
 
@@ -76,6 +79,9 @@ struct Options {
   // PeerSecurity (no key: tests only, the daemon always fills it from the config).
   std::vector<PeerSecurity> peer_security;
   double icmp_per_second = 10, icmp_burst = 20;
+  // On a TUN with offloads: consecutive TCP segments of a flow are written as one GSO
+  // super-packet (tun/gro.hpp), flushed when the loop goes idle.
+  bool gro = true;
 };
 
 // At most this many decompressor contexts (about 240 bytes each) per association: 15 MB.
@@ -166,6 +172,7 @@ class Gateway final : public transport::Events {
   // Writes one packet (with vnet: a super-packet) in the form the TUN takes: behind a virtio-net
   // header if the TUN has them, else segmented in software. Uses packet's headroom.
   bool write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
+  void flush_gro();
   static bool plausible(const tun::VnetHdr& vnet, const packet::PacketView& view);
   void count_compression(const packet::PacketView& view, std::size_t original_len, std::size_t encoded_len);
   static std::size_t l4_header_len(const packet::PacketView& view);
@@ -213,6 +220,8 @@ class Gateway final : public transport::Events {
   icmp::RateLimiter icmp_limit_;
   tun::PacketBuf icmp_buf_;
   tun::gso::Segmenter segmenter_;
+  tun::gro::Coalescer gro_;     // TCP segments on their way into the TUN, as one super-packet
+  loop::BeforeBlock gro_flush_;  // after the transport's: what it delivered is written too
   tun::PacketBuf scratch_;  // one software-segmented packet on its way into the TUN
   // Small packets read but not yet sent. Invariant: flushed before any other tunnel send and
   // before TUN reading resumes; while non-empty, TUN reading is paused.

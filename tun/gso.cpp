@@ -1,5 +1,7 @@
 #include "tun/gso.hpp"
 
+#include "tun/bytes.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -7,26 +9,15 @@
 namespace tun::gso {
 namespace {
 
+using bytes::load16;
+using bytes::load32;
+using bytes::store16;
+using bytes::store32;
+
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
 constexpr std::size_t kTcpChecksumOffset = 16;  // within the TCP header
 constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
-
-// Big-endian accessors. Callers have checked that [at, at + width) lies inside p.
-std::uint16_t load16(std::span<const std::uint8_t> p, std::size_t at) {
-  return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]);
-}
-std::uint32_t load32(std::span<const std::uint8_t> p, std::size_t at) {
-  return std::uint32_t{load16(p, at)} << 16 | load16(p, at + 2);
-}
-void store16(std::span<std::uint8_t> p, std::size_t at, std::uint32_t v) {
-  p[at] = static_cast<std::uint8_t>(v >> 8);
-  p[at + 1] = static_cast<std::uint8_t>(v);
-}
-void store32(std::span<std::uint8_t> p, std::size_t at, std::uint32_t v) {
-  store16(p, at, v >> 16);
-  store16(p, at + 2, v);
-}
 
 std::uint16_t fold(std::uint64_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
