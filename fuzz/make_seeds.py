@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets from the recorded traces (testdata/traces, raw-IP
-pcaps) and the shipped configs. Run from anywhere; rewrites fuzz/corpus/{peer_messages,tun_packets,config}.
+pcaps) and the shipped configs. Run from anywhere; rewrites fuzz/corpus/{peer_messages,tun_packets,config,gro}.
 The seeds are committed; re-run this only when the traces or the wire format change."""
 import hashlib, os, shutil, struct, glob
 
@@ -104,3 +104,43 @@ prefix = "10.3.0.0/16"
 action = "drop"
 ''')
 write('config', configs)
+
+# gro: runs of in-order TCP segments (valid checksums, IPv4 IDs counting up) as a TSO sender
+# puts them on the wire, some ending with PSH or a short segment, IPv4 and IPv6, two flows.
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('>%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return s
+
+def tcp_segment(v6, sport, seq, ip_id, payload, flags=0x10):
+    opts = b'\x01\x01\x08\x0a' + struct.pack('>II', 5, 99)
+    tcp = struct.pack('>HHIIBBHHH', sport, 5201, seq, 77777, 0x80, flags, 500, 0, 0) + opts + payload
+    if v6:
+        src, dst = bytes(range(0x20, 0x30)), bytes(range(0x40, 0x50))
+        ip = struct.pack('>IHBB', 0x60000000, len(tcp), 6, 64) + src + dst
+        pseudo = src + dst + struct.pack('>II', len(tcp), 6)
+    else:
+        src, dst = bytes([10, 1, 0, 2]), bytes([10, 2, 0, 2])
+        hdr = struct.pack('>BBHHHBBH', 0x45, 0, 20 + len(tcp), ip_id, 0x4000, 64, 6, 0) + src + dst
+        ip = hdr[:10] + struct.pack('>H', 0xffff - csum(hdr)) + hdr[12:]
+        pseudo = src + dst + struct.pack('>BBH', 0, 6, len(tcp))
+    c = 0xffff - csum(pseudo + tcp)
+    return ip + tcp[:16] + struct.pack('>H', c) + tcp[18:]
+
+def framed(packets):
+    return b''.join(struct.pack('>H', len(p)) + p for p in packets)
+
+gro = []
+for v6 in (False, True):
+    for n, mss, end in ((3, 1348, 0x10), (12, 1348, 0x18), (5, 536, 0x10), (50, 1348, 0x10)):
+        segs = [tcp_segment(v6, 40000, 1000 + i * mss, 7 + i, bytes((i + j) & 0xff for j in range(mss)),
+                            end if i == n - 1 else 0x10) for i in range(n)]
+        gro.append(framed(segs))
+    mixed = []
+    for i in range(8):
+        mixed.append(tcp_segment(v6, 40000 + i % 2, 1000 + (i // 2) * 1000, 7 + i // 2, bytes(1000)))
+    gro.append(framed(mixed))
+write('gro', gro)
