@@ -44,16 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) { out.emplace_back(s.begin(), s.end()); }));
   };
   for (const Bytes& p : in) {
-    auto added = c.add(p);
-    if (added == tun::gro::Coalescer::Add::flush) {
-      write(c.take());
-      added = c.add(p);
-      check(added != tun::gro::Coalescer::Add::flush);
-    }
-    if (added == tun::gro::Coalescer::Add::refused) {
-      if (c.pending()) write(c.take());
-      out.push_back(p);
-    }
+    if (!c.offer(p, [&](const tun::PacketBuf& b) { write(&b); })) out.push_back(p);
   }
   if (c.pending()) write(c.take());
   check(out == in);

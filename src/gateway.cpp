@@ -162,14 +162,9 @@ void Gateway::send_unreachable(const packet::PacketView& dropped) {
 }
 
 bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet) {
-  if (tun_.vnet_hdr() && !vnet && options_.gro) {
-    auto added = gro_.add(packet.data());
-    if (added == tun::gro::Coalescer::Add::flush) {
-      flush_gro();
-      added = gro_.add(packet.data());
-    }
-    if (added == tun::gro::Coalescer::Add::joined) return true;
-  }
+  if (tun_.vnet_hdr() && !vnet && options_.gro &&
+      gro_.offer(packet.data(), [this](const tun::PacketBuf& super) { write_super(super); }))
+    return true;
   flush_gro();  // what waits there came first
   if (tun_.vnet_hdr()) {
     (vnet ? *vnet : tun::VnetHdr{}).store(packet.push_front(tun::kVnetHdrSize));
@@ -187,11 +182,13 @@ bool Gateway::write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr
 }
 
 void Gateway::flush_gro() {
-  const tun::PacketBuf* super = gro_.take();
-  if (!super) return;
+  if (const tun::PacketBuf* super = gro_.take()) write_super(*super);
+}
+
+void Gateway::write_super(const tun::PacketBuf& super) {
   counters_.gro_super_packets = gro_.super_packets();
   counters_.gro_segments = gro_.segments();
-  const tun::PacketBuf* one[] = {super};
+  const tun::PacketBuf* one[] = {&super};
   if (tun_.write(one) != 1) counters_.drop(Drop::tun_write);
 }
 

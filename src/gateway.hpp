@@ -173,6 +173,7 @@ class Gateway final : public transport::Events {
   // header if the TUN has them, else segmented in software. Uses packet's headroom.
   bool write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
   void flush_gro();
+  void write_super(const tun::PacketBuf& super);  // what the coalescer took
   static bool plausible(const tun::VnetHdr& vnet, const packet::PacketView& view);
   void count_compression(const packet::PacketView& view, std::size_t original_len, std::size_t encoded_len);
   static std::size_t l4_header_len(const packet::PacketView& view);

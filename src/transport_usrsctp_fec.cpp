@@ -214,21 +214,17 @@ void UsrsctpTransport::on_fec_tick() {
         const fec::wire::Report& b = path.fec->last_report;
         std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered;
         fec::RestartEvidence evidence{b.received - a.received, lost, left, now - path.fec->restart_scheduled};
-        switch (fec::restart_verdict(evidence)) {
-          case fec::RestartVerdict::wait:
-            path.fec->restart_at = now + kRestartDelay;
-            break;
-          case fec::RestartVerdict::restart:
-            path.fec->restart_at = -1;
-            path.fec->restarted_at = now;
+        fec::RestartVerdict verdict = fec::restart_verdict(evidence);
+        if (verdict == fec::RestartVerdict::wait) {
+          path.fec->restart_at = now + kRestartDelay;
+        } else {
+          path.fec->restart_at = -1;
+          path.fec->restarted_at = now;
+          if (verdict == fec::RestartVerdict::restart)
             restart_congestion_control(peer);
-            break;
-          case fec::RestartVerdict::refuse:
-            path.fec->restart_at = -1;
-            path.fec->restarted_at = now;
+          else
             LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
                       peers_[peer.id].name.c_str(), lost - left, lost, evidence.received + lost);
-            break;
         }
       }
       const fec::Receiver::Stats& rs = path.fec->receiver.stats();

@@ -31,6 +31,21 @@ class Coalescer {
   };
   Add add(std::span<const std::uint8_t> packet);
 
+  // add() as a writer into the TUN uses it: what is pending and cannot go before packet in one
+  // super-packet is handed to write() first. True: packet is pending now. False: nothing is
+  // pending; write packet as it is.
+  template <typename Write>
+  bool offer(std::span<const std::uint8_t> packet, Write&& write) {
+    Add added = add(packet);
+    if (added == Add::flush) {
+      write(*take());
+      added = add(packet);
+    }
+    if (added == Add::joined) return true;
+    if (pending()) write(*take());
+    return false;
+  }
+
   bool pending() const { return count_ > 0; }
   // The pending packet with its virtio_net_hdr in front (a super-packet, or the one packet
   // as it came with an empty header), valid until the next add(); nullptr if nothing is

@@ -115,17 +115,10 @@ Written through(tun::gro::Coalescer& c, const std::vector<Bytes>& in) {
     REQUIRE(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) { w.packets.emplace_back(s.begin(), s.end()); }));
   };
   for (const Bytes& p : in) {
-    auto result = c.add(p);
-    if (result == tun::gro::Coalescer::Add::flush) {
-      write(c.take());
-      result = c.add(p);
-      REQUIRE(result != tun::gro::Coalescer::Add::flush);
-    }
-    if (result == tun::gro::Coalescer::Add::refused) {
-      if (c.pending()) write(c.take());
-      ++w.writes;
-      w.packets.push_back(p);
-    }
+    if (c.offer(p, [&](const tun::PacketBuf& b) { write(&b); })) continue;
+    CHECK(!c.pending());
+    ++w.writes;
+    w.packets.push_back(p);
   }
   if (c.pending()) write(c.take());
   CHECK(c.take() == nullptr);
