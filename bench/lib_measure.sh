@@ -44,6 +44,11 @@ run_iperf() {
   for ((t = 1; t <= tries; t++)); do
     if in_client "$IPERF_OUT" "$tmo" iperf3 -c 10.2.0.2 -p 5201 -J --connect-timeout 3000 "$@" &&
       jq -e '.end.sum_received.bytes > 0' "$IPERF_OUT" >/dev/null 2>&1; then
+      if [[ ${KEEP_TMP:-} == 1 ]]; then  # every run's JSON (per-second intervals) with the logs
+        IPERF_RUNS=$((${IPERF_RUNS:-0} + 1))
+        cp "$IPERF_OUT" "$IPERF_OUT.$IPERF_RUNS"
+        log "iperf3 $* -> $IPERF_OUT.$IPERF_RUNS"
+      fi
       return 0
     fi
     err=$(jq -r '.error // empty' "$IPERF_OUT" 2>/dev/null | head -c 200 || true)

@@ -261,7 +261,7 @@ std::string render_text(const Snapshot& s) {
           out << " (cap " << human_bytes(w.inflight_cap) << ": delivered " << w.delivery_rate * 8 / 1000000
               << " Mbit/s, rtt min " << w.rtt_min_ms << " ms)";
         out << ", in flight " << w.flight_chunks
-            << " chunks, queued " << w.queued_chunks << ", peer rwnd " << human_bytes(w.peer_rwnd)
+            << " chunks, undelivered " << w.undelivered_chunks << ", peer rwnd " << human_bytes(w.peer_rwnd)
             << ", our rwnd " << human_bytes(w.local_rwnd) << ", send buffer "
             << human_bytes(w.send_buffered) << " of " << human_bytes(w.send_buffer) << ", rto "
             << w.rto_ms << " ms";
@@ -396,7 +396,7 @@ std::string render_json(const Snapshot& s) {
       j.open("window")
           .field("cwnd", static_cast<std::uint64_t>(w.cwnd))
           .field("flight_chunks", static_cast<std::uint64_t>(w.flight_chunks))
-          .field("queued_chunks", static_cast<std::uint64_t>(w.queued_chunks))
+          .field("undelivered_chunks", static_cast<std::uint64_t>(w.undelivered_chunks))
           .field("peer_rwnd", static_cast<std::uint64_t>(w.peer_rwnd))
           .field("local_rwnd", static_cast<std::uint64_t>(w.local_rwnd))
           .field("send_buffered", w.send_buffered)

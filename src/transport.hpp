@@ -93,7 +93,9 @@ struct PathInfo {
 struct WindowInfo {
   std::uint32_t cwnd = 0;           // congestion window of the primary path, bytes
   std::uint32_t flight_chunks = 0;  // DATA chunks sent and not yet acknowledged
-  std::uint32_t queued_chunks = 0;  // DATA chunks waiting to be sent
+  // DATA chunks received and not yet delivered (a message's fragments waiting for the rest, or
+  // a message waiting for an earlier one of its stream): SCTP_STATUS's sstat_penddata.
+  std::uint32_t undelivered_chunks = 0;
   std::uint32_t peer_rwnd = 0;      // room the peer's receive window leaves beyond the flight
   std::uint32_t local_rwnd = 0;     // the receive window we advertise
   std::uint64_t send_buffered = 0;  // bytes queued or in flight (counts against send_buffer)

@@ -656,7 +656,7 @@ std::vector<AssocInfo> KernelTransport::associations() const {
         info.window.rto_ms = status.sstat_primary.spinfo_rto;
         info.window.peer_rwnd = status.sstat_rwnd;
         info.window.flight_chunks = status.sstat_unackdata;
-        info.window.queued_chunks = status.sstat_penddata;
+        info.window.undelivered_chunks = status.sstat_penddata;
         info.window.send_buffer = static_cast<std::uint32_t>(options_.socket_buffer);
       }
       sctp_assoc_stats astats{};

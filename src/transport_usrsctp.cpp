@@ -42,6 +42,7 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
 constexpr std::size_t kMaxPool = 16;
 constexpr double kRecoveryQuiet = 1.0;  // s without retransmissions: a recovery is over
+constexpr std::uint32_t kSackEvery = 4;  // full packets per SACK (SCTP_DELAYED_SACK)
 
 // What SCTP_STATUS does not say: the advertised window, the send buffer, the timeouts.
 WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w) {
@@ -147,6 +148,11 @@ UsrsctpTransport::UsrsctpTransport(loop::EventLoop& loop, UsrsctpOptions options
     usrsctp_sysctl_set_sctp_recvspace(window);
     usrsctp_sysctl_set_sctp_max_chunks_on_queue(std::max<std::uint32_t>(512, window / 512));
     usrsctp_sysctl_set_sctp_initial_cwnd(10);  // packets (RFC 6928; usrsctp's default is 3)
+    // Slow start grows the window by the bytes a SACK acknowledges, but by at most L packets per
+    // SACK (appropriate byte counting, RFC 3465; usrsctp's L is 2). With a SACK every
+    // kSackEvery packets, L = 2 let the window grow by half per RTT instead of doubling it.
+    // L = 2 * kSackEvery doubles it per RTT even when every other SACK is lost.
+    usrsctp_sysctl_set_sctp_L2_abc_variable(2 * kSackEvery);
   }
   for (std::size_t i = 0; i < options_.locals.size(); ++i) {
     // Room for a burst of a whole window arriving faster than this loop reads it.
@@ -291,11 +297,12 @@ void UsrsctpTransport::open_socket(Link& link) {
     set_option(link.sock, IPPROTO_SCTP, kPluggableCc, cc, "SCTP_PLUGGABLE_CC");
   }
   // A SACK every 4 full packets instead of every 2 (or within 10 ms): half the SACK bytes on
-  // the WAN; congestion control counts acknowledged bytes, so it grows as fast.
+  // the WAN; congestion control counts acknowledged bytes (up to L packets per SACK, set above),
+  // so it grows as fast.
   sctp_sack_info sack{};
   sack.sack_assoc_id = SCTP_FUTURE_ASSOC;
   sack.sack_delay = 10;
-  sack.sack_freq = 4;
+  sack.sack_freq = kSackEvery;
   set_option(link.sock, IPPROTO_SCTP, SCTP_DELAYED_SACK, sack, "SCTP_DELAYED_SACK");
   set_option(link.sock, SOL_SOCKET, SO_SNDBUF, options_.socket_buffer, "SO_SNDBUF");
   set_option(link.sock, SOL_SOCKET, SO_RCVBUF, options_.socket_buffer, "SO_RCVBUF");
@@ -536,7 +543,7 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
-  link.inflight.sample(now, link.acked, srtt, status.sstat_penddata > 0);  // data waits: window-limited
+  link.inflight.sample(now, link.acked, srtt);
   std::uint64_t cap = options_.window_cap ? link.inflight.cap() : 0;
   if (cap > 0 && cap < 16 * 1500) cap = 16 * 1500;
   // Only changes of an eighth or more: each one is a setsockopt.
@@ -789,7 +796,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
         info.window.rto_ms = status.sstat_primary.spinfo_rto;
         info.window.peer_rwnd = status.sstat_rwnd;
         info.window.flight_chunks = status.sstat_unackdata;
-        info.window.queued_chunks = status.sstat_penddata;
+        info.window.undelivered_chunks = status.sstat_penddata;
       }
       info.window = read_window(link->sock, info.window);
       info.window.inflight_cap = link->max_cwnd;
