@@ -9,23 +9,13 @@
 
 namespace {
 
-// Feeds a steady flow: `rate` bytes/s acknowledged, RTT `rtt`, sampled every 10 ms for `secs`.
+// Feeds a steady flow: `rate` bytes/s acknowledged, RTT `rtt`, sampled every 10 ms for `secs`;
+// `limited`: data waits for the cap throughout.
 void steady(transport::InflightCap& cap, double& now, std::uint64_t& acked, double rate, double rtt,
-            double secs) {
+            double secs, bool limited = true) {
   for (double end = now + secs; now < end; now += 0.01) {
     acked += static_cast<std::uint64_t>(rate * 0.01);
-    cap.sample(now, acked, rtt);
-  }
-}
-
-// A window-limited flow whose delivery rate follows the cap (rate = cap / rtt) up to the path's
-// `bottleneck` bytes/s: what SCTP behind the cap does.
-void fill(transport::InflightCap& cap, double& now, std::uint64_t& acked, double bottleneck,
-          double rtt, double secs) {
-  for (double end = now + secs; now < end; now += 0.01) {
-    double rate = cap.cap() ? std::min(bottleneck, cap.cap() / rtt) : 256e3 / rtt;
-    acked += static_cast<std::uint64_t>(rate * 0.01);
-    cap.sample(now, acked, rtt);
+    cap.sample(now, acked, rtt, limited);
   }
 }
 
@@ -36,10 +26,17 @@ TEST_CASE("inflight cap: gain x delivery rate x lowest RTT, at least min_cap") {
   CHECK(cap.cap() == 0);  // nothing known: no cap
   double now = 0;
   std::uint64_t acked = 0;
-  steady(cap, now, acked, 100e6 / 8, 0.020, 0.5);  // 100 Mbit/s at 20 ms: BDP 250 kB
+  steady(cap, now, acked, 100e6 / 8, 0.020, 0.12);  // 100 Mbit/s at 20 ms: BDP 250 kB
+  CHECK(!cap.full());
+  CHECK(cap.cap() == doctest::Approx(2.0 * 12.5e6 * 0.020).epsilon(0.02));
+  steady(cap, now, acked, 100e6 / 8, 0.020, 0.2);  // three intervals without growth: full
+  CHECK(cap.full());
+  steady(cap, now, acked, 100e6 / 8, 0.020, 2.5);
+  CHECK(cap.full());
   CHECK(cap.bandwidth() == doctest::Approx(12.5e6).epsilon(0.02));
   CHECK(cap.rtt_min() == doctest::Approx(0.020));
-  CHECK(cap.cap() == doctest::Approx(2.0 * 12.5e6 * 0.020).epsilon(0.02));
+  // Once full: a quarter of rtt_min of queue, but at least 20 ms (at 20 ms, 20 ms).
+  CHECK(cap.cap() == doctest::Approx(12.5e6 * (0.020 + 0.020)).epsilon(0.02));
   // A slow flow: the floor.
   transport::InflightCap slow;
   now = 0, acked = 0;
@@ -68,12 +65,13 @@ TEST_CASE("inflight cap: an RTT beyond what the cap explains raises rtt_min with
   std::uint64_t acked = 0;
   steady(cap, now, acked, 10e6, 0.002, 2);  // a LAN
   CHECK(cap.rtt_min() == doctest::Approx(0.002));
-  steady(cap, now, acked, 10e6, 0.005, 2);  // 2.5 x = gain + 0.5: could be our queue
+  steady(cap, now, acked, 10e6, 0.005, 2);  // 2.5 x (gain + 0.5): could be our queue
   CHECK(cap.rtt_min() == doctest::Approx(0.002));
   steady(cap, now, acked, 10e6, 0.040, 0.5);  // the path became a WAN
   CHECK(cap.rtt_min() == doctest::Approx(0.002));
   steady(cap, now, acked, 10e6, 0.040, 0.6);
   CHECK(cap.rtt_min() == doctest::Approx(0.040));
+  CHECK(!cap.full());  // a longer path: filled afresh
   CHECK(cap.cap() == doctest::Approx(2.0 * 10e6 * 0.040).epsilon(0.05));
 }
 
@@ -87,20 +85,63 @@ TEST_CASE("inflight cap: a new association counts its bytes afresh") {
   CHECK(cap.bandwidth() == doctest::Approx(10e6).epsilon(0.05));
 }
 
-TEST_CASE("inflight cap: doubles per RTT up to twice the path's bandwidth-delay product") {
+namespace {
+
+// A window-limited flow whose delivery rate follows the cap (rate = cap / rtt) up to the path's
+// `bottleneck` bytes/s: what SCTP behind the cap does.
+void fill(transport::InflightCap& cap, double& now, std::uint64_t& acked, double bottleneck,
+          double rtt, double secs, bool limited = true) {
+  for (double end = now + secs; now < end; now += 0.01) {
+    double rate = cap.cap() ? std::min(bottleneck, cap.cap() / rtt) : 256e3 / rtt;
+    acked += static_cast<std::uint64_t>(rate * 0.01);
+    cap.sample(now, acked, rtt, limited);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("inflight cap: doubles per RTT until the pipe is full, then a quarter above it") {
   transport::InflightCap cap;
   double now = 0;
   std::uint64_t acked = 0;
   // 1 Gbit/s at 100 ms: BDP 12.5 MB. From the 256 KiB floor, doubling per 0.1 s interval.
   fill(cap, now, acked, 125e6, 0.100, 0.45);
+  CHECK(!cap.full());
   CHECK(cap.cap() > 2u << 20);
-  CHECK(cap.cap() < 12u << 20);
-  fill(cap, now, acked, 125e6, 0.100, 1);
+  fill(cap, now, acked, 125e6, 0.100, 3);
+  CHECK(cap.full());
   CHECK(cap.bandwidth() == doctest::Approx(125e6).epsilon(0.02));
-  CHECK(cap.cap() == doctest::Approx(2.0 * 125e6 * 0.100).epsilon(0.02));
-  // More gets through (a competing flow left): the new pipe within a few RTTs.
-  fill(cap, now, acked, 250e6, 0.100, 0.5);
-  CHECK(cap.cap() == doctest::Approx(2.0 * 250e6 * 0.100).epsilon(0.02));
+  CHECK(cap.cap() == doctest::Approx(1.25 * 125e6 * 0.100).epsilon(0.02));
+  // More gets through (a competing flow left): the cap grows by a quarter per interval, to the
+  // new pipe within 2 s.
+  fill(cap, now, acked, 250e6, 0.100, 0.2);
+  CHECK(cap.cap() < 1.3 * 1.25 * 125e6 * 0.100);
+  fill(cap, now, acked, 250e6, 0.100, 4);
+  CHECK(cap.full());
+  CHECK(cap.cap() == doctest::Approx(1.25 * 250e6 * 0.100).epsilon(0.02));
+}
+
+TEST_CASE("inflight cap: intervals where the senders set the rate do not make the pipe full") {
+  transport::InflightCap cap;
+  double now = 0;
+  std::uint64_t acked = 0;
+  steady(cap, now, acked, 10e6, 0.020, 0.1);
+  steady(cap, now, acked, 10e6, 0.020, 5, false);  // application-limited: nothing waits
+  CHECK(!cap.full());
+  CHECK(cap.cap() == std::max<std::uint64_t>(256u << 10, 2.0 * 10e6 * 0.020));
+}
+
+TEST_CASE("inflight cap: a pipe found full at a trickle is filled again at gain 2") {
+  transport::InflightCap cap;
+  double now = 0;
+  std::uint64_t acked = 0;
+  steady(cap, now, acked, 2e6, 0.100, 3);  // acknowledgements only, now and then waiting
+  CHECK(cap.full());
+  fill(cap, now, acked, 125e6, 0.100, 0.9);  // then a bulk transfer
+  CHECK(!cap.full());
+  fill(cap, now, acked, 125e6, 0.100, 3);
+  CHECK(cap.full());
+  CHECK(cap.cap() == doctest::Approx(1.25 * 125e6 * 0.100).epsilon(0.02));
 }
 
 namespace {
@@ -123,7 +164,7 @@ double slow_start(transport::InflightCap* cap, double bottleneck, double rtt) {
       returning.pop_front();
     }
     if (cap && i % 10 == 0)  // the transport samples every 10 ms
-      cap->sample(now, static_cast<std::uint64_t>(acked), rtt + queued / bottleneck);
+      cap->sample(now, static_cast<std::uint64_t>(acked), rtt + queued / bottleneck, true);
     double window = cap && cap->cap() ? std::min<double>(cwnd, cap->cap()) : cwnd;
     double send = std::max(0.0, window - (sent - acked));
     sent += send, queued += send;
@@ -150,4 +191,19 @@ TEST_CASE("inflight cap: slow start behind the cap is about as fast as without i
     // measured over two RTTs (the cap doubling per two RTTs) 5 RTTs at 100 and 200 ms.
     CHECK(capped <= free + 4.5 * rtt);
   }
+}
+
+TEST_CASE(
+    "inflight cap: window-limited only when data waits behind a flight that fills the window") {
+  using transport::SendState;
+  // A bulk transfer: 2 MB in flight (1400 chunks of 1452 bytes), 1 MB more waiting.
+  CHECK(transport::window_limited(SendState{3u << 20, 1400, 1452, 2u << 20}, 0));
+  CHECK(transport::window_limited(SendState{3u << 20, 1400, 1452, 8u << 20}, 2u << 20));  // the cap
+  // The senders behind the TUN send less than the window allows: all of it is in flight.
+  CHECK(!transport::window_limited(SendState{1u << 20, 800, 1452, 4u << 20}, 0));
+  // A trickle (acknowledgements of flows in the other direction), one chunk waiting for a moment.
+  CHECK(!transport::window_limited(SendState{40 * 1500, 20, 1452, 4u << 20}, 0));
+  // Data waits, but the window is far from full: not the window.
+  CHECK(!transport::window_limited(SendState{2u << 20, 100, 1452, 4u << 20}, 0));
+  CHECK(!transport::window_limited(SendState{}, 0));
 }

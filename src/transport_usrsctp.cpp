@@ -543,7 +543,9 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
-  link.inflight.sample(now, link.acked, srtt);
+  SendState send{w.send_buffered, status.sstat_unackdata, status.sstat_fragmentation_point,
+                 status.sstat_primary.spinfo_cwnd};
+  link.inflight.sample(now, link.acked, srtt, window_limited(send, link.max_cwnd));
   std::uint64_t cap = options_.window_cap ? link.inflight.cap() : 0;
   if (cap > 0 && cap < 16 * 1500) cap = 16 * 1500;
   // Only changes of an eighth or more: each one is a setsockopt.
