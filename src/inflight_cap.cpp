@@ -77,10 +77,12 @@ void InflightCap::sample(double now, std::uint64_t acked, double srtt, bool limi
     cap_ = 0;
     return;
   }
-  // Once full: a quarter of rtt_min of queue, but at least `steady_headroom` seconds.
-  double time = full_
-                    ? std::max(options_.steady_gain * rtt_min_, rtt_min_ + options_.steady_headroom)
-                    : options_.gain * rtt_min_;
+  // Once full: a quarter of rtt_min of queue, but at least `steady_headroom` seconds, and never
+  // more than while filling.
+  double filling = options_.gain * rtt_min_;
+  double time = full_ ? std::max(options_.steady_gain * rtt_min_,
+                                 std::min(rtt_min_ + options_.steady_headroom, filling))
+                      : filling;
   cap_ = std::max(options_.min_cap, static_cast<std::uint64_t>(bandwidth_ * time));
 }
 

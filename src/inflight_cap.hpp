@@ -17,22 +17,24 @@
 //   rtt_min   = the lowest smoothed RTT of the last `rtt_window` seconds
 //   cap       = max(min_cap, bandwidth * time)
 //   time      = gain * rtt_min                                  until the pipe is full
-//               max(steady_gain * rtt_min, rtt_min + steady_headroom)   once it is
+//               max(steady_gain * rtt_min, min(rtt_min + steady_headroom, gain * rtt_min))
+//                                                               once it is
 // Until the pipe is full the gain is 2 and the delivery rate is measured per RTT, so that the
 // cap can double per RTT as SCTP's slow start does (measured over two RTTs, the cap held slow
 // start to a doubling per two RTTs). The pipe is full after three intervals in a row in which
 // the window held data back (`limited`, window_limited) and the bandwidth grew by less than a
 // quarter (BBR's full-pipe test); then the rate is measured over at least two RTTs (bursts of
 // acknowledgements even out) and our own queue on the path may be a quarter of rtt_min, or 20
-// ms if that is more: at 100 ms and 1 Gbit/s 3 MB instead of the 12 of gain 2, which a router's
-// buffer holds (with gain 2 at 100 ms, 8 streams overflowed the path's queue into seconds of
-// stalls); at 20 ms as much as gain 2 (with a quarter, 5 ms, one stream at 20 ms and 1 % loss
-// moved half as much, bench/README.md). The cap still
-// grows when more gets through, and once twice the bandwidth found "full" gets through, it was
-// not: startup again until the next full-pipe test says so. A smoothed RTT above 2.5 * rtt_min
-// for `rtt_raise` seconds is not ours: the path got longer (a route change, another path) or
-// someone else's queue grew; rtt_min is raised to it at once (and the pipe is filled afresh)
-// instead of starving the path with a cap made for the shorter RTT until the window forgets it.
+// ms if that is more (but no more than while filling: on a LAN the floor, min_cap, as before): at
+// 100 ms and 1 Gbit/s 3 MB instead of the 12 of gain 2, which a router's buffer holds (with gain 2
+// at 100 ms, 8 streams overflowed the path's queue into seconds of stalls); at 20 ms as much as
+// gain 2 (with a quarter, 5 ms, one stream at 20 ms and 1 % loss moved half as much,
+// bench/README.md). The cap still grows when more gets through, and once twice the bandwidth found
+// "full" gets through, it was not: startup again until the next full-pipe test says so. A smoothed
+// RTT above 2.5 * rtt_min for `rtt_raise` seconds is not ours: the path got longer (a route change,
+// another path) or someone else's queue grew; rtt_min is raised to it at once (and the pipe is
+// filled afresh) instead of starving the path with a cap made for the shorter RTT until the window
+// forgets it.
 
 #include <cstdint>
 #include <deque>

@@ -44,6 +44,15 @@ TEST_CASE("inflight cap: gain x delivery rate x lowest RTT, at least min_cap") {
   CHECK(slow.cap() == 256u << 10);
 }
 
+TEST_CASE("inflight cap: once full, no more than while filling (a LAN keeps a short queue)") {
+  transport::InflightCap cap;
+  double now = 0;
+  std::uint64_t acked = 0;
+  steady(cap, now, acked, 1e9, 0.001, 1);  // 8 Gbit/s at 1 ms: 20 ms of queue would be 20 MB
+  CHECK(cap.full());
+  CHECK(cap.cap() == doctest::Approx(2.0 * 1e9 * 0.001).epsilon(0.02));
+}
+
 TEST_CASE("inflight cap: the highest rate of the window, the lowest RTT of its window") {
   transport::InflightCap cap;
   double now = 0;
