@@ -239,9 +239,11 @@ EOF
   start_gw 1
   start_gw 2
   wait_tunnel 30
-  for ((i = 0; i < 20; i++)); do  # both associations up (bounded: 10 s)
+  # Both associations up, their primary paths too: a heartbeat late on the slow VM can leave a
+  # path potentially-failed for a while, and the next heartbeat clears it (bounded: 20 s).
+  for ((i = 0; i < 40; i++)); do
     p=$(paths 1)
-    (($(grep -c ', primary' <<<"$p") == 2)) && break
+    (($(grep -c ' up, primary' <<<"$p") == 2)) && break
     sleep 0.5
   done
   in_ns gw1 nft delete table inet kinit
