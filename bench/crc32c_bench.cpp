@@ -23,7 +23,7 @@
 
 #include <usrsctp.h>
 
-#include "src/crc32c.hpp"
+#include "src/base/crc32c.hpp"
 
 namespace {
 
@@ -57,8 +57,8 @@ double time_run(Contender& contender, std::vector<std::vector<std::uint8_t>>& pa
 int main(int argc, char** argv) {
   const std::size_t size = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 1452;
   const double seconds = argc > 2 ? std::strtod(argv[2], nullptr) : 0.1;
-  if (size < crc32c::kSctpCommonHeaderSize) {
-    std::fprintf(stderr, "packet size must be at least %zu\n", crc32c::kSctpCommonHeaderSize);
+  if (size < base::crc32c::kSctpCommonHeaderSize) {
+    std::fprintf(stderr, "packet size must be at least %zu\n", base::crc32c::kSctpCommonHeaderSize);
     return 2;
   }
 
@@ -66,19 +66,19 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::uint8_t>> packets(kPackets, std::vector<std::uint8_t>(size));
   for (auto& packet : packets) {
     for (auto& b : packet) b = static_cast<std::uint8_t>(rng());
-    std::memset(packet.data() + crc32c::kSctpChecksumOffset, 0, 4);
+    std::memset(packet.data() + base::crc32c::kSctpChecksumOffset, 0, 4);
   }
 
   // Cross-check every implementation against usrsctp before timing anything.
   for (auto& packet : packets) {
     std::uint32_t reference = usrsctp_crc32c(packet.data(), packet.size());
     if constexpr (std::endian::native == std::endian::big) reference = __builtin_bswap32(reference);
-    for (auto implementation : {crc32c::Implementation::software, crc32c::Implementation::sse42,
-                                crc32c::Implementation::sse42_pclmul}) {
-      if (crc32c::supported(implementation) &&
-          crc32c::compute(implementation, packet) != reference) {
+    for (auto implementation : {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
+                                base::crc32c::Implementation::sse42_pclmul}) {
+      if (base::crc32c::supported(implementation) &&
+          base::crc32c::compute(implementation, packet) != reference) {
         std::fprintf(stderr, "MISMATCH: %s disagrees with usrsctp_crc32c\n",
-                     crc32c::name(implementation));
+                     base::crc32c::name(implementation));
         return 1;
       }
     }
@@ -88,23 +88,23 @@ int main(int argc, char** argv) {
   contenders.push_back({"usrsctp_crc32c()", [](std::vector<std::uint8_t>& p) {
                           return usrsctp_crc32c(p.data(), p.size());
                         }});
-  for (auto implementation : {crc32c::Implementation::software, crc32c::Implementation::sse42,
-                              crc32c::Implementation::sse42_pclmul}) {
-    if (!crc32c::supported(implementation)) continue;
-    contenders.push_back({std::string("crc32c ") + crc32c::name(implementation),
+  for (auto implementation : {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
+                              base::crc32c::Implementation::sse42_pclmul}) {
+    if (!base::crc32c::supported(implementation)) continue;
+    contenders.push_back({std::string("crc32c ") + base::crc32c::name(implementation),
                           [implementation](std::vector<std::uint8_t>& p) {
-                            return crc32c::compute(implementation, p);
+                            return base::crc32c::compute(implementation, p);
                           }});
   }
   // What the transport will actually call (selected implementation, header handling included).
   contenders.push_back({"set_sctp_checksum()", [](std::vector<std::uint8_t>& p) {
-                          crc32c::set_sctp_checksum(p);
+                          base::crc32c::set_sctp_checksum(p);
                           std::uint32_t field;
-                          std::memcpy(&field, p.data() + crc32c::kSctpChecksumOffset, 4);
+                          std::memcpy(&field, p.data() + base::crc32c::kSctpChecksumOffset, 4);
                           return field;
                         }});
   contenders.push_back({"verify_sctp_checksum()", [](std::vector<std::uint8_t>& p) {
-                          return static_cast<std::uint32_t>(crc32c::verify_sctp_checksum(p));
+                          return static_cast<std::uint32_t>(base::crc32c::verify_sctp_checksum(p));
                         }});
 
   std::uint32_t sink = 0;
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   }
   // The packets now carry checksums set by set_sctp_checksum(): all must verify.
   for (const auto& packet : packets) {
-    if (!crc32c::verify_sctp_checksum(packet)) {
+    if (!base::crc32c::verify_sctp_checksum(packet)) {
       std::fprintf(stderr, "MISMATCH: verify_sctp_checksum() rejects a packet it sealed\n");
       return 1;
     }
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
 
   std::printf("CRC32c of a %zu-byte SCTP packet (%zu packets round-robin, best of %d x %.2f s)\n",
               size, kPackets, kRounds, seconds);
-  std::printf("selected implementation: %s\n\n", crc32c::name(crc32c::selected()));
+  std::printf("selected implementation: %s\n\n", base::crc32c::name(base::crc32c::selected()));
   const double baseline = contenders.front().best_ns;
   std::printf("%-36s %12s %10s %14s\n", "", "ns/packet", "GB/s", "vs usrsctp");
   for (const auto& c : contenders) {

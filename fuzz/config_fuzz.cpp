@@ -7,15 +7,15 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "src/config.hpp"
+#include "src/control/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
-    config::Config c = config::parse_config(text, "fuzz.toml");
+    control::Config c = control::parse_config(text, "fuzz.toml");
     // A valid config survives being compared with itself for a reload.
-    if (!config::restart_needed(c, c).empty()) std::abort();
-  } catch (const config::ConfigError& e) {
+    if (!control::restart_needed(c, c).empty()) std::abort();
+  } catch (const control::ConfigError& e) {
     if (std::string_view(e.what()).find("fuzz.toml") == std::string_view::npos) std::abort();
   }
   return 0;

@@ -1,4 +1,4 @@
-// libFuzzer target for the FEC receiving side (src/fec_receiver.hpp, src/fec_wire.hpp): whatever
+// libFuzzer target for the FEC receiving side (src/fec/receiver.hpp, src/fec/wire.hpp): whatever
 // datagrams come, in whatever order and at whatever (fake) times, no crash, no leak, no undefined
 // behaviour, and the receiver's books stay consistent. Built and run by fuzz/run.sh fec_input.
 //
@@ -7,7 +7,7 @@
 // each an opcode byte and its operands:
 //   0 RAW DATA    [len][bytes]       given to Receiver::on_data as is
 //   1 RAW PARITY  [len hi][len lo][bytes]  given to Receiver::on_parity as is
-//   2 PARSE       [len][bytes]       through every parser of src/fec_wire.hpp
+//   2 PARSE       [len][bytes]       through every parser of src/fec/wire.hpp
 //   3 SEND        [len][seed]        a packet through the Sender: its DATA datagram, then any
 //                                    parity, queue up on a simulated wire
 //   4 DELIVER                        the wire's oldest datagram to the Receiver
@@ -23,8 +23,8 @@
 //
 // The seed corpus (fuzz/corpus/fec_input) is written by this file built with -DFEC_FUZZ_SEEDS
 // (a main that takes the output directory):
-//   clang++-14 -std=c++20 -DFEC_FUZZ_SEEDS -I. fuzz/fec_input_fuzz.cpp src/fec_wire.cpp \
-//     src/fec_code.cpp src/fec_sender.cpp src/fec_receiver.cpp -lsodium -lisal -o /tmp/seeds &&
+//   clang++-14 -std=c++20 -DFEC_FUZZ_SEEDS -I. fuzz/fec_input_fuzz.cpp src/fec/wire.cpp \
+//     src/fec/code.cpp src/fec/sender.cpp src/fec/receiver.cpp -lsodium -lisal -o /tmp/seeds &&
 //   /tmp/seeds fuzz/corpus/fec_input
 
 #include <cstddef>
@@ -35,9 +35,9 @@
 #include <span>
 #include <vector>
 
-#include "src/fec_receiver.hpp"
-#include "src/fec_sender.hpp"
-#include "src/fec_wire.hpp"
+#include "src/fec/receiver.hpp"
+#include "src/fec/sender.hpp"
+#include "src/fec/wire.hpp"
 
 namespace {
 

@@ -1,9 +1,9 @@
-// libFuzzer target for the header codec (src/header_codec.hpp). Not built by CMake; by hand
+// libFuzzer target for the header codec (src/codec/header_codec.hpp). Not built by CMake; by hand
 // (Debian 12: apt-get install clang-14 libclang-rt-14-dev):
 //
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-//     -fno-sanitize-recover=undefined -I. fuzz/header_codec_fuzz.cpp src/header_codec.cpp \
-//     src/header_codec_tcp.cpp src/packet.cpp -o /tmp/header_codec_fuzz
+//     -fno-sanitize-recover=undefined -I. fuzz/header_codec_fuzz.cpp src/codec/header_codec.cpp \
+//     src/codec/header_codec_tcp.cpp src/base/packet.cpp -o /tmp/header_codec_fuzz
 //   mkdir -p /tmp/hc_corpus && /tmp/header_codec_fuzz -max_total_time=60 -max_len=4096 \
 //     /tmp/hc_corpus
 //
@@ -28,7 +28,7 @@
 #include <span>
 #include <vector>
 
-#include "src/header_codec.hpp"
+#include "src/codec/header_codec.hpp"
 
 namespace {
 
@@ -140,22 +140,22 @@ struct Input {
   }
 };
 
-void roundtrip(hc::Compressor& tx, hc::Decompressor& rx, const Bytes& packet, bool partial,
+void roundtrip(codec::Compressor& tx, codec::Decompressor& rx, const Bytes& packet, bool partial,
                bool blocked_first = false) {
-  std::uint8_t out[hc::kMaxEncodedSize];
+  std::uint8_t out[codec::kMaxEncodedSize];
   if (blocked_first) {  // encoded, but the message could not be sent: undone
     tx.encode(packet, out, partial);
     tx.rollback();
   }
-  hc::Encoded enc = tx.encode(packet, out, partial);
+  codec::Encoded enc = tx.encode(packet, out, partial);
   check(enc.written >= 1 && enc.written <= sizeof out);
   check(enc.header_len <= packet.size());
-  check(enc.written <= enc.header_len + hc::kMaxExpansion);
+  check(enc.written <= enc.header_len + codec::kMaxExpansion);
   Bytes msg(out, out + enc.written);
   msg.insert(msg.end(), packet.begin() + static_cast<std::ptrdiff_t>(enc.header_len), packet.end());
-  std::uint8_t hdr[hc::kMaxHeaderSize];
-  hc::Decoded dec;
-  check(rx.decode(msg, hdr, dec) == hc::Error::none);
+  std::uint8_t hdr[codec::kMaxHeaderSize];
+  codec::Decoded dec;
+  check(rx.decode(msg, hdr, dec) == codec::Error::none);
   check(dec.form == enc.form && dec.consumed <= msg.size());
   Bytes back(hdr, hdr + dec.header_len);
   back.insert(back.end(), msg.begin() + static_cast<std::ptrdiff_t>(dec.consumed), msg.end());
@@ -168,8 +168,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Input in{data, size};
   if (in.empty()) return 0;
   std::uint8_t mode = in.u8();
-  hc::Compressor tx;
-  hc::Decompressor rx;
+  codec::Compressor tx;
+  codec::Decompressor rx;
   Bytes flows[4];
   for (int k = 0; k < 4; ++k) {
     flows[k] = seed(k);
@@ -177,16 +177,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   if (mode % 2 == 0) {
-    std::uint8_t hdr[hc::kMaxHeaderSize];
+    std::uint8_t hdr[codec::kMaxHeaderSize];
     while (!in.empty()) {
       std::size_t len = std::min<std::size_t>(in.u8(), in.n);
       Bytes msg(in.p, in.p + len);  // an exact-size copy, so ASan sees any overread
       in.p += len;
       in.n -= len;
-      hc::Decoded dec;
-      if (rx.decode(msg, hdr, dec) == hc::Error::none)
+      codec::Decoded dec;
+      if (rx.decode(msg, hdr, dec) == codec::Error::none)
         check(dec.header_len <= sizeof hdr && dec.consumed <= msg.size() &&
-              (dec.form != hc::Form::escape || dec.header_len == 0));
+              (dec.form != codec::Form::escape || dec.header_len == 0));
     }
     return 0;
   }

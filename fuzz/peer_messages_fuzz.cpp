@@ -10,17 +10,17 @@
 //  bit 2: sealing agreed (then most inputs die at authentication: the path of forged messages)
 // The rest is a sequence of messages [stream (1)][length (2, big-endian)][bytes]. Whatever the
 // bytes: no crash, no out-of-bounds access, no UB, and every packet written into the TUN is a
-// well-formed IP packet whose length field matches (checked again here with packet::parse).
+// well-formed IP packet whose length field matches (checked again here with base::packet::parse).
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
-#include "src/gateway.hpp"
-#include "src/log.hpp"
-#include "src/loopback_transport.hpp"
-#include "src/packet.hpp"
+#include "src/gateway/gateway.hpp"
+#include "src/base/log.hpp"
+#include "src/transport/loopback_transport.hpp"
+#include "src/base/packet.hpp"
 #include "tun/fake_tun.hpp"
 #include "tun/vnet.hpp"
 
@@ -59,7 +59,7 @@ void check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool quiet = [] {
-    logging::set_level(logging::Level::error);
+    base::log::set_level(base::log::Level::error);
     return crypto::init();
   }();
   check(quiet);
@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ++data;
   --size;
 
-  loop::EventLoop loop;
+  base::EventLoop loop;
   tun::FakeTun tun_a("a"), tun_b("b");
   tun_b.set_vnet_hdr(setup & 1);
   transport::LoopbackLink link;
@@ -96,8 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(packet.size() >= tun::kVnetHdrSize);
       packet = packet.subspan(tun::kVnetHdrSize);
     }
-    packet::PacketView view;
-    check(packet::parse(packet, view) == packet::ParseError::none);
+    base::packet::PacketView view;
+    check(base::packet::parse(packet, view) == base::packet::ParseError::none);
     check(view.total_len == packet.size());
   }
   return 0;

@@ -13,18 +13,18 @@ cxx=$(command -v clang++-14 || command -v clang++ || true)
 mkdir -p "$out"
 
 # The data path without the real I/O edges: FakeTun and the loopback transport.
-pipeline=(src/gateway.cpp src/handshake.cpp src/crypto_session.cpp src/bundle.hpp src/flow_table.cpp
-  src/header_codec.cpp src/header_codec_tcp.cpp src/packet.cpp src/wire.cpp src/icmp_reply.cpp
-  src/counters.cpp src/log.cpp src/event_loop.cpp src/loopback_transport.cpp policy/policy.cpp
+pipeline=(src/gateway/gateway.cpp src/gateway/handshake.cpp src/crypto/session.cpp src/gateway/bundle.hpp src/gateway/flow_table.cpp
+  src/codec/header_codec.cpp src/codec/header_codec_tcp.cpp src/base/packet.cpp src/gateway/wire.cpp src/gateway/icmp_reply.cpp
+  src/gateway/counters.cpp src/base/log.cpp src/base/event_loop.cpp src/transport/loopback_transport.cpp policy/policy.cpp
   tun/fake_tun.cpp tun/gso.cpp tun/gro.cpp)
 libs=() max_len=4096
 case $target in
-  header_codec) sources=(src/header_codec.cpp src/header_codec_tcp.cpp src/packet.cpp) ;;
+  header_codec) sources=(src/codec/header_codec.cpp src/codec/header_codec_tcp.cpp src/base/packet.cpp) ;;
   peer_messages | tun_packets) sources=("${pipeline[@]}") libs=(-lsodium -lev) max_len=20000 ;;
-  config) sources=(src/config.cpp src/endpoint.cpp src/crypto_session.cpp policy/policy.cpp)
+  config) sources=(src/control/config.cpp src/base/endpoint.cpp src/crypto/session.cpp policy/policy.cpp)
     libs=(-ltomlplusplus -lsodium) ;;
   gro) sources=(tun/gro.cpp tun/gso.cpp) max_len=70000 ;;
-  fec_input) sources=(src/fec_wire.cpp src/fec_code.cpp src/fec_sender.cpp src/fec_receiver.cpp) libs=(-lsodium -lisal) ;;
+  fec_input) sources=(src/fec/wire.cpp src/fec/code.cpp src/fec/sender.cpp src/fec/receiver.cpp) libs=(-lsodium -lisal) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 sources=("${sources[@]/%*.hpp/}")  # headers are listed for the reader only

@@ -4,7 +4,7 @@
 // Two gateways with compression (and bundling) agreed; the fuzzer's bytes are a sequence of TUN
 // packets [flags (1)][length (2, big-endian)][bytes]. Flags bit 0: the sending TUN has
 // virtio-net headers, so the packet starts with a (fuzzed) one — GSO super-packets, partial
-// checksums, nonsense. The packets go through packet::parse, the policy, the flow table, the
+// checksums, nonsense. The packets go through base::packet::parse, the policy, the flow table, the
 // compressor, bundling, the loopback link, the far side's decompressor and checks. Whatever the
 // bytes: no crash, no out-of-bounds access, no UB; every packet the far TUN gets is well formed;
 // and a plain packet (no virtio-net header) that the far side delivers is byte-identical to one
@@ -17,10 +17,10 @@
 #include <set>
 #include <vector>
 
-#include "src/gateway.hpp"
-#include "src/log.hpp"
-#include "src/loopback_transport.hpp"
-#include "src/packet.hpp"
+#include "src/gateway/gateway.hpp"
+#include "src/base/log.hpp"
+#include "src/transport/loopback_transport.hpp"
+#include "src/base/packet.hpp"
 #include "tun/fake_tun.hpp"
 #include "tun/vnet.hpp"
 
@@ -53,11 +53,11 @@ void check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool quiet = [] {
-    logging::set_level(logging::Level::error);
+    base::log::set_level(base::log::Level::error);
     return true;
   }();
   (void)quiet;
-  loop::EventLoop loop;
+  base::EventLoop loop;
   tun::FakeTun tun_a("a"), tun_b("b");
   transport::LoopbackLink link;
   // Everything is tunnelled, except one bypassed (no bypass path: counted) and one dropped
@@ -86,15 +86,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     tun_a.set_vnet_hdr(vnet);
     tun_a.inject(packet);
     any_vnet |= vnet;
-    packet::PacketView sent_view;
-    if (!vnet && packet::parse(packet, sent_view) == packet::ParseError::none)
+    base::packet::PacketView sent_view;
+    if (!vnet && base::packet::parse(packet, sent_view) == base::packet::ParseError::none)
       plain_sent.emplace(packet.begin(), packet.begin() + sent_view.total_len);
     sender.read_tun();
     link.deliver();
   }
   for (const auto& written : tun_b.take_written()) {
-    packet::PacketView view;
-    check(packet::parse(written, view) == packet::ParseError::none);
+    base::packet::PacketView view;
+    check(base::packet::parse(written, view) == base::packet::ParseError::none);
     check(view.total_len == written.size());
     // Without super-packets in play, whatever arrives is exactly a packet that was sent.
     if (!any_vnet) check(plain_sent.count(written) == 1);

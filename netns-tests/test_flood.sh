@@ -34,12 +34,12 @@
 #      association:flows in the log), so none carries more than its peer keeps header contexts
 #      for. SLACK (8 MB): allocator and usrsctp queue jitter.
 #      The general bound of a gateway is HWM_base + min(max, peers * max_per_peer) * FLOW_BYTES
-#      + associations * 65536 decompressor contexts (src/gateway.hpp kDecompressContexts; the
+#      + associations * 65536 decompressor contexts (src/gateway/gateway.hpp kDecompressContexts; the
 #      budget pays for allocated slots of ~240 B). Here gw1 decompresses no new flows (the
 #      server never answers) so its decompressor term is ~0; gw2 decompresses the headers of
 #      every flood flow and keeps no flows for them, so its bound is the decompressor term.
 #   The server drops the flood's SYNs (nftables in its namespace, counted): the flood's flows
-#   never see a packet back, so they stay "not established" (src/flow_table.cpp) -- the idle
+#   never see a packet back, so they stay "not established" (src/gateway/flow_table.cpp) -- the idle
 #   flows a full table evicts first. (Had the server answered RST, the flows would be closing,
 #   evictable too; a SYN-ACK would make the client's kernel answer RST: closing again.)
 #   A sanitized daemon (ASan: shadow memory, redzones, a quarantine of up to 256 MB of freed
@@ -71,7 +71,7 @@ RR_COUNT=${RR_COUNT:-2500}
 RR_INTERVAL_US=${RR_INTERVAL_US:-20000}
 DPORTS=1-50000 DPORT_SPAN=50000
 if [[ $FLOW_LIMITS == default ]]; then
-  TABLE_MAX=262144 LIMIT=65536   # the defaults (src/config.hpp); one peer: its share is the limit
+  TABLE_MAX=262144 LIMIT=65536   # the defaults (src/control/config.hpp); one peer: its share is the limit
 else
   [[ $FLOW_LIMITS =~ ^[1-9][0-9]*$ ]] || fail "FLOW_LIMITS must be a number or 'default', not '$FLOW_LIMITS'"
   TABLE_MAX=$FLOW_LIMITS LIMIT=$FLOW_LIMITS

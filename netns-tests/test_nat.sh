@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_nat: gw1 behind a masquerading NAT, gw2 public and without gw1's address in its config
 # (issue "real networks", items 1 and 2). gw2 learns where gw1 is from gw1's authenticated probes
-# only (a return-routability check with a cookie, src/transport_usrsctp_paths.cpp).
+# only (a return-routability check with a cookie, src/transport/udp/usrsctp_paths.cpp).
 #  1. Learning: pings v4+v6 and a byte-exact transfer each way; gw2 shows the learned path
 #     192.0.2.10:<NAT port>.
 #  2. Roaming: during a transfer (rate-limited, both directions verified by xfer), the NAT gets a

@@ -3,7 +3,7 @@
 # has no address of gw1 in its config (issue "With several paths, each path is learned and kept
 # separately"). gw1 has local = [100.64.0.2, 100.65.0.2] and remote = [192.0.2.2]: two paths
 # (path 0 via nat1, path 1 via nat2; source-based policy routing sends each local out through its
-# own NAT). gw2 learns both from gw1's authenticated probes (src/transport_usrsctp_paths.cpp), on
+# own NAT). gw2 learns both from gw1's authenticated probes (src/transport/udp/usrsctp_paths.cpp), on
 # its single socket, keyed by gw1's path id.
 #  1. Learning, one path after the other: nat2 holds UDP back until gw2 has learned path 0
 #     (192.0.2.10:40xxx, via nat1; pings v4+v6 pass), then lets it through and gw2 adds path 1

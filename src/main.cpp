@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "src/config.hpp"
-#include "src/crypto_session.hpp"
-#include "src/control.hpp"
-#include "src/daemon.hpp"
-#include "src/log.hpp"
+#include "src/control/config.hpp"
+#include "src/crypto/session.hpp"
+#include "src/control/control.hpp"
+#include "src/control/daemon.hpp"
+#include "src/base/log.hpp"
 
 #ifndef SCTPTUND_VERSION
 #define SCTPTUND_VERSION "dev"
@@ -94,7 +94,7 @@ int run_request(const Args& args) {
   std::string socket = args.socket_path;
   if (socket.empty()) {
     if (args.config_path.empty()) return usage_error(args.command + " needs -c FILE or -s SOCKET");
-    socket = config::load_config(args.config_path, config::Keys::skip).control.socket;
+    socket = control::load_config(args.config_path, control::Keys::skip).control.socket;
   }
   std::string request = args.command == "show" ? (args.json ? "show json" : "show") : "reload";
   std::string reply = control::request(socket, request, 10);
@@ -109,10 +109,10 @@ int main(int argc, char** argv) {
   Args args;
   if (int rc = parse_args(argc, argv, args); rc >= 0) return rc;
   if (!args.log_level.empty()) {
-    logging::Level level;
-    if (!logging::parse_level(args.log_level, level))
+    base::log::Level level;
+    if (!base::log::parse_level(args.log_level, level))
       return usage_error("unknown log level '" + args.log_level + "'");
-    logging::set_level(level);
+    base::log::set_level(level);
   }
   if (!crypto::init()) {
     std::fprintf(stderr, "sctptund: libsodium cannot be initialised\n");
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   try {
     if (args.command == "show" || args.command == "reload") return run_request(args);
     if (args.config_path.empty()) return usage_error("a config file is required (-c FILE)");
-    config::Config config = config::load_config(args.config_path);
+    control::Config config = control::load_config(args.config_path);
     if (args.command == "check") {
       for (const std::string& warning : config.warnings)
         std::fprintf(stderr, "warning: %s\n", warning.c_str());
@@ -133,10 +133,10 @@ int main(int argc, char** argv) {
                   config.peers.size(), config.rules.size());
       return 0;
     }
-    daemon_::Daemon daemon(std::move(config));
+    control::Daemon daemon(std::move(config));
     daemon.run();
     return 0;
-  } catch (const config::ConfigError& error) {
+  } catch (const control::ConfigError& error) {
     std::fprintf(stderr, "sctptund: %s\n", error.what());
     return 1;
   } catch (const std::exception& error) {

@@ -4,10 +4,10 @@
 
 #include <cstdlib>
 
-#include "src/log.hpp"
+#include "src/base/log.hpp"
 
 int main(int argc, char** argv) {
-  if (!std::getenv("SCTPTUND_TEST_LOG")) logging::set_level(logging::Level::error);
+  if (!std::getenv("SCTPTUND_TEST_LOG")) base::log::set_level(base::log::Level::error);
   doctest::Context context(argc, argv);
   return context.run();
 }

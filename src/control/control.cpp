@@ -1,0 +1,172 @@
+#include "src/control/control.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "src/base/log.hpp"
+
+namespace control {
+namespace {
+
+constexpr std::size_t kMaxRequest = 4096;
+
+sockaddr_un make_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    throw std::runtime_error("control socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+void make_parent_directory(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return;
+  std::string dir = path.substr(0, slash);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::runtime_error("cannot create " + dir + ": " + std::strerror(errno));
+}
+
+bool someone_listens(const sockaddr_un& addr) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool live = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return live;
+}
+
+}  // namespace
+
+struct ControlServer::Client {
+  int fd = -1;
+  std::string request;
+  std::unique_ptr<base::IoWatcher> watch;
+  std::unique_ptr<base::Timer> deadline;
+};
+
+ControlServer::ControlServer(base::EventLoop& loop, std::string path, Handler handler)
+    : loop_(loop), path_(std::move(path)), handler_(std::move(handler)) {
+  sockaddr_un addr = make_address(path_);
+  make_parent_directory(path_);
+  if (someone_listens(addr))
+    throw std::runtime_error("control socket " + path_ + " is in use by a running daemon");
+  unlink(path_.c_str());
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
+  mode_t old_mask = umask(0077);
+  int rc = bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  umask(old_mask);
+  if (rc != 0 || listen(fd_, 16) != 0) {
+    std::string err = std::strerror(errno);
+    close(fd_);
+    throw std::runtime_error("control socket " + path_ + ": " + err);
+  }
+  chmod(path_.c_str(), 0600);
+  accept_watch_ =
+      std::make_unique<base::IoWatcher>(loop, fd_, base::kRead, [this](int) { on_accept(); });
+  accept_watch_->start();
+}
+
+ControlServer::~ControlServer() {
+  for (auto& client : clients_) {
+    if (client->fd >= 0) close(client->fd);
+  }
+  accept_watch_.reset();
+  if (fd_ >= 0) {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+}
+
+void ControlServer::on_accept() {
+  std::erase_if(clients_, [](const auto& c) { return c->fd < 0; });
+  for (int i = 0; i < 16; ++i) {
+    int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    auto client = std::make_unique<Client>();
+    client->fd = fd;
+    Client* raw = client.get();
+    client->watch = std::make_unique<base::IoWatcher>(loop_, fd, base::kRead,
+                                                      [this, raw](int) { on_client(*raw); });
+    client->deadline = std::make_unique<base::Timer>(loop_, 5, 0, [this, raw] { finish(*raw); });
+    client->watch->start();
+    client->deadline->start();
+    clients_.push_back(std::move(client));
+  }
+}
+
+void ControlServer::on_client(Client& client) {
+  char buf[512];
+  ssize_t n = read(client.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n > 0) client.request.append(buf, static_cast<std::size_t>(n));
+  auto newline = client.request.find('\n');
+  if (n > 0 && newline == std::string::npos && client.request.size() < kMaxRequest) return;
+  std::string line = client.request.substr(0, newline);
+  if (!line.empty()) {
+    std::string reply = handler_(line);
+    // Replies are small (a status page); a blocking write with a bound keeps this simple.
+    int flags = fcntl(client.fd, F_GETFL);
+    fcntl(client.fd, F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{2, 0};
+    setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    std::size_t off = 0;
+    while (off < reply.size()) {
+      ssize_t w = write(client.fd, reply.data() + off, reply.size() - off);
+      if (w <= 0) break;
+      off += static_cast<std::size_t>(w);
+    }
+  }
+  finish(client);
+}
+
+void ControlServer::finish(Client& client) {
+  // Called from the client's own watcher or timer: stop and close now, free at the next accept.
+  client.watch->stop();
+  client.deadline->stop();
+  close(client.fd);
+  client.fd = -1;
+}
+
+std::string request(const std::string& path, std::string_view line, double timeout_seconds) {
+  sockaddr_un addr = make_address(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string err = std::strerror(errno);
+    close(fd);
+    throw std::runtime_error("cannot reach the daemon at " + path + ": " + err +
+                             " (is sctptund running?)");
+  }
+  std::string out(line);
+  out += '\n';
+  if (write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
+    close(fd);
+    throw std::runtime_error("cannot send the request to " + path);
+  }
+  std::string reply;
+  char buf[4096];
+  int timeout_ms = static_cast<int>(timeout_seconds * 1000);
+  for (;;) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) <= 0) {
+      close(fd);
+      throw std::runtime_error("no reply from the daemon at " + path + " within the timeout");
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return reply;
+}
+
+}  // namespace control

@@ -1,0 +1,47 @@
+#pragma once
+// The control socket: a Unix stream socket (mode 0600) on which the daemon answers one request
+// per connection. Requests are one line of text; the reply is text, then the daemon closes.
+//
+//   show         human-readable status (peers, associations, paths, flows, counters)
+//   show json    the same as JSON (schema in man/sctptund.8)
+//   ping         "pong"
+// Unknown requests get "error: unknown request '...'".
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/base/event_loop.hpp"
+
+namespace control {
+
+class ControlServer {
+ public:
+  using Handler = std::function<std::string(std::string_view request)>;
+  // Creates the socket (and its directory); a stale socket file left by a dead daemon is
+  // replaced, a live one is an error. Throws std::runtime_error.
+  ControlServer(base::EventLoop& loop, std::string path, Handler handler);
+  ~ControlServer();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Client;
+  void on_accept();
+  void on_client(Client& client);
+  void finish(Client& client);
+
+  base::EventLoop& loop_;
+  std::string path_;
+  Handler handler_;
+  int fd_ = -1;
+  std::unique_ptr<base::IoWatcher> accept_watch_;
+  std::vector<std::unique_ptr<Client>> clients_;
+};
+
+// Client side: sends one request and returns the whole reply. Throws std::runtime_error with a
+// message that says whether the daemon is not running or not reachable.
+std::string request(const std::string& path, std::string_view line, double timeout_seconds = 5);
+
+}  // namespace control

@@ -1,0 +1,94 @@
+#include "src/control/control.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
+#include "src/control/commands.hpp"
+
+namespace {
+std::string temp_socket_path() {
+  char dir[] = "/tmp/sctptund-control-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  return std::string(dir) + "/sub/ctl.sock";
+}
+
+// Runs the loop until the client's request has its reply (bounded).
+std::string ask(base::EventLoop& loop, const std::string& path, const std::string& line) {
+  auto reply = std::async(std::launch::async, [&] { return control::request(path, line, 3); });
+  for (int i = 0;
+       i < 3000 && reply.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready; ++i)
+    loop.run_once();
+  return reply.get();
+}
+}  // namespace
+
+TEST_CASE("control: requests get replies, the socket is private, a second daemon is refused") {
+  base::EventLoop loop;
+  std::string path = temp_socket_path();
+  std::vector<std::string> seen;
+  {
+    control::ControlServer server(loop, path, [&](std::string_view request) {
+      seen.emplace_back(request);
+      return request == "ping" ? std::string("pong\n") : std::string("error: unknown request\n");
+    });
+    struct stat st {};
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    CHECK(ask(loop, path, "ping") == "pong\n");
+    CHECK(ask(loop, path, "frobnicate") == "error: unknown request\n");
+    CHECK(seen == std::vector<std::string>{"ping", "frobnicate"});
+
+    CHECK_THROWS_WITH(
+        control::ControlServer(loop, path, [](std::string_view) { return std::string(); }),
+        doctest::Contains("in use by a running daemon"));
+  }
+  CHECK(access(path.c_str(), F_OK) != 0);  // removed on shutdown
+  CHECK_THROWS_WITH(control::request(path, "ping", 1), doctest::Contains("is sctptund running?"));
+  std::string sub = path.substr(0, path.rfind('/'));
+  rmdir(sub.c_str());
+  rmdir(sub.substr(0, sub.rfind('/')).c_str());
+}
+
+TEST_CASE("commands: text and JSON show the peers, associations and counters") {
+  control::commands::Snapshot s;
+  s.version = "0.1.0";
+  s.interface_name = "tun0";
+  s.mtu = 1400;
+  s.transport_kind = "udp";
+  s.counters.tunneled_packets = 42;
+  s.counters.drop(gateway::Drop::no_rule);
+  s.flows = 3;
+  s.max_flows = 100;
+  control::commands::PeerSnapshot peer;
+  peer.name = "site-\"b\"";
+  peer.up = true;
+  peer.remotes = {"192.0.2.2:9899"};
+  control::commands::AssocSnapshot assoc;
+  assoc.info.id = 7;
+  assoc.info.state = "established";
+  assoc.info.path = "192.0.2.1:9899 -> 192.0.2.2:9899";
+  assoc.info.out_streams = 256;
+  assoc.ready = true;
+  assoc.flows = 3;
+  peer.associations.push_back(assoc);
+  s.peers.push_back(peer);
+
+  std::string text = control::commands::render_text(s);
+  CHECK(text.find("interface: tun0") != std::string::npos);
+  CHECK(text.find("peer: site-\"b\"  (up)") != std::string::npos);
+  CHECK(text.find("association 7: established, ready") != std::string::npos);
+  CHECK(text.find("dropped: 1 (no_rule 1)") != std::string::npos);
+
+  std::string json = control::commands::render_json(s);
+  CHECK(json.find("\"tunneled_packets\":42") != std::string::npos);
+  CHECK(json.find("\"name\":\"site-\\\"b\\\"\"") != std::string::npos);
+  CHECK(json.find("\"no_rule\":1") != std::string::npos);
+  CHECK(json.find("\"ready\":true") != std::string::npos);
+  CHECK(json.front() == '{');
+  CHECK(json.back() == '\n');
+}

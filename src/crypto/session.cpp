@@ -1,0 +1,140 @@
+#include "src/crypto/session.hpp"
+
+#include <sodium.h>
+
+#include <cstring>
+
+namespace crypto {
+namespace {
+
+constexpr char kAuthLabel[] = "sctptund auth v1";
+constexpr char kKeyLabel[] = "sctptund key v1";
+
+void keyed_hash(const Key& psk, std::initializer_list<std::span<const std::uint8_t>> parts,
+                std::uint8_t* out, std::size_t out_len) {
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, psk.data(), psk.size(), out_len);
+  for (auto part : parts) crypto_generichash_update(&state, part.data(), part.size());
+  crypto_generichash_final(&state, out, out_len);
+}
+
+std::span<const std::uint8_t> label(const char* text) {
+  return {reinterpret_cast<const std::uint8_t*>(text), std::strlen(text)};
+}
+
+Key derive(const Key& psk, const Nonce& sealer, const Nonce& opener) {
+  Key key;
+  keyed_hash(psk, {label(kKeyLabel), sealer, opener}, key.data(), key.size());
+  return key;
+}
+
+}  // namespace
+
+bool init() {
+  static const bool ok = sodium_init() >= 0;
+  return ok;
+}
+
+std::string generate_key() {
+  Key key;
+  randombytes_buf(key.data(), key.size());
+  char out[sodium_base64_ENCODED_LEN(kKeySize, sodium_base64_VARIANT_ORIGINAL)];
+  sodium_bin2base64(out, sizeof out, key.data(), key.size(), sodium_base64_VARIANT_ORIGINAL);
+  sodium_memzero(key.data(), key.size());
+  return out;
+}
+
+std::optional<Key> parse_key(std::string_view text, std::string& error) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  Key key;
+  std::size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(key.data(), key.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != text.data() + text.size()) {
+    error = "not a base64 key (make one with `sctptund genkey`)";
+    return std::nullopt;
+  }
+  if (len != kKeySize) {
+    error = "the key is " + std::to_string(len) + " bytes, it must be 32 (make one with `sctptund genkey`)";
+    return std::nullopt;
+  }
+  return key;
+}
+
+Nonce random_nonce() {
+  Nonce n;
+  randombytes_buf(n.data(), n.size());
+  return n;
+}
+
+Proof auth_proof(const Key& psk, std::span<const std::uint8_t> sender_hello,
+                 std::span<const std::uint8_t> receiver_hello) {
+  Proof proof;
+  keyed_hash(psk, {label(kAuthLabel), sender_hello, receiver_hello}, proof.data(), proof.size());
+  return proof;
+}
+
+bool proof_equal(const Proof& a, std::span<const std::uint8_t> b) {
+  return b.size() == a.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool aes_gcm_available() { return init() && crypto_aead_aes256gcm_is_available(); }
+
+const char* to_string(Cipher cipher) {
+  return cipher == Cipher::aes256_gcm ? "aes256-gcm" : "chacha20-poly1305";
+}
+
+Session::Session(const Key& psk, const Nonce& ours, const Nonce& theirs, Cipher cipher)
+    : cipher_(cipher), send_key_(derive(psk, ours, theirs)), recv_key_(derive(psk, theirs, ours)) {}
+
+Session::~Session() {
+  sodium_memzero(send_key_.data(), send_key_.size());
+  sodium_memzero(recv_key_.data(), recv_key_.size());
+}
+
+std::uint64_t& Session::counter(std::vector<std::uint64_t>& counters, std::uint16_t stream) {
+  if (counters.size() <= stream) counters.resize(std::size_t{stream} + 1);
+  return counters[stream];
+}
+
+void Session::make_nonce(std::uint16_t stream, std::uint64_t n, std::uint8_t out[12]) {
+  out[0] = static_cast<std::uint8_t>(stream >> 8);
+  out[1] = static_cast<std::uint8_t>(stream);
+  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(n >> (56 - 8 * i));
+  out[10] = out[11] = 0;
+}
+
+void Session::seal(std::uint16_t stream, std::span<const std::uint8_t> plain, std::uint8_t* out) {
+  std::uint8_t nonce[12];
+  make_nonce(stream, counter(send_counters_, stream), nonce);
+  std::uint8_t* tag = out + plain.size();
+  if (cipher_ == Cipher::aes256_gcm) {
+    crypto_aead_aes256gcm_encrypt_detached(out, tag, nullptr, plain.data(), plain.size(), nullptr, 0,
+                                           nullptr, nonce, send_key_.data());
+  } else {
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, tag, nullptr, plain.data(), plain.size(),
+                                                       nullptr, 0, nullptr, nonce, send_key_.data());
+  }
+}
+
+bool Session::open(std::uint16_t stream, std::span<std::uint8_t> sealed) {
+  if (sealed.size() < kTagSize) return false;
+  std::uint64_t& n = counter(recv_counters_, stream);
+  std::uint8_t nonce[12];
+  make_nonce(stream, n, nonce);
+  std::size_t len = sealed.size() - kTagSize;
+  const std::uint8_t* tag = sealed.data() + len;
+  int rc = cipher_ == Cipher::aes256_gcm
+               ? crypto_aead_aes256gcm_decrypt_detached(sealed.data(), nullptr, sealed.data(), len, tag,
+                                                        nullptr, 0, nonce, recv_key_.data())
+               : crypto_aead_chacha20poly1305_ietf_decrypt_detached(sealed.data(), nullptr, sealed.data(),
+                                                                    len, tag, nullptr, 0, nonce, recv_key_.data());
+  if (rc != 0) return false;
+  ++n;
+  return true;
+}
+
+}  // namespace crypto

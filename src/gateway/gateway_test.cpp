@@ -1,0 +1,404 @@
+// The whole pipeline without root: two gateways, each with a FakeTun, joined by a LoopbackLink.
+
+#include "src/gateway/gateway.hpp"
+
+#include <doctest/doctest.h>
+
+#include "src/gateway/gateway_test_sites.hpp"
+#include "src/base/test_packets.hpp"
+#include "src/gateway/wire.hpp"
+
+using namespace gateway::test_sites;
+
+TEST_CASE("gateway: the handshake makes both sides ready, then packets cross byte-exact") {
+  TwoSites s;
+  s.up();
+  REQUIRE(s.gw1.peers()[0].ready_assocs.size() == 1);
+  REQUIRE(s.gw2.peers()[0].ready_assocs.size() == 1);
+
+  auto v4 = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 80, 1000);
+  auto v6 = base::test_packets::ipv6("fd01::2", "fd02::2", IPPROTO_UDP, 5000, 53, 300);
+  s.tun1.inject(v4);
+  s.tun1.inject(v6);
+  s.gw1.read_tun();
+  s.link.deliver();
+  auto written = s.tun2.take_written();
+  REQUIRE(written.size() == 2);
+  CHECK(written[0] == v4);
+  CHECK(written[1] == v6);
+  CHECK(s.gw1.counters().tunneled_packets == 2);
+  CHECK(s.gw2.counters().received_packets == 2);
+  CHECK(s.gw1.flow_table().size() == 2);
+
+  // And back.
+  auto reply = base::test_packets::ipv4("10.2.0.2", "10.1.0.2", IPPROTO_TCP, 80, 40000, 10);
+  s.tun2.inject(reply);
+  s.gw2.read_tun();
+  s.link.deliver();
+  auto back = s.tun1.take_written();
+  REQUIRE(back.size() == 1);
+  CHECK(back[0] == reply);
+}
+
+TEST_CASE("gateway: a flow stays on one data stream; different flows spread over streams") {
+  TwoSites s;
+  s.up();
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint16_t port = 1; port <= 5; ++port)
+      s.tun1.inject(base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, port, 80));
+  }
+  s.gw1.read_tun();
+  auto& log = s.link.a().sent_log;
+  std::vector<std::uint16_t> streams;
+  for (auto& [stream, bytes] : log) {
+    if (bytes[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet)) streams.push_back(stream);
+  }
+  REQUIRE(streams.size() == 15);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(streams[i] != gateway::wire::kControlStream);
+    CHECK(streams[i] == streams[i + 5]);
+    CHECK(streams[i] == streams[i + 10]);
+  }
+  CHECK(streams[0] != streams[1]);
+}
+
+TEST_CASE("gateway: drops are counted by reason and nothing malformed crosses") {
+  TwoSites s;
+  // No association yet: the tunnel rule matches but the peer is down.
+  s.tun1.inject(base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 1, 2));
+  s.gw1.read_tun();
+  CHECK(s.gw1.counters().dropped(gateway::Drop::peer_down) == 1);
+
+  s.up();
+  s.tun1.inject(base::test_packets::ipv4("10.1.0.2", "192.168.7.7", IPPROTO_UDP, 1, 2));  // no rule
+  std::vector<std::uint8_t> garbage = {0x45, 0, 0};
+  s.tun1.inject(garbage);
+  s.gw1.read_tun();
+  CHECK(s.gw1.counters().dropped(gateway::Drop::no_rule) == 1);
+  CHECK(s.gw1.counters().dropped(gateway::Drop::tun_malformed) == 1);
+
+  // From the peer: an unknown message type, and a PACKET carrying a broken IP packet.
+  auto id = s.gw2.peers()[0].ready_assocs[0];
+  std::vector<std::uint8_t> unknown = {0x7e, 1, 2, 3};
+  REQUIRE(s.link.b().send(id, 1, unknown) == transport::SendResult::ok);
+  auto broken = base::test_packets::ipv4("10.2.0.2", "10.1.0.2", IPPROTO_UDP, 1, 2);
+  broken[3] = static_cast<std::uint8_t>(broken[3] + 1);  // total length one more than the bytes
+  broken.insert(broken.begin(), static_cast<std::uint8_t>(gateway::wire::Type::packet));
+  REQUIRE(s.link.b().send(id, 1, broken) == transport::SendResult::ok);
+  s.link.deliver();
+  CHECK(s.gw1.counters().dropped(gateway::Drop::wire_malformed) == 1);
+  CHECK(s.gw1.counters().dropped(gateway::Drop::inner_malformed) == 1);
+  // The TUN got only our ICMP error for the no_rule drop, none of the malformed packets.
+  auto written = s.tun1.take_written();
+  REQUIRE(written.size() == 1);
+  base::packet::PacketView view;
+  REQUIRE(base::packet::parse(written[0], view) == base::packet::ParseError::none);
+  CHECK(view.protocol == IPPROTO_ICMP);
+}
+
+TEST_CASE("gateway: a PACKET before the peer's HELLO is dropped, a bad HELLO aborts") {
+  TwoSites s;
+  s.link.up(16, 16);  // HELLOs queued but not delivered
+  auto id = s.gw2.assocs().begin()->first;
+  auto pkt = base::test_packets::ipv4("10.2.0.2", "10.1.0.2", IPPROTO_UDP, 1, 2);
+  pkt.insert(pkt.begin(), static_cast<std::uint8_t>(gateway::wire::Type::packet));
+  // Deliver gw2's raw packet ahead of its HELLO by sending it from a fresh link state.
+  s.link.a().sent_log.clear();
+  gateway::Gateway& gw1 = s.gw1;
+  tun::PacketBuf buf;
+  buf.assign(pkt);
+  gw1.on_message(gw1.assocs().begin()->first, 1, buf);
+  CHECK(gw1.counters().dropped(gateway::Drop::before_handshake) == 1);
+
+  gateway::wire::Hello future;
+  future.version = 99;
+  auto bytes = gateway::wire::encode_hello(future);
+  buf.assign(bytes);
+  gw1.on_message(gw1.assocs().begin()->first, 0, buf);
+  CHECK(s.link.a().aborts == 1);
+  CHECK(gw1.peers()[0].ready_assocs.empty());
+  (void)id;
+}
+
+TEST_CASE("gateway: a full send buffer pauses TUN reading and loses nothing") {
+  TwoSites s;
+  s.up();
+  s.link.a().capacity = 3;
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint16_t i = 0; i < 20; ++i) {
+    sent.push_back(base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 7, i, 100 + i));
+    s.tun1.inject(sent.back());
+  }
+  s.gw1.read_tun();
+  CHECK(s.gw1.tun_paused());
+  CHECK(s.gw1.counters().backpressure_pauses >= 1);
+  CHECK(s.tun1.pending() > 0);  // the rest waits in the TUN, not in a drop counter
+  for (int i = 0; i < 50 && (s.gw1.tun_paused() || s.tun1.pending()); ++i) {
+    s.link.deliver();  // frees room: on_writable resumes reading
+    s.gw1.read_tun();
+  }
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == sent);
+  CHECK(s.gw1.counters().dropped_total() == 0);
+}
+
+TEST_CASE("gateway: flows of a lost association move to the next one") {
+  TwoSites s;
+  s.up();
+  auto pkt = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 1234, 80);
+  s.tun1.inject(pkt);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written().size() == 1);
+
+  s.link.down();
+  CHECK(s.gw1.peers()[0].ready_assocs.empty());
+  s.tun1.inject(pkt);
+  s.gw1.read_tun();
+  CHECK(s.gw1.counters().dropped(gateway::Drop::peer_down) == 1);
+
+  s.up();
+  s.tun1.inject(pkt);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
+  CHECK(s.gw1.flow_table().size() == 1);
+}
+
+TEST_CASE("gateway: bypass hands the packet to the host; drop answers with admin-prohibited") {
+  base::EventLoop loop;
+  tun::FakeTun tun("tun0");
+  transport::LoopbackLink link;
+  FakeBypass bypass;
+  policy::Rule bypass_rule = tunnel_rule("198.51.100.0/24");
+  bypass_rule.action = policy::Action::bypass;
+  policy::Rule drop_rule = tunnel_rule("10.3.0.0/16");
+  drop_rule.action = policy::Action::drop;
+  gateway::Gateway gw(
+      loop, tun, link.a(), &bypass,
+      policy::Policy({tunnel_rule("10.2.0.0/16"), bypass_rule, drop_rule}, policy::Action::drop),
+      TwoSites::options(1));
+
+  auto out = base::test_packets::ipv4("10.1.0.2", "198.51.100.7", IPPROTO_TCP, 40000, 443, 200);
+  tun.inject(out);
+  gw.read_tun();
+  REQUIRE(bypass.sent.size() == 1);
+  CHECK(bypass.sent[0] == out);
+  CHECK(gw.counters().bypassed_packets == 1);
+  CHECK(link.a().sent_log.empty());
+
+  bypass.routable = false;
+  tun.inject(out);
+  gw.read_tun();
+  CHECK(gw.counters().dropped(gateway::Drop::bypass_failed) == 1);
+
+  auto denied = base::test_packets::ipv4("10.1.0.2", "10.3.0.5", IPPROTO_UDP, 5000, 53, 40);
+  tun.inject(denied);
+  gw.read_tun();
+  CHECK(gw.counters().dropped(gateway::Drop::policy_drop) == 1);
+  auto replies = tun.take_written();
+  REQUIRE(replies.size() == 1);
+  base::packet::PacketView icmp;
+  REQUIRE(base::packet::parse(replies[0], icmp) == base::packet::ParseError::none);
+  CHECK(icmp.protocol == IPPROTO_ICMP);
+  CHECK(base::packet::address_to_string(4, icmp.dst.data()) == "10.1.0.2");
+  CHECK(base::packet::address_to_string(4, icmp.src.data()) == "10.3.0.5");
+  CHECK(replies[0][20] == 3);   // destination unreachable
+  CHECK(replies[0][21] == 13);  // communication administratively prohibited
+  CHECK(gw.counters().icmp_unreachable_sent == 1);
+
+  // No rule and default drop: the same answer, counted as no_rule.
+  tun.inject(base::test_packets::ipv6("fd01::2", "fd09::9", IPPROTO_TCP, 1, 2));
+  gw.read_tun();
+  CHECK(gw.counters().dropped(gateway::Drop::no_rule) == 1);
+  replies = tun.take_written();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0][6] == IPPROTO_ICMPV6);
+  CHECK(replies[0][40] == 1);  // destination unreachable
+  CHECK(replies[0][41] == 1);  // administratively prohibited
+
+  // Rate limit: a flood of denied packets gets a bounded number of answers.
+  for (int i = 0; i < 100; ++i) tun.inject(denied);
+  for (int i = 0; i < 20; ++i) gw.read_tun();
+  CHECK(tun.take_written().size() <= 20);
+}
+
+TEST_CASE("gateway: a policy change moves a flow between peers and keeps unaffected flows") {
+  TwoSites s;
+  s.up();
+  auto a = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 1000, 80);
+  s.tun1.inject(a);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written().size() == 1);
+  auto stream_before = s.link.a().sent_log.back().first;
+
+  policy::Rule bypass_rule = tunnel_rule("10.2.9.0/24");
+  bypass_rule.action = policy::Action::bypass;
+  s.gw1.set_policy(policy::Policy({tunnel_rule("10.2.0.0/16"), bypass_rule}, policy::Action::drop));
+  s.tun1.inject(a);
+  s.tun1.inject(base::test_packets::ipv4("10.1.0.2", "10.2.9.9", IPPROTO_TCP, 1000, 80));
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written().size() == 1);
+  CHECK(s.link.a().sent_log.back().first == stream_before);  // same flow, same stream
+  CHECK(s.bypass1.sent.size() == 1);
+}
+
+namespace {
+// A TCPv4 GSO super-packet as a TUN with offloads hands it over: virtio-net header, then one
+// IP+TCP header and `payload` bytes, checksum left partial (pseudo-header sum only).
+std::vector<std::uint8_t> gso_super_packet(std::size_t payload, std::uint16_t mss) {
+  auto ip = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
+  ip[6] = 0x40;  // DF
+  std::uint32_t sum = 0;
+  for (int i = 12; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
+  sum += IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  ip[36] = static_cast<std::uint8_t>(sum >> 8);
+  ip[37] = static_cast<std::uint8_t>(sum);
+  tun::VnetHdr hdr;
+  hdr.flags = tun::VnetHdr::kNeedsCsum;
+  hdr.gso_type = tun::VnetHdr::kGsoTcpV4;
+  hdr.hdr_len = 40;
+  hdr.gso_size = mss;
+  hdr.csum_start = 20;
+  hdr.csum_offset = 16;
+  std::vector<std::uint8_t> out(tun::kVnetHdrSize);
+  hdr.store(out);
+  out.insert(out.end(), ip.begin(), ip.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("gateway: a GSO super-packet travels as one PACKET_GSO message, whole or segmented") {
+  TwoSites s;
+  s.tun1.set_vnet_hdr(true);
+  s.up();
+  auto super = gso_super_packet(5000, 1400);
+
+  SUBCASE("the far TUN has offloads: written as it was read") {
+    s.tun2.set_vnet_hdr(true);
+    s.tun1.inject(super);
+    s.gw1.read_tun();
+    REQUIRE(s.link.a().sent_log.size() >= 1);
+    const auto& msg = s.link.a().sent_log.back().second;
+    CHECK(msg[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet_gso));
+    CHECK(msg.size() == 1 + super.size());
+    s.link.deliver();
+    CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{super});
+  }
+  SUBCASE("the far TUN has no offloads: segmented in software, checksums complete") {
+    s.tun1.inject(super);
+    s.gw1.read_tun();
+    s.link.deliver();
+    auto segments = s.tun2.take_written();
+    REQUIRE(segments.size() == 4);  // 1400 + 1400 + 1400 + 800
+    std::size_t payload = 0;
+    for (const auto& seg : segments) {
+      base::packet::PacketView view;
+      REQUIRE(base::packet::parse(seg, view) == base::packet::ParseError::none);
+      CHECK(view.total_len == seg.size());
+      payload += seg.size() - 40;
+    }
+    CHECK(payload == 5000);
+  }
+  SUBCASE("plain packets from a vnet TUN travel as PACKET; the vnet TUN gets a zero header") {
+    s.tun2.set_vnet_hdr(true);
+    auto ping = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_ICMP, 0, 0, 56);
+    std::vector<std::uint8_t> framed(tun::kVnetHdrSize, 0);
+    framed.insert(framed.end(), ping.begin(), ping.end());
+    s.tun1.inject(framed);
+    s.gw1.read_tun();
+    CHECK(s.link.a().sent_log.back().second.size() == 1 + ping.size());
+    s.link.deliver();
+    CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{framed});
+  }
+}
+
+TEST_CASE("gateway: an inconsistent PACKET_GSO from a peer never reaches the TUN") {
+  TwoSites s;
+  s.tun2.set_vnet_hdr(true);
+  s.up();
+  auto super = gso_super_packet(3000, 1400);
+  auto id = s.gw1.peers()[0].ready_assocs[0];
+  auto send = [&](std::vector<std::uint8_t> body) {
+    body.insert(body.begin(), static_cast<std::uint8_t>(gateway::wire::Type::packet_gso));
+    REQUIRE(s.link.a().send(id, 1, body) == transport::SendResult::ok);
+    s.link.deliver();
+  };
+  auto v6_type = super;
+  v6_type[1] = tun::VnetHdr::kGsoTcpV6;  // says IPv6, carries IPv4
+  send(v6_type);
+  auto bad_csum = super;
+  bad_csum[6] = 0xff;  // csum_start far beyond the packet
+  bad_csum[7] = 0xff;
+  send(bad_csum);
+  send(std::vector<std::uint8_t>(super.begin(), super.begin() + 6));  // truncated header
+  CHECK(s.tun2.take_written().empty());
+  CHECK(s.gw2.counters().dropped(gateway::Drop::inner_malformed) == 2);
+  CHECK(s.gw2.counters().dropped(gateway::Drop::wire_malformed) == 1);
+}
+
+TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the headers") {
+  TwoSites s(true);
+  s.up();
+  std::vector<std::vector<std::uint8_t>> sent;
+  for (std::uint32_t i = 0; i < 50; ++i) {
+    sent.push_back(tcp4_segment(1000 + i * 1000, static_cast<std::uint16_t>(7 + i), 1000));
+    s.tun1.inject(sent.back());
+  }
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == sent);
+  const auto& c = s.gw1.counters();
+  CHECK(c.hc_tcp4_packets == 50);
+  CHECK(c.hc_tcp4_inner_header_bytes == 50 * 40);
+  CHECK(c.hc_tcp4_compressed_header_bytes < 50 * 6);  // one full header, then a few bytes each
+  CHECK(s.link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet_hc));
+}
+
+TEST_CASE("gateway: a broken compressed message resets the stream's contexts on both sides") {
+  TwoSites s(true);
+  s.up();
+  s.tun1.inject(tcp4_segment(1, 1, 100));
+  s.gw1.read_tun();
+  s.link.deliver();
+  REQUIRE(s.tun2.take_written().size() == 1);
+  std::uint16_t stream = s.link.a().sent_log.back().first;
+
+  // Garbage where a compressed header should be: dropped, never written, reset requested.
+  auto id = s.gw1.peers()[0].ready_assocs[0];
+  std::vector<std::uint8_t> junk = {static_cast<std::uint8_t>(gateway::wire::Type::packet_hc), 0x9c, 0xff, 0x01};
+  REQUIRE(s.link.a().send(id, stream, junk) == transport::SendResult::ok);
+  s.link.deliver();
+  CHECK(s.tun2.take_written().empty());
+  CHECK(s.gw2.counters().dropped(gateway::Drop::hc_error) == 1);
+  CHECK(s.gw2.counters().hc_context_resets_sent == 1);
+  CHECK(s.gw1.counters().hc_context_resets_received == 1);
+
+  // The next packets start from full headers and arrive intact.
+  auto next = tcp4_segment(101, 2, 100);
+  s.tun1.inject(next);
+  s.gw1.read_tun();
+  s.link.deliver();
+  CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{next});
+}
+
+TEST_CASE("gateway: compression is used only when both sides offer it") {
+  base::EventLoop loop;
+  tun::FakeTun tun1("a"), tun2("b");
+  transport::LoopbackLink link;
+  gateway::Gateway gw1(loop, tun1, link.a(), nullptr, policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
+                       TwoSites::options(1, true));
+  gateway::Gateway gw2(loop, tun2, link.b(), nullptr, policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
+                       TwoSites::options(2, false));
+  link.up(16, 16);
+  link.deliver();
+  auto pkt = tcp4_segment(5, 5, 64);
+  tun1.inject(pkt);
+  gw1.read_tun();
+  CHECK(link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet));
+  link.deliver();
+  CHECK(tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
+}

@@ -1,0 +1,113 @@
+#pragma once
+// Two gateways, each with a FakeTun and a fake bypass, joined by a LoopbackLink: the whole
+// pipeline without root, for the gateway's tests.
+
+#include <doctest/doctest.h>
+
+#include "src/gateway/gateway.hpp"
+#include "src/gateway/icmp_reply.hpp"
+#include "src/transport/loopback_transport.hpp"
+#include "src/base/test_packets.hpp"
+#include "src/gateway/wire.hpp"
+#include "tun/fake_tun.hpp"
+
+namespace gateway::test_sites {
+
+inline policy::Rule tunnel_rule(const char* prefix) {
+  policy::Rule rule;
+  rule.prefix = *policy::Prefix::parse(prefix);
+  rule.action = policy::Action::tunnel;
+  rule.peer = 0;
+  return rule;
+}
+
+struct FakeBypass final : gateway::BypassPath {
+  std::vector<std::vector<std::uint8_t>> sent;
+  bool routable = true;
+  bool send(std::span<const std::uint8_t> packet) override {
+    if (!routable) return false;
+    sent.emplace_back(packet.begin(), packet.end());
+    return true;
+  }
+};
+
+struct TwoSites {
+  base::EventLoop loop;
+  FakeBypass bypass1, bypass2;
+  tun::FakeTun tun1{"tun1"}, tun2{"tun2"};
+  transport::LoopbackLink link;
+  gateway::Gateway gw1, gw2;
+
+  // Compression off unless a test asks for it: most tests look at the messages themselves.
+  static gateway::PeerSecurity plain(bool compress = false, bool bundle = true) {
+    gateway::PeerSecurity security;
+    security.compression = compress;
+    security.bundle = bundle;
+    return security;
+  }
+  static gateway::Options options(std::uint32_t instance, const gateway::PeerSecurity& security) {
+    gateway::Options o;
+    o.peer_names = {"other"};
+    o.peer_security = {security};
+    o.instance = instance;
+    o.batch_size = 8;
+    return o;
+  }
+  static gateway::Options options(std::uint32_t instance, bool compress = false) {
+    return options(instance, plain(compress));
+  }
+
+  explicit TwoSites(bool compress = false, bool bundle2 = true)
+      : TwoSites(plain(compress), plain(compress, bundle2)) {}
+  TwoSites(const gateway::PeerSecurity& security1, const gateway::PeerSecurity& security2)
+      : gw1(loop, tun1, link.a(), &bypass1,
+            policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
+                           policy::Action::drop),
+            options(1, security1)),
+        gw2(loop, tun2, link.b(), &bypass2,
+            policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
+                           policy::Action::drop),
+            options(2, security2)) {}
+
+  void up() {
+    link.up(16, 16);
+    link.deliver();  // HELLOs (and AUTHs)
+  }
+};
+
+// A TCP/IPv4 packet of a bulk flow with correct checksums, so the compressor can compress it.
+inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t ip_id,
+                                              std::size_t payload, std::uint32_t ack = 0,
+                                              std::uint16_t sport = 40000) {
+  auto p = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, sport, 5001, payload);
+  p[4] = static_cast<std::uint8_t>(ip_id >> 8);
+  p[5] = static_cast<std::uint8_t>(ip_id);
+  p[6] = 0x40;  // DF
+  for (int i = 0; i < 4; ++i) p[24 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) p[28 + i] = static_cast<std::uint8_t>(ack >> (24 - 8 * i));
+  p[33] = 0x18;  // PSH ACK
+  p[34] = 0x01;  // window 256
+  p[10] = p[11] = 0;
+  std::uint16_t ip_sum = gateway::icmp::internet_checksum(std::span(p).first(20));
+  p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
+  p[11] = static_cast<std::uint8_t>(ip_sum);
+  std::uint8_t pseudo[12] = {p[12],
+                             p[13],
+                             p[14],
+                             p[15],
+                             p[16],
+                             p[17],
+                             p[18],
+                             p[19],
+                             0,
+                             IPPROTO_TCP,
+                             static_cast<std::uint8_t>((p.size() - 20) >> 8),
+                             static_cast<std::uint8_t>(p.size() - 20)};
+  p[36] = p[37] = 0;
+  std::uint16_t tcp_sum =
+      gateway::icmp::internet_checksum(std::span(p).subspan(20), gateway::icmp::checksum_add(pseudo));
+  p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
+  p[37] = static_cast<std::uint8_t>(tcp_sum);
+  return p;
+}
+}  // namespace gateway::test_sites

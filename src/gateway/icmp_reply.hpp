@@ -1,0 +1,78 @@
+#pragma once
+// ICMP "destination unreachable, communication administratively prohibited" errors for packets
+// the policy drops (ICMPv4 type 3 code 13, RFC 1812; ICMPv6 type 1 code 1, RFC 4443), and the
+// token bucket that rate-limits them.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "src/base/packet.hpp"
+
+namespace gateway::icmp {
+
+// Largest error packets (RFC 1812 4.3.2.3, RFC 4443 2.4(c)); the quote is cut to fit.
+inline constexpr std::size_t kMaxReplyV4 = 576;
+inline constexpr std::size_t kMaxReplyV6 = 1280;
+
+// One's-complement sum (RFC 1071) of data as big-endian 16-bit words, an odd last byte padded
+// with zero, added to `initial` (a previous result) and folded to 16 bits; not complemented.
+// Chain calls to sum discontiguous parts; every part but the last must have an even length.
+inline std::uint32_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t initial = 0) {
+  std::uint64_t sum = initial;
+  std::size_t i = 0;
+  for (; i + 1 < data.size(); i += 2) sum += static_cast<std::uint32_t>(data[i] << 8 | data[i + 1]);
+  if (i < data.size()) sum += static_cast<std::uint32_t>(data[i] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint32_t>(sum);
+}
+
+// The Internet checksum of data, `initial` being the checksum_add() of data before it (e.g. a
+// pseudo-header). Over data that holds a correct checksum it is 0.
+inline std::uint16_t internet_checksum(std::span<const std::uint8_t> data,
+                                       std::uint32_t initial = 0) {
+  return static_cast<std::uint16_t>(~checksum_add(data, initial) & 0xffff);
+}
+
+// Builds into `out` the complete IP packet of an admin-prohibited error for `dropped` and returns
+// its length, or 0 when none may be sent:
+//  - dropped is an ICMP error (v4 types 3, 4, 5, 11, 12; v6 types < 128), an ICMPv6 redirect, or
+//    ICMP whose type cannot be read;
+//  - dropped is a fragment other than the first (v4 offset, v6 fragment header offset non-zero);
+//  - its source does not name one host (v4: 0/8, 127/8, 224/4 multicast, 240/4 incl.
+//    255.255.255.255; v6: ::, ::1, ff00::/8), or its destination is multicast (v4 also
+//    255.255.255.255);
+//  - reply_source is null or itself not a single-host address by the same rule;
+//  - `out` cannot hold the headers plus the minimal quote, min(original, its L3 header + 8).
+// Otherwise the quote is as much of the original (total_len, trailing bytes excluded) as fits in
+// min(576 / 1280, out.size()) bytes. The reply goes from reply_source (addr_len() bytes, same
+// family) to dropped's source: v4 IHL 5, TOS 0, ID 0, DF clear, TTL 64, protocol 1; v6 class and
+// flow label 0, hop limit 64, next header 58; both checksums set. `out` must not overlap
+// dropped.bytes. Pure: no state, no I/O.
+std::size_t make_admin_prohibited(const base::packet::PacketView& dropped,
+                                  const std::uint8_t* reply_source, std::span<std::uint8_t> out);
+
+// Token bucket: holds up to `burst` tokens, starts full, gains `per_second` tokens per second;
+// each allowed reply takes one. Time is the caller's monotonic clock in seconds; a clock going
+// backwards adds nothing. burst < 1 allows nothing.
+class RateLimiter {
+ public:
+  static constexpr double kDefaultPerSecond = 10, kDefaultBurst = 20;
+
+  RateLimiter() : RateLimiter(kDefaultPerSecond, kDefaultBurst) {}
+  RateLimiter(double per_second, double burst);
+
+  // True (and one token taken) when a reply may be sent at now_seconds.
+  bool allow(double now_seconds);
+
+  std::uint64_t allowed() const { return allowed_; }
+  std::uint64_t suppressed() const { return suppressed_; }
+
+ private:
+  double per_second_, burst_, tokens_;
+  double last_ = 0;
+  bool started_ = false;
+  std::uint64_t allowed_ = 0, suppressed_ = 0;
+};
+
+}  // namespace gateway::icmp

@@ -1,0 +1,132 @@
+#include "src/gateway/wire.hpp"
+
+#include <algorithm>
+
+namespace gateway::wire {
+namespace {
+
+void store32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+
+std::uint32_t load32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+}  // namespace
+
+const char* to_string(DecodeError error) {
+  switch (error) {
+    case DecodeError::none:
+      return "none";
+    case DecodeError::empty:
+      return "empty";
+    case DecodeError::unknown_type:
+      return "unknown_type";
+    case DecodeError::truncated:
+      return "truncated";
+    case DecodeError::bad_magic:
+      return "bad_magic";
+    case DecodeError::bad_extension:
+      return "bad_extension";
+    case DecodeError::too_large:
+      return "too_large";
+  }
+  return "unknown";
+}
+
+DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
+  if (bytes.empty()) return DecodeError::empty;
+  switch (static_cast<Type>(bytes[0])) {
+    case Type::hello:
+    case Type::packet:
+    case Type::packet_gso:
+    case Type::packet_hc:
+    case Type::packet_gso_hc:
+    case Type::context_reset:
+    case Type::bundle:
+    case Type::auth:
+    case Type::sealed:
+      out.type = static_cast<Type>(bytes[0]);
+      out.body = bytes.subspan(1);
+      return DecodeError::none;
+  }
+  return DecodeError::unknown_type;
+}
+
+std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len) {
+  if (item_len < 0x80) {
+    out[0] = static_cast<std::uint8_t>(item_len);
+    return 1;
+  }
+  out[0] = static_cast<std::uint8_t>(0x80 | item_len >> 8);
+  out[1] = static_cast<std::uint8_t>(item_len);
+  return 2;
+}
+
+DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item) {
+  std::size_t len = 0, prefix = 1;
+  if (!rest.empty()) {
+    len = rest[0];
+    if (len & 0x80) {
+      prefix = 2;
+      len = rest.size() >= 2 ? (len & 0x7f) << 8 | rest[1] : 0;
+    }
+  }
+  if (len == 0 || rest.size() < prefix + len) {
+    rest = {};
+    return DecodeError::truncated;
+  }
+  item = rest.subspan(prefix, len);
+  rest = rest.subspan(prefix + len);
+  return DecodeError::none;
+}
+
+std::vector<std::uint8_t> encode_hello(const Hello& hello) {
+  std::vector<std::uint8_t> out(kHelloFixedSize);
+  HelloFixed fixed{};
+  fixed.type = static_cast<std::uint8_t>(Type::hello);
+  fixed.version = hello.version;
+  store32(fixed.magic, kMagic);
+  store32(fixed.capabilities, hello.capabilities);
+  store32(fixed.instance, hello.instance);
+  std::copy_n(reinterpret_cast<const std::uint8_t*>(&fixed), kHelloFixedSize, out.begin());
+  for (const Extension& ext : hello.extensions) {
+    std::size_t len = ext.value.size() > 255 ? 255 : ext.value.size();
+    out.push_back(ext.type);
+    out.push_back(static_cast<std::uint8_t>(len));
+    out.insert(out.end(), ext.value.begin(), ext.value.begin() + static_cast<std::ptrdiff_t>(len));
+  }
+  return out;
+}
+
+DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out) {
+  if (bytes.empty()) return DecodeError::empty;
+  if (bytes[0] != static_cast<std::uint8_t>(Type::hello)) return DecodeError::unknown_type;
+  if (bytes.size() < kHelloFixedSize) return DecodeError::truncated;
+  if (bytes.size() > kMaxHelloSize) return DecodeError::too_large;
+  const std::uint8_t* p = bytes.data();
+  if (load32(p + 4) != kMagic) return DecodeError::bad_magic;
+  out = Hello{};
+  out.version = p[1];
+  out.capabilities = load32(p + 8);
+  out.instance = load32(p + 12);
+  std::size_t offset = kHelloFixedSize;
+  while (offset < bytes.size()) {
+    if (offset + 2 > bytes.size()) return DecodeError::bad_extension;
+    std::size_t len = bytes[offset + 1];
+    if (offset + 2 + len > bytes.size()) return DecodeError::bad_extension;
+    Extension ext;
+    ext.type = bytes[offset];
+    ext.value.assign(bytes.begin() + static_cast<std::ptrdiff_t>(offset + 2),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(offset + 2 + len));
+    out.extensions.push_back(std::move(ext));
+    offset += 2 + len;
+  }
+  return DecodeError::none;
+}
+
+}  // namespace gateway::wire

@@ -1,0 +1,701 @@
+#include "src/transport/kernel/kernel_transport.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/sctp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "src/base/log.hpp"
+#include "tun/packet_buf.hpp"
+
+namespace transport::kernel {
+
+struct KernelTransport::SlotSocket {
+  std::size_t slot = 0;
+  int fd = -1;
+  std::unique_ptr<base::IoWatcher> reader, writer;
+  tun::PacketBuf rx;  // the message being received; a one-to-many socket does not interleave
+  bool discarding = false;  // dropping the rest of an oversized message
+  std::map<sctp_assoc_t, Link*> by_kassoc;  // this socket's associations (the kernel's ids)
+  ~SlotSocket() {
+    reader.reset();
+    writer.reset();
+    if (fd >= 0) close(fd);
+  }
+};
+
+struct KernelTransport::Link {
+  PeerId peer = 0;
+  std::uint16_t slot = 0;
+  AssocSlot machine;
+  sctp_assoc_t kassoc = 0;  // the kernel's id while connecting or ready; 0: none
+  AssocId assoc = 0;        // ours, while ready
+  std::uint16_t in_streams = 0, out_streams = 0;
+  double hold_until = 0;  // loop time before which we do not connect (after an abort)
+  std::unique_ptr<base::Timer> reconnect_timer;
+  std::uint64_t path_changes = 0;
+  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
+};
+
+namespace {
+
+constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
+
+template <class T>
+void set_option(int fd, int level, int name, const T& value, const char* what) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0)
+    LOG_WARN("kernel SCTP: setting %s failed: %s", what, std::strerror(errno));
+}
+
+// Addresses packed back to back, as sctp_bindx and sctp_connectx take them.
+std::vector<std::uint8_t> pack(const std::vector<base::Endpoint>& endpoints, std::uint16_t port) {
+  std::vector<std::uint8_t> out;
+  for (base::Endpoint ep : endpoints) {
+    ep.set_port(port);
+    auto* p = reinterpret_cast<const std::uint8_t*>(ep.sockaddr_ptr());
+    out.insert(out.end(), p, p + ep.sockaddr_len());
+  }
+  return out;
+}
+
+base::Endpoint wildcard(int family) {
+  return *base::Endpoint::parse(family == AF_INET6 ? "::" : "0.0.0.0", 0);
+}
+
+// An address as the kernel hands it to us. An AF_INET6 socket (one is made when any address is
+// IPv6) is dual-stack, and Linux reports its IPv4 peers as v4-mapped IPv6 addresses
+// (::ffff:a.b.c.d) unless SCTP_I_WANT_MAPPED_V4_ADDR is off: such an address becomes the plain
+// IPv4 address (and port) it stands for, so that it compares equal to the configured one and is
+// shown as configured. Any other address is returned unchanged.
+base::Endpoint unmapped(const base::Endpoint& ep) {
+  if (ep.family() != AF_INET6) return ep;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(ep.sockaddr_ptr());
+  if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return ep;
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = v6->sin6_port;
+  std::memcpy(&v4.sin_addr, &v6->sin6_addr.s6_addr[12], sizeof v4.sin_addr);
+  return base::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+}
+
+// An address from the kernel (sockaddr_in or sockaddr_in6, by its family), unmapped.
+base::Endpoint from_kernel(const sockaddr* sa) {
+  return unmapped(base::Endpoint::from_sockaddr(
+      sa, sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)));
+}
+
+// Every entry of the kernel's address list for an association, as endpoints.
+std::vector<base::Endpoint> peer_addresses(int fd, sctp_assoc_t kassoc) {
+  std::vector<base::Endpoint> out;
+  sockaddr* addrs = nullptr;
+  int n = sctp_getpaddrs(fd, kassoc, &addrs);
+  if (n <= 0) return out;
+  auto* p = reinterpret_cast<std::uint8_t*>(addrs);
+  for (int i = 0; i < n; ++i) {
+    auto* sa = reinterpret_cast<sockaddr*>(p);
+    out.push_back(from_kernel(sa));
+    p += sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  }
+  sctp_freepaddrs(addrs);
+  return out;
+}
+
+const char* path_state_name(int state) {
+  switch (state) {
+    case SCTP_ADDR_AVAILABLE: return "available";
+    case SCTP_ADDR_UNREACHABLE: return "unreachable";
+    case SCTP_ADDR_REMOVED: return "removed";
+    case SCTP_ADDR_ADDED: return "added";
+    case SCTP_ADDR_MADE_PRIM: return "made primary";
+    case SCTP_ADDR_CONFIRMED: return "confirmed";
+    case SCTP_ADDR_POTENTIALLY_FAILED: return "potentially failed";
+    default: return "changed";
+  }
+}
+
+// One message on a one-to-many socket, with SCTP_SNDINFO (association, stream, flags); never blocks.
+ssize_t send_with_info(int fd, const sctp_sndinfo& info, std::span<const std::uint8_t> bytes) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_sndinfo))] = {};
+  iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = IPPROTO_SCTP;
+  c->cmsg_type = SCTP_SNDINFO;
+  c->cmsg_len = CMSG_LEN(sizeof(sctp_sndinfo));
+  std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void write_sysctl(const char* path, const std::string& value) {
+  std::ofstream out(path);
+  if (!out || !(out << value << '\n') || !out.flush())
+    throw std::system_error(errno ? errno : EIO, std::generic_category(),
+                            std::string("cannot write ") + path);
+}
+
+}  // namespace
+
+bool kernel_sctp_available(std::string* why) {
+  int fd = socket(AF_INET, SOCK_SEQPACKET | SOCK_CLOEXEC, IPPROTO_SCTP);
+  if (fd < 0) {
+    if (why) *why = std::strerror(errno);
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+KernelTransport::KernelTransport(base::EventLoop& loop, KernelOptions options,
+                                 std::vector<PeerEndpoints> peers)
+    : loop_(loop), options_(std::move(options)), peers_(std::move(peers)) {
+  std::string why;
+  if (!kernel_sctp_available(&why))
+    throw std::runtime_error("this kernel has no SCTP (socket: " + why +
+                             "): load the sctp module or use [transport] kind = \"udp\" or \"auto\"");
+  if (options_.udp_encapsulation) {
+    // Read by the kernel when an SCTP socket is created: set it before ours are.
+    std::ifstream in("/proc/sys/net/sctp/udp_port");
+    unsigned current = 0;
+    if (!(in >> current))
+      throw std::system_error(ENOTSUP, std::generic_category(),
+                              "this kernel has no SCTP UDP encapsulation (net.sctp.udp_port, Linux 5.11 "
+                              "and later)");
+    if (current != options_.sctp_port) {
+      write_sysctl("/proc/sys/net/sctp/udp_port", std::to_string(options_.sctp_port));
+      LOG_INFO("kernel SCTP: net.sctp.udp_port set to %u (was %u) in this network namespace",
+               unsigned{options_.sctp_port}, current);
+    }
+  }
+  for (const PeerEndpoints& peer : peers_) pool_ = std::max<std::size_t>(pool_, peer.pool);
+  for (std::size_t slot = 0; slot < pool_; ++slot) open_slot_socket(slot);
+  for (PeerId id = 0; id < peers_.size(); ++id) {
+    for (std::uint16_t slot = 0; slot < pool_; ++slot) {
+      auto link = std::make_unique<Link>();
+      link->peer = id;
+      link->slot = slot;
+      link->machine = AssocSlot({.min = kBackoffMin, .max = kBackoffMax});
+      link->reconnect_timer =
+          std::make_unique<base::Timer>(loop_, 0, 0, [this, l = link.get()] { connect(*l); });
+      links_.push_back(std::move(link));
+    }
+  }
+}
+
+KernelTransport::~KernelTransport() = default;  // closing the sockets aborts the associations
+
+void KernelTransport::open_slot_socket(std::size_t slot) {
+  auto s = std::make_unique<SlotSocket>();
+  s->slot = slot;
+  // One socket for both families once any address is IPv6: an AF_INET6 socket without
+  // IPV6_V6ONLY also binds, connects to and accepts IPv4 addresses, so one association may have
+  // paths of both families. When only the wildcard local "::" asks for IPv6, a host without IPv6
+  // gets an IPv4 socket.
+  bool v6_needed = false, v6_wanted = false;
+  for (const base::Endpoint& ep : options_.locals) {
+    v6_wanted = v6_wanted || ep.family() == AF_INET6;
+    v6_needed = v6_needed || (ep.family() == AF_INET6 && !ep.is_wildcard());
+  }
+  for (const PeerEndpoints& peer : peers_) {
+    for (const base::Endpoint& ep : peer.remotes) v6_needed = v6_needed || ep.family() == AF_INET6;
+  }
+  int family = v6_needed || v6_wanted ? AF_INET6 : AF_INET;
+  s->fd = socket(family, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_SCTP);
+  if (s->fd < 0 && errno == EAFNOSUPPORT && !v6_needed) {
+    if (slot == 0) LOG_WARN("kernel SCTP: no IPv6 on this host: IPv4 only (local \"::\" ignored)");
+    family = AF_INET;
+    s->fd = socket(family, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_SCTP);
+  }
+  if (s->fd < 0) throw std::system_error(errno, std::generic_category(), "kernel SCTP socket");
+  int fd = s->fd;
+  if (family == AF_INET6) {
+    // IPv4 peers as AF_INET addresses in every address the kernel hands us (from_kernel unmaps
+    // them anyway, should a kernel ignore this).
+    int off = 0;
+    set_option(fd, IPPROTO_SCTP, SCTP_I_WANT_MAPPED_V4_ADDR, off, "SCTP_I_WANT_MAPPED_V4_ADDR");
+  }
+  if (options_.fwmark) set_option(fd, SOL_SOCKET, SO_MARK, options_.fwmark, "SO_MARK");
+  // As root, beyond net.core.[rw]mem_max; else the plain options (capped by the sysctls).
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &options_.socket_buffer, sizeof(int)) != 0)
+    set_option(fd, SOL_SOCKET, SO_SNDBUF, options_.socket_buffer, "SO_SNDBUF");
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &options_.socket_buffer, sizeof(int)) != 0)
+    set_option(fd, SOL_SOCKET, SO_RCVBUF, options_.socket_buffer, "SO_RCVBUF");
+  int on = 1;
+  set_option(fd, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY");
+  set_option(fd, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO");
+  for (std::uint16_t type : {SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_SHUTDOWN_EVENT,
+                             SCTP_SEND_FAILED_EVENT}) {
+    sctp_event event{};
+    event.se_assoc_id = SCTP_FUTURE_ASSOC;
+    event.se_type = type;
+    event.se_on = 1;
+    set_option(fd, IPPROTO_SCTP, SCTP_EVENT, event, "SCTP_EVENT");
+  }
+  sctp_initmsg init{};
+  init.sinit_num_ostreams = options_.streams;
+  init.sinit_max_instreams = options_.streams;
+  init.sinit_max_attempts = static_cast<std::uint16_t>(options_.max_init_attempts);
+  init.sinit_max_init_timeo = static_cast<std::uint16_t>(std::min<std::uint32_t>(options_.rto_max_ms, 65535));
+  set_option(fd, IPPROTO_SCTP, SCTP_INITMSG, init, "SCTP_INITMSG");
+  sctp_rtoinfo rto{};
+  rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
+  rto.srto_initial = options_.rto_initial_ms;
+  rto.srto_min = options_.rto_min_ms;
+  rto.srto_max = options_.rto_max_ms;
+  set_option(fd, IPPROTO_SCTP, SCTP_RTOINFO, rto, "SCTP_RTOINFO");
+  // Path supervision from the udp transport's knobs: a heartbeat every probe_interval_ms (the
+  // kernel adds the path's RTO and jitter), a path potentially failed after its first timeout
+  // (data moves to another path at once), and inactive after failover_ms worth of RTO_min
+  // timeouts (at least 2).
+  std::uint16_t path_max_rxt =
+      static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.failover_ms / std::max(1u, options_.rto_min_ms), 2, 10));
+  sctp_paddrparams params{};
+  params.spp_assoc_id = SCTP_FUTURE_ASSOC;
+  params.spp_address.ss_family = static_cast<sa_family_t>(family);  // wildcard: every path
+  params.spp_hbinterval = options_.probe_interval_ms;
+  params.spp_pathmaxrxt = path_max_rxt;
+  params.spp_flags = SPP_HB_ENABLE;
+  set_option(fd, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, params, "SCTP_PEER_ADDR_PARAMS");
+  sctp_paddrthlds thresholds{};
+  thresholds.spt_assoc_id = SCTP_FUTURE_ASSOC;
+  thresholds.spt_address.ss_family = static_cast<sa_family_t>(family);
+  thresholds.spt_pathmaxrxt = path_max_rxt;
+  thresholds.spt_pathpfthld = 0;
+  set_option(fd, IPPROTO_SCTP, SCTP_PEER_ADDR_THLDS, thresholds, "SCTP_PEER_ADDR_THLDS");
+  if (options_.udp_encapsulation && !peers_.empty() && !peers_[0].remotes.empty()) {
+    // The peers' UDP port for associations we start (one per socket: the first peer's; a peer
+    // that starts an association is answered on the port its INIT came from).
+    sctp_udpencaps encaps{};
+    encaps.sue_assoc_id = SCTP_FUTURE_ASSOC;
+    encaps.sue_address.ss_family = static_cast<sa_family_t>(family);
+    encaps.sue_port = htons(peers_[0].remotes[0].port());
+    if (setsockopt(fd, IPPROTO_SCTP, SCTP_REMOTE_UDP_ENCAPS_PORT, &encaps, sizeof encaps) != 0)
+      throw std::system_error(errno, std::generic_category(), "SCTP_REMOTE_UDP_ENCAPS_PORT");
+  }
+
+  auto port = static_cast<std::uint16_t>(options_.sctp_port + slot);
+  std::vector<base::Endpoint> locals;
+  for (const base::Endpoint& ep : options_.locals) {
+    if (!ep.is_wildcard()) locals.push_back(ep);
+  }
+  if (locals.empty()) {  // all of the host's addresses
+    base::Endpoint any = wildcard(family);
+    any.set_port(port);
+    if (bind(fd, any.sockaddr_ptr(), any.sockaddr_len()) != 0)
+      throw std::system_error(errno, std::generic_category(), "kernel SCTP bind " + any.to_string());
+  } else {
+    std::vector<std::uint8_t> packed = pack(locals, port);
+    if (sctp_bindx(fd, reinterpret_cast<sockaddr*>(packed.data()), static_cast<int>(locals.size()),
+                   SCTP_BINDX_ADD_ADDR) != 0)
+      throw std::system_error(errno, std::generic_category(),
+                              "kernel SCTP bind to the [transport] local addresses, port " + std::to_string(port));
+  }
+  if (listen(fd, 64) != 0) throw std::system_error(errno, std::generic_category(), "kernel SCTP listen");
+  SlotSocket* raw = s.get();
+  s->reader = std::make_unique<base::IoWatcher>(loop_, fd, base::kRead, [this, raw](int) { on_readable(*raw); });
+  s->writer = std::make_unique<base::IoWatcher>(loop_, fd, base::kWrite, [this, raw](int) {
+    raw->writer->stop();
+    if (events_) events_->on_writable();
+  });
+  sockets_.push_back(std::move(s));
+}
+
+void KernelTransport::start() {
+  for (auto& socket : sockets_) socket->reader->start();
+  for (auto& link : links_) {
+    if (link->slot < peers_[link->peer].pool) connect(*link);
+  }
+}
+
+void KernelTransport::connect(Link& link) {
+  if (link.machine.state() != SlotState::closed) return;  // the peer's INIT was faster
+  if (loop_.now() < link.hold_until) {
+    link.reconnect_timer->start(link.hold_until - loop_.now());
+    return;
+  }
+  const PeerEndpoints& peer = peers_[link.peer];
+  SlotSocket& socket = *sockets_[link.slot];
+  auto port = static_cast<std::uint16_t>(options_.sctp_port + link.slot);
+  std::vector<std::uint8_t> packed = pack(peer.remotes, port);
+  sctp_assoc_t id = 0;
+  int r = sctp_connectx(socket.fd, reinterpret_cast<sockaddr*>(packed.data()),
+                        static_cast<int>(peer.remotes.size()), &id);
+  if (r != 0 && errno != EINPROGRESS) {
+    if (errno == EALREADY || errno == EISCONN) return;  // an association exists: its events follow
+    LOG_DEBUG("peer %s: slot %u: connect failed: %s", peer.name.c_str(), link.slot, std::strerror(errno));
+    link.reconnect_timer->start(link.machine.next_backoff());
+    return;
+  }
+  transition(link, SlotEvent::connect);
+  link.kassoc = id;
+  if (id) socket.by_kassoc[id] = &link;
+  LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u, %zu address(es))", peer.name.c_str(),
+            link.slot, peer.remotes[0].address_string().c_str(), unsigned{port}, peer.remotes.size());
+}
+
+void KernelTransport::on_readable(SlotSocket& socket) {
+  for (int i = 0; i < 256; ++i) {
+    std::span<std::uint8_t> room = socket.rx.tailroom().subspan(socket.rx.size());
+    iovec iov{room.data(), room.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_rcvinfo))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(socket.fd, &msg, 0);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        LOG_WARN("kernel SCTP: receive on SCTP port %zu failed: %s", options_.sctp_port + socket.slot,
+                 std::strerror(errno));
+      return;
+    }
+    socket.rx.set_size(socket.rx.size() + static_cast<std::size_t>(n));
+    if (!(msg.msg_flags & MSG_EOR)) {
+      if (socket.rx.size() == socket.rx.tailroom().size()) {  // larger than any message we accept
+        socket.discarding = true;
+        socket.rx.reset();
+      }
+      continue;
+    }
+    if (msg.msg_flags & MSG_NOTIFICATION) {
+      on_notification(socket, socket.rx.data());
+    } else if (socket.discarding) {
+      ++stats_.datagrams_malformed;
+    } else {
+      sctp_rcvinfo info{};
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_SCTP && c->cmsg_type == SCTP_RCVINFO)
+          std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      }
+      auto it = socket.by_kassoc.find(info.rcv_assoc_id);
+      Link* link = it == socket.by_kassoc.end() ? nullptr : it->second;
+      ++stats_.datagrams_in;
+      stats_.datagram_bytes_in += socket.rx.size();
+      if (link && link->assoc && events_) {
+        ++link->received_messages;
+        link->received_bytes += socket.rx.size();
+        events_->on_message(link->assoc, info.rcv_sid, socket.rx);
+      } else {
+        ++stats_.datagrams_unknown_slot;  // an association that is not (or no longer) ours
+      }
+    }
+    socket.discarding = false;
+    socket.rx.reset();
+  }
+}
+
+void KernelTransport::on_notification(SlotSocket& socket, std::span<const std::uint8_t> bytes) {
+  sctp_notification note{};
+  if (bytes.size() < sizeof note.sn_header) return;
+  std::memcpy(&note, bytes.data(), std::min(bytes.size(), sizeof note));
+  switch (note.sn_header.sn_type) {
+    case SCTP_ASSOC_CHANGE: {
+      const sctp_assoc_change& c = note.sn_assoc_change;
+      on_assoc_change(socket, c.sac_assoc_id, c.sac_state, c.sac_inbound_streams, c.sac_outbound_streams);
+      break;
+    }
+    case SCTP_PEER_ADDR_CHANGE: {
+      const sctp_paddr_change& c = note.sn_paddr_change;
+      on_peer_addr_change(socket, c.spc_assoc_id, &c.spc_aaddr, c.spc_state);
+      break;
+    }
+    case SCTP_SEND_FAILED_EVENT:
+      ++stats_.send_errors;
+      break;
+    case SCTP_SHUTDOWN_EVENT: {
+      auto it = socket.by_kassoc.find(note.sn_shutdown_event.sse_assoc_id);
+      if (it == socket.by_kassoc.end()) break;
+      Link& link = *it->second;
+      AssocId was = link.assoc;
+      link.assoc = 0;
+      transition(link, SlotEvent::shutdown);
+      if (was && events_) events_->on_assoc_down(was);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+KernelTransport::Link* KernelTransport::link_for_new_assoc(SlotSocket& socket, sctp_assoc_t kassoc,
+                                                           std::string* remote) {
+  std::vector<base::Endpoint> addrs = peer_addresses(socket.fd, kassoc);
+  if (!addrs.empty()) *remote = addrs[0].to_string();
+  for (const base::Endpoint& addr : addrs) {
+    for (PeerId id = 0; id < peers_.size(); ++id) {
+      for (const base::Endpoint& known : peers_[id].remotes) {
+        if (unmapped(known).same_address(addr)) {
+          if (socket.slot >= peers_[id].pool) return nullptr;  // a slot we keep none with
+          return links_[id * pool_ + socket.slot].get();
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, std::uint16_t state,
+                                      std::uint16_t in_streams, std::uint16_t out_streams) {
+  auto it = socket.by_kassoc.find(kassoc);
+  Link* link = it == socket.by_kassoc.end() ? nullptr : it->second;
+  switch (state) {
+    case SCTP_COMM_UP:
+    case SCTP_RESTART: {
+      std::string remote = "?";
+      bool theirs = !link;  // a new association from the peer's INIT (not one of our connects)
+      if (!link) {
+        link = link_for_new_assoc(socket, kassoc, &remote);
+        if (!link) {
+          note_unknown_source(remote);
+          abort_kernel_assoc(socket, kassoc, "not a peer of ours");
+          return;
+        }
+        if (link->kassoc && link->kassoc != kassoc) {  // a second association for the slot
+          abort_kernel_assoc(socket, kassoc, "slot taken");
+          return;
+        }
+        link->kassoc = kassoc;
+        socket.by_kassoc[kassoc] = link;
+      } else {
+        std::vector<base::Endpoint> addrs = peer_addresses(socket.fd, kassoc);
+        if (!addrs.empty()) remote = addrs[0].to_string();
+      }
+      link->reconnect_timer->stop();
+      if (link->machine.state() == SlotState::closed) transition(*link, SlotEvent::connect);  // the peer's INIT
+      if (!transition(*link, SlotEvent::comm_up)) return;
+      if (link->assoc && events_) events_->on_assoc_down(link->assoc);
+      link->assoc = next_assoc_id_++;
+      link->in_streams = in_streams;
+      link->out_streams = out_streams;
+      LOG_INFO("peer %s: association %llu (slot %u, SCTP port %zu) %s, primary path to %s",
+               peers_[link->peer].name.c_str(), static_cast<unsigned long long>(link->assoc),
+               link->slot, options_.sctp_port + socket.slot,
+               state == SCTP_RESTART ? "restarted by peer" : theirs ? "up (started by the peer)" : "up",
+               primary_of(*link).c_str());
+      if (events_) events_->on_assoc_up(link->assoc, link->peer, link->out_streams);
+      break;
+    }
+    case SCTP_COMM_LOST:
+      if (link) link_down(*link, "communication lost");
+      break;
+    case SCTP_SHUTDOWN_COMP:
+      if (link) link_down(*link, "shut down by peer");
+      break;
+    case SCTP_CANT_STR_ASSOC:
+      if (link) link_down(*link, "peer unreachable");
+      break;
+    default:
+      break;
+  }
+}
+
+void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kassoc, const void* addr,
+                                          int state) {
+  auto it = socket.by_kassoc.find(kassoc);
+  if (it == socket.by_kassoc.end()) return;
+  Link& link = *it->second;
+  base::Endpoint ep = from_kernel(static_cast<const sockaddr*>(addr));
+  if (state == SCTP_ADDR_UNREACHABLE || state == SCTP_ADDR_POTENTIALLY_FAILED || state == SCTP_ADDR_MADE_PRIM)
+    ++link.path_changes;
+  // Path events are per association; the slots of a peer see the same ones: log slot 0's.
+  if (link.slot == 0 || state == SCTP_ADDR_MADE_PRIM)
+    LOG_INFO("peer %s: path to %s %s (association %llu, primary now %s)", peers_[link.peer].name.c_str(),
+             ep.address_string().c_str(), path_state_name(state),
+             static_cast<unsigned long long>(link.assoc), primary_of(link).c_str());
+}
+
+void KernelTransport::link_down(Link& link, const char* why) {
+  SlotSocket& socket = *sockets_[link.slot];
+  if (link.kassoc) socket.by_kassoc.erase(link.kassoc);
+  link.kassoc = 0;
+  AssocId was = link.assoc;
+  link.assoc = 0;
+  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
+  if (was) {
+    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", peers_[link.peer].name.c_str(),
+             static_cast<unsigned long long>(was), link.slot, why);
+    if (events_) events_->on_assoc_down(was);
+  } else {
+    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", peers_[link.peer].name.c_str(),
+              link.slot, why);
+  }
+  link.reconnect_timer->start(link.machine.next_backoff());
+}
+
+void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc, const char* reason) {
+  sctp_sndinfo info{};
+  info.snd_flags = SCTP_ABORT;
+  info.snd_assoc_id = kassoc;
+  if (send_with_info(socket.fd, info, {reinterpret_cast<const std::uint8_t*>(reason), std::strlen(reason)}) < 0 &&
+      errno != EINVAL && errno != ENOENT)
+    LOG_DEBUG("kernel SCTP: abort of association %d failed: %s", kassoc, std::strerror(errno));
+  socket.by_kassoc.erase(kassoc);
+}
+
+void KernelTransport::abort(AssocId assoc, const char* reason) {
+  Link* link = find_link(assoc);
+  if (!link) return;
+  LOG_WARN("peer %s: aborting association %llu: %s", peers_[link->peer].name.c_str(),
+           static_cast<unsigned long long>(assoc), reason);
+  abort_kernel_assoc(*sockets_[link->slot], link->kassoc, reason);
+  link->kassoc = 0;
+  link->assoc = 0;
+  transition(*link, SlotEvent::abort);
+  transition(*link, SlotEvent::lost);  // the kernel's abort is immediate
+  if (events_) events_->on_assoc_down(assoc);
+  link->machine.hold_off(kBackoffMax);
+  link->hold_until = loop_.now() + kBackoffMax;
+  link->reconnect_timer->start(kBackoffMax);
+}
+
+SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
+  Link* link = find_link(assoc);
+  if (!link || !link->kassoc) return SendResult::closed;
+  if (stream >= link->out_streams) return SendResult::error;
+  SlotSocket& socket = *sockets_[link->slot];
+  sctp_sndinfo info{};
+  info.snd_sid = stream;
+  info.snd_assoc_id = link->kassoc;
+  ssize_t n = send_with_info(socket.fd, info, msg);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      socket.writer->start();
+      return SendResult::would_block;
+    }
+    ++stats_.send_errors;
+    return errno == EPIPE || errno == EINVAL || errno == ENOENT ? SendResult::closed : SendResult::error;
+  }
+  ++link->sent_messages;
+  link->sent_bytes += msg.size();
+  ++stats_.datagrams_out;
+  stats_.datagram_bytes_out += msg.size();
+  stats_.largest_datagram_out = std::max<std::uint64_t>(stats_.largest_datagram_out, msg.size());
+  return SendResult::ok;
+}
+
+bool KernelTransport::transition(Link& link, SlotEvent event) {
+  SlotState from = link.machine.state();
+  if (!link.machine.on(event)) {
+    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)", peers_[link.peer].name.c_str(),
+             link.slot, to_string(event), to_string(from));
+    return false;
+  }
+  if (from != link.machine.state())
+    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", peers_[link.peer].name.c_str(), link.slot, to_string(from),
+              to_string(link.machine.state()), to_string(event));
+  return true;
+}
+
+KernelTransport::Link* KernelTransport::find_link(AssocId assoc) const {
+  if (assoc == 0) return nullptr;
+  for (const auto& link : links_) {
+    if (link->assoc == assoc) return link.get();
+  }
+  return nullptr;
+}
+
+void KernelTransport::note_unknown_source(const std::string& from) {
+  ++stats_.datagrams_unknown_source;
+  double now = loop_.now();
+  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
+  unknown_logged_at_ = now;
+  LOG_WARN("association from %s, which is no peer's address: aborted (%llu such so far)", from.c_str(),
+           static_cast<unsigned long long>(stats_.datagrams_unknown_source));
+}
+
+std::string KernelTransport::primary_of(const Link& link) const {
+  if (!link.kassoc) return "-";
+  sctp_prim prim{};
+  prim.ssp_assoc_id = link.kassoc;
+  socklen_t len = sizeof prim;
+  if (getsockopt(sockets_[link.slot]->fd, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &prim, &len) != 0) return "?";
+  return from_kernel(reinterpret_cast<const sockaddr*>(&prim.ssp_addr)).to_string();
+}
+
+std::vector<AssocInfo> KernelTransport::associations() const {
+  std::vector<AssocInfo> out;
+  for (const auto& link : links_) {
+    const PeerEndpoints& peer = peers_[link->peer];
+    if (link->slot >= peer.pool) continue;
+    AssocInfo info;
+    info.id = link->assoc;
+    info.peer = link->peer;
+    SlotState st = link->machine.state();
+    info.state = association_state(st);
+    info.slot = link->slot;
+    info.pool_state = to_string(st);
+    info.in_streams = link->in_streams;
+    info.out_streams = link->out_streams;
+    info.sent_messages = link->sent_messages;
+    info.sent_bytes = link->sent_bytes;
+    info.received_messages = link->received_messages;
+    info.received_bytes = link->received_bytes;
+    info.path_changes = link->path_changes;
+    std::string primary = primary_of(*link);
+    info.path = "kernel -> " + primary;
+    int fd = sockets_[link->slot]->fd;
+    if (link->kassoc && st == SlotState::ready) {
+      sctp_status status{};
+      status.sstat_assoc_id = link->kassoc;
+      socklen_t len = sizeof status;
+      if (getsockopt(fd, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
+        info.srtt_ms = status.sstat_primary.spinfo_srtt;
+        info.window.cwnd = status.sstat_primary.spinfo_cwnd;
+        info.window.rto_ms = status.sstat_primary.spinfo_rto;
+        info.window.peer_rwnd = status.sstat_rwnd;
+        info.window.flight_chunks = status.sstat_unackdata;
+        info.window.undelivered_chunks = status.sstat_penddata;
+        info.window.send_buffer = static_cast<std::uint32_t>(options_.socket_buffer);
+      }
+      sctp_assoc_stats astats{};
+      astats.sas_assoc_id = link->kassoc;
+      len = sizeof astats;
+      if (getsockopt(fd, IPPROTO_SCTP, SCTP_GET_ASSOC_STATS, &astats, &len) == 0) {
+        info.window.chunks_sent = astats.sas_ouodchunks + astats.sas_oodchunks;
+        info.window.chunks_retransmitted = astats.sas_rtxchunks;
+      }
+    }
+    for (base::Endpoint remote : peer.remotes) {
+      remote = unmapped(remote);
+      remote.set_port(static_cast<std::uint16_t>(options_.sctp_port + link->slot));
+      PathInfo p;
+      p.local = "kernel";
+      p.remote = remote.to_string();
+      p.primary = p.remote == primary;
+      p.state = "unknown";
+      if (link->kassoc && st == SlotState::ready) {
+        sctp_paddrinfo pinfo{};
+        pinfo.spinfo_assoc_id = link->kassoc;
+        std::memcpy(&pinfo.spinfo_address, remote.sockaddr_ptr(), remote.sockaddr_len());
+        socklen_t len = sizeof pinfo;
+        if (getsockopt(fd, IPPROTO_SCTP, SCTP_GET_PEER_ADDR_INFO, &pinfo, &len) == 0) {
+          p.state = pinfo.spinfo_state == SCTP_ACTIVE      ? "up"
+                    : pinfo.spinfo_state == SCTP_PF        ? "potentially-failed"
+                    : pinfo.spinfo_state == SCTP_INACTIVE  ? "down"
+                    : pinfo.spinfo_state == SCTP_UNCONFIRMED ? "unconfirmed"
+                                                             : "unknown";
+          p.srtt_us = pinfo.spinfo_srtt * 1000;
+        }
+      }
+      info.paths.push_back(std::move(p));
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+TransportStats KernelTransport::stats() const { return stats_; }
+
+}  // namespace transport::kernel

@@ -1,0 +1,449 @@
+// UsrsctpTransport, part 2: paths, probes and address learning (doc/PROTOCOL.md, "Path probes").
+//
+// Probes: every probe_interval, every path of a peer with two or more paths gets a request; a
+// peer's single path gets one while it is unconfirmed or the peer has no ready association
+// (backoff from probe_interval to 1 s), else only when it sent nothing for keepalive_s (NAT
+// mappings). Peers with a key send authenticated probes
+// (path_auth.hpp), others the plain 24-byte ones.
+//
+// Learning (peers with a key): an address becomes a path only by the return-routability check.
+//   1. Nomination: an authenticated request from an address and port that is no path of the
+//      peer, or an SCTP packet from one that carries a verification tag of one of the peer's
+//      associations (fed to that association at once; replies still go to the known path).
+//   2. Challenge: an authenticated echo carrying a fresh random cookie, sent only to the
+//      candidate (at most every 100 ms, 8 times per candidate, 100 per second in all).
+//   3. The peer answers a challenge at once with a request carrying the cookie, on its path to us.
+//   4. Commit: that request, from exactly the candidate's address and port, makes it a path:
+//      replacing the learned path with the same peer path id (the peer moved: NAT rebinding,
+//      another uplink) or adding one. Traffic moves to it and retransmissions fire at once.
+// A datagram that proves nothing (no valid MAC, no known tag) moves nothing and is answered by
+// nothing; a replayed authenticated probe from a third address only draws challenges there.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+
+#include "src/base/log.hpp"
+#include "src/transport/udp/usrsctp_state.hpp"
+
+namespace transport::udp {
+
+using namespace detail;
+
+namespace {
+constexpr double kChallengeGap = 0.1, kCandidateLife = 5.0, kUnconfirmedBackoffMax = 1.0;
+// Firings of the retransmission timer after a failover's first, while nothing is acknowledged:
+// few, as each counts towards the association's retransmission limit.
+constexpr int kChaseFirings = 3;
+constexpr int kChallengesPerCandidate = 8, kChallengesPerSecond = 100;
+constexpr std::uint8_t kNoPathId = 0xff;
+}  // namespace
+
+std::optional<std::size_t> UsrsctpTransport::pick_socket(const base::Endpoint& remote) const {
+  // Ask the host which source address it would use for remote (with our mark, as our datagrams
+  // are routed), then take the socket bound to it; else a wildcard socket; else any of the family.
+  std::optional<base::Endpoint> source = transport::udp::route_to(remote, options_.fwmark).source;
+  auto find = [&](auto&& good) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      if (sockets_[i]->local().family() == remote.family() && good(sockets_[i]->local())) return i;
+    }
+    return std::nullopt;
+  };
+  if (source) {
+    if (auto i = find([&](const base::Endpoint& local) { return local.same_address(*source); }))
+      return *i;
+  }
+  if (auto i = find([](const base::Endpoint& local) { return local.is_wildcard(); })) return *i;
+  return find([](const base::Endpoint&) { return true; });
+}
+
+void UsrsctpTransport::note_unknown_source(const base::Endpoint& from) {
+  ++stats_.datagrams_unknown_source;
+  // One line per 10 s at most: a scan or a flood must not flood the log.
+  double now = loop_.now();
+  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
+  unknown_logged_at_ = now;
+  LOG_WARN("datagram from %s, which is no peer's address: ignored (%llu such datagrams so far)",
+           from.to_string().c_str(),
+           static_cast<unsigned long long>(stats_.datagrams_unknown_source));
+}
+
+UsrsctpTransport::Peer* UsrsctpTransport::find_peer_by_address(const base::Endpoint& from) const {
+  for (const auto& peer : peer_state_) {
+    if (peer->path_of(SIZE_MAX, from)) return peer.get();
+  }
+  return nullptr;
+}
+
+UsrsctpTransport::Link* UsrsctpTransport::find_link_by_tag(std::uint32_t tag) const {
+  if (tag == 0) return nullptr;
+  for (const auto& link : links_) {
+    if (std::find(link->local_tags.begin(), link->local_tags.end(), tag) != link->local_tags.end())
+      return link.get();
+  }
+  return nullptr;
+}
+
+void UsrsctpTransport::on_probe(std::size_t socket_index, const base::Endpoint& from,
+                                std::span<const std::uint8_t> bytes) {
+  if (bytes.size() == path_auth::kSize) {
+    on_auth_probe(socket_index, from, bytes);
+    return;
+  }
+  if (bytes.size() != kProbeSize) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  Peer* peer = find_peer_by_address(from);
+  if (!peer) {  // echo nobody but our peers: no reflector for strangers
+    note_unknown_source(from);
+    return;
+  }
+  if (bytes[8] == kProbeRequest) {
+    std::uint8_t echo[kProbeSize];
+    std::memcpy(echo, bytes.data(), kProbeSize);
+    echo[8] = kProbeEcho;
+    if (sockets_[socket_index]->send_now(from, echo) == 0) ++stats_.probe_echoes_out;
+    return;
+  }
+  if (bytes[8] != kProbeEcho) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  // Ours only if it came back to the socket the probe left from (the address it comes from may
+  // be another of the peer's: a peer bound to the wildcard address answers from its route's).
+  echo_arrived(*peer, bytes[9], socket_index, get32(bytes.data() + 12));
+}
+
+void UsrsctpTransport::echo_arrived(Peer& peer, std::size_t id, std::size_t socket_index,
+                                    std::uint32_t seq) {
+  if (id >= peer.paths.size() || peer.paths[id].socket != socket_index) return;
+  double now = mono_now();
+  if (!peer.monitor) {
+    ++stats_.probes_in;
+    return;
+  }
+  if (peer.monitor->echo_received(id, seq, now)) {
+    ++stats_.probes_in;
+    update_paths(peer, now);
+  }
+}
+
+void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const base::Endpoint& from,
+                                     std::span<const std::uint8_t> bytes) {
+  auto probe = path_auth::parse(bytes);
+  if (!probe) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  Peer* peer = nullptr;
+  for (auto& candidate : peer_state_) {
+    if (candidate->key && candidate->key->tag == probe->key_tag &&
+        path_auth::verify(bytes, *candidate->key)) {
+      peer = candidate.get();
+      break;
+    }
+  }
+  if (!peer) {  // no key of ours made it: it proves nothing and gets no answer
+    ++stats_.probes_unauthenticated;
+    double t = loop_.now();
+    if (unauth_logged_at_ < 0 || t - unauth_logged_at_ >= 10) {  // one line per 10 s at most
+      unauth_logged_at_ = t;
+      Peer* claimed = find_peer_by_address(from);
+      LOG_WARN("probe from %s that no key of ours authenticates%s: ignored (%llu such probes so far)",
+               from.to_string().c_str(),
+               claimed ? (" (peer " + peers_[claimed->id].name + "'s address: do both sides have the same key?)").c_str()
+                       : "",
+               static_cast<unsigned long long>(stats_.probes_unauthenticated));
+    }
+    return;
+  }
+  double now = mono_now();
+  if (probe->kind == path_auth::kEcho) {
+    // Our path id comes back; a challenge to a path we did not name (SCTP-nominated) has none.
+    std::optional<std::size_t> id;
+    if (probe->path_id < peer->paths.size() && peer->paths[probe->path_id].socket == socket_index)
+      id = probe->path_id;
+    else
+      id = peer->path_of(socket_index, from);
+    if (!id) return;
+    peer->paths[*id].confirmed = true;
+    if (probe->seq != 0) echo_arrived(*peer, *id, socket_index, probe->seq);
+    if (probe->cookie != 0) answer_challenge(*peer, *id, probe->cookie, now);
+    return;
+  }
+  // A request. From one of the peer's paths (address and port, on this socket): echo it.
+  for (const Peer::Path& path : peer->paths) {
+    if (path.socket == socket_index && path.remote == from) {
+      send_auth(*peer, socket_index, from,
+                {path_auth::kEcho, probe->path_id, probe->seq, probe->stamp, 0, 0});
+      ++stats_.probe_echoes_out;
+      return;
+    }
+  }
+  // From elsewhere: a candidate. The answer to its challenge makes it a path; else challenge it.
+  Peer::Candidate& c = candidate_for(*peer, socket_index, from, now);
+  if (probe->cookie != 0 && probe->cookie == c.cookie) {
+    Peer::Candidate proven = c;
+    commit(*peer, proven, probe->path_id, now);
+    send_auth(*peer, socket_index, from,
+              {path_auth::kEcho, probe->path_id, probe->seq, probe->stamp, 0, 0});
+    ++stats_.probe_echoes_out;
+    return;
+  }
+  challenge(*peer, c, probe->path_id, probe->seq, probe->stamp, now);
+}
+
+UsrsctpTransport::Peer::Candidate& UsrsctpTransport::candidate_for(Peer& peer,
+                                                                   std::size_t socket_index,
+                                                                   const base::Endpoint& from,
+                                                                   double now) {
+  for (Peer::Candidate& c : peer.candidates) {
+    if (c.socket == socket_index && c.from == from && now - c.created < kCandidateLife) return c;
+  }
+  std::erase_if(peer.candidates, [&](const Peer::Candidate& c) {
+    return (c.socket == socket_index && c.from == from) || now - c.created >= kCandidateLife;
+  });
+  if (peer.candidates.size() >= kMaxCandidates) {  // the oldest goes
+    peer.candidates.erase(std::min_element(
+        peer.candidates.begin(), peer.candidates.end(),
+        [](const Peer::Candidate& a, const Peer::Candidate& b) { return a.created < b.created; }));
+  }
+  peer.candidates.push_back({socket_index, from, path_auth::random_cookie(), now, -1, 0});
+  LOG_DEBUG("peer %s: %s (socket %s) is a candidate path", peers_[peer.id].name.c_str(),
+            from.to_string().c_str(), sockets_[socket_index]->local().to_string().c_str());
+  return peer.candidates.back();
+}
+
+void UsrsctpTransport::challenge(Peer& peer, Peer::Candidate& c, std::uint8_t path_id,
+                                 std::uint32_t seq, std::uint64_t stamp, double now) {
+  if (c.challenges >= kChallengesPerCandidate) return;
+  if (c.last_challenge >= 0 && now - c.last_challenge < kChallengeGap) return;
+  if (now - challenge_window_start_ >= 1.0) {
+    challenge_window_start_ = now;
+    challenges_in_window_ = 0;
+  }
+  if (challenges_in_window_ >= kChallengesPerSecond) return;
+  ++challenges_in_window_;
+  ++c.challenges;
+  c.last_challenge = now;
+  if (send_auth(peer, c.socket, c.from, {path_auth::kEcho, path_id, seq, stamp, 0, c.cookie}) == 0)
+    ++stats_.challenges_out;
+}
+
+void UsrsctpTransport::answer_challenge(Peer& peer, std::size_t id, std::uint64_t cookie,
+                                        double now) {
+  if (cookie == peer.answered_cookie && now - peer.answered_at < kChallengeGap) return;
+  peer.answered_cookie = cookie;
+  peer.answered_at = now;
+  send_request(peer, id, cookie, now);
+}
+
+void UsrsctpTransport::nominate(Link& link, std::size_t socket_index, const base::Endpoint& from) {
+  Peer& peer = *link.p;
+  if (!peer.key) return;
+  double now = mono_now();
+  challenge(peer, candidate_for(peer, socket_index, from, now), kNoPathId, 0, 0, now);
+}
+
+void UsrsctpTransport::commit(Peer& peer, const Peer::Candidate& c, std::uint8_t sender_id,
+                              double now) {
+  const std::string& name = peers_[peer.id].name;
+  std::erase_if(peer.candidates, [&](const Peer::Candidate& x) { return x.cookie == c.cookie; });
+  std::size_t index = peer.paths.size();
+  for (std::size_t i = 0; i < peer.paths.size(); ++i) {
+    if (peer.paths[i].learned() && peer.paths[i].socket == c.socket &&
+        peer.paths[i].learned_id == sender_id)
+      index = i;
+  }
+  if (index < peer.paths.size()) {
+    Peer::Path& path = peer.paths[index];
+    LOG_INFO("peer %s: path %zu moved from %s to %s (proved by the peer's key; socket %s)",
+             name.c_str(), index, path.remote.to_string().c_str(), c.from.to_string().c_str(),
+             sockets_[c.socket]->local().to_string().c_str());
+    path.remote = c.from;
+    ++stats_.path_moves;
+  } else {
+    if (peer.paths.size() >= kMaxPaths) {
+      LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
+               name.c_str(), c.from.to_string().c_str(), peer.paths.size());
+      return;
+    }
+    Peer::Path path;
+    path.socket = c.socket;
+    path.remote = c.from;
+    path.learned_id = sender_id;
+    peer.paths.push_back(path);
+    ++stats_.paths_learned;
+    LOG_INFO("peer %s: path %zu learned: %s -> %s (proved by the peer's key)", name.c_str(), index,
+             sockets_[c.socket]->local().to_string().c_str(), c.from.to_string().c_str());
+    if (peer.monitor) {
+      peer.monitor->add_path(now);
+    } else if (peer.paths.size() == 2) {
+      // From now on both paths are probed; the one in use stays up (and primary) meanwhile.
+      peer.monitor = std::make_unique<PathMonitor>(2, monitor_options(), now);
+      if (peer.paths[0].confirmed) peer.monitor->confirm(0, now);
+    }
+  }
+  Peer::Path& path = peer.paths[index];
+  path.confirmed = true;
+  path.last_out = loop_.now();
+  if (peer.monitor) {
+    peer.monitor->confirm(index, now);
+    update_paths(peer, now);
+  } else {
+    peer.primary = index;
+  }
+  nudge_retransmission(peer);
+}
+
+int UsrsctpTransport::send_auth(Peer& peer, std::size_t socket_index, const base::Endpoint& to,
+                                const path_auth::Probe& probe) {
+  auto bytes = path_auth::encode(probe, *peer.key);
+  return sockets_[socket_index]->send_now(to, bytes);
+}
+
+void UsrsctpTransport::send_request(Peer& peer, std::size_t i, std::uint64_t cookie, double now) {
+  Peer::Path& path = peer.paths[i];
+  std::uint32_t seq = peer.monitor ? peer.monitor->probe_sent(i, now) : peer.next_seq++;
+  if (seq == 0) seq = peer.next_seq++;
+  auto stamp = static_cast<std::uint64_t>(now * 1e6);
+  auto id = static_cast<std::uint8_t>(i);
+  int err;
+  if (peer.key) {
+    err =
+        send_auth(peer, path.socket, path.remote, {path_auth::kRequest, id, seq, stamp, 0, cookie});
+  } else {
+    std::uint8_t probe[kProbeSize] = {};
+    put32(probe + 4, kProbeMagic);
+    probe[8] = kProbeRequest;
+    probe[9] = id;
+    put32(probe + 12, seq);
+    put64(probe + 16, stamp);
+    err = sockets_[path.socket]->send_now(path.remote, probe);
+  }
+  path.last_out = loop_.now();
+  if (err == 0) {
+    ++stats_.probes_out;
+  } else if (local_path_failure(err) && peer.monitor) {
+    peer.monitor->send_failed(i, now);
+  }
+}
+
+PathMonitorOptions UsrsctpTransport::monitor_options() const {
+  PathMonitorOptions o;
+  o.probe_interval = options_.probe_interval_ms / 1000.0;
+  o.failover = options_.failover_ms / 1000.0;
+  o.hold = options_.failback_hold_ms / 1000.0;
+  return o;
+}
+
+void UsrsctpTransport::on_probe_tick() {
+  double now = mono_now(), loop_now = loop_.now();
+  for (auto& peer : peer_state_) {
+    // Without a ready association the peer may have lost our address (it restarted, or our
+    // NAT mapping changed while idle): SCTP's INITs cannot tell it (they carry no tag of ours),
+    // so probe as for an unconfirmed path until an association is up.
+    bool assoc_ready = std::any_of(peer->slots.begin(), peer->slots.end(),
+                                   [](const Link* l) { return l->machine.ready(); });
+    for (std::size_t i = 0; i < peer->paths.size(); ++i) {
+      Peer::Path& path = peer->paths[i];
+      bool due;
+      if (peer->monitor) {
+        due = true;  // supervised: every tick
+      } else if (peer->key && (!path.confirmed || !assoc_ready)) {
+        due = now >= path.next_probe;  // until confirmed and associated, with backoff
+        if (due) {
+          path.probe_backoff = std::clamp(
+              path.probe_backoff * 2, options_.probe_interval_ms / 1000.0, kUnconfirmedBackoffMax);
+          path.next_probe = now + path.probe_backoff;
+        }
+      } else {
+        path.probe_backoff = 0;  // the next search starts fast
+        due = loop_now - path.last_out >= options_.keepalive_s;  // idle: hold NAT mappings open
+      }
+      if (due) send_request(*peer, i, 0, now);
+    }
+    update_paths(*peer, now);
+    chase_retransmission(*peer, now);
+  }
+}
+
+void UsrsctpTransport::update_paths(Peer& link, double now) {
+  if (!link.monitor || !link.monitor->update(now)) return;
+  std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
+  link.primary = to;
+  ++link.path_changes;
+  const Peer::Path& a = link.paths[from];
+  const Peer::Path& b = link.paths[to];
+  bool failover = link.monitor->path(from).state != PathState::up;
+  LOG_INFO("peer %s: %s from path %zu (%s -> %s, %s) to path %zu (%s -> %s, rtt %.2f ms)",
+           peers_[link.id].name.c_str(), failover ? "failover" : "failback", from,
+           sockets_[a.socket]->local().to_string().c_str(), a.remote.to_string().c_str(),
+           to_string(link.monitor->path(from).state), to,
+           sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
+           link.monitor->path(to).srtt * 1000.0);
+  if (!failover) return;
+  auto unacked = nudge_retransmission(link);
+  link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
+}
+
+void UsrsctpTransport::chase_retransmission(Peer& peer, double now) {
+  if (peer.chase.left == 0 || now < peer.chase.next) return;
+  InFlight f = in_flight(peer);
+  bool stuck = false;  // an association whose chunks in flight are still those of the last firing
+  for (std::size_t i = 0; i < f.unacked.size() && i < peer.chase.unacked.size(); ++i)
+    stuck |= f.unacked[i] != 0 && f.unacked[i] == peer.chase.unacked[i];
+  if (!stuck) {  // acknowledged: the peer hears us
+    peer.chase.left = 0;
+    return;
+  }
+  LOG_DEBUG("peer %s: chunks still unacknowledged after the failover: firing timers again",
+            peers_[peer.id].name.c_str());
+  --peer.chase.left;
+  peer.chase.next = now + chase_interval();
+  peer.chase.unacked = nudge_retransmission(peer);
+}
+
+// The peer notices a dead path after its own failover time, about ours: half of it between
+// firings catches its switch soon without firing more often than probes go out.
+double UsrsctpTransport::chase_interval() const {
+  return std::max(options_.probe_interval_ms, options_.failover_ms / 2) / 1000.0;
+}
+
+UsrsctpTransport::InFlight UsrsctpTransport::in_flight(Peer& peer) const {
+  InFlight f;
+  f.unacked.resize(peer.slots.size());
+  for (std::size_t i = 0; i < peer.slots.size(); ++i) {
+    Link* link = peer.slots[i];
+    if (!link->sock || !link->machine.ready()) continue;
+    sctp_status status{};
+    socklen_t len = sizeof status;
+    if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) continue;
+    if (status.sstat_unackdata == 0) continue;
+    f.unacked[i] = status.sstat_unackdata;
+    f.total += status.sstat_unackdata;
+    f.rto = std::max(
+        f.rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms, options_.rto_max_ms));
+  }
+  return f;
+}
+
+// usrsctp has no "the path changed" API. The data in flight on the dead path is lost, and its
+// retransmission timer may be up to rto_max away (backed off by timeouts on the dead path).
+// Advancing usrsctp's clock by the association's current RTO fires that timer now, so the data
+// goes out again at once on the new path. Side effect: other timers due within that time (of
+// any association) fire early too; they are all restartable (heartbeats, SACK delay, T3).
+// Returns the chunks in flight to the peer per slot (empty: nothing was fired).
+std::vector<std::uint32_t> UsrsctpTransport::nudge_retransmission(Peer& peer) {
+  InFlight f = in_flight(peer);
+  if (f.total == 0) return {};
+  LOG_DEBUG("peer %s: %u chunks unacknowledged, firing timers %u ms early",
+            peers_[peer.id].name.c_str(), f.total, f.rto);
+  usrsctp_handle_timers(f.rto + 1);
+  service();
+  return f.unacked;
+}
+
+}  // namespace transport::udp

@@ -1,0 +1,220 @@
+#pragma once
+// The state behind UsrsctpTransport, shared by its two files: transport_usrsctp.cpp (sockets,
+// associations, messages) and transport_usrsctp_paths.cpp (paths, probes, address learning).
+// Internal: included by those two files only.
+
+#include <usrsctp.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "src/fec/controller.hpp"
+#include "src/fec/receiver.hpp"
+#include "src/fec/sender.hpp"
+#include "src/transport/udp/inflight_cap.hpp"
+#include "src/transport/path_auth.hpp"
+#include "src/transport/udp/pmtu.hpp"
+#include "src/transport/udp/usrsctp_transport.hpp"
+
+namespace transport::udp {
+
+// An address that is not a path yet but proved a peer's key (an authenticated request, or SCTP
+// packets with one of our verification tags): it becomes a path when a request carrying
+// `cookie`, which we sent only there, comes back from exactly there.
+struct UsrsctpTransport::PeerCandidate {
+  std::size_t socket = 0;
+  base::Endpoint from;
+  std::uint64_t cookie = 0;
+  double created = 0, last_challenge = -1;
+  int challenges = 0;
+};
+
+// FEC below SCTP on one path (transport_usrsctp_fec.cpp): the numbering and parity of the
+// datagrams we send on it and how much parity they get, and the rebuilding and in-order release
+// of the ones we receive on it.
+struct UsrsctpTransport::PathFec {
+  PathFec(const crypto::Key& key, const fec::SenderOptions& send, const fec::ReceiverOptions& receive,
+          const fec::ControllerOptions& control)
+      : sender(key, send), receiver(key, receive), controller(control) {}
+  fec::Sender sender;
+  fec::Receiver receiver;
+  fec::Controller controller;
+  std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
+  double restart_at = -1, restarted_at = -1;  // congestion control restart due / last judged
+  double restart_scheduled = -1;                // when the due restart was scheduled
+  std::uint64_t retransmitted_seen = 0;  // the peer's SCTP retransmissions at the last tick
+  fec::wire::Report last_report, restart_report;  // the peer's latest report; at the scheduling
+  bool reported = false;
+  std::uint64_t reports_in = 0, reports_out = 0;
+};
+
+struct UsrsctpTransport::Peer {
+  struct Path {
+    std::size_t socket = 0;  // index into owner->sockets_
+    base::Endpoint remote;    // one of the peer's addresses, or a learned address and port
+    // -1: from the config; else learned, and this is the peer's own id of the path (from its
+    // authenticated probes), so a path that moves (NAT rebinding) is replaced, not added.
+    int learned_id = -1;
+    bool confirmed = false;  // an authenticated echo came back on it (peers with a key)
+    double last_out = 0;     // loop time of the last datagram sent on it (keepalive)
+    double next_probe = 0;   // unconfirmed single path: when to probe next, and the backoff
+    double probe_backoff = 0;
+    std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
+    std::shared_ptr<PathFec> fec;  // made when FEC is offered by us (receiving) or agreed (sending)
+    bool learned() const { return learned_id >= 0; }
+  };
+  using Candidate = PeerCandidate;
+
+  PeerId id = 0;
+  std::optional<path_auth::PathKey> key;  // authenticated probes and learning: with a key only
+  std::vector<Path> paths;  // priority order (config, then learned); empty until one is learned
+  std::size_t primary = 0;  // the path conn_output sends on (for every slot); valid if paths exist
+  std::unique_ptr<PathMonitor> monitor;  // with two or more paths
+  std::uint64_t path_changes = 0;
+  // After a failover the peer may not have noticed yet and still sends its SACKs of our
+  // retransmissions on the dead path. While the chunks in flight stay unacknowledged, the
+  // retransmission timer is fired again `left` more times, every chase interval
+  // (UsrsctpTransport::chase_retransmission).
+  struct Chase {
+    int left = 0;
+    double next = 0;
+    std::vector<std::uint32_t> unacked;  // chunks in flight per slot at the last firing
+  } chase;
+  std::vector<Candidate> candidates;  // at most kMaxCandidates
+  std::uint32_t next_seq = 1;         // requests on paths without a monitor
+  std::uint64_t answered_cookie = 0;  // the last challenge we answered, and when
+  double answered_at = -1;
+  std::vector<Link*> slots;          // index = slot = SCTP port - sctp_port
+  bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
+  // Path MTU (transport_usrsctp_pmtu.cpp): what the peer's associations are sized for, and the
+  // largest DF datagram sent to the peer since it was set.
+  transport::udp::pmtu::Budget pmtu;
+  std::uint64_t largest_at_pmtu = 0;
+  // FEC below SCTP: offered by our config (with a key), agreed once the peer's HELLO offered it
+  // too; the key of its parity and reports (derived from the path key).
+  bool fec_offered = false, fec_agreed = false;
+  crypto::Key fec_key{};
+
+  // The path a datagram from `from` arriving on `socket` belongs to: a learned path by address
+  // and port, a configured one by address (a peer may send from another port than it listens
+  // on); socket SIZE_MAX matches any socket.
+  std::optional<std::size_t> path_of(std::size_t socket, const base::Endpoint& from) const {
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const Path& p = paths[i];
+      if (socket != SIZE_MAX && p.socket != socket) continue;
+      if (p.learned() ? p.remote == from : p.remote.same_address(from)) return i;
+    }
+    return std::nullopt;
+  }
+};
+
+struct UsrsctpTransport::Link {
+  UsrsctpTransport* owner = nullptr;
+  PeerId peer = 0;
+  Peer* p = nullptr;
+  std::uint16_t slot = 0;
+  std::uint16_t port = 0;  // SCTP port, both ends
+  UsrsctpSocket* sock = nullptr;
+  AssocSlot machine;
+  bool closing = false;  // aborted: the socket is closed from a zero timer, not serviced
+  bool mismatch_logged = false;
+  double hold_until = 0;  // mono_now() before which the peer's INIT does not trigger a connect
+  AssocId assoc = 0;      // while ready
+  std::uint16_t in_streams = 0, out_streams = 0;
+  bool dirty = false;       // queued in owner->dirty_
+  bool blocked = false;     // a send returned would_block
+  bool discarding = false;  // dropping the rest of an oversized message
+  double window_logged_at = -1;  // loop time of the last "the window is the limit" line
+  // Our last verification tags (from the INIT / INIT-ACK we sent): the peer's SCTP packets carry
+  // one, so a packet from an unknown address names its association (0: empty).
+  std::array<std::uint32_t, 4> local_tags{};
+  std::size_t next_tag = 0;
+  std::unique_ptr<base::Timer> reconnect_timer;
+  tun::PacketBuf rx;  // the message being received (may arrive in parts)
+  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
+  // DATA chunks this association sent (conn_output reads every packet): the highest TSN so far;
+  // a chunk at or below it is a retransmission, the sender's own measure of loss.
+  std::uint32_t highest_tsn = 0;
+  bool tsn_seen = false;
+  // The cap on SCTP's window (inflight_cap.hpp), from the bytes acknowledged (what went into
+  // usrsctp less what its send buffer still holds; never going back) and the RTT.
+  InflightCap inflight;
+  std::uint64_t acked = 0, sent_at_open = 0;
+  std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
+  std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
+  std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
+  std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart
+  // Recovery from retransmission timeouts (cap_window): the timeouts when congestion control was
+  // last restarted after some; when SCTP last resent a chunk.
+  std::uint32_t timeouts_at_restart = 0;
+  std::uint64_t retransmitted_seen = 0;
+  double retransmitted_at = -1;
+};
+
+namespace detail {
+
+inline constexpr std::size_t kSctpCommonHeader = 12;
+inline constexpr std::uint8_t kChunkInit = 1, kChunkInitAck = 2;
+inline constexpr std::size_t kMaxPaths = 32;
+inline constexpr std::size_t kMaxCandidates = 4;
+
+// Plain path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
+inline constexpr std::size_t kProbeSize = 24;
+inline constexpr std::uint32_t kProbeMagic = path_auth::kMagic;
+inline constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
+
+inline void put32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+}
+inline void put64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+}
+inline std::uint32_t get32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// Counts the DATA (and I-DATA) chunks of an SCTP packet we send into link's counters: new TSNs
+// (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
+inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std::uint8_t> packet) {
+  constexpr std::uint8_t kData = 0, kIData = 64;
+  std::size_t off = kSctpCommonHeader;
+  while (off + 8 <= packet.size()) {
+    std::size_t len = std::size_t{packet[off + 2]} << 8 | packet[off + 3];
+    if (len < 4) break;
+    if (packet[off] == kData || packet[off] == kIData) {
+      std::uint32_t tsn = get32(packet.data() + off + 4);
+      ++link.data_chunks_out;
+      if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
+        link.highest_tsn = tsn;
+        link.tsn_seen = true;
+      } else {
+        ++link.data_chunks_retransmitted;
+      }
+    }
+    off += (len + 3) & ~std::size_t{3};
+  }
+}
+
+inline bool is_probe(std::span<const std::uint8_t> bytes) {
+  return bytes.size() >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 &&
+         get32(bytes.data() + 4) == kProbeMagic;
+}
+
+// Monotonic seconds with microsecond resolution (probe RTTs are far below the loop's tick).
+inline double mono_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// A send error that says the path cannot work from here at all (no route, interface down).
+inline bool local_path_failure(int err) {
+  return err == ENETUNREACH || err == EHOSTUNREACH || err == ENETDOWN || err == EADDRNOTAVAIL;
+}
+
+}  // namespace detail
+}  // namespace transport::udp

@@ -1,0 +1,904 @@
+#include "src/transport/udp/usrsctp_transport.hpp"
+#include "src/transport/udp/usrsctp_state.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <unordered_set>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/base/crc32c.hpp"
+#include "src/base/log.hpp"
+
+namespace transport::udp {
+
+namespace {
+
+using namespace detail;
+
+// usrsctp may call conn_output for a socket closed long ago; only live links are written to.
+std::unordered_set<void*>& live_links() {
+  static std::unordered_set<void*> links;
+  return links;
+}
+int usrsctp_users = 0;
+
+void debug_printf(const char* format, ...) {
+  (void)format;
+}
+
+template <class T>
+void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const char* what) {
+  if (usrsctp_setsockopt(sock, level, name, &value, sizeof value) != 0)
+    LOG_WARN("usrsctp: setting %s failed: %s", what, std::strerror(errno));
+}
+
+constexpr double kBackoffMin = 0.1, kBackoffMax = 2.0;
+constexpr std::size_t kMaxPool = 16;
+constexpr double kRecoveryQuiet = 1.0;  // s without retransmissions: a recovery is over
+constexpr std::uint32_t kSackEvery = 4;  // full packets per SACK (SCTP_DELAYED_SACK)
+
+// What SCTP_STATUS does not say: the advertised window, the send buffer, the timeouts.
+WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w) {
+  sctp_assocparams assoc{};
+  socklen_t len = sizeof assoc;
+  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &len) == 0)
+    w.local_rwnd = assoc.sasoc_local_rwnd;
+  struct {  // struct sctp_sockstat of usrsctp's sctp_uio.h (SCTP_GET_SNDBUF_USE is not exported)
+    sctp_assoc_t ss_assoc_id;
+    std::uint32_t ss_total_sndbuf;
+    std::uint32_t ss_total_recv_buf;
+  } use{};
+  constexpr int kGetSndbufUse = 0x00001101;
+  len = sizeof use;
+  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, kGetSndbufUse, &use, &len) == 0)
+    w.send_buffered = use.ss_total_sndbuf;
+  int sndbuf = 0;
+  len = sizeof sndbuf;
+  if (usrsctp_getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf > 0)
+    w.send_buffer = static_cast<std::uint32_t>(sndbuf);
+  sctp_timeouts timeouts{};
+  len = sizeof timeouts;
+  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, SCTP_TIMEOUTS, &timeouts, &len) == 0)
+    w.data_timeouts = timeouts.stimo_data;
+  return w;
+}
+
+}  // namespace
+
+// Called by usrsctp whenever it has an SCTP packet for the peer behind addr (a Link).
+int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/,
+                std::uint8_t set_df) {
+  if (!live_links().contains(addr)) return 0;
+  auto* link = static_cast<UsrsctpTransport::Link*>(addr);
+  UsrsctpTransport& t = *link->owner;
+  auto* bytes = static_cast<const std::uint8_t*>(buffer);
+  // Our INIT or INIT-ACK (alone in its packet): its Initiate Tag is the verification tag the
+  // peer's packets will carry, which names this association when they come from a new address.
+  if (length >= kSctpCommonHeader + 8 &&
+      (bytes[kSctpCommonHeader] == kChunkInit || bytes[kSctpCommonHeader] == kChunkInitAck)) {
+    link->local_tags[link->next_tag] = get32(bytes + kSctpCommonHeader + 4);
+    link->next_tag = (link->next_tag + 1) % link->local_tags.size();
+  }
+  if (link->p->paths.empty()) {  // the peer's address is not known yet (learned later)
+    ++t.stats_.datagrams_no_path;
+    return 0;
+  }
+  UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
+  path.last_out = t.loop_.now();
+  count_data_chunks(*link, {bytes, length});
+  // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
+  if (transport::udp::pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
+    t.send_fragmentable(*link->p, link->p->primary, {bytes, length});
+    return 0;
+  }
+  link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
+  if (t.send_framed(*link->p, link->p->primary, {bytes, length})) return 0;
+  std::span<std::uint8_t> datagram =
+      t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
+  ++path.datagrams_out;
+  path.bytes_out += length;
+  // usrsctp leaves the checksum to us (crc32c offload): hardware CRC32c where the CPU has it.
+  base::crc32c::set_sctp_checksum(datagram);
+  ++t.stats_.datagrams_out;
+  t.stats_.datagram_bytes_out += length;
+  t.stats_.largest_datagram_out = std::max<std::uint64_t>(t.stats_.largest_datagram_out, length);
+  return 0;
+}
+
+// Called by usrsctp when a socket becomes readable or writable; work is deferred to service().
+void upcall(UsrsctpSocket* /*sock*/, void* arg, int /*flags*/) {
+  auto* link = static_cast<UsrsctpTransport::Link*>(arg);
+  if (!link->dirty) {
+    link->dirty = true;
+    link->owner->dirty_.push_back(link);
+  }
+}
+
+UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options,
+                                   std::vector<PeerEndpoints> peers)
+    : loop_(loop),
+      options_(std::move(options)),
+      peers_(std::move(peers)),
+      tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
+      probe_tick_(loop, 0, std::max(options_.probe_interval_ms, 1u) / 1000.0,
+                  [this] { on_probe_tick(); }),
+      pmtu_tick_(loop, 2.0, 2.0, [this] { check_path_mtu("periodic"); }),
+      pmtu_recheck_(loop, 0, 0, [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
+      fec_tick_(loop, 0.1, 0.1, [this] { on_fec_tick(); }),
+      fec_timer_(loop, 0, 0, [this] { on_fec_timer(); }),
+      before_block_(loop, [this] { before_block(); }) {
+  if (usrsctp_users++ == 0) {
+    usrsctp_init_nothreads(0, &conn_output, &debug_printf);
+    usrsctp_enable_crc32c_offload();  // conn_output writes the checksum, on_datagram verifies it
+    usrsctp_sysctl_set_sctp_ecn_enable(0);
+    usrsctp_sysctl_set_sctp_asconf_enable(0);
+    usrsctp_sysctl_set_sctp_auth_enable(0);
+    // Windows: every socket's buffers (those made for a peer's INIT too) hold a path's
+    // bandwidth-delay product, and the chunk limit (512 by default, per association, counting
+    // the data in flight) does not cap them first: at 20 ms it held a stream to ~270 Mbit/s.
+    auto window = static_cast<std::uint32_t>(options_.socket_buffer);
+    usrsctp_sysctl_set_sctp_sendspace(window);
+    usrsctp_sysctl_set_sctp_recvspace(window);
+    usrsctp_sysctl_set_sctp_max_chunks_on_queue(std::max<std::uint32_t>(512, window / 512));
+    // The first window of an association, in packets (usrsctp's default is 3). What enters it is
+    // already paced by the congestion control of the senders behind the TUN; BBR's startup grows
+    // by 2.89x per RTT where SCTP's slow start doubles, so a small first window put SCTP behind
+    // the inner flow for the first second of every transfer (one stream at 100 ms: 38 Mbit/s in
+    // the first second with 10 packets, 50 with 100; wireguard-go, which has no window, 74).
+    usrsctp_sysctl_set_sctp_initial_cwnd(100);
+    // Max burst (4 packets) as usrsctp applies it by default cuts the window itself to flight + 4
+    // packets whenever less is in flight, so every pause of the senders behind the TUN (a
+    // slow-starting inner TCP waiting for its ACKs) shrank the window back to what they had
+    // sent, and slow start began again. The burst limit stays (4 rounds of output per call),
+    // the window is left alone (one stream at 20 ms and 1 % loss: +6 to +15 % in two runs).
+    usrsctp_sysctl_set_sctp_use_cwnd_based_maxburst(0);
+    // Slow start grows the window by the bytes a SACK acknowledges, but by at most L packets per
+    // SACK (appropriate byte counting, RFC 3465; usrsctp's L is 2). With a SACK every
+    // kSackEvery packets, L = 2 let the window grow by half per RTT instead of doubling it.
+    // L = 2 * kSackEvery doubles it per RTT even when every other SACK is lost.
+    usrsctp_sysctl_set_sctp_L2_abc_variable(2 * kSackEvery);
+  }
+  for (std::size_t i = 0; i < options_.locals.size(); ++i) {
+    // Room for a burst of a whole window arriving faster than this loop reads it.
+    int udp_buffer = std::clamp(2 * options_.socket_buffer, 4 << 20, 64 << 20);
+    sockets_.push_back(std::make_unique<transport::udp::UdpSocket>(options_.locals[i], options_.fwmark, udp_buffer));
+    socket_watchers_.push_back(std::make_unique<base::IoWatcher>(
+        loop, sockets_.back()->fd(), base::kRead, [this, i](int) { on_udp_readable(i); }));
+    socket_watchers_.back()->start();
+    const transport::udp::UdpSocket& u = *sockets_.back();
+    LOG_INFO("transport udp: SCTP over UDP on %s (UDP GSO %s, GRO %s, CRC32c %s)", u.local().to_string().c_str(),
+             u.gso() ? "on" : "off", u.gro() ? "on" : "off", base::crc32c::hardware() ? "sse4.2" : "software");
+  }
+  for (PeerId id = 0; id < peers_.size(); ++id) {
+    auto peer = std::make_unique<Peer>();
+    peer->id = id;
+    peer->key = peers_[id].path_key;
+    peer->fec_offered = peers_[id].fec && peer->key;
+    if (peer->fec_offered) peer->fec_key = path_auth::fec_key(*peer->key);
+    // One path per (local socket, remote address) of the same family, locals outer.
+    for (std::size_t s = 0; s < sockets_.size(); ++s) {
+      for (const base::Endpoint& remote : peers_[id].remotes) {
+        if (sockets_[s]->local().family() != remote.family()) continue;
+        if (peer->paths.size() == kMaxPaths) break;
+        Peer::Path path;
+        path.socket = s;
+        path.remote = remote;
+        peer->paths.push_back(path);
+      }
+    }
+    if (peer->paths.empty() && !peers_[id].remotes.empty()) {
+      // No local of the peer's family among explicit ones: let the host's routing choose.
+      const base::Endpoint& remote = peers_[id].remotes.at(0);
+      if (auto socket = pick_socket(remote)) {
+        Peer::Path path;
+        path.socket = *socket;
+        path.remote = remote;
+        peer->paths.push_back(path);
+      } else {
+        LOG_ERROR("peer %s: no local address of the family of %s ([transport] local): unreachable",
+                  peers_[id].name.c_str(), remote.to_string().c_str());
+      }
+    }
+    if (peers_[id].remotes.empty())
+      LOG_INFO("peer %s: no remote configured: its address is learned from its authenticated probes",
+               peers_[id].name.c_str());
+    if (peer->paths.size() > 1) {
+      std::string list;
+      for (const auto& path : peer->paths) {
+        list += list.empty() ? "" : ", ";
+        list += sockets_[path.socket]->local().to_string() + " -> " + path.remote.to_string();
+      }
+      LOG_INFO("peer %s: %zu paths (in priority order): %s", peers_[id].name.c_str(),
+               peer->paths.size(), list.c_str());
+    }
+    std::size_t pool = std::clamp<std::size_t>(peers_[id].pool, 1, kMaxPool);
+    if (options_.sctp_port + pool - 1 > 65535) {
+      pool = 65536 - options_.sctp_port;
+      LOG_WARN("peer %s: pool cut to %zu (SCTP ports end at 65535)", peers_[id].name.c_str(), pool);
+    }
+    for (std::size_t slot = 0; slot < pool; ++slot) {
+      auto link = std::make_unique<Link>();
+      link->owner = this;
+      link->peer = id;
+      link->p = peer.get();
+      link->slot = static_cast<std::uint16_t>(slot);
+      link->port = static_cast<std::uint16_t>(options_.sctp_port + slot);
+      link->machine = AssocSlot({.min = kBackoffMin, .max = kBackoffMax});
+      link->reconnect_timer = std::make_unique<base::Timer>(loop, 0, 0, [this, l = link.get()] {
+        // An aborted link still holds its socket: close it first, reconnect after the backoff.
+        if (l->sock) {
+          close_socket(*l);
+          schedule_reconnect(*l);
+        } else {
+          open_socket(*l);
+        }
+      });
+      live_links().insert(link.get());
+      usrsctp_register_address(link.get());
+      peer->slots.push_back(link.get());
+      links_.push_back(std::move(link));
+    }
+    peer->pmtu = transport::udp::pmtu::compute(options_.wan_mtu, config_ip_header(), {});  // until checked at start
+    peer_state_.push_back(std::move(peer));
+  }
+}
+
+UsrsctpTransport::~UsrsctpTransport() {
+  for (auto& link : links_) {
+    close_socket(*link);
+    usrsctp_deregister_address(link.get());
+    live_links().erase(link.get());
+  }
+  for (auto& socket : sockets_) socket->flush();
+  if (--usrsctp_users == 0) usrsctp_finish();
+}
+
+void UsrsctpTransport::start() {
+  last_tick_ = loop_.now();
+  tick_.start();
+  for (auto& peer : peer_state_) {
+    if (peer->paths.size() < 2) continue;
+    peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options(), mono_now());
+  }
+  probe_tick_.start();  // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
+  check_path_mtu("start");  // before the first connect (transport_usrsctp_pmtu.cpp)
+  pmtu_tick_.start();
+  fec_tick_.start();
+  for (auto& link : links_) open_socket(*link);
+}
+
+void UsrsctpTransport::open_socket(Link& link) {
+  close_socket(link);
+  link.tsn_seen = false;  // a new association numbers its chunks afresh
+  link.inflight = InflightCap{};
+  link.acked = 0;
+  link.sent_at_open = link.sent_bytes;
+  link.max_cwnd = 0;
+  link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
+  if (!link.sock) {
+    LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
+    schedule_reconnect(link);
+    return;
+  }
+  usrsctp_set_non_blocking(link.sock, 1);
+  usrsctp_set_upcall(link.sock, &upcall, &link);
+
+  int on = 1;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO");
+  set_option(link.sock, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY");
+  // No burst limit after each SACK: congestion control alone paces (a limit of 4 packets per
+  // SACK caps a 64 KB message stream well below the link).
+  sctp_assoc_value burst{};
+  burst.assoc_id = SCTP_FUTURE_ASSOC;
+  burst.assoc_value = 0;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_MAX_BURST, burst, "SCTP_MAX_BURST");
+  if (options_.congestion_control != 0) {  // before the association exists: it starts with it
+    constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
+    sctp_assoc_value cc{};
+    cc.assoc_id = SCTP_FUTURE_ASSOC;
+    cc.assoc_value = options_.congestion_control;
+    set_option(link.sock, IPPROTO_SCTP, kPluggableCc, cc, "SCTP_PLUGGABLE_CC");
+  }
+  // A SACK every 4 full packets instead of every 2 (or within 10 ms): half the SACK bytes on
+  // the WAN; congestion control counts acknowledged bytes (up to L packets per SACK, set above),
+  // so it grows as fast.
+  sctp_sack_info sack{};
+  sack.sack_assoc_id = SCTP_FUTURE_ASSOC;
+  sack.sack_delay = 10;
+  sack.sack_freq = kSackEvery;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_DELAYED_SACK, sack, "SCTP_DELAYED_SACK");
+  set_option(link.sock, SOL_SOCKET, SO_SNDBUF, options_.socket_buffer, "SO_SNDBUF");
+  set_option(link.sock, SOL_SOCKET, SO_RCVBUF, options_.socket_buffer, "SO_RCVBUF");
+  linger abortive{1, 0};  // close() aborts at once, so the port is free for the next socket
+  set_option(link.sock, SOL_SOCKET, SO_LINGER, abortive, "SO_LINGER");
+  for (std::uint16_t type : {SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_REMOTE_ERROR,
+                             SCTP_SHUTDOWN_EVENT, SCTP_SEND_FAILED_EVENT}) {
+    sctp_event event{};
+    event.se_assoc_id = SCTP_FUTURE_ASSOC;
+    event.se_type = type;
+    event.se_on = 1;
+    set_option(link.sock, IPPROTO_SCTP, SCTP_EVENT, event, "SCTP_EVENT");
+  }
+  sctp_initmsg init{};
+  init.sinit_num_ostreams = options_.streams;
+  init.sinit_max_instreams = options_.streams;
+  init.sinit_max_attempts = static_cast<std::uint16_t>(options_.max_init_attempts);
+  init.sinit_max_init_timeo = static_cast<std::uint16_t>(options_.rto_max_ms);
+  set_option(link.sock, IPPROTO_SCTP, SCTP_INITMSG, init, "SCTP_INITMSG");
+  sctp_rtoinfo rto{};
+  rto.srto_initial = options_.rto_initial_ms;
+  rto.srto_min = options_.rto_min_ms;
+  rto.srto_max = options_.rto_max_ms;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_RTOINFO, rto, "SCTP_RTOINFO");
+  sctp_paddrparams params{};
+  params.spp_assoc_id = SCTP_FUTURE_ASSOC;
+  params.spp_hbinterval = options_.heartbeat_ms;
+  // The peer's path MTU (transport_usrsctp_pmtu.cpp), less the WAN IP and UDP headers and the
+  // 12 bytes usrsctp's packets may exceed spp_pathmtu by (pmtu.hpp): no datagram exceeds it.
+  params.spp_pathmtu = link.p->pmtu.sctp_pathmtu();
+  params.spp_flags = SPP_HB_ENABLE | SPP_PMTUD_DISABLE;
+  set_option(link.sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, params, "SCTP_PEER_ADDR_PARAMS");
+
+  sockaddr_conn addr{};
+  addr.sconn_family = AF_CONN;
+  addr.sconn_port = htons(link.port);
+  addr.sconn_addr = &link;
+  if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
+    close_socket(link);
+    schedule_reconnect(link);
+    return;
+  }
+  if (usrsctp_connect(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
+    LOG_ERROR("peer %s: usrsctp_connect failed: %s", peers_[link.peer].name.c_str(),
+              std::strerror(errno));
+    close_socket(link);
+    schedule_reconnect(link);
+    return;
+  }
+  transition(link, SlotEvent::connect);
+  LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u)", peers_[link.peer].name.c_str(),
+            link.slot, link.p->paths.empty() ? "(address not known yet)"
+                                             : link.p->paths[link.p->primary].remote.to_string().c_str(),
+            link.port);
+}
+
+void UsrsctpTransport::close_socket(Link& link) {
+  if (!link.sock) return;
+  usrsctp_set_upcall(link.sock, nullptr, nullptr);
+  usrsctp_close(link.sock);
+  link.sock = nullptr;
+  link.closing = false;
+  switch (link.machine.state()) {
+    case SlotState::draining: transition(link, SlotEvent::socket_closed); break;
+    case SlotState::connecting:
+    case SlotState::ready: transition(link, SlotEvent::lost); break;
+    case SlotState::closed: break;
+  }
+  link.rx.reset();
+  link.discarding = false;
+}
+
+void UsrsctpTransport::schedule_reconnect(Link& link) {
+  link.reconnect_timer->start(link.machine.next_backoff());
+}
+
+bool UsrsctpTransport::transition(Link& link, SlotEvent event) {
+  SlotState from = link.machine.state();
+  if (!link.machine.on(event)) {
+    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)",
+             peers_[link.peer].name.c_str(), link.slot, to_string(event), to_string(from));
+    return false;
+  }
+  if (from != link.machine.state())
+    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", peers_[link.peer].name.c_str(), link.slot,
+              to_string(from), to_string(link.machine.state()), to_string(event));
+  return true;
+}
+
+void UsrsctpTransport::link_down(Link& link, const char* why) {
+  AssocId was = link.assoc;
+  link.assoc = 0;
+  link.blocked = false;
+  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
+  close_socket(link);
+  if (was) {
+    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", peers_[link.peer].name.c_str(),
+             static_cast<unsigned long long>(was), link.slot, why);
+    if (events_) events_->on_assoc_down(was);
+  } else {
+    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", peers_[link.peer].name.c_str(),
+              link.slot, why);
+    // A slot that never comes up while another of the peer's is ready: the peer's pool is
+    // probably smaller than ours. Keep retrying (with backoff), but say so once.
+    bool other_ready = std::any_of(link.p->slots.begin(), link.p->slots.end(),
+                                   [](const Link* l) { return l->machine.ready(); });
+    if (!link.mismatch_logged && other_ready && link.machine.failed_connects() >= 3) {
+      link.mismatch_logged = true;
+      LOG_WARN("peer %s: slot %u (SCTP port %u) cannot connect while other slots work: is the "
+               "peer's pool smaller? retrying with backoff", peers_[link.peer].name.c_str(),
+               link.slot, link.port);
+    }
+  }
+  schedule_reconnect(link);
+}
+
+void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
+  sockets_[socket_index]->receive(
+      [&](const base::Endpoint& from, std::span<const std::uint8_t> bytes) {
+        on_datagram(socket_index, from, bytes);
+      });
+  service();
+}
+
+void UsrsctpTransport::on_datagram(std::size_t socket_index, const base::Endpoint& from,
+                                   std::span<const std::uint8_t> bytes) {
+  if (is_probe(bytes)) {
+    on_probe(socket_index, from, bytes);
+    return;
+  }
+  ++stats_.datagrams_in;
+  stats_.datagram_bytes_in += bytes.size();
+  if (fec::wire::kind_of(bytes)) {
+    on_fec(socket_index, from, bytes);
+    return;
+  }
+  on_sctp_packet(socket_index, from, bytes);
+}
+
+void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endpoint& from,
+                                      std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < kSctpCommonHeader) {
+    ++stats_.datagrams_malformed;
+    return;
+  }
+  if (!base::crc32c::verify_sctp_checksum(bytes)) {
+    ++stats_.datagrams_bad_checksum;
+    return;
+  }
+  // From any of the peer's addresses, on any of our sockets.
+  Peer* peer = find_peer_by_address(from);
+  if (!peer) {
+    // From an address that is no path: SCTP packets carrying one of our verification tags name
+    // their association. Fed to it (replies still go to the known path) and the address is
+    // challenged (transport_usrsctp_paths.cpp); anything else is dropped.
+    Link* link = bytes.size() >= 8 ? find_link_by_tag(get32(bytes.data() + 4)) : nullptr;
+    if (!link || !link->p->key || !link->sock) {
+      note_unknown_source(from);
+      return;
+    }
+    ++stats_.datagrams_provisional;
+    nominate(*link, socket_index, from);
+    usrsctp_conninput(link, bytes.data(), bytes.size(), 0);
+    return;
+  }
+  if (auto i = peer->path_of(socket_index, from)) {
+    ++peer->paths[*i].datagrams_in;
+    peer->paths[*i].bytes_in += bytes.size();
+  }
+  // The slot: the SCTP destination port, bytes 2-3 of the common header.
+  unsigned port = unsigned{bytes[2]} << 8 | bytes[3];
+  if (port < options_.sctp_port || port - options_.sctp_port >= peer->slots.size()) {
+    ++stats_.datagrams_unknown_slot;
+    if (!peer->foreign_slot_logged) {
+      peer->foreign_slot_logged = true;
+      LOG_WARN("peer %s: datagram for SCTP port %u, outside our pool (ports %u-%zu): is the "
+               "peer's pool larger? ignored", peers_[peer->id].name.c_str(), port,
+               unsigned{options_.sctp_port}, options_.sctp_port + peer->slots.size() - 1);
+    }
+    return;
+  }
+  Link& link = *peer->slots[port - options_.sctp_port];
+  // The peer's INIT while this slot waits out its backoff (socket closed): connect now, so that
+  // the INIT meets ours (an INIT collision, which SCTP resolves into one association). Without
+  // this, two gateways whose backoff timers are out of phase answer each other's INIT with an
+  // ABORT forever, each one's INIT arriving while the other's slot is closed.
+  if (!link.sock && bytes.size() >= kSctpCommonHeader + 4 && bytes[kSctpCommonHeader] == kChunkInit &&
+      mono_now() >= link.hold_until) {
+    link.reconnect_timer->stop();
+    ++stats_.connects_on_peer_init;
+    open_socket(link);
+  }
+  usrsctp_conninput(&link, bytes.data(), bytes.size(), 0);
+}
+
+void UsrsctpTransport::on_timer_tick() {
+  double now = loop_.now();
+  tick_remainder_ms_ += (now - last_tick_) * 1000.0;
+  last_tick_ = now;
+  auto elapsed = static_cast<std::uint32_t>(tick_remainder_ms_);
+  if (elapsed == 0) return;
+  tick_remainder_ms_ -= elapsed;
+  double mono = mono_now();
+  for (auto& peer : peer_state_) update_paths(*peer, mono);
+  usrsctp_handle_timers(elapsed);
+  for (auto& link : links_) cap_window(*link, mono);
+  service();
+}
+
+// Starts the association's congestion control afresh: setting its module again gives usrsctp's
+// initial window and a slow-start threshold of the peer's window (used after random losses,
+// transport_usrsctp_fec.cpp).
+void UsrsctpTransport::restart_window(Link& link) {
+  constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
+  if (!link.sock || !link.machine.ready()) return;
+  sctp_assoc_value cc{};
+  cc.assoc_id = SCTP_FUTURE_ASSOC;
+  cc.assoc_value = options_.congestion_control;
+  if (usrsctp_setsockopt(link.sock, IPPROTO_SCTP, kPluggableCc, &cc, sizeof cc) != 0) {
+    LOG_WARN("peer %s: association %llu: restarting congestion control failed: %s", peers_[link.peer].name.c_str(),
+             static_cast<unsigned long long>(link.assoc), std::strerror(errno));
+    return;
+  }
+  ++link.window_restarts;
+}
+
+// SCTP's window capped at a few bandwidth-delay products (inflight_cap.hpp), every 10 ms.
+void UsrsctpTransport::cap_window(Link& link, double now) {
+  if (!link.sock || !link.machine.ready()) return;
+  sctp_status status{};
+  socklen_t len = sizeof status;
+  if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
+  WindowInfo w = read_window(link.sock, {});
+  recover_window(link, w, now);
+  double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
+  std::uint64_t into = link.sent_bytes - link.sent_at_open;
+  if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
+  SendState send{w.send_buffered, status.sstat_unackdata, status.sstat_fragmentation_point,
+                 status.sstat_primary.spinfo_cwnd};
+  link.inflight.sample(now, link.acked, srtt, window_limited(send, link.max_cwnd));
+  std::uint64_t cap = options_.window_cap ? link.inflight.cap() : 0;
+  if (cap > 0 && cap < 16 * 1500) cap = 16 * 1500;
+  // Only changes of an eighth or more: each one is a setsockopt.
+  std::uint64_t diff = cap > link.max_cwnd ? cap - link.max_cwnd : link.max_cwnd - cap;
+  if (diff * 8 < link.max_cwnd || (cap == link.max_cwnd)) return;
+  sctp_assoc_value value{};
+  value.assoc_id = SCTP_FUTURE_ASSOC;
+  value.assoc_value = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, UINT32_MAX));
+  if (usrsctp_setsockopt(link.sock, IPPROTO_SCTP, SCTP_MAX_CWND, &value, sizeof value) == 0) link.max_cwnd = cap;
+}
+
+// A retransmission timeout sets SCTP's window to one packet and its slow-start threshold to half
+// the window; each further one during the recovery halves the threshold again, down to 4
+// packets. After a burst of losses (a queue that overflowed) the window then grows by one packet
+// per round trip: at 100 ms, 14 KB a second. Once SCTP has resent what was lost (a second
+// without retransmissions), congestion control starts afresh: slow start, up to the cap, which
+// follows the delivery rate (cap_window).
+void UsrsctpTransport::recover_window(Link& link, const WindowInfo& w, double now) {
+  if (link.data_chunks_retransmitted != link.retransmitted_seen) {
+    link.retransmitted_seen = link.data_chunks_retransmitted;
+    link.retransmitted_at = now;
+    return;
+  }
+  if (w.data_timeouts < link.timeouts_at_restart) link.timeouts_at_restart = w.data_timeouts;  // a new association
+  if (w.data_timeouts == link.timeouts_at_restart || now - link.retransmitted_at < kRecoveryQuiet) return;
+  link.timeouts_at_restart = w.data_timeouts;
+  restart_window(link);
+}
+
+void UsrsctpTransport::before_block() {
+  service();
+  fec_before_block();  // blocks past their age get their parity; the next FEC deadline
+  for (auto& socket : sockets_) {
+    if (socket->has_queued()) socket->flush();
+  }
+  after_flush_pmtu();  // a datagram refused as too big: check the path MTU at once
+}
+
+void UsrsctpTransport::service() {
+  // Handlers may send, which may mark more links dirty: loop until quiet (bounded).
+  for (int round = 0; round < 16 && !dirty_.empty(); ++round) {
+    std::vector<Link*> work;
+    work.swap(dirty_);
+    for (Link* link : work) {
+      link->dirty = false;
+      service_link(*link);
+    }
+  }
+  if (writable_owed_) {
+    writable_owed_ = false;
+    if (events_) events_->on_writable();
+  }
+}
+
+void UsrsctpTransport::service_link(Link& link) {
+  if (!link.sock || link.closing) return;  // aborted: closing soon
+  int events = usrsctp_get_events(link.sock);
+  if (events & SCTP_EVENT_READ) read_messages(link);
+  if (link.sock && link.blocked && (usrsctp_get_events(link.sock) & SCTP_EVENT_WRITE)) {
+    link.blocked = false;
+    writable_owed_ = true;
+  }
+}
+
+void UsrsctpTransport::read_messages(Link& link) {
+  for (int i = 0; i < 4096 && link.sock; ++i) {
+    std::span<std::uint8_t> room = link.rx.tailroom().subspan(link.rx.size());
+    sctp_rcvinfo info{};
+    socklen_t info_len = sizeof info;
+    unsigned int info_type = 0;
+    int flags = 0;
+    sockaddr_conn from{};
+    socklen_t from_len = sizeof from;
+    ssize_t n =
+        usrsctp_recvv(link.sock, room.data(), room.size(), reinterpret_cast<sockaddr*>(&from),
+                      &from_len, &info, &info_len, &info_type, &flags);
+    if (n < 0) {
+      if (errno == EWOULDBLOCK || errno == EAGAIN) return;
+      link_down(link, std::strerror(errno));
+      return;
+    }
+    if (n == 0) {
+      link_down(link, "closed by peer");
+      return;
+    }
+    link.rx.set_size(link.rx.size() + static_cast<std::size_t>(n));
+    if (!(flags & MSG_EOR)) {
+      if (link.rx.size() == link.rx.tailroom().size()) {  // larger than any message we accept
+        link.discarding = true;
+        link.rx.reset();
+      }
+      continue;
+    }
+    if (flags & MSG_NOTIFICATION) {
+      handle_notification(link, link.rx.data());
+    } else if (link.discarding) {
+      ++stats_.datagrams_malformed;
+    } else if (link.assoc && events_) {
+      ++link.received_messages;
+      link.received_bytes += link.rx.size();
+      events_->on_message(link.assoc, info.rcv_sid, link.rx);
+    }
+    link.discarding = false;
+    link.rx.reset();
+  }
+  if (link.sock) upcall(link.sock, &link, 0);  // more may be waiting: come back next round
+}
+
+void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint8_t> bytes) {
+  sctp_notification note{};
+  if (bytes.size() < sizeof note.sn_header) return;
+  std::memcpy(&note, bytes.data(), std::min(bytes.size(), sizeof note));
+  const std::string& name = peers_[link.peer].name;
+  switch (note.sn_header.sn_type) {
+    case SCTP_ASSOC_CHANGE: {
+      const sctp_assoc_change& change = note.sn_assoc_change;
+      switch (change.sac_state) {
+        case SCTP_COMM_UP:
+        case SCTP_RESTART: {
+          if (!transition(link, SlotEvent::comm_up)) break;
+          if (link.assoc && events_) events_->on_assoc_down(link.assoc);
+          link.assoc = next_assoc_id_++;
+          link.in_streams = change.sac_inbound_streams;
+          link.out_streams = change.sac_outbound_streams;
+          LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s via %s", name.c_str(),
+                   static_cast<unsigned long long>(link.assoc), link.slot, link.port,
+                   change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
+                   primary_path_text(*link.p).c_str());
+          if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
+          break;
+        }
+        case SCTP_COMM_LOST:
+          link_down(link, "communication lost");
+          break;
+        case SCTP_SHUTDOWN_COMP:
+          link_down(link, "shut down by peer");
+          break;
+        case SCTP_CANT_STR_ASSOC:
+          link_down(link, "peer unreachable");
+          break;
+        default:
+          break;
+      }
+      break;
+    }
+    case SCTP_SEND_FAILED_EVENT:
+      ++stats_.send_errors;
+      break;
+    case SCTP_SHUTDOWN_EVENT: {
+      LOG_DEBUG("peer %s: slot %u: shutdown received", name.c_str(), link.slot);
+      AssocId was = link.assoc;
+      link.assoc = 0;
+      transition(link, SlotEvent::shutdown);  // no longer ready: flows move to other slots
+      if (was && events_) events_->on_assoc_down(was);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+std::string UsrsctpTransport::primary_path_text(const Peer& peer) const {
+  if (peer.paths.empty()) return "(no path: the peer's address is not known yet)";
+  const Peer::Path& primary = peer.paths[peer.primary];
+  return sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
+}
+
+UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
+  if (assoc == 0) return nullptr;
+  for (const auto& link : links_) {
+    if (link->assoc == assoc) return link.get();
+  }
+  return nullptr;
+}
+
+SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
+                                  std::span<const std::uint8_t> msg) {
+  Link* link = find_link(assoc);
+  if (!link || !link->sock) return SendResult::closed;
+  if (stream >= link->out_streams) return SendResult::error;
+  // Every message is sent "partially reliable: abandon after 2^32 - 1 retransmissions", which is
+  // reliable. The point: usrsctp takes a fast path for SACKs without gaps, and that path never
+  // restarts the retransmission timer when the cumulative ack moves (RFC 4960 6.3.2, R3), so
+  // under a steady flow the timer fires every RTO and, at long RTTs, marks the oldest chunks
+  // as lost and drops the window to one packet (at 100 ms: every 1-2 s). With PR-SCTP chunks
+  // outstanding, every SACK takes the full path, which restarts the timer.
+  sctp_sendv_spa info{};
+  info.sendv_flags = SCTP_SEND_SNDINFO_VALID | SCTP_SEND_PRINFO_VALID;
+  info.sendv_sndinfo.snd_sid = stream;
+  info.sendv_prinfo.pr_policy = SCTP_PR_SCTP_RTX;
+  info.sendv_prinfo.pr_value = UINT32_MAX;
+  ssize_t n = usrsctp_sendv(link->sock, msg.data(), msg.size(), nullptr, 0, &info, sizeof info,
+                            SCTP_SENDV_SPA, 0);
+  if (n < 0) {
+    if (errno == EWOULDBLOCK || errno == EAGAIN) {
+      link->blocked = true;
+      note_window_limit(*link);
+      return SendResult::would_block;
+    }
+    ++stats_.send_errors;
+    return SendResult::error;
+  }
+  ++link->sent_messages;
+  link->sent_bytes += msg.size();
+  return SendResult::ok;
+}
+
+void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
+  Link* link = find_link(assoc);
+  if (!link) return;
+  LOG_WARN("peer %s: aborting association %llu: %s", peers_[link->peer].name.c_str(),
+           static_cast<unsigned long long>(assoc), reason);
+  // Not from inside a usrsctp call: close from a zero timer.
+  link->assoc = 0;
+  link->blocked = false;
+  link->closing = true;
+  transition(*link, SlotEvent::abort);
+  if (events_) events_->on_assoc_down(assoc);
+  link->machine.hold_off(kBackoffMax);
+  link->hold_until = mono_now() + kBackoffMax;
+  link->reconnect_timer->start(0);
+}
+
+std::vector<AssocInfo> UsrsctpTransport::associations() const {
+  std::vector<AssocInfo> out;
+  for (const auto& link : links_) {
+    AssocInfo info;
+    info.id = link->assoc;
+    info.peer = link->peer;
+    SlotState st = link->machine.state();
+    info.state = association_state(st);
+    info.slot = link->slot;
+    info.pool_state = to_string(st);
+    const Peer& peer = *link->p;
+    info.path = primary_path_text(peer);
+    info.path_changes = peer.path_changes;
+    info.in_streams = link->in_streams;
+    info.out_streams = link->out_streams;
+    info.sent_messages = link->sent_messages;
+    info.sent_bytes = link->sent_bytes;
+    info.received_messages = link->received_messages;
+    info.received_bytes = link->received_bytes;
+    if (link->sock && link->machine.ready()) {
+      sctp_status status{};
+      socklen_t len = sizeof status;
+      if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
+        info.srtt_ms = status.sstat_primary.spinfo_srtt;
+        info.sctp_mtu = status.sstat_primary.spinfo_mtu;
+        info.window.cwnd = status.sstat_primary.spinfo_cwnd;
+        info.window.rto_ms = status.sstat_primary.spinfo_rto;
+        info.window.peer_rwnd = status.sstat_rwnd;
+        info.window.flight_chunks = status.sstat_unackdata;
+        info.window.undelivered_chunks = status.sstat_penddata;
+      }
+      info.window = read_window(link->sock, info.window);
+      info.window.inflight_cap = link->max_cwnd;
+      info.window.restarts = link->window_restarts;
+      info.window.delivery_rate = static_cast<std::uint64_t>(link->inflight.bandwidth());
+      info.window.rtt_min_ms = static_cast<std::uint32_t>(link->inflight.rtt_min() * 1000 + 0.5);
+      info.window.chunks_sent = link->data_chunks_out;
+      info.window.chunks_retransmitted = link->data_chunks_retransmitted;
+    }
+    info.path_mtu = static_cast<std::uint32_t>(peer.pmtu.ip_mtu);
+    info.largest_datagram_at_path_mtu = peer.largest_at_pmtu;
+    double now = mono_now();
+    for (std::size_t i = 0; i < peer.paths.size(); ++i) {
+      const Peer::Path& path = peer.paths[i];
+      PathInfo p;
+      p.local = sockets_[path.socket]->local().to_string();
+      p.remote = path.remote.to_string();
+      p.primary = i == peer.primary;
+      p.learned = path.learned();
+      p.bytes_out = path.bytes_out;
+      p.bytes_in = path.bytes_in;
+      p.datagrams_out = path.datagrams_out;
+      p.datagrams_in = path.datagrams_in;
+      if (peer.fec_agreed || path.fec) {
+        bool framing = path.fec && path.fec->controller.framing();
+        p.fec = !peer.fec_agreed ? "peer's only" : framing ? "on" : "off";
+        if (path.fec) {
+          p.fec_loss = path.fec->controller.loss();
+          p.fec_redundancy = path.fec->controller.redundancy();
+          p.fec_data_out = path.fec->sender.stats().data;
+          p.fec_parity_out = path.fec->sender.stats().parity;
+          const fec::Receiver::Stats& rs = path.fec->receiver.stats();
+          p.fec_received = rs.received;
+          p.fec_lost = rs.lost;
+          p.fec_rebuilt = rs.rebuilt;
+          p.fec_unrecovered = rs.unrecovered;
+        }
+      }
+      if (peer.monitor) {
+        const PathMonitor::Path& m = peer.monitor->path(i);
+        p.probed = true;
+        p.state = to_string(m.state);
+        p.srtt_us = static_cast<std::uint32_t>(std::lround(m.srtt * 1e6));
+        p.loss_pct = static_cast<std::uint32_t>(std::lround(peer.monitor->loss(i, now) * 100));
+      } else {  // the only path: SCTP's view
+        p.state = link->machine.ready() ? "up" : "unknown";
+        p.srtt_us = info.srtt_ms * 1000;
+      }
+      info.paths.push_back(std::move(p));
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
+// A full send buffer is ordinary backpressure (the path is slower than the senders behind the
+// TUN); it is worth a log line when the window itself is the limit: the data in flight fills
+// [transport] max_window and SCTP's congestion window would allow more. Once per 30 s at most.
+void UsrsctpTransport::note_window_limit(Link& link) {
+  double now = loop_.now();
+  if (link.window_logged_at >= 0 && now - link.window_logged_at < 30) return;
+  sctp_status status{};
+  socklen_t len = sizeof status;
+  if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
+  WindowInfo w = read_window(link.sock, {});
+  auto limit = static_cast<std::uint64_t>(options_.socket_buffer);
+  if (w.send_buffered * 10 < limit * 9 || std::uint64_t{status.sstat_primary.spinfo_cwnd} * 10 < limit * 9) return;
+  link.window_logged_at = now;
+  std::uint32_t srtt = std::max<std::uint32_t>(status.sstat_primary.spinfo_srtt, 1);
+  LOG_WARN("peer %s: association %llu: the window is the limit: %.1f MiB in flight fill [transport] "
+           "max_window at %u ms round trip (at most %.0f Mbit/s); a larger max_window would carry more",
+           peers_[link.peer].name.c_str(), static_cast<unsigned long long>(link.assoc),
+           static_cast<double>(w.send_buffered) / (1 << 20), srtt,
+           static_cast<double>(limit) * 8 / (srtt * 1000.0));
+}
+
+TransportStats UsrsctpTransport::stats() const {
+  TransportStats stats = stats_;
+  struct sctpstat sctp {};
+  usrsctp_get_stat(&sctp);
+  stats.sctp_duplicate_data = sctp.sctps_recvdupdata;
+  stats.sctp_bad_vtag = sctp.sctps_badvtag;
+  stats.sctp_out_of_the_blue = sctp.sctps_outoftheblue;
+  stats.sctp_retransmitted_chunks = sctp.sctps_sendretransdata;
+  stats.sctp_fast_retransmits = sctp.sctps_sendfastretrans;
+  stats.sctp_data_timeouts = sctp.sctps_timodata;
+  stats.sctp_receive_drops = std::uint64_t{sctp.sctps_datadropchklmt} + sctp.sctps_datadroprwnd;
+  for (const auto& socket : sockets_) stats.datagrams_too_big += socket->stats().too_big;
+  return stats;
+}
+
+}  // namespace transport::udp
