@@ -167,11 +167,11 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
   if (auto gro = s.boolean("gro")) tun.gro = *gro;
   if (auto mark = s.integer("fwmark", 1, 0xffffffffLL))
     tun.fwmark = static_cast<std::uint32_t>(*mark);
-  if (auto table = s.integer("bypass_table", 1, 0xffffffffLL)) {
-    if (*table >= 253 && *table <= 255)
+  if (auto number = s.integer("bypass_table", 1, 0xffffffffLL)) {
+    if (*number >= 253 && *number <= 255)
       s.fail(s.where("bypass_table"), "bypass_table",
              "253, 254 and 255 are the kernel's default, main and local tables");
-    tun.bypass_table = static_cast<std::uint32_t>(*table);
+    tun.bypass_table = static_cast<std::uint32_t>(*number);
   }
 }
 
