@@ -6,18 +6,15 @@
 // mappings). Peers with a key send authenticated probes
 // (path_auth.hpp), others the plain 24-byte ones.
 //
-// Learning (peers with a key): an address becomes a path only by the return-routability check.
-//   1. Nomination: an authenticated request from an address and port that is no path of the
-//      peer, or an SCTP packet from one that carries a verification tag of one of the peer's
-//      associations (fed to that association at once; replies still go to the known path).
-//   2. Challenge: an authenticated echo carrying a fresh random cookie, sent only to the
-//      candidate (at most every 100 ms, 8 times per candidate, 100 per second in all).
-//   3. The peer answers a challenge at once with a request carrying the cookie, on its path to us.
-//   4. Commit: that request, from exactly the candidate's address and port, makes it a path:
-//      replacing the learned path with the same peer path id (the peer moved: NAT rebinding,
-//      another uplink) or adding one. Traffic moves to it and retransmissions fire at once.
-// A datagram that proves nothing (no valid MAC, no known tag) moves nothing and is answered by
-// nothing; a replayed authenticated probe from a third address only draws challenges there.
+// Learning (peers with a key): an address becomes a path only by the return-routability check,
+// decided by learner_ (path_learner.hpp: candidates, challenges, their limits, commits). This
+// file feeds it the authenticated probes and the SCTP packets with a known verification tag from
+// an unknown address (the latter fed to their association at once; replies still go to the
+// known path), sends the echoes and challenges it answers, and carries out its commits: a path
+// moved (the peer moved: NAT rebinding, another uplink) or added. Traffic moves to it and
+// retransmissions fire at once. A datagram that proves nothing (no valid MAC, no known tag)
+// moves nothing and is answered by nothing; a replayed authenticated probe from a third address
+// only draws challenges there.
 
 #include <algorithm>
 #include <cmath>
@@ -32,12 +29,10 @@ namespace transport::udp {
 using namespace detail;
 
 namespace {
-constexpr double kChallengeGap = 0.1, kCandidateLife = 5.0, kUnconfirmedBackoffMax = 1.0;
+constexpr double kUnconfirmedBackoffMax = 1.0;
 // Firings of the retransmission timer after a failover's first, while nothing is acknowledged:
 // few, as each counts towards the association's retransmission limit.
 constexpr int kChaseFirings = 3;
-constexpr int kChallengesPerCandidate = 8, kChallengesPerSecond = 100;
-constexpr std::uint8_t kNoPathId = 0xff;
 }  // namespace
 
 std::optional<std::size_t> UsrsctpTransport::pick_socket(const base::Endpoint& remote) const {
@@ -170,114 +165,66 @@ void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const base::Endpo
     if (!id) return;
     peer->paths[*id].confirmed = true;
     if (probe->seq != 0) echo_arrived(*peer, *id, socket_index, probe->seq);
-    if (probe->cookie != 0) answer_challenge(*peer, *id, probe->cookie, now);
+    if (probe->cookie != 0 && learner_.answer(peer->id, probe->cookie, now))
+      send_request(*peer, *id, probe->cookie, now);
     return;
   }
-  // A request. From one of the peer's paths (address and port, on this socket): echo it.
-  for (const Peer::Path& path : peer->paths) {
-    if (path.socket == socket_index && path.remote == from) {
-      send_auth(*peer, socket_index, from,
-                {path_auth::kEcho, probe->path_id, probe->seq, probe->stamp, 0, 0});
-      ++stats_.probe_echoes_out;
-      return;
-    }
+  // A request: echoed from one of the peer's paths, else the learner's (candidate, commit).
+  std::vector<PathLearner::PathView> paths;
+  paths.reserve(peer->paths.size());
+  for (const Peer::Path& path : peer->paths)
+    paths.push_back({path.socket, path.remote, path.learned_id});
+  carry_out(*peer, socket_index,
+            learner_.on_request(peer->id, paths, socket_index, from, *probe, now), now);
+}
+
+void UsrsctpTransport::carry_out(Peer& peer, std::size_t socket_index,
+                                 const PathLearner::Answer& answer, double now) {
+  if (answer.new_candidate) {
+    LOG_DEBUG("peer %s: %s (socket %s) is a candidate path", peers_[peer.id].name.c_str(),
+              answer.new_candidate->to_string().c_str(),
+              sockets_[socket_index]->local().to_string().c_str());
   }
-  // From elsewhere: a candidate. The answer to its challenge makes it a path; else challenge it.
-  Peer::Candidate& c = candidate_for(*peer, socket_index, from, now);
-  if (probe->cookie != 0 && probe->cookie == c.cookie) {
-    Peer::Candidate proven = c;
-    commit(*peer, proven, probe->path_id, now);
-    send_auth(*peer, socket_index, from,
-              {path_auth::kEcho, probe->path_id, probe->seq, probe->stamp, 0, 0});
+  if (answer.commit) commit(peer, *answer.commit, now);
+  if (!answer.echo) return;
+  const PathLearner::Echo& echo = *answer.echo;
+  int err = send_auth(peer, echo.socket, echo.to, echo.probe);
+  if (!echo.challenge())
     ++stats_.probe_echoes_out;
-    return;
-  }
-  challenge(*peer, c, probe->path_id, probe->seq, probe->stamp, now);
-}
-
-UsrsctpTransport::Peer::Candidate& UsrsctpTransport::candidate_for(Peer& peer,
-                                                                   std::size_t socket_index,
-                                                                   const base::Endpoint& from,
-                                                                   double now) {
-  for (Peer::Candidate& c : peer.candidates) {
-    if (c.socket == socket_index && c.from == from && now - c.created < kCandidateLife) return c;
-  }
-  std::erase_if(peer.candidates, [&](const Peer::Candidate& c) {
-    return (c.socket == socket_index && c.from == from) || now - c.created >= kCandidateLife;
-  });
-  if (peer.candidates.size() >= kMaxCandidates) {  // the oldest goes
-    peer.candidates.erase(std::min_element(
-        peer.candidates.begin(), peer.candidates.end(),
-        [](const Peer::Candidate& a, const Peer::Candidate& b) { return a.created < b.created; }));
-  }
-  peer.candidates.push_back({socket_index, from, path_auth::random_cookie(), now, -1, 0});
-  LOG_DEBUG("peer %s: %s (socket %s) is a candidate path", peers_[peer.id].name.c_str(),
-            from.to_string().c_str(), sockets_[socket_index]->local().to_string().c_str());
-  return peer.candidates.back();
-}
-
-void UsrsctpTransport::challenge(Peer& peer, Peer::Candidate& c, std::uint8_t path_id,
-                                 std::uint32_t seq, std::uint64_t stamp, double now) {
-  if (c.challenges >= kChallengesPerCandidate) return;
-  if (c.last_challenge >= 0 && now - c.last_challenge < kChallengeGap) return;
-  if (now - challenge_window_start_ >= 1.0) {
-    challenge_window_start_ = now;
-    challenges_in_window_ = 0;
-  }
-  if (challenges_in_window_ >= kChallengesPerSecond) return;
-  ++challenges_in_window_;
-  ++c.challenges;
-  c.last_challenge = now;
-  if (send_auth(peer, c.socket, c.from, {path_auth::kEcho, path_id, seq, stamp, 0, c.cookie}) == 0)
+  else if (err == 0)
     ++stats_.challenges_out;
-}
-
-void UsrsctpTransport::answer_challenge(Peer& peer, std::size_t id, std::uint64_t cookie,
-                                        double now) {
-  if (cookie == peer.answered_cookie && now - peer.answered_at < kChallengeGap) return;
-  peer.answered_cookie = cookie;
-  peer.answered_at = now;
-  send_request(peer, id, cookie, now);
 }
 
 void UsrsctpTransport::nominate(Link& link, std::size_t socket_index, const base::Endpoint& from) {
   Peer& peer = *link.p;
   if (!peer.key) return;
   double now = mono_now();
-  challenge(peer, candidate_for(peer, socket_index, from, now), kNoPathId, 0, 0, now);
+  carry_out(peer, socket_index, learner_.nominate(peer.id, socket_index, from, now), now);
 }
 
-void UsrsctpTransport::commit(Peer& peer, const Peer::Candidate& c, std::uint8_t sender_id,
-                              double now) {
+void UsrsctpTransport::commit(Peer& peer, const PathLearner::Commit& c, double now) {
   const std::string& name = peers_[peer.id].name;
-  std::erase_if(peer.candidates, [&](const Peer::Candidate& x) { return x.cookie == c.cookie; });
-  std::size_t index = peer.paths.size();
-  for (std::size_t i = 0; i < peer.paths.size(); ++i) {
-    if (peer.paths[i].learned() && peer.paths[i].socket == c.socket &&
-        peer.paths[i].learned_id == sender_id)
-      index = i;
-  }
-  if (index < peer.paths.size()) {
+  std::size_t index = c.path;
+  if (c.kind == PathLearner::Commit::Kind::moved) {
     Peer::Path& path = peer.paths[index];
     LOG_INFO("peer %s: path %zu moved from %s to %s (proved by the peer's key; socket %s)",
-             name.c_str(), index, path.remote.to_string().c_str(), c.from.to_string().c_str(),
+             name.c_str(), index, path.remote.to_string().c_str(), c.remote.to_string().c_str(),
              sockets_[c.socket]->local().to_string().c_str());
-    path.remote = c.from;
+    path.remote = c.remote;
     ++stats_.path_moves;
+  } else if (c.kind == PathLearner::Commit::Kind::full) {
+    LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
+             name.c_str(), c.remote.to_string().c_str(), peer.paths.size());
+    return;
   } else {
-    if (peer.paths.size() >= kMaxPaths) {
-      LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
-               name.c_str(), c.from.to_string().c_str(), peer.paths.size());
-      return;
-    }
     Peer::Path path;
     path.socket = c.socket;
-    path.remote = c.from;
-    path.learned_id = sender_id;
+    path.remote = c.remote;
+    path.learned_id = c.learned_id;
     peer.paths.push_back(path);
     ++stats_.paths_learned;
     LOG_INFO("peer %s: path %zu learned: %s -> %s (proved by the peer's key)", name.c_str(), index,
-             sockets_[c.socket]->local().to_string().c_str(), c.from.to_string().c_str());
+             sockets_[c.socket]->local().to_string().c_str(), c.remote.to_string().c_str());
     if (peer.monitor) {
       peer.monitor->add_path(now);
     } else if (peer.paths.size() == 2) {
@@ -341,6 +288,7 @@ PathMonitorOptions UsrsctpTransport::monitor_options() const {
 
 void UsrsctpTransport::on_probe_tick() {
   double now = mono_now(), loop_now = loop_.now();
+  learner_.expire(now);
   for (auto& peer : peer_state_) {
     // Without a ready association the peer may have lost our address (it restarted, or our
     // NAT mapping changed while idle): SCTP's INITs cannot tell it (they carry no tag of ours),

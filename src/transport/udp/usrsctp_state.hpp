@@ -24,17 +24,6 @@
 
 namespace transport::udp {
 
-// An address that is not a path yet but proved a peer's key (an authenticated request, or SCTP
-// packets with one of our verification tags): it becomes a path when a request carrying
-// `cookie`, which we sent only there, comes back from exactly there.
-struct UsrsctpTransport::PeerCandidate {
-  std::size_t socket = 0;
-  base::Endpoint from;
-  std::uint64_t cookie = 0;
-  double created = 0, last_challenge = -1;
-  int challenges = 0;
-};
-
 // FEC below SCTP on one path (transport_usrsctp_fec.cpp): the numbering and parity of the
 // datagrams we send on it and how much parity they get, and the rebuilding and in-order release
 // of the ones we receive on it.
@@ -69,7 +58,6 @@ struct UsrsctpTransport::Peer {
     std::shared_ptr<PathFec> fec;  // made when FEC is offered by us (receiving) or agreed (sending)
     bool learned() const { return learned_id >= 0; }
   };
-  using Candidate = PeerCandidate;
 
   PeerId id = 0;
   std::optional<path_auth::PathKey> key;  // authenticated probes and learning: with a key only
@@ -86,10 +74,7 @@ struct UsrsctpTransport::Peer {
     double next = 0;
     std::vector<std::uint32_t> unacked;  // chunks in flight per slot at the last firing
   } chase;
-  std::vector<Candidate> candidates;  // at most kMaxCandidates
   std::uint32_t next_seq = 1;         // requests on paths without a monitor
-  std::uint64_t answered_cookie = 0;  // the last challenge we answered, and when
-  double answered_at = -1;
   std::vector<Link*> slots;          // index = slot = SCTP port - sctp_port
   bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
   // Path MTU (transport_usrsctp_pmtu.cpp): what the peer's associations are sized for, and the
@@ -161,8 +146,7 @@ namespace detail {
 
 inline constexpr std::size_t kSctpCommonHeader = 12;
 inline constexpr std::uint8_t kChunkInit = 1, kChunkInitAck = 2;
-inline constexpr std::size_t kMaxPaths = 32;
-inline constexpr std::size_t kMaxCandidates = 4;
+inline constexpr std::size_t kMaxPaths = PathLearner::kMaxPaths;
 
 // Plain path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
 inline constexpr std::size_t kProbeSize = 24;

@@ -41,6 +41,7 @@
 #include "src/base/event_loop.hpp"
 #include "src/transport/path_auth.hpp"
 #include "src/transport/path_monitor.hpp"
+#include "src/transport/udp/path_learner.hpp"
 #include "src/transport/udp/pmtu.hpp"
 #include "src/transport/transport.hpp"
 #include "src/transport/udp/udp_socket.hpp"
@@ -78,7 +79,6 @@ class UsrsctpTransport final : public Transport {
 
   struct Link;
   struct Peer;
-  struct PeerCandidate;
   struct PathFec;
 
  private:
@@ -109,13 +109,11 @@ class UsrsctpTransport final : public Transport {
   void send_request(Peer& peer, std::size_t path, std::uint64_t cookie, double now);
   int send_auth(Peer& peer, std::size_t socket_index, const base::Endpoint& to,
                 const path_auth::Probe& probe);
-  PeerCandidate& candidate_for(Peer& peer, std::size_t socket_index, const base::Endpoint& from,
-                               double now);
-  void challenge(Peer& peer, PeerCandidate& candidate, std::uint8_t path_id, std::uint32_t seq,
-                 std::uint64_t stamp, double now);
-  void answer_challenge(Peer& peer, std::size_t path, std::uint64_t cookie, double now);
+  // Carries out what the learner answered for an input from socket_index.
+  void carry_out(Peer& peer, std::size_t socket_index, const PathLearner::Answer& answer,
+                 double now);
   void nominate(Link& link, std::size_t socket_index, const base::Endpoint& from);
-  void commit(Peer& peer, const PeerCandidate& candidate, std::uint8_t sender_id, double now);
+  void commit(Peer& peer, const PathLearner::Commit& commit, double now);
   PathMonitorOptions monitor_options() const;
   void update_paths(Peer& peer, double now);
   std::vector<std::uint32_t> nudge_retransmission(Peer& peer);
@@ -164,8 +162,7 @@ class UsrsctpTransport final : public Transport {
   base::EventLoop& loop_;
   double unknown_logged_at_ = -1;  // loop time of the last "no peer's address" log line
   double unauth_logged_at_ = -1;   // loop time of the last "no key of ours" log line
-  double challenge_window_start_ = -1;  // challenges sent in the current second (all peers)
-  int challenges_in_window_ = 0;
+  PathLearner learner_;  // candidates, challenges and commits of every peer (path_learner.hpp)
   UsrsctpOptions options_;
   std::vector<PeerEndpoints> peers_;
   Events* events_ = nullptr;
