@@ -11,7 +11,7 @@ cd "$repo"
 # folder: the folders its files may include besides their own (bottom to top).
 declare -A below=(
   [policy]=""
-  [tun]=""
+  [tun]="src/base"
   [src/base]=""
   [src/crypto]="src/base"
   [src/codec]="src/base"

@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tun/bytes.hpp"
-#include "tun/gso.hpp"
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "tun/vnet.hpp"
 
 namespace tun::gro {
 namespace {
-
-using bytes::load16;
-using bytes::load32;
-using bytes::store16;
 
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
@@ -26,15 +22,10 @@ struct Segment {
   std::size_t l4 = 0, headers = 0, payload = 0;
 };
 
-std::uint16_t fold(std::uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(sum);
-}
-
 // The sum of the TCP pseudo-header (addresses, protocol, TCP length), folded.
 std::uint16_t pseudo_sum(std::span<const std::uint8_t> p, const Segment& s, std::size_t tcp_len) {
-  std::uint32_t sum = s.v6 ? gso::checksum_add(p.subspan(8, 32)) : gso::checksum_add(p.subspan(12, 8));
-  return fold(sum + kProtoTcp + static_cast<std::uint32_t>(tcp_len));
+  return base::checksum::add(s.v6 ? p.subspan(8, 32) : p.subspan(12, 8),
+                             kProtoTcp + static_cast<std::uint32_t>(tcp_len));
 }
 
 // Parses p as an unfragmented IPv4 or IPv6 (no extension headers) TCP segment with payload,
@@ -45,12 +36,12 @@ Segment parse(std::span<const std::uint8_t> p) {
   std::size_t l4;
   if (p[0] >> 4 == 4) {
     l4 = (p[0] & 0x0fu) * 4u;
-    if (l4 < kIpv4MinHeader || p[9] != kProtoTcp || load16(p, 2) != p.size()) return {};
-    if ((load16(p, 6) & 0x3fff) != 0) return {};  // MF or a fragment offset
-    if (p.size() < l4 || fold(gso::checksum_add(p.first(l4))) != 0xffff) return {};
+    if (l4 < kIpv4MinHeader || p[9] != kProtoTcp || base::load_be16(p, 2) != p.size()) return {};
+    if ((base::load_be16(p, 6) & 0x3fff) != 0) return {};  // MF or a fragment offset
+    if (p.size() < l4 || base::checksum::add(p.first(l4)) != 0xffff) return {};
   } else if (p[0] >> 4 == 6) {
     s.v6 = true;
-    if (p.size() < kIpv6Header || p[6] != kProtoTcp || load16(p, 4) != p.size() - kIpv6Header) return {};
+    if (p.size() < kIpv6Header || p[6] != kProtoTcp || base::load_be16(p, 4) != p.size() - kIpv6Header) return {};
     l4 = kIpv6Header;
   } else {
     return {};
@@ -60,8 +51,8 @@ Segment parse(std::span<const std::uint8_t> p) {
   if (tcp_len < kTcpMinHeader || p.size() <= l4 + tcp_len) return {};  // no payload: nothing to join
   const std::uint8_t flags = p[l4 + 13];
   if (flags != kTcpAck && flags != (kTcpAck | kTcpPsh)) return {};
-  if (load16(p, l4 + 18) != 0) return {};  // an urgent pointer
-  if (fold(gso::checksum_add(p.subspan(l4), pseudo_sum(p, s, p.size() - l4))) != 0xffff) return {};
+  if (base::load_be16(p, l4 + 18) != 0) return {};  // an urgent pointer
+  if (base::checksum::add(p.subspan(l4), pseudo_sum(p, s, p.size() - l4)) != 0xffff) return {};
   s.l4 = l4;
   s.headers = l4 + tcp_len;
   s.payload = p.size() - s.headers;
@@ -87,8 +78,8 @@ Coalescer::Add Coalescer::add(std::span<const std::uint8_t> packet) {
     l4_ = s.l4;
     headers_ = s.headers;
     mss_ = last_payload_ = s.payload;
-    next_seq_ = load32(packet, s.l4 + 4) + static_cast<std::uint32_t>(s.payload);
-    next_id_ = s.v6 ? 0 : static_cast<std::uint16_t>(load16(packet, 4) + 1);
+    next_seq_ = base::load_be32(packet, s.l4 + 4) + static_cast<std::uint32_t>(s.payload);
+    next_id_ = s.v6 ? 0 : static_cast<std::uint16_t>(base::load_be16(packet, 4) + 1);
     flags_ = packet[s.l4 + 13];
     return Add::joined;
   }
@@ -99,14 +90,14 @@ Coalescer::Add Coalescer::add(std::span<const std::uint8_t> packet) {
   if (joins && !v6_) {
     // Version, IHL, TOS; flags, TTL, protocol; addresses and options. Not: length, ID, checksum.
     joins = same(first, packet, 0, 2) && same(first, packet, 6, 10) && same(first, packet, 12, l4_) &&
-            load16(packet, 4) == next_id_;
+            base::load_be16(packet, 4) == next_id_;
   } else if (joins) {
     // Version, traffic class, flow label; next header, hop limit, addresses. Not: payload length.
     joins = same(first, packet, 0, 4) && same(first, packet, 6, kIpv6Header);
   }
   // Ports; (sequence number: the next one); acknowledgement, data offset; (flags); window;
   // (checksum); urgent pointer and options.
-  joins = joins && same(first, packet, l4_, l4_ + 4) && load32(packet, l4_ + 4) == next_seq_ &&
+  joins = joins && same(first, packet, l4_, l4_ + 4) && base::load_be32(packet, l4_ + 4) == next_seq_ &&
           same(first, packet, l4_ + 8, l4_ + 13) && same(first, packet, l4_ + 14, l4_ + 16) &&
           same(first, packet, l4_ + 18, headers_);
   if (!joins) return Add::flush;
@@ -128,15 +119,15 @@ const PacketBuf* Coalescer::take() {
   if (count_ > 1) {
     const std::span<std::uint8_t> p = buf_.data();
     if (v6_) {
-      store16(p, 4, static_cast<std::uint32_t>(p.size() - kIpv6Header));
+      base::store_be16(p, 4, static_cast<std::uint32_t>(p.size() - kIpv6Header));
     } else {
-      store16(p, 2, static_cast<std::uint32_t>(p.size()));
-      store16(p, 10, 0);
-      store16(p, 10, static_cast<std::uint16_t>(~fold(gso::checksum_add(p.first(l4_)))));
+      base::store_be16(p, 2, static_cast<std::uint32_t>(p.size()));
+      base::store_be16(p, 10, 0);
+      base::store_be16(p, 10, static_cast<std::uint16_t>(~base::checksum::add(p.first(l4_))));
     }
     p[l4_ + 13] = flags_;
     Segment s{v6_, l4_, headers_, p.size() - headers_};
-    store16(p, l4_ + kTcpChecksumOffset, pseudo_sum(p, s, p.size() - l4_));  // partial: the kernel completes it
+    base::store_be16(p, l4_ + kTcpChecksumOffset, pseudo_sum(p, s, p.size() - l4_));  // partial: the kernel completes it
     hdr.flags = VnetHdr::kNeedsCsum;
     hdr.gso_type = v6_ ? VnetHdr::kGsoTcpV6 : VnetHdr::kGsoTcpV4;
     hdr.hdr_len = static_cast<std::uint16_t>(headers_);

@@ -13,15 +13,16 @@
 #include <span>
 #include <vector>
 
-#include "tun/bytes.hpp"
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "tun/gso.hpp"
 #include "tun/vnet.hpp"
 
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-using tun::bytes::store16;
-using tun::bytes::store32;
+using base::store_be16;
+using base::store_be32;
 
 struct Seg {
   bool v6 = false;
@@ -47,37 +48,37 @@ Bytes make(const Seg& s) {
   std::span<std::uint8_t> b(p);
   if (s.v6) {
     p[0] = 0x60;
-    store16(b, 4, static_cast<std::uint32_t>(size - 40));
+    store_be16(b, 4, static_cast<std::uint32_t>(size - 40));
     p[6] = 6;
     p[7] = 64;
     for (int i = 0; i < 16; ++i) p[8 + i] = static_cast<std::uint8_t>(0x20 + i), p[24 + i] = static_cast<std::uint8_t>(0x40 + i);
   } else {
     p[0] = 0x45;
-    store16(b, 2, static_cast<std::uint32_t>(size));
-    store16(b, 4, s.id);
-    store16(b, 6, 0x4000);
+    store_be16(b, 2, static_cast<std::uint32_t>(size));
+    store_be16(b, 4, s.id);
+    store_be16(b, 6, 0x4000);
     p[8] = 64;
     p[9] = 6;
     p[12] = 10, p[13] = 1, p[14] = 0, p[15] = 2;
     p[16] = 10, p[17] = 2, p[18] = 0, p[19] = 2;
-    store16(b, 10, static_cast<std::uint16_t>(~tun::gso::checksum_add(b.first(20))));
+    store_be16(b, 10, static_cast<std::uint16_t>(~base::checksum::add(b.first(20))));
   }
-  store16(b, l4, s.sport);
-  store16(b, l4 + 2, 5201);
-  store32(b, l4 + 4, s.seq);
-  store32(b, l4 + 8, 77777);
+  store_be16(b, l4, s.sport);
+  store_be16(b, l4 + 2, 5201);
+  store_be32(b, l4 + 4, s.seq);
+  store_be32(b, l4 + 8, 77777);
   p[l4 + 12] = 0x80;  // 32-byte header
   p[l4 + 13] = s.flags;
-  store16(b, l4 + 14, 500);
+  store_be16(b, l4 + 14, 500);
   p[l4 + 20] = 1, p[l4 + 21] = 1, p[l4 + 22] = 8, p[l4 + 23] = 10;  // NOP NOP TS
-  store32(b, l4 + 24, s.tsval);
-  store32(b, l4 + 28, 99);
+  store_be32(b, l4 + 24, s.tsval);
+  store_be32(b, l4 + 28, 99);
   for (std::size_t i = 0; i < s.payload; ++i) p[l4 + tcp + i] = static_cast<std::uint8_t>(s.fill + i);
-  std::uint32_t pseudo = s.v6 ? tun::gso::checksum_add(b.subspan(8, 32)) : tun::gso::checksum_add(b.subspan(12, 8));
+  std::uint32_t pseudo = s.v6 ? base::checksum::add(b.subspan(8, 32)) : base::checksum::add(b.subspan(12, 8));
   pseudo += 6 + static_cast<std::uint32_t>(size - l4);
-  std::uint16_t sum = static_cast<std::uint16_t>(~tun::gso::checksum_add(b.subspan(l4), fold(pseudo)));
+  std::uint16_t sum = static_cast<std::uint16_t>(~base::checksum::add(b.subspan(l4), fold(pseudo)));
   if (s.bad_checksum) sum ^= 0x0101;
-  store16(b, l4 + 16, sum);
+  store_be16(b, l4 + 16, sum);
   return p;
 }
 

@@ -1,28 +1,17 @@
 #include "tun/gso.hpp"
 
-#include "tun/bytes.hpp"
-
 #include <algorithm>
-#include <bit>
-#include <cstring>
+
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 
 namespace tun::gso {
 namespace {
-
-using bytes::load16;
-using bytes::load32;
-using bytes::store16;
-using bytes::store32;
 
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
 constexpr std::size_t kTcpChecksumOffset = 16;  // within the TCP header
 constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
-
-std::uint16_t fold(std::uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(sum);
-}
 
 // Where the TCP header starts and the headers end in a GSO super-packet.
 struct TcpLayout {
@@ -37,11 +26,11 @@ bool parse_tcp(std::span<const std::uint8_t> p, bool v6, TcpLayout& out) {
   if (!v6) {
     if (p.size() < kIpv4MinHeader || p[0] >> 4 != 4) return false;
     l4 = (p[0] & 0x0fu) * 4u;
-    if (l4 < kIpv4MinHeader || p[9] != kProtoTcp || load16(p, 2) != p.size()) return false;
-    if ((load16(p, 6) & 0x3fff) != 0) return false;  // MF or a fragment offset
+    if (l4 < kIpv4MinHeader || p[9] != kProtoTcp || base::load_be16(p, 2) != p.size()) return false;
+    if ((base::load_be16(p, 6) & 0x3fff) != 0) return false;  // MF or a fragment offset
   } else {
     if (p.size() < kIpv6Header || p[0] >> 4 != 6 || p[6] != kProtoTcp) return false;
-    if (load16(p, 4) != p.size() - kIpv6Header) return false;
+    if (base::load_be16(p, 4) != p.size() - kIpv6Header) return false;
     l4 = kIpv6Header;
   }
   if (p.size() < l4 + kTcpMinHeader) return false;
@@ -53,45 +42,15 @@ bool parse_tcp(std::span<const std::uint8_t> p, bool v6, TcpLayout& out) {
 
 }  // namespace
 
-std::uint16_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t initial) {
-  // Sums native-order words (8 bytes at a time) and byte-swaps the folded result on a
-  // little-endian host: the one's-complement sum commutes with byte swapping (RFC 1071 2.B).
-  const std::uint8_t* p = data.data();
-  const std::size_t n = data.size();
-  std::uint64_t acc = 0;
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    acc += (w & 0xffffffffu) + (w >> 32);
-  }
-  for (; i + 2 <= n; i += 2) {
-    std::uint16_t w;
-    std::memcpy(&w, p + i, 2);
-    acc += w;
-  }
-  if (i < n) {
-    const std::uint8_t last[2] = {p[i], 0};
-    std::uint16_t w;
-    std::memcpy(&w, last, 2);
-    acc += w;
-  }
-  std::uint16_t sum = fold(acc);
-  if constexpr (std::endian::native == std::endian::little) {
-    sum = static_cast<std::uint16_t>(sum << 8 | sum >> 8);
-  }
-  return fold(std::uint64_t{sum} + initial);
-}
-
 bool complete_checksum(const VnetHdr& hdr, std::span<std::uint8_t> packet) {
   if ((hdr.flags & VnetHdr::kNeedsCsum) == 0) return true;
   const std::size_t start = hdr.csum_start;
   const std::size_t field = start + hdr.csum_offset;
   if (field + 2 > packet.size()) return false;
   // The field holds the pseudo-header sum, so summing it along with the rest finishes the job.
-  std::uint16_t sum = static_cast<std::uint16_t>(~checksum_add(packet.subspan(start)));
+  std::uint16_t sum = static_cast<std::uint16_t>(~base::checksum::add(packet.subspan(start)));
   if (sum == 0) sum = 0xffff;  // as skb_checksum_help(): 0 means "no checksum" to UDP
-  store16(packet, field, sum);
+  base::store_be16(packet, field, sum);
   return true;
 }
 
@@ -129,12 +88,12 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
   const std::span<std::uint8_t> seg(buf_.data(), largest);
   std::copy_n(packet.begin(), at.headers, seg.begin());  // fields below are rewritten per segment
 
-  const std::uint16_t ip_id = v6 ? 0 : load16(packet, 4);
-  const std::uint32_t seq = load32(packet, at.l4 + 4);
+  const std::uint16_t ip_id = v6 ? 0 : base::load_be16(packet, 4);
+  const std::uint32_t seq = base::load_be32(packet, at.l4 + 4);
   const std::uint8_t tcp_flags = packet[at.l4 + 13];
   // The pseudo-header's addresses (v4: 12..20, v6: 8..40); protocol and length added per segment.
   const std::uint16_t addresses =
-      v6 ? checksum_add(packet.subspan(8, 32)) : checksum_add(packet.subspan(12, 8));
+      v6 ? base::checksum::add(packet.subspan(8, 32)) : base::checksum::add(packet.subspan(12, 8));
   std::size_t done = 0;
   for (std::uint32_t i = 0;; i++) {
     const std::size_t chunk = std::min(mss, payload - done);
@@ -142,23 +101,23 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
     std::copy_n(packet.begin() + static_cast<std::ptrdiff_t>(at.headers + done), chunk,
                 seg.begin() + static_cast<std::ptrdiff_t>(at.headers));
     if (v6) {
-      store16(seg, 4, static_cast<std::uint32_t>(size - kIpv6Header));
+      base::store_be16(seg, 4, static_cast<std::uint32_t>(size - kIpv6Header));
     } else {
-      store16(seg, 2, static_cast<std::uint32_t>(size));
-      store16(seg, 4, ip_id + i);
-      store16(seg, 10, 0);
-      store16(seg, 10, static_cast<std::uint16_t>(~checksum_add(seg.first(at.l4))));
+      base::store_be16(seg, 2, static_cast<std::uint32_t>(size));
+      base::store_be16(seg, 4, ip_id + i);
+      base::store_be16(seg, 10, 0);
+      base::store_be16(seg, 10, static_cast<std::uint16_t>(~base::checksum::add(seg.first(at.l4))));
     }
-    store32(seg, at.l4 + 4, seq + static_cast<std::uint32_t>(done));
+    base::store_be32(seg, at.l4 + 4, seq + static_cast<std::uint32_t>(done));
     std::uint8_t flags = tcp_flags;
     if (i > 0) flags &= static_cast<std::uint8_t>(~kTcpCwr);
     if (done + chunk < payload) flags &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
     seg[at.l4 + 13] = flags;
-    store16(seg, at.l4 + kTcpChecksumOffset, 0);
+    base::store_be16(seg, at.l4 + kTcpChecksumOffset, 0);
     const std::uint32_t pseudo = std::uint32_t{addresses} + kProtoTcp + (size - at.l4);
     const std::span<std::uint8_t> tcp = seg.subspan(at.l4, size - at.l4);
-    store16(seg, at.l4 + kTcpChecksumOffset,
-            static_cast<std::uint16_t>(~checksum_add(tcp, pseudo)));
+    base::store_be16(seg, at.l4 + kTcpChecksumOffset,
+            static_cast<std::uint16_t>(~base::checksum::add(tcp, pseudo)));
     segments_++;
     emit(seg.first(size));
     done += chunk;

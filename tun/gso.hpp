@@ -17,11 +17,6 @@
 
 namespace tun::gso {
 
-// One's-complement sum (RFC 1071) of data as big-endian 16-bit words, an odd last byte padded
-// with zero, added to `initial` and folded to 16 bits; not complemented. Chain calls to sum
-// discontiguous parts; every part but the last must have an even length.
-std::uint16_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t initial = 0);
-
 // When hdr has kNeedsCsum: completes the partial L4 checksum of packet (the bytes after the vnet
 // header) in place, as the kernel's skb_checksum_help() does: the 16-bit field at
 // csum_start + csum_offset, which holds the pseudo-header sum, is replaced by the complemented

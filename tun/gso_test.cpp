@@ -29,6 +29,9 @@
 #include <vector>
 
 #include "tun/gso.hpp"
+
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "tun/linux_tun_test_util.hpp"
 #include "tun/netlink.hpp"
 #include "tun/vnet.hpp"
@@ -39,21 +42,6 @@ using Bytes = std::vector<std::uint8_t>;
 using tun::VnetHdr;
 
 constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kPsh = 0x08, kAck = 0x10, kEce = 0x40, kCwr = 0x80;
-
-std::uint16_t rd16(std::span<const std::uint8_t> p, std::size_t at) {
-  return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]);
-}
-std::uint32_t rd32(std::span<const std::uint8_t> p, std::size_t at) {
-  return std::uint32_t{rd16(p, at)} << 16 | rd16(p, at + 2);
-}
-void wr16(Bytes& p, std::size_t at, std::uint32_t v) {
-  p[at] = static_cast<std::uint8_t>(v >> 8);
-  p[at + 1] = static_cast<std::uint8_t>(v);
-}
-void wr32(Bytes& p, std::size_t at, std::uint32_t v) {
-  wr16(p, at, v >> 16);
-  wr16(p, at + 2, v);
-}
 
 // The test's own RFC 1071 sum, byte pair by byte pair: sum of the big-endian words of
 // p[from, to) (odd tail padded) plus initial, folded, not complemented.
@@ -104,7 +92,7 @@ Bytes make_super(const Spec& s) {
   Bytes p(l4 + tcp_len + s.payload, 0);
   if (s.v6) {
     p[0] = 0x60, p[1] = 0x01, p[2] = 0x23, p[3] = 0x45;  // flow label 0x12345
-    wr16(p, 4, static_cast<std::uint32_t>(p.size() - 40));
+    base::store_be16(p, 4, static_cast<std::uint32_t>(p.size() - 40));
     p[6] = 6, p[7] = 64;
     const std::uint8_t src[16] = {0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     const std::uint8_t dst[16] = {0xfd, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
@@ -112,27 +100,27 @@ Bytes make_super(const Spec& s) {
     std::memcpy(&p[24], dst, 16);
   } else {
     p[0] = 0x45, p[1] = 0x02;  // ECT(0)
-    wr16(p, 2, static_cast<std::uint32_t>(p.size()));
-    wr16(p, 4, s.ip_id);
-    wr16(p, 6, 0x4000);  // DF
+    base::store_be16(p, 2, static_cast<std::uint32_t>(p.size()));
+    base::store_be16(p, 4, s.ip_id);
+    base::store_be16(p, 6, 0x4000);  // DF
     p[8] = 64, p[9] = 6;
     const std::uint8_t addrs[8] = {10, 1, 0, 1, 10, 2, 0, 2};
     std::memcpy(&p[12], addrs, 8);
-    wr16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
+    base::store_be16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
   }
-  wr16(p, l4, 40000);
-  wr16(p, l4 + 2, 5201);
-  wr32(p, l4 + 4, s.seq);
-  wr32(p, l4 + 8, 0x11223344);
+  base::store_be16(p, l4, 40000);
+  base::store_be16(p, l4 + 2, 5201);
+  base::store_be32(p, l4 + 4, s.seq);
+  base::store_be32(p, l4 + 8, 0x11223344);
   p[l4 + 12] = static_cast<std::uint8_t>(tcp_len / 4 << 4);
   p[l4 + 13] = s.tcp_flags;
-  wr16(p, l4 + 14, 502);
+  base::store_be16(p, l4 + 14, 502);
   if (s.ts_option) {
     const std::uint8_t opt[12] = {1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 42};
     std::memcpy(&p[l4 + 20], opt, 12);
   }
   for (std::size_t i = 0; i < s.payload; i++) p[l4 + tcp_len + i] = payload_byte(i);
-  wr16(p, l4 + 16, ref_pseudo(p, l4, 6));
+  base::store_be16(p, l4 + 16, ref_pseudo(p, l4, 6));
   return p;
 }
 
@@ -177,19 +165,19 @@ void check_segments(const Spec& s, const Bytes& super, const std::vector<Bytes>&
     const std::size_t chunk = last ? s.payload - i * s.mss : s.mss;
     REQUIRE(p.size() == headers + chunk);
     if (s.v6) {
-      CHECK(rd16(p, 4) == p.size() - 40);
+      CHECK(base::load_be16(p, 4) == p.size() - 40);
       CHECK(std::equal(p.begin(), p.begin() + 4, super.begin()));  // version, class, flow label
       CHECK(std::equal(p.begin() + 6, p.begin() + 40, super.begin() + 6));
     } else {
-      CHECK(rd16(p, 2) == p.size());
-      CHECK(rd16(p, 4) == static_cast<std::uint16_t>(s.ip_id + i));
-      CHECK(rd16(p, 6) == 0x4000);
+      CHECK(base::load_be16(p, 2) == p.size());
+      CHECK(base::load_be16(p, 4) == static_cast<std::uint16_t>(s.ip_id + i));
+      CHECK(base::load_be16(p, 6) == 0x4000);
       CHECK(ipv4_header_ok(p));
       CHECK(std::equal(p.begin() + 8, p.begin() + 10, super.begin() + 8));  // TTL, protocol
       CHECK(std::equal(p.begin() + 12, p.begin() + 20, super.begin() + 12));
     }
-    CHECK(rd32(p, l4 + 4) == static_cast<std::uint32_t>(s.seq + i * s.mss));
-    CHECK(rd32(p, l4 + 8) == rd32(super, l4 + 8));
+    CHECK(base::load_be32(p, l4 + 4) == static_cast<std::uint32_t>(s.seq + i * s.mss));
+    CHECK(base::load_be32(p, l4 + 8) == base::load_be32(super, l4 + 8));
     std::uint8_t want = s.tcp_flags;
     if (!first) want &= static_cast<std::uint8_t>(~kCwr);
     if (!last) want &= static_cast<std::uint8_t>(~(kPsh | kFin));
@@ -266,11 +254,11 @@ TEST_CASE("gso: checksum_add matches a byte-by-byte RFC 1071 sum") {
     CAPTURE(n);
     Bytes b(n);
     for (auto& x : b) x = static_cast<std::uint8_t>(rng());
-    CHECK(tun::gso::checksum_add(b) == ref_sum(b, 0, n));
-    CHECK(tun::gso::checksum_add(b, 0x1fffe) == ref_sum(b, 0, n, 0x1fffe));
+    CHECK(base::checksum::add(b) == ref_sum(b, 0, n));
+    CHECK(base::checksum::add(b, 0x1fffe) == ref_sum(b, 0, n, 0x1fffe));
   }
   const Bytes ones(4096, 0xff);
-  CHECK(tun::gso::checksum_add(ones) == 0xffff);
+  CHECK(base::checksum::add(ones) == 0xffff);
 }
 
 TEST_CASE("gso: a TCPv4 super-packet of 5000 bytes becomes 4 checksummed segments") {
@@ -282,9 +270,9 @@ TEST_CASE("gso: a TCPv4 super-packet of 5000 bytes becomes 4 checksummed segment
   REQUIRE(r.packets.size() == 4);
   CHECK(r.packets[0].size() == 52 + 1448);
   CHECK(r.packets[3].size() == 52 + 5000 - 3 * 1448);
-  CHECK(rd16(r.packets[1], 4) == 0xffff);  // 0xfffe + 1
-  CHECK(rd16(r.packets[2], 4) == 0x0000);  // wrapped
-  CHECK(rd32(r.packets[3], 24) == 248);    // 0xfffff000 + 3 * 1448, wrapped
+  CHECK(base::load_be16(r.packets[1], 4) == 0xffff);  // 0xfffe + 1
+  CHECK(base::load_be16(r.packets[2], 4) == 0x0000);  // wrapped
+  CHECK(base::load_be32(r.packets[3], 24) == 248);    // 0xfffff000 + 3 * 1448, wrapped
   CHECK(r.packets[0][33] == (kAck | kCwr | kEce));
   CHECK(r.packets[1][33] == (kAck | kEce));
   CHECK(r.packets[3][33] == (kAck | kPsh | kFin | kEce));
@@ -366,8 +354,8 @@ TEST_CASE("gso: packets without GSO: plain ones pass as they are, partial checks
   CHECK(r.packets[0].size() == in.size());
   CHECK(l4_checksum_ok(r.packets[0], 20, 6));
   Bytes expected = in;
-  wr16(expected, 36, 0);
-  wr16(expected, 36, ~ref_sum(expected, 20, expected.size(), ref_pseudo(expected, 20, 6)));
+  base::store_be16(expected, 36, 0);
+  base::store_be16(expected, 36, ~ref_sum(expected, 20, expected.size(), ref_pseudo(expected, 20, 6)));
   CHECK(r.packets[0] == expected);
   CHECK(seg.segments() == 0);  // no GSO involved
 
@@ -383,19 +371,19 @@ TEST_CASE("gso: complete_checksum on a UDP packet, bounds and the 0 -> 0xffff ru
     Bytes p(l4 + 8 + payload, 0);
     if (v6) {
       p[0] = 0x60, p[6] = 17, p[7] = 64;
-      wr16(p, 4, static_cast<std::uint32_t>(8 + payload));
+      base::store_be16(p, 4, static_cast<std::uint32_t>(8 + payload));
       p[8] = 0xfd, p[23] = 1, p[24] = 0xfd, p[39] = 2;
     } else {
       p[0] = 0x45, p[8] = 64, p[9] = 17;
-      wr16(p, 2, static_cast<std::uint32_t>(p.size()));
+      base::store_be16(p, 2, static_cast<std::uint32_t>(p.size()));
       p[12] = 10, p[15] = 1, p[16] = 10, p[19] = 2;
-      wr16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
+      base::store_be16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
     }
-    wr16(p, l4, 5353);
-    wr16(p, l4 + 2, 53);
-    wr16(p, l4 + 4, static_cast<std::uint32_t>(8 + payload));
+    base::store_be16(p, l4, 5353);
+    base::store_be16(p, l4 + 2, 53);
+    base::store_be16(p, l4 + 4, static_cast<std::uint32_t>(8 + payload));
     for (std::size_t i = 0; i < payload; i++) p[l4 + 8 + i] = payload_byte(i * 3);
-    wr16(p, l4 + 6, ref_pseudo(p, l4, 17));
+    base::store_be16(p, l4 + 6, ref_pseudo(p, l4, 17));
 
     VnetHdr h;
     h.flags = VnetHdr::kNeedsCsum;
@@ -409,12 +397,12 @@ TEST_CASE("gso: complete_checksum on a UDP packet, bounds and the 0 -> 0xffff ru
                      p.begin() + static_cast<std::ptrdiff_t>(l4 + 8)));
 
     // Adjust a payload word so the checksum comes out 0: UDP must then carry 0xffff.
-    const std::uint16_t c = rd16(done, l4 + 6);
-    const std::uint32_t w = rd16(p, l4 + 8) + std::uint32_t{c};
-    wr16(p, l4 + 8, (w & 0xffff) + (w >> 16));
+    const std::uint16_t c = base::load_be16(done, l4 + 6);
+    const std::uint32_t w = base::load_be16(p, l4 + 8) + std::uint32_t{c};
+    base::store_be16(p, l4 + 8, (w & 0xffff) + (w >> 16));
     Bytes zero = p;
     REQUIRE(tun::gso::complete_checksum(h, zero));
-    CHECK(rd16(zero, l4 + 6) == 0xffff);
+    CHECK(base::load_be16(zero, l4 + 6) == 0xffff);
     CHECK(l4_checksum_ok(zero, l4, 17));
 
     // Without kNeedsCsum nothing happens; offsets past the end are refused, packet untouched.
@@ -486,14 +474,14 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
     CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
     if (v6) {
       CHECK(with_bytes([](Bytes& p) { p[6] = 0; }));  // a hop-by-hop extension header
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 4, rd16(p, 4) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 4, 0); }));  // jumbogram
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, base::load_be16(p, 4) - 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, 0); }));  // jumbogram
     } else {
       CHECK(with_bytes([](Bytes& p) { p[0] = 0x44; }));  // IHL 4
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 2, rd16(p, 2) + 1u); }));
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 2, rd16(p, 2) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 6, 0x2000); }));  // MF
-      CHECK(with_bytes([](Bytes& p) { wr16(p, 6, 0x0001); }));  // a fragment offset
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) + 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) - 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x2000); }));  // MF
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x0001); }));  // a fragment offset
     }
 
     // Every truncation: as cut (the length field disagrees), with the IP length field adjusted
@@ -503,7 +491,7 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
       const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
       CHECK(refused(good_hdr, cut));
       Bytes fixed = cut;
-      if (n >= 6) wr16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
+      if (n >= 6) base::store_be16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
       VnetHdr h = good_hdr;
       h.hdr_len = 0;
       const Result r = run(h, fixed);
@@ -577,7 +565,7 @@ std::size_t tcp_to_far_port(std::span<const std::uint8_t> p) {
   std::size_t l4 = 0;
   if (p[0] >> 4 == 4 && p[9] == 6) l4 = (p[0] & 0x0fu) * 4u;
   if (p[0] >> 4 == 6 && p.size() >= 40 && p[6] == 6) l4 = 40;
-  if (l4 == 0 || p.size() < l4 + 20 || rd16(p, l4 + 2) != kFarPort) return 0;
+  if (l4 == 0 || p.size() < l4 + 20 || base::load_be16(p, l4 + 2) != kFarPort) return 0;
   return l4;
 }
 
@@ -603,26 +591,26 @@ void write_reply(int fd, std::span<const std::uint8_t> from, std::uint32_t seq, 
   Bytes ip(l4 + tcp_len, 0);
   if (v6) {
     ip[0] = 0x60, ip[6] = 6, ip[7] = 64;
-    wr16(ip, 4, static_cast<std::uint32_t>(tcp_len));
+    base::store_be16(ip, 4, static_cast<std::uint32_t>(tcp_len));
     std::copy_n(from.begin() + 24, 16, ip.begin() + 8);  // source: the far address
     std::copy_n(from.begin() + 8, 16, ip.begin() + 24);
   } else {
     ip[0] = 0x45, ip[8] = 64, ip[9] = 6;
-    wr16(ip, 2, static_cast<std::uint32_t>(ip.size()));
+    base::store_be16(ip, 2, static_cast<std::uint32_t>(ip.size()));
     std::copy_n(from.begin() + 16, 4, ip.begin() + 12);
     std::copy_n(from.begin() + 12, 4, ip.begin() + 16);
-    wr16(ip, 10, ~ref_sum(ip, 0, 20) & 0xffff);
+    base::store_be16(ip, 10, ~ref_sum(ip, 0, 20) & 0xffff);
   }
   const std::size_t from_l4 = tcp_to_far_port(from);
-  wr16(ip, l4, kFarPort);
-  wr16(ip, l4 + 2, rd16(from, from_l4));
-  wr32(ip, l4 + 4, seq);
-  wr32(ip, l4 + 8, ack);
+  base::store_be16(ip, l4, kFarPort);
+  base::store_be16(ip, l4 + 2, base::load_be16(from, from_l4));
+  base::store_be32(ip, l4 + 4, seq);
+  base::store_be32(ip, l4 + 8, ack);
   ip[l4 + 12] = static_cast<std::uint8_t>(tcp_len / 4 << 4);
   ip[l4 + 13] = flags;
-  wr16(ip, l4 + 14, 65535);
-  if (flags & kSyn) ip[l4 + 20] = 2, ip[l4 + 21] = 4, wr16(ip, l4 + 22, 1460);
-  wr16(ip, l4 + 16, ~ref_sum(ip, l4, ip.size(), ref_pseudo(ip, l4, 6)) & 0xffff);
+  base::store_be16(ip, l4 + 14, 65535);
+  if (flags & kSyn) ip[l4 + 20] = 2, ip[l4 + 21] = 4, base::store_be16(ip, l4 + 22, 1460);
+  base::store_be16(ip, l4 + 16, ~ref_sum(ip, l4, ip.size(), ref_pseudo(ip, l4, 6)) & 0xffff);
   std::copy(ip.begin(), ip.end(), p.begin() + tun::kVnetHdrSize);
   expect(::write(fd, p.data(), p.size()) == static_cast<ssize_t>(p.size()), "write(tun)");
 }
@@ -648,7 +636,7 @@ std::string kernel_stream(int tun_fd, bool v6) {
       const std::span<const std::uint8_t> ip = std::span<const std::uint8_t>(in).subspan(10);
       const std::size_t l4 = tcp_to_far_port(ip);
       if (l4 != 0 && (ip[l4 + 13] & kSyn) != 0) {
-        isn = rd32(ip, l4 + 4);
+        isn = base::load_be32(ip, l4 + 4);
         write_reply(tun_fd, ip, far_isn, isn + 1, kSyn | kAck);
       }
     }
@@ -684,7 +672,7 @@ std::string kernel_stream(int tun_fd, bool v6) {
       expect(l4_checksum_ok(p, l4, 6), family + "a valid TCP checksum");
       expect(v6 || ipv4_header_ok(p), family + "a valid IPv4 header checksum");
       const std::size_t headers = l4 + (p[l4 + 12] >> 4) * 4u;
-      const std::size_t offset = rd32(p, l4 + 4) - (isn + 1);
+      const std::size_t offset = base::load_be32(p, l4 + 4) - (isn + 1);
       expect(offset + (p.size() - headers) <= sent.size(), family + "data within the stream");
       std::copy(p.begin() + static_cast<std::ptrdiff_t>(headers), p.end(),
                 got.begin() + static_cast<std::ptrdiff_t>(offset));

@@ -1,4 +1,6 @@
-#include "src/codec/header_codec.hpp"
+#include "src/codec/header_codec_detail.hpp"
+
+#include "src/base/checksum.hpp"
 
 #include <netinet/in.h>
 
@@ -14,50 +16,11 @@ namespace codec {
 namespace detail {
 namespace {
 
-// One's-complement sum of bytes in native byte order (RFC 1071 §2(B): byte-order independent,
-// converted to big-endian once folded). Parts may be chained while all but the last are even.
-std::uint64_t sum_native(const std::uint8_t* p, std::size_t n, std::uint64_t acc) {
-  while (n >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    acc += (v & 0xffffffffu) + (v >> 32);
-    p += 8;
-    n -= 8;
-  }
-  if (n >= 4) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    acc += v;
-    p += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    std::uint16_t v;
-    std::memcpy(&v, p, 2);
-    acc += v;
-    p += 2;
-    n -= 2;
-  }
-  if (n) {
-    std::uint16_t v = 0;
-    std::memcpy(&v, p, 1);  // the odd last byte is the high byte of a zero-padded word
-    acc += v;
-  }
-  return acc;
-}
-
-// Folds to 16 bits (not complemented) as a big-endian value; 0 only when everything was 0.
-std::uint16_t fold(std::uint64_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  auto v = static_cast<std::uint16_t>(acc);
-  if constexpr (std::endian::native == std::endian::little)
-    v = static_cast<std::uint16_t>(v >> 8 | v << 8);
-  return v;
-}
+using base::checksum::fold;
 
 std::uint16_t ipv4_header_checksum(const std::uint8_t* ip) {
-  std::uint64_t acc = sum_native(ip, 10, 0);
-  acc = sum_native(ip + 12, 8, acc);
+  std::uint64_t acc = base::checksum::partial(ip, 10, 0);
+  acc = base::checksum::partial(ip + 12, 8, acc);
   return static_cast<std::uint16_t>(~fold(acc));
 }
 
@@ -66,13 +29,13 @@ std::uint64_t pseudo_sum(const std::uint8_t* hdr, const Parsed& p, std::size_t l
   if (p.version == 4) {
     std::memcpy(ph, hdr + 12, 8);
     ph[9] = p.proto;
-    store16(ph + 10, static_cast<std::uint16_t>(l4_total));
-    return sum_native(ph, 12, 0);
+    base::store_be16(ph + 10, static_cast<std::uint16_t>(l4_total));
+    return base::checksum::partial(ph, 12, 0);
   }
   std::memcpy(ph, hdr + 8, 32);  // source, destination, upper-layer length, 0, next header
-  store32(ph + 32, static_cast<std::uint32_t>(l4_total));
+  base::store_be32(ph + 32, static_cast<std::uint32_t>(l4_total));
   ph[39] = p.proto;
-  return sum_native(ph, 40, 0);
+  return base::checksum::partial(ph, 40, 0);
 }
 
 constexpr std::uint8_t kFormFull = 0x01;  // + mode
@@ -95,7 +58,7 @@ std::size_t varint_len(std::uint32_t v) {
 // Which checksum mode describes the packet exactly; false if none does (escape).
 bool pick_mode(std::span<const std::uint8_t> packet, const Parsed& p, bool partial,
                std::uint8_t& mode) {
-  std::uint16_t field = load16(packet.data() + p.ip_len + l4_csum_offset(p.proto));
+  std::uint16_t field = base::load_be16(packet.data() + p.ip_len + l4_csum_offset(p.proto));
   auto payload = packet.subspan(std::size_t{p.ip_len} + p.l4_len);
   if (partial) {
     mode = kCsumPartial;
@@ -114,14 +77,14 @@ bool finish_header(std::uint8_t* hdr, const Parsed& p, std::uint8_t mode,
   std::size_t l4_total = p.l4_len + payload.size();
   if (p.version == 4) {
     if (20 + l4_total > 0xffff) return false;
-    store16(hdr + 2, static_cast<std::uint16_t>(20 + l4_total));
-    store16(hdr + 10, ipv4_header_checksum(hdr));
+    base::store_be16(hdr + 2, static_cast<std::uint16_t>(20 + l4_total));
+    base::store_be16(hdr + 10, ipv4_header_checksum(hdr));
   } else {
     if (l4_total > 0xffff) return false;
-    store16(hdr + 4, static_cast<std::uint16_t>(l4_total));
+    base::store_be16(hdr + 4, static_cast<std::uint16_t>(l4_total));
   }
-  if (p.proto == IPPROTO_UDP) store16(hdr + p.ip_len + 4, static_cast<std::uint16_t>(l4_total));
-  store16(hdr + p.ip_len + l4_csum_offset(p.proto), l4_checksum(hdr, p, payload, mode));
+  if (p.proto == IPPROTO_UDP) base::store_be16(hdr + p.ip_len + 4, static_cast<std::uint16_t>(l4_total));
+  base::store_be16(hdr + p.ip_len + l4_csum_offset(p.proto), l4_checksum(hdr, p, payload, mode));
   return true;
 }
 
@@ -156,7 +119,7 @@ void encode_udp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   if (ipf) first |= kUdpF;
   std::uint16_t id_delta = 0;
   if (p.version == 4) {
-    id_delta = static_cast<std::uint16_t>(load16(hdr + 4) - load16(c.hdr.data() + 4));
+    id_delta = static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
     if (id_delta != c.id_delta) first |= kUdpI;
   }
   w.u8(first);
@@ -181,7 +144,7 @@ Error decode_udp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* 
       if (!r.ok) return reader_error(r);
       if (delta == c.id_delta) return Error::bad_field;  // would not have been sent
     }
-    store16(hdr + 4, static_cast<std::uint16_t>(load16(hdr + 4) + delta));
+    base::store_be16(hdr + 4, static_cast<std::uint16_t>(base::load_be16(hdr + 4) + delta));
   } else if (first & kUdpI) {
     return Error::bad_field;
   }
@@ -256,24 +219,24 @@ bool analyze(std::span<const std::uint8_t> packet, Parsed& out) {
   const std::uint8_t* h = packet.data();
   std::size_t n = packet.size();
   if (!parse_shape(h, n, out)) return false;
-  if (out.version == 4 ? load16(h + 2) != n || load16(h + 10) != ipv4_header_checksum(h)
-                       : 40u + load16(h + 4) != n)
+  if (out.version == 4 ? base::load_be16(h + 2) != n || base::load_be16(h + 10) != ipv4_header_checksum(h)
+                       : 40u + base::load_be16(h + 4) != n)
     return false;
   std::size_t l4_total = n - out.ip_len;
-  if (out.proto == IPPROTO_UDP && load16(h + out.ip_len + 4) != l4_total) return false;
+  if (out.proto == IPPROTO_UDP && base::load_be16(h + out.ip_len + 4) != l4_total) return false;
   out.payload_len = static_cast<std::uint32_t>(l4_total - out.l4_len);
   return true;
 }
 
 void shape(std::uint8_t* hdr, const Parsed& p) {
   if (p.version == 4) {
-    store16(hdr + 2, 0);
-    store16(hdr + 10, 0);
+    base::store_be16(hdr + 2, 0);
+    base::store_be16(hdr + 10, 0);
   } else {
-    store16(hdr + 4, 0);
+    base::store_be16(hdr + 4, 0);
   }
-  if (p.proto == IPPROTO_UDP) store16(hdr + p.ip_len + 4, 0);
-  store16(hdr + p.ip_len + l4_csum_offset(p.proto), 0);
+  if (p.proto == IPPROTO_UDP) base::store_be16(hdr + p.ip_len + 4, 0);
+  base::store_be16(hdr + p.ip_len + l4_csum_offset(p.proto), 0);
 }
 
 std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
@@ -283,9 +246,9 @@ std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
   if (mode == kCsumPartial) return fold(acc);
   const std::uint8_t* l4 = hdr + p.ip_len;
   std::size_t off = l4_csum_offset(p.proto);
-  acc = sum_native(l4, off, acc);
-  acc = sum_native(l4 + off + 2, p.l4_len - off - 2, acc);
-  acc = sum_native(payload.data(), payload.size(), acc);
+  acc = base::checksum::partial(l4, off, acc);
+  acc = base::checksum::partial(l4 + off + 2, p.l4_len - off - 2, acc);
+  acc = base::checksum::partial(payload.data(), payload.size(), acc);
   auto sum = static_cast<std::uint16_t>(~fold(acc));
   if (p.proto == IPPROTO_UDP && sum == 0) sum = 0xffff;  // 0 means "no checksum" in UDP
   return sum;
@@ -302,9 +265,9 @@ void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mo
     shape(c.first.data(), p);
   } else {
     if (p.version == 4)
-      c.id_delta = static_cast<std::uint16_t>(load16(hdr + 4) - load16(c.hdr.data() + 4));
+      c.id_delta = static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
     if (p.proto == IPPROTO_TCP) {
-      std::uint32_t d = load32(hdr + p.ip_len + 8) - load32(c.hdr.data() + c.ip_len + 8);
+      std::uint32_t d = base::load_be32(hdr + p.ip_len + 8) - base::load_be32(c.hdr.data() + c.ip_len + 8);
       if (d != 0) c.ack_delta = d;
     }
   }
@@ -319,10 +282,10 @@ void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mo
   if (p.proto == IPPROTO_TCP) {
     const std::uint8_t* tcp = hdr + p.ip_len;
     std::uint8_t flags = tcp[13];
-    c.next_seq = load32(tcp + 4) + p.payload_len + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0);
+    c.next_seq = base::load_be32(tcp + 4) + p.payload_len + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0);
     if (p.opts.ts != kNone) {
-      c.tsval = load32(tcp + 20 + p.opts.ts);
-      c.tsecr = load32(tcp + 24 + p.opts.ts);
+      c.tsval = base::load_be32(tcp + 20 + p.opts.ts);
+      c.tsecr = base::load_be32(tcp + 24 + p.opts.ts);
     }
   }
 }
@@ -445,8 +408,8 @@ Encoded Compressor::encode(std::span<const std::uint8_t> packet, std::span<std::
   std::size_t alen = p.version == 4 ? 4 : 16;
   std::memcpy(key.src.data(), packet.data() + (p.version == 4 ? 12 : 8), alen);
   std::memcpy(key.dst.data(), packet.data() + (p.version == 4 ? 16 : 24), alen);
-  key.src_port = load16(packet.data() + p.ip_len);
-  key.dst_port = load16(packet.data() + p.ip_len + 2);
+  key.src_port = base::load_be16(packet.data() + p.ip_len);
+  key.dst_port = base::load_be16(packet.data() + p.ip_len + 2);
 
   std::size_t header_len = std::size_t{p.ip_len} + p.l4_len;
   std::uint16_t cid;
@@ -606,7 +569,7 @@ Error Decompressor::decode_one(std::span<const std::uint8_t> msg,
     Parsed p;
     auto mode = static_cast<std::uint8_t>(first - kFormFull);
     if (!analyze(packet, p) || (mode == kCsumNone && p.proto != IPPROTO_UDP) ||
-        load16(packet.data() + p.ip_len + l4_csum_offset(p.proto)) !=
+        base::load_be16(packet.data() + p.ip_len + l4_csum_offset(p.proto)) !=
             l4_checksum(packet.data(), p, packet.subspan(std::size_t{p.ip_len} + p.l4_len), mode))
       return Error::bad_full_header;
     std::size_t header_len = std::size_t{p.ip_len} + p.l4_len;

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "src/codec/header_codec.hpp"
+#include "src/codec/header_codec_detail.hpp"
 
 namespace codec::detail {
 namespace {
@@ -153,17 +153,17 @@ void encode_tcp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   std::uint8_t flags = t[13];
   if (flags & kPsh) first |= kP;
   if ((flags & ~kPsh) != (ot[13] & ~kPsh)) ext |= kFlags;
-  std::uint32_t seq = load32(t + 4), ack = load32(t + 8);
+  std::uint32_t seq = base::load_be32(t + 4), ack = base::load_be32(t + 8);
   if (seq != c.next_seq) ext |= kSeq;
-  if (ack != load32(ot + 8)) first |= kA;
-  std::uint16_t win = load16(t + 14), owin = load16(ot + 14);
+  if (ack != base::load_be32(ot + 8)) first |= kA;
+  std::uint16_t win = base::load_be16(t + 14), owin = base::load_be16(ot + 14);
   if (win != owin) first |= kW;
   std::uint16_t id_delta = 0;
   if (p.version == 4) {
-    id_delta = static_cast<std::uint16_t>(load16(hdr + 4) - load16(o + 4));
+    id_delta = static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(o + 4));
     if (id_delta != c.id_delta) ext |= kId;
   }
-  if (load16(t + 18) != load16(ot + 18)) ext |= kUrg;
+  if (base::load_be16(t + 18) != base::load_be16(ot + 18)) ext |= kUrg;
 
   std::uint8_t tpl[40], otpl[40];
   mask_options(t + 20, p.opts, tpl);
@@ -171,8 +171,8 @@ void encode_tcp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   if (!(p.opts == c.opts && std::memcmp(tpl, otpl, p.opts.len) == 0)) ext |= kOpts;
   std::uint32_t tsval = c.tsval, tsecr = c.tsecr;
   if (p.opts.ts != kNone) {
-    tsval = load32(t + 20 + p.opts.ts);
-    tsecr = load32(t + 24 + p.opts.ts);
+    tsval = base::load_be32(t + 20 + p.opts.ts);
+    tsecr = base::load_be32(t + 24 + p.opts.ts);
     if (tsval != c.tsval) first |= kV;
     if (tsecr != c.tsecr) first |= kR;
   }
@@ -200,7 +200,7 @@ void encode_tcp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   }
   if (ext & kSeq) w.varint(zigzag(static_cast<std::int32_t>(seq - c.next_seq)));
   if (first & kA) {
-    std::uint32_t d = ack - load32(ot + 8);
+    std::uint32_t d = ack - base::load_be32(ot + 8);
     w.varint(d == c.ack_delta ? 0 : d);
   }
   if (first & kW) w.varint(zigzag(static_cast<std::int16_t>(win - owin)));
@@ -216,7 +216,7 @@ void encode_tcp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   }
   for (int i = 0; i < (p.opts.sack == kNone ? 0 : p.opts.sack_blocks); ++i) {
     const std::uint8_t* block = t + 20 + p.opts.sack + 8 * i;
-    std::uint32_t start = load32(block), end = load32(block + 4);
+    std::uint32_t start = base::load_be32(block), end = base::load_be32(block + 4);
     w.varint(start - ack);
     w.varint(end - start);
   }
@@ -278,8 +278,8 @@ Error decode_tcp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* 
     if (z == 0) return r.ok ? Error::bad_field : reader_error(r);
     seq += static_cast<std::uint32_t>(unzigzag(z));
   }
-  store32(t + 4, seq);
-  std::uint32_t ack = load32(ot + 8);
+  base::store_be32(t + 4, seq);
+  std::uint32_t ack = base::load_be32(ot + 8);
   if (first & kA) {
     // 0: the context's last step; that step itself would have been sent as 0.
     std::uint32_t d = r.varint();
@@ -288,11 +288,11 @@ Error decode_tcp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* 
     if (d == 0) return r.ok ? Error::bad_field : reader_error(r);
     ack += d;
   }
-  store32(t + 8, ack);
+  base::store_be32(t + 8, ack);
   if (first & kW) {
     std::uint32_t z = r.varint(0xffff);
     if (z == 0) return r.ok ? Error::bad_field : reader_error(r);
-    store16(t + 14, static_cast<std::uint16_t>(load16(ot + 14) + unzigzag(z)));
+    base::store_be16(t + 14, static_cast<std::uint16_t>(base::load_be16(ot + 14) + unzigzag(z)));
   }
   if (p.version == 4) {
     std::uint16_t delta = c.id_delta;
@@ -300,12 +300,12 @@ Error decode_tcp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* 
       delta = static_cast<std::uint16_t>(r.varint(0xffff));
       if (r.ok && delta == c.id_delta) return Error::bad_field;
     }
-    store16(hdr + 4, static_cast<std::uint16_t>(load16(o + 4) + delta));
+    base::store_be16(hdr + 4, static_cast<std::uint16_t>(base::load_be16(o + 4) + delta));
   }
   if (ext & kUrg) {
     t[18] = r.u8();
     t[19] = r.u8();
-    if (r.ok && load16(t + 18) == load16(ot + 18)) return Error::bad_field;
+    if (r.ok && base::load_be16(t + 18) == base::load_be16(ot + 18)) return Error::bad_field;
   }
   if ((first & (kV | kR)) && p.opts.ts == kNone) return Error::bad_field;
   if (p.opts.ts != kNone) {
@@ -321,15 +321,15 @@ Error decode_tcp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* 
       if (d == 0) return r.ok ? Error::bad_field : reader_error(r);
       tsecr += d;
     }
-    store32(t + 20 + p.opts.ts, tsval);
-    store32(t + 24 + p.opts.ts, tsecr);
+    base::store_be32(t + 20 + p.opts.ts, tsval);
+    base::store_be32(t + 24 + p.opts.ts, tsecr);
   }
   for (int i = 0; i < (p.opts.sack == kNone ? 0 : p.opts.sack_blocks); ++i) {
     std::uint8_t* block = t + 20 + p.opts.sack + 8 * i;
     std::uint32_t start = ack + r.varint();
     std::uint32_t end = start + r.varint();
-    store32(block, start);
-    store32(block + 4, end);
+    base::store_be32(block, start);
+    base::store_be32(block + 4, end);
   }
   return r.ok ? Error::none : reader_error(r);
 }

@@ -6,6 +6,8 @@
 
 #include "src/gateway/gateway.hpp"
 #include "src/gateway/icmp_reply.hpp"
+
+#include "src/base/checksum.hpp"
 #include "src/transport/loopback_transport.hpp"
 #include "src/base/test_packets.hpp"
 #include "src/gateway/wire.hpp"
@@ -88,7 +90,7 @@ inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t i
   p[33] = 0x18;  // PSH ACK
   p[34] = 0x01;  // window 256
   p[10] = p[11] = 0;
-  std::uint16_t ip_sum = gateway::icmp::internet_checksum(std::span(p).first(20));
+  std::uint16_t ip_sum = base::checksum::internet(std::span(p).first(20));
   p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
   p[11] = static_cast<std::uint8_t>(ip_sum);
   std::uint8_t pseudo[12] = {p[12],
@@ -105,7 +107,7 @@ inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t i
                              static_cast<std::uint8_t>(p.size() - 20)};
   p[36] = p[37] = 0;
   std::uint16_t tcp_sum =
-      gateway::icmp::internet_checksum(std::span(p).subspan(20), gateway::icmp::checksum_add(pseudo));
+      base::checksum::internet(std::span(p).subspan(20), base::checksum::add(pseudo));
   p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
   p[37] = static_cast<std::uint8_t>(tcp_sum);
   return p;

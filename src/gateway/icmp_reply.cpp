@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
+
 namespace gateway::icmp {
 namespace {
 
@@ -13,15 +16,6 @@ constexpr std::size_t kIpv4HeaderLen = 20, kIpv6HeaderLen = 40;
 constexpr std::uint8_t kHopLimit = 64;
 constexpr std::uint8_t kV4Unreachable = 3, kV4AdminProhibited = 13;
 constexpr std::uint8_t kV6Unreachable = 1, kV6AdminProhibited = 1, kV6Redirect = 137;
-
-std::uint16_t load16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-
-void store16(std::uint8_t* p, std::size_t value) {
-  p[0] = static_cast<std::uint8_t>(value >> 8);
-  p[1] = static_cast<std::uint8_t>(value);
-}
 
 // v4 addresses that name one host (RFC 1812 4.3.2.7): not 0/8, 127/8, 224/4 or 240/4.
 bool single_host_v4(const std::uint8_t* a) {
@@ -47,7 +41,7 @@ bool single_host_v6(const std::uint8_t* a) {
 bool later_fragment(const base::packet::PacketView& view) {
   if (!view.is_fragment) return false;  // parse() sets it for any fragment, first one included
   const std::uint8_t* h = view.bytes.data();
-  if (view.version == 4) return (load16(h + 6) & 0x1fff) != 0;
+  if (view.version == 4) return (base::load_be16(h + 6) & 0x1fff) != 0;
   // Walk the v6 extension headers again (as parse() does) to find the fragment offset.
   std::uint8_t next = h[6];
   std::size_t offset = kIpv6HeaderLen;
@@ -57,7 +51,7 @@ bool later_fragment(const base::packet::PacketView& view) {
       break;
     if (offset + 8 > view.total_len) return true;  // unreadable: do not answer
     const std::uint8_t* ext = h + offset;
-    if (next == IPPROTO_FRAGMENT && (load16(ext + 2) & 0xfff8) != 0) return true;
+    if (next == IPPROTO_FRAGMENT && (base::load_be16(ext + 2) & 0xfff8) != 0) return true;
     offset += next == IPPROTO_FRAGMENT ? 8u : (ext[1] + 1u) * 8u;
     next = ext[0];
   }
@@ -108,18 +102,18 @@ std::size_t make_admin_prohibited(const base::packet::PacketView& dropped,
   std::span<const std::uint8_t> message(icmp, kIcmpHeaderLen + quote);
   if (v4) {
     p[0] = 0x45;
-    store16(p + 2, len);
+    base::store_be16(p + 2, len);
     p[8] = kHopLimit;
     p[9] = IPPROTO_ICMP;
     std::memcpy(p + 12, reply_source, 4);
     std::memcpy(p + 16, src, 4);
-    store16(p + 10, internet_checksum({p, kIpv4HeaderLen}));
+    base::store_be16(p + 10, base::checksum::internet({p, kIpv4HeaderLen}));
     icmp[0] = kV4Unreachable;
     icmp[1] = kV4AdminProhibited;
-    store16(icmp + 2, internet_checksum(message));
+    base::store_be16(icmp + 2, base::checksum::internet(message));
   } else {
     p[0] = 0x60;
-    store16(p + 4, message.size());
+    base::store_be16(p + 4, message.size());
     p[6] = IPPROTO_ICMPV6;
     p[7] = kHopLimit;
     std::memcpy(p + 8, reply_source, 16);
@@ -128,10 +122,10 @@ std::size_t make_admin_prohibited(const base::packet::PacketView& dropped,
     icmp[1] = kV6AdminProhibited;
     // Pseudo-header (RFC 8200 8.1): source, destination, 32-bit length, 3 zero bytes, 58.
     std::uint8_t tail[8] = {0, 0, 0, 0, 0, 0, 0, IPPROTO_ICMPV6};
-    store16(tail + 2, message.size());
-    std::uint32_t sum = checksum_add(std::span<const std::uint8_t>(p + 8, 32));
-    sum = checksum_add(tail, sum);
-    store16(icmp + 2, internet_checksum(message, sum));
+    base::store_be16(tail + 2, message.size());
+    std::uint16_t sum = base::checksum::add(std::span<const std::uint8_t>(p + 8, 32));
+    sum = base::checksum::add(tail, sum);
+    base::store_be16(icmp + 2, base::checksum::internet(message, sum));
   }
   return len;
 }

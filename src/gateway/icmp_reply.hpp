@@ -15,25 +15,6 @@ namespace gateway::icmp {
 inline constexpr std::size_t kMaxReplyV4 = 576;
 inline constexpr std::size_t kMaxReplyV6 = 1280;
 
-// One's-complement sum (RFC 1071) of data as big-endian 16-bit words, an odd last byte padded
-// with zero, added to `initial` (a previous result) and folded to 16 bits; not complemented.
-// Chain calls to sum discontiguous parts; every part but the last must have an even length.
-inline std::uint32_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t initial = 0) {
-  std::uint64_t sum = initial;
-  std::size_t i = 0;
-  for (; i + 1 < data.size(); i += 2) sum += static_cast<std::uint32_t>(data[i] << 8 | data[i + 1]);
-  if (i < data.size()) sum += static_cast<std::uint32_t>(data[i] << 8);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint32_t>(sum);
-}
-
-// The Internet checksum of data, `initial` being the checksum_add() of data before it (e.g. a
-// pseudo-header). Over data that holds a correct checksum it is 0.
-inline std::uint16_t internet_checksum(std::span<const std::uint8_t> data,
-                                       std::uint32_t initial = 0) {
-  return static_cast<std::uint16_t>(~checksum_add(data, initial) & 0xffff);
-}
-
 // Builds into `out` the complete IP packet of an admin-prohibited error for `dropped` and returns
 // its length, or 0 when none may be sent:
 //  - dropped is an ICMP error (v4 types 3, 4, 5, 11, 12; v6 types < 128), an ICMPv6 redirect, or

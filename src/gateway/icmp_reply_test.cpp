@@ -1,5 +1,8 @@
 #include "src/gateway/icmp_reply.hpp"
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -22,11 +25,7 @@ std::array<std::uint8_t, 16> addr(int family, const std::string& text) {
   return a;
 }
 
-std::uint16_t load16(const Bytes& b, std::size_t at) {
-  return static_cast<std::uint16_t>(b[at] << 8 | b[at + 1]);
-}
-
-// Reference checksum written independently of gateway::icmp::internet_checksum: the checksum field must
+// Reference checksum written independently of base::checksum::internet: the checksum field must
 // be zeroed by the caller.
 std::uint16_t ref_checksum(const Bytes& data) {
   std::uint64_t sum = 0;
@@ -37,7 +36,7 @@ std::uint16_t ref_checksum(const Bytes& data) {
 
 // Checks the stored 16-bit checksum at `at` (relative to `data`) by recomputing with it zeroed.
 void check_checksum(Bytes data, std::size_t at, std::size_t pseudo_len = 0) {
-  std::uint16_t stored = load16(data, pseudo_len + at);
+  std::uint16_t stored = base::load_be16(data, pseudo_len + at);
   data[pseudo_len + at] = data[pseudo_len + at + 1] = 0;
   CHECK(stored == ref_checksum(data));
 }
@@ -69,9 +68,9 @@ void check_v4_reply(const Reply& r, const Bytes& original, const std::string& so
   REQUIRE(r.len == 28 + quote);
   CHECK(p[0] == 0x45);
   CHECK(p[1] == 0);              // TOS
-  CHECK(load16(p, 2) == r.len);  // total length
-  CHECK(load16(p, 4) == 0);      // ID
-  CHECK(load16(p, 6) == 0);      // flags (DF clear), fragment offset
+  CHECK(base::load_be16(p, 2) == r.len);  // total length
+  CHECK(base::load_be16(p, 4) == 0);      // ID
+  CHECK(base::load_be16(p, 6) == 0);      // flags (DF clear), fragment offset
   CHECK(p[8] == 64);             // TTL
   CHECK(p[9] == IPPROTO_ICMP);
   CHECK(std::memcmp(&p[12], addr(AF_INET, source).data(), 4) == 0);
@@ -79,8 +78,8 @@ void check_v4_reply(const Reply& r, const Bytes& original, const std::string& so
   check_checksum(Bytes(p.begin(), p.begin() + 20), 10);
   CHECK(p[20] == 3);   // destination unreachable
   CHECK(p[21] == 13);  // communication administratively prohibited
-  CHECK(load16(p, 24) == 0);
-  CHECK(load16(p, 26) == 0);
+  CHECK(base::load_be16(p, 24) == 0);
+  CHECK(base::load_be16(p, 26) == 0);
   check_checksum(Bytes(p.begin() + 20, p.end()), 2);
   CHECK(Bytes(p.begin() + 28, p.end()) == Bytes(original.begin(), original.begin() + quote));
   // Our own reply parses, and is an ICMP error we would never answer.
@@ -96,16 +95,16 @@ void check_v6_reply(const Reply& r, const Bytes& original, const std::string& so
   REQUIRE(r.len == 48 + quote);
   CHECK(p[0] == 0x60);
   CHECK(p[1] == 0);
-  CHECK(load16(p, 2) == 0);  // traffic class, flow label
-  CHECK(load16(p, 4) == 8 + quote);
+  CHECK(base::load_be16(p, 2) == 0);  // traffic class, flow label
+  CHECK(base::load_be16(p, 4) == 8 + quote);
   CHECK(p[6] == IPPROTO_ICMPV6);
   CHECK(p[7] == 64);
   CHECK(std::memcmp(&p[8], addr(AF_INET6, source).data(), 16) == 0);
   CHECK(std::memcmp(&p[24], &original[8], 16) == 0);
   CHECK(p[40] == 1);  // destination unreachable
   CHECK(p[41] == 1);  // communication with destination administratively prohibited
-  CHECK(load16(p, 44) == 0);
-  CHECK(load16(p, 46) == 0);
+  CHECK(base::load_be16(p, 44) == 0);
+  CHECK(base::load_be16(p, 46) == 0);
   // Pseudo-header built here byte by byte, then the ICMPv6 message.
   Bytes sum(p.begin() + 8, p.begin() + 40);
   std::size_t icmp_len = 8 + quote;
@@ -150,14 +149,14 @@ Bytes with_fragment_header(Bytes p, std::uint16_t offset_units, bool more) {
 
 TEST_CASE("icmp: internet_checksum follows RFC 1071") {
   Bytes rfc = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
-  CHECK(gateway::icmp::checksum_add(rfc) == 0xddf2);
-  CHECK(gateway::icmp::internet_checksum(rfc) == 0x220d);
+  CHECK(base::checksum::add(rfc) == 0xddf2);
+  CHECK(base::checksum::internet(rfc) == 0x220d);
   Bytes odd = {0x01, 0x02, 0x03};
-  CHECK(gateway::icmp::internet_checksum(odd) == static_cast<std::uint16_t>(~(0x0102 + 0x0300)));
-  CHECK(gateway::icmp::internet_checksum(odd) == ref_checksum(odd));
+  CHECK(base::checksum::internet(odd) == static_cast<std::uint16_t>(~(0x0102 + 0x0300)));
+  CHECK(base::checksum::internet(odd) == ref_checksum(odd));
   // Chaining: the sum of two parts equals the sum of the whole.
   Bytes head(rfc.begin(), rfc.begin() + 4), rest(rfc.begin() + 4, rfc.end());
-  CHECK(gateway::icmp::internet_checksum(rest, gateway::icmp::checksum_add(head)) == 0x220d);
+  CHECK(base::checksum::internet(rest, base::checksum::add(head)) == 0x220d);
 }
 
 TEST_CASE("icmp: IPv4 TCP, UDP and echo drops get type 3 code 13 quoting the whole original") {

@@ -1,0 +1,24 @@
+#include "src/base/rate_limit.hpp"
+
+#include <doctest/doctest.h>
+
+TEST_CASE("RateLimit: the first time, then once per interval") {
+  base::RateLimit limit(10.0);
+  CHECK(limit.allow(0.0));
+  CHECK_FALSE(limit.allow(0.0));
+  CHECK_FALSE(limit.allow(9.999));
+  CHECK(limit.allow(10.0));
+  CHECK_FALSE(limit.allow(15.0));
+  CHECK(limit.allow(25.0));  // the interval counts from the last allowed time, not a grid
+  CHECK_FALSE(limit.allow(34.0));
+  CHECK(limit.allow(100.0));
+}
+
+TEST_CASE("RateLimit: independent limiters, other intervals") {
+  base::RateLimit a(30.0), b(1.0);
+  CHECK(a.allow(5.0));
+  CHECK(b.allow(5.0));
+  CHECK(b.allow(6.0));
+  CHECK_FALSE(a.allow(6.0));
+  CHECK(a.allow(35.0));
+}
