@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "src/base/bytes.hpp"
 #include "tun/netlink.hpp"
 
 namespace tun {
@@ -87,9 +88,7 @@ Bypass::SendResult Bypass::send(std::span<const std::uint8_t> packet) {
   bool valid = false;
   // Header sanity only: the length fields must match the packet (the kernel would send a
   // trailer along for IPv4, rewriting the total length, and send IPv6 as given).
-  const auto read16 = [&](std::size_t at) {
-    return static_cast<std::size_t>(packet[at] << 8 | packet[at + 1]);
-  };
+  const auto read16 = [&](std::size_t at) { return std::size_t{base::load_be16(packet, at)}; };
   const int version = packet.empty() ? 0 : packet[0] >> 4;
   if (version == 4 && packet.size() >= 20 && (packet[0] & 0x0f) >= 5 &&
       (packet[0] & 0x0f) * 4u <= packet.size() && read16(2) == packet.size()) {

@@ -5,12 +5,10 @@
 
 #include <cstring>
 
+#include "src/base/bytes.hpp"
+
 namespace base::packet {
 namespace {
-
-std::uint16_t load16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
 
 bool has_port_header(std::uint8_t protocol) {
   return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
@@ -21,8 +19,8 @@ void parse_ports(std::span<const std::uint8_t> bytes, PacketView& out) {
   if (out.is_fragment || !has_port_header(out.protocol)) return;
   if (out.total_len < out.l3_header_len + 4u) return;
   const std::uint8_t* l4 = bytes.data() + out.l3_header_len;
-  out.src_port = load16(l4);
-  out.dst_port = load16(l4 + 2);
+  out.src_port = base::load_be16(l4);
+  out.dst_port = base::load_be16(l4 + 2);
   out.has_ports = true;
 }
 
@@ -30,14 +28,14 @@ ParseError parse_v4(std::span<const std::uint8_t> bytes, PacketView& out) {
   if (bytes.size() < 20) return ParseError::truncated;
   const std::uint8_t* h = bytes.data();
   std::size_t ihl = (h[0] & 0x0f) * 4u;
-  std::size_t total = load16(h + 2);
+  std::size_t total = base::load_be16(h + 2);
   if (ihl < 20 || total < ihl) return ParseError::bad_header;
   if (total > bytes.size()) return ParseError::length_mismatch;
   out.version = 4;
   out.l3_header_len = static_cast<std::uint16_t>(ihl);
   out.total_len = static_cast<std::uint32_t>(total);
   out.protocol = h[9];
-  std::uint16_t frag = load16(h + 6);
+  std::uint16_t frag = base::load_be16(h + 6);
   out.is_fragment = (frag & 0x3fff) != 0;  // MF set or offset non-zero
   std::memcpy(out.src.data(), h + 12, 4);
   std::memcpy(out.dst.data(), h + 16, 4);
@@ -53,7 +51,7 @@ bool is_extension_header(std::uint8_t next) {
 ParseError parse_v6(std::span<const std::uint8_t> bytes, PacketView& out) {
   if (bytes.size() < 40) return ParseError::truncated;
   const std::uint8_t* h = bytes.data();
-  std::size_t total = 40u + load16(h + 4);
+  std::size_t total = 40u + base::load_be16(h + 4);
   if (total > bytes.size()) return ParseError::length_mismatch;
   out.version = 6;
   out.total_len = static_cast<std::uint32_t>(total);
@@ -66,7 +64,7 @@ ParseError parse_v6(std::span<const std::uint8_t> bytes, PacketView& out) {
     if (offset + 8 > total) return ParseError::truncated;
     const std::uint8_t* ext = h + offset;
     if (next == IPPROTO_FRAGMENT) {
-      out.is_fragment = out.is_fragment || (load16(ext + 2) & 0xfff9) != 0;
+      out.is_fragment = out.is_fragment || (base::load_be16(ext + 2) & 0xfff9) != 0;
       next = ext[0];
       offset += 8;
     } else {

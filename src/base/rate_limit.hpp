@@ -12,10 +12,15 @@ class RateLimit {
   // last time it returned true; false otherwise. Times are those of one clock (negative times
   // are not expected).
   bool allow(double now) {
-    if (last_ >= 0 && now - last_ < interval_) return false;
-    last_ = now;
+    if (!ready(now)) return false;
+    note(now);
     return true;
   }
+
+  // The two halves of allow(), for a caller that decides only after further checks: whether
+  // allow(now) would return true, and remembering now as the last time.
+  bool ready(double now) const { return last_ < 0 || now - last_ >= interval_; }
+  void note(double now) { last_ = now; }
 
  private:
   double interval_;

@@ -14,6 +14,17 @@ TEST_CASE("RateLimit: the first time, then once per interval") {
   CHECK(limit.allow(100.0));
 }
 
+TEST_CASE("RateLimit: ready() looks without taking, note() takes") {
+  base::RateLimit limit(30.0);
+  CHECK(limit.ready(1.0));
+  CHECK(limit.ready(2.0));  // nothing noted yet
+  limit.note(2.0);
+  CHECK_FALSE(limit.ready(31.0));
+  CHECK_FALSE(limit.allow(31.0));
+  CHECK(limit.ready(32.0));
+  CHECK(limit.allow(32.0));
+}
+
 TEST_CASE("RateLimit: independent limiters, other intervals") {
   base::RateLimit a(30.0), b(1.0);
   CHECK(a.allow(5.0));

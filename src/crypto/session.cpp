@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "src/base/bytes.hpp"
+
 namespace crypto {
 namespace {
 
@@ -101,9 +103,8 @@ std::uint64_t& Session::counter(std::vector<std::uint64_t>& counters, std::uint1
 }
 
 void Session::make_nonce(std::uint16_t stream, std::uint64_t n, std::uint8_t out[12]) {
-  out[0] = static_cast<std::uint8_t>(stream >> 8);
-  out[1] = static_cast<std::uint8_t>(stream);
-  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(n >> (56 - 8 * i));
+  base::store_be16(out, stream);
+  base::store_be64(out + 2, n);
   out[10] = out[11] = 0;
 }
 

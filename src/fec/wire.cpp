@@ -4,22 +4,10 @@
 
 #include <cstring>
 
+#include "src/base/bytes.hpp"
+
 namespace fec::wire {
 namespace {
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-std::uint16_t get16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
 
 void put_start(std::uint8_t* p, Kind kind) {
   p[0] = 0;
@@ -43,7 +31,7 @@ std::optional<Kind> kind_of(std::span<const std::uint8_t> datagram) {
 
 void encode_data_header(std::uint32_t seq, bool is_protected, std::uint8_t out[kDataHeader]) {
   put_start(out, is_protected ? Kind::data : Kind::data_unprotected);
-  put32(out + 4, seq);
+  base::store_be32(out + 4, seq);
 }
 
 std::optional<Data> parse_data(std::span<const std::uint8_t> datagram) {
@@ -51,7 +39,7 @@ std::optional<Data> parse_data(std::span<const std::uint8_t> datagram) {
   if (!kind || (*kind != Kind::data && *kind != Kind::data_unprotected)) return std::nullopt;
   if (datagram.size() < kDataHeader || datagram.size() - kDataHeader > kMaxPacket)
     return std::nullopt;
-  return Data{get32(datagram.data() + 4), *kind == Kind::data, datagram.subspan(kDataHeader)};
+  return Data{base::load_be32(datagram.data() + 4), *kind == Kind::data, datagram.subspan(kDataHeader)};
 }
 
 std::span<const std::uint8_t> encode_parity(const Parity& p, const crypto::Key& key,
@@ -59,12 +47,12 @@ std::span<const std::uint8_t> encode_parity(const Parity& p, const crypto::Key& 
   std::size_t len = p.symbol.size(), size = parity_size(len);
   std::uint8_t* o = out.data();
   put_start(o, Kind::parity);
-  put32(o + 4, p.first);
+  base::store_be32(o + 4, p.first);
   o[8] = p.k;
   o[9] = p.m;
   o[10] = p.index;
   o[11] = 0;
-  put16(o + 12, static_cast<std::uint16_t>(len));
+  base::store_be16(o + 12, static_cast<std::uint16_t>(len));
   if (len && p.symbol.data() != o + kParityHeader)
     std::memmove(o + kParityHeader, p.symbol.data(), len);
   mac(out.first(size - kMacSize), key, o + size - kMacSize);
@@ -76,11 +64,11 @@ std::optional<Parity> parse_parity(std::span<const std::uint8_t> datagram) {
     return std::nullopt;
   const std::uint8_t* p = datagram.data();
   Parity out;
-  out.first = get32(p + 4);
+  out.first = base::load_be32(p + 4);
   out.k = p[8];
   out.m = p[9];
   out.index = p[10];
-  std::size_t len = get16(p + 12);
+  std::size_t len = base::load_be16(p + 12);
   if (out.k < 1 || out.k > kMaxData || out.m < 1 || out.m > kMaxParity || out.index >= out.m ||
       p[11] != 0 || len != datagram.size() - kParityHeader - kMacSize)
     return std::nullopt;
@@ -92,11 +80,11 @@ std::array<std::uint8_t, kReportSize> encode_report(const Report& r, const crypt
   std::array<std::uint8_t, kReportSize> out{};
   std::uint8_t* o = out.data();
   put_start(o, Kind::report);
-  put32(o + 4, r.highest_seq);
-  put32(o + 8, r.received);
-  put32(o + 12, r.lost);
-  put32(o + 16, r.rebuilt);
-  put32(o + 20, r.unrecovered);
+  base::store_be32(o + 4, r.highest_seq);
+  base::store_be32(o + 8, r.received);
+  base::store_be32(o + 12, r.lost);
+  base::store_be32(o + 16, r.rebuilt);
+  base::store_be32(o + 20, r.unrecovered);
   mac(std::span(out).first(kReportSize - kMacSize), key, o + kReportSize - kMacSize);
   return out;
 }
@@ -104,8 +92,8 @@ std::array<std::uint8_t, kReportSize> encode_report(const Report& r, const crypt
 std::optional<Report> parse_report(std::span<const std::uint8_t> datagram) {
   if (datagram.size() != kReportSize || kind_of(datagram) != Kind::report) return std::nullopt;
   const std::uint8_t* p = datagram.data();
-  if (get32(p + 24) != 0) return std::nullopt;
-  return Report{get32(p + 4), get32(p + 8), get32(p + 12), get32(p + 16), get32(p + 20)};
+  if (base::load_be32(p + 24) != 0) return std::nullopt;
+  return Report{base::load_be32(p + 4), base::load_be32(p + 8), base::load_be32(p + 12), base::load_be32(p + 16), base::load_be32(p + 20)};
 }
 
 std::optional<Report> parse_report(std::span<const std::uint8_t> datagram, const crypto::Key& key) {
@@ -123,12 +111,12 @@ bool verify(std::span<const std::uint8_t> datagram, const crypto::Key& key) {
 }
 
 void encode_symbol_prefix(std::size_t len, std::uint8_t out[kSymbolPrefix]) {
-  put16(out, static_cast<std::uint16_t>(len));
+  base::store_be16(out, static_cast<std::uint16_t>(len));
 }
 
 std::optional<std::span<const std::uint8_t>> symbol_packet(std::span<const std::uint8_t> symbol) {
   if (symbol.size() < kSymbolPrefix) return std::nullopt;
-  std::size_t len = get16(symbol.data());
+  std::size_t len = base::load_be16(symbol.data());
   if (len > symbol.size() - kSymbolPrefix) return std::nullopt;
   return symbol.subspan(kSymbolPrefix, len);
 }

@@ -233,8 +233,7 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
     vnet->store(buf.push_front(gateway::wire::kGsoMetaSize));
     header_size += gateway::wire::kGsoMetaSize;
   }
-  gateway::wire::Type type = vnet ? (state.compress ? gateway::wire::Type::packet_gso_hc : gateway::wire::Type::packet_gso)
-                         : (state.compress ? gateway::wire::Type::packet_hc : gateway::wire::Type::packet);
+  gateway::wire::Type type = gateway::wire::packet_type({.gso = vnet.has_value(), .compressed = state.compress});
   gateway::wire::write_packet_header(buf.push_front(gateway::wire::kPacketHeaderSize), type);
   transport::SendResult result = send_message(flow->assoc, state, flow->stream, buf.data());
   buf.pull_front(header_size);
@@ -280,7 +279,7 @@ Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const base::packet
     return Outcome::blocked;
   }
   const std::uint8_t type[] = {
-      static_cast<std::uint8_t>(state.compress ? gateway::wire::Type::packet_hc : gateway::wire::Type::packet)};
+      static_cast<std::uint8_t>(gateway::wire::packet_type({.compressed = state.compress}))};
   bundle_.append(flow.assoc, flow.stream, {type, std::span(encoded, encoded_len), payload});
   if (state.compress) count_compression(view, header_len, encoded_len);
   count_tunneled(flow, buf.size());
@@ -316,9 +315,7 @@ void Gateway::count_tunneled(gateway::Flow& flow, std::size_t inner_size) {
 
 void Gateway::note_flow_limit(transport::PeerId peer, bool evicted) {
   // One line per 10 s at most: a flood hits the limit thousands of times a second.
-  double now = loop_.now();
-  if (flow_limit_logged_at_ >= 0 && now - flow_limit_logged_at_ < 10) return;
-  flow_limit_logged_at_ = now;
+  if (!flow_limit_log_.allow(loop_.now())) return;
   LOG_WARN("flow limit reached (%zu flows, peer %s %zu; [flows] max %zu, max_per_peer %zu): %s "
            "(%llu evicted, %llu refused so far)",
            flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), flows_.max_flows(),
@@ -418,11 +415,9 @@ void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state, const 
   ++counters_.handshake_failures;
   peer.last_handshake_failure = reason + " (" + where + ")";
   // One line per peer per 10 s: a peer with the wrong key retries every few seconds.
-  double now = loop_.now();
-  if (peer.failure_logged_at < 0 || now - peer.failure_logged_at >= 10) {
+  if (peer.failure_log.allow(loop_.now())) {
     LOG_WARN("peer %s (%s): %s; aborting the association (%llu handshake failures so far)", peer.name.c_str(),
              where.c_str(), reason.c_str(), static_cast<unsigned long long>(peer.handshake_failures));
-    peer.failure_logged_at = now;
   }
   transport_.abort(assoc, reason.c_str());  // state is gone after this (on_assoc_down)
 }
@@ -431,9 +426,8 @@ transport::SendResult Gateway::send_message(transport::AssocId assoc, AssocState
                                             std::span<const std::uint8_t> msg) {
   crypto::Session* session = state.handshake->session();
   if (!session) return transport_.send(assoc, stream, msg);
-  sealed_.resize(1 + msg.size() + crypto::kTagSize);
-  sealed_[0] = static_cast<std::uint8_t>(gateway::wire::Type::sealed);
-  session->seal(stream, msg, sealed_.data() + 1);
+  sealed_.resize(gateway::wire::sealed_size(msg.size()));
+  session->seal(stream, msg, gateway::wire::begin_sealed(sealed_).data());
   transport::SendResult result = transport_.send(assoc, stream, sealed_);
   if (result == transport::SendResult::ok) session->commit_sent(stream);
   return result;
@@ -445,12 +439,12 @@ bool Gateway::unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& ms
     counters_.drop(state.handshake->seals() ? Drop::before_handshake : Drop::wire_malformed);
     return false;
   }
-  if (!session->open(stream, msg.data().subspan(1))) {
+  if (!session->open(stream, gateway::wire::sealed_body(msg.data()))) {
     counters_.drop(Drop::auth_failed);
     return false;
   }
-  msg.pull_front(1);
-  msg.set_size(msg.size() - crypto::kTagSize);
+  msg.pull_front(gateway::wire::kSealedHeaderSize);
+  msg.set_size(msg.size() - gateway::wire::kSealedTagSize);
   return true;
 }
 
@@ -472,7 +466,7 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     return;
   }
   AssocState& state = it->second;
-  bool opened = !msg.empty() && msg.data()[0] == static_cast<std::uint8_t>(gateway::wire::Type::sealed);
+  bool opened = gateway::wire::is_sealed(msg.data());
   if (opened && !unseal(state, stream, msg)) return;
   gateway::wire::Message message;
   if (gateway::wire::decode(msg.data(), message) != gateway::wire::DecodeError::none) {
@@ -495,16 +489,10 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     case gateway::wire::Type::sealed:
       break;  // refused above
     case gateway::wire::Type::packet:
-      handle_packet(assoc, state, stream, msg, false, false);
-      break;
     case gateway::wire::Type::packet_gso:
-      handle_packet(assoc, state, stream, msg, true, false);
-      break;
     case gateway::wire::Type::packet_hc:
-      handle_packet(assoc, state, stream, msg, false, true);
-      break;
     case gateway::wire::Type::packet_gso_hc:
-      handle_packet(assoc, state, stream, msg, true, true);
+      handle_packet(assoc, state, stream, msg, gateway::wire::packet_form(message.type));
       break;
     case gateway::wire::Type::context_reset:
       handle_context_reset(state, msg.data());
@@ -556,33 +544,33 @@ void Gateway::handle_bundle(transport::AssocId assoc, AssocState& state, std::ui
       continue;
     }
     bundle_item_.assign(item);
-    handle_packet(assoc, state, stream, bundle_item_, false, type == gateway::wire::Type::packet_hc);
+    handle_packet(assoc, state, stream, bundle_item_, gateway::wire::packet_form(type));
   }
 }
 
 void Gateway::handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg) {
-  if (msg.size() != gateway::wire::kContextResetSize || !state.compress) {
+  std::uint16_t stream = 0;
+  if (gateway::wire::decode_context_reset(msg, stream) != gateway::wire::DecodeError::none || !state.compress) {
     counters_.drop(Drop::wire_malformed);
     return;
   }
-  std::uint16_t stream = static_cast<std::uint16_t>(msg[1] << 8 | msg[2]);
   ++counters_.hc_context_resets_received;
   if (stream < state.compressors.size() && state.compressors[stream]) state.compressors[stream]->reset();
 }
 
 void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
-                            bool gso, bool compressed) {
+                            gateway::wire::PacketForm form) {
   if (!state.accepts_packets()) {
     counters_.drop(Drop::before_handshake);
     return;
   }
-  if (compressed && !state.compress) {
+  if (form.compressed && !state.compress) {
     counters_.drop(Drop::wire_malformed);
     return;
   }
   msg.pull_front(gateway::wire::kPacketHeaderSize);
   std::optional<tun::VnetHdr> vnet;
-  if (gso) {
+  if (form.gso) {
     vnet = tun::VnetHdr::load(msg.data());
     if (!vnet) {
       counters_.drop(Drop::wire_malformed);
@@ -590,7 +578,7 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     }
     msg.pull_front(gateway::wire::kGsoMetaSize);
   }
-  if (compressed) {
+  if (form.compressed) {
     std::uint8_t header[codec::kMaxHeaderSize];
     codec::Decoded decoded;
     codec::Decompressor& decompressor = state.decompressor(stream);
@@ -598,9 +586,7 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
       // Our contexts for this stream can no longer be trusted: start them anew on both sides.
       counters_.drop(Drop::hc_error);
       decompressor.reset();
-      std::uint8_t reset[gateway::wire::kContextResetSize] = {static_cast<std::uint8_t>(gateway::wire::Type::context_reset),
-                                                     static_cast<std::uint8_t>(stream >> 8),
-                                                     static_cast<std::uint8_t>(stream)};
+      const auto reset = gateway::wire::encode_context_reset(stream);
       if (send_message(assoc, state, gateway::wire::kControlStream, reset) == transport::SendResult::ok)
         ++counters_.hc_context_resets_sent;
       return;

@@ -47,10 +47,12 @@
 #include "src/gateway/bundle.hpp"
 #include "src/gateway/counters.hpp"
 #include "src/base/event_loop.hpp"
+#include "src/base/rate_limit.hpp"
 #include "src/gateway/flow_table.hpp"
 #include "src/gateway/handshake.hpp"
 #include "src/codec/header_codec.hpp"
 #include "src/gateway/icmp_reply.hpp"
+#include "src/gateway/wire.hpp"
 #include "src/base/packet.hpp"
 #include "src/transport/transport.hpp"
 #include "tun/device.hpp"
@@ -119,7 +121,7 @@ struct PeerStatus {
   std::uint64_t flow_limit_hits = 0;  // new flows refused: the peer's flow limit was reached
   std::uint64_t handshake_failures = 0;  // associations aborted in the handshake (wrong key, ...)
   std::string last_handshake_failure;    // why, and on which path
-  double failure_logged_at = -1;         // loop time of the last such log line
+  base::RateLimit failure_log{10.0};     // of the handshake failure log line
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
 };
@@ -194,7 +196,7 @@ class Gateway final : public transport::Events {
   bool unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg);
   const PeerSecurity& security(transport::PeerId peer) const;
   void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
-                     bool gso, bool compressed);
+                     gateway::wire::PacketForm form);
   void handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
                      std::span<const std::uint8_t> msg);
   void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
@@ -209,7 +211,7 @@ class Gateway final : public transport::Events {
   gateway::Counters counters_;
   gateway::FlowTable flows_;
   std::size_t next_bind_ = 0;  // rotates the first candidate of bind_flow among equals
-  double flow_limit_logged_at_ = -1;  // loop time of the last "flow limit reached" line
+  base::RateLimit flow_limit_log_{10.0};  // of the "flow limit reached" line
   std::unordered_map<transport::AssocId, AssocState> assocs_;
   std::vector<PeerStatus> peers_;  // indexed by PeerId
   // Packets read from the TUN live here until sent. Invariant: [pending_begin_, pending_end_)

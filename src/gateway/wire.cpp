@@ -1,22 +1,11 @@
 #include "src/gateway/wire.hpp"
 
 #include <algorithm>
+#include <cstddef>
+
+#include "src/base/bytes.hpp"
 
 namespace gateway::wire {
-namespace {
-
-void store32(std::uint8_t* p, std::uint32_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 24);
-  p[1] = static_cast<std::uint8_t>(v >> 16);
-  p[2] = static_cast<std::uint8_t>(v >> 8);
-  p[3] = static_cast<std::uint8_t>(v);
-}
-
-std::uint32_t load32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
-}  // namespace
 
 const char* to_string(DecodeError error) {
   switch (error) {
@@ -90,9 +79,9 @@ std::vector<std::uint8_t> encode_hello(const Hello& hello) {
   HelloFixed fixed{};
   fixed.type = static_cast<std::uint8_t>(Type::hello);
   fixed.version = hello.version;
-  store32(fixed.magic, kMagic);
-  store32(fixed.capabilities, hello.capabilities);
-  store32(fixed.instance, hello.instance);
+  base::store_be32(fixed.magic, kMagic);
+  base::store_be32(fixed.capabilities, hello.capabilities);
+  base::store_be32(fixed.instance, hello.instance);
   std::copy_n(reinterpret_cast<const std::uint8_t*>(&fixed), kHelloFixedSize, out.begin());
   for (const Extension& ext : hello.extensions) {
     std::size_t len = ext.value.size() > 255 ? 255 : ext.value.size();
@@ -109,11 +98,11 @@ DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out) {
   if (bytes.size() < kHelloFixedSize) return DecodeError::truncated;
   if (bytes.size() > kMaxHelloSize) return DecodeError::too_large;
   const std::uint8_t* p = bytes.data();
-  if (load32(p + 4) != kMagic) return DecodeError::bad_magic;
+  if (base::load_be32(p + 4) != kMagic) return DecodeError::bad_magic;
   out = Hello{};
   out.version = p[1];
-  out.capabilities = load32(p + 8);
-  out.instance = load32(p + 12);
+  out.capabilities = base::load_be32(p + 8);
+  out.instance = base::load_be32(p + 12);
   std::size_t offset = kHelloFixedSize;
   while (offset < bytes.size()) {
     if (offset + 2 > bytes.size()) return DecodeError::bad_extension;
@@ -127,6 +116,44 @@ DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out) {
     offset += 2 + len;
   }
   return DecodeError::none;
+}
+
+std::array<std::uint8_t, kContextResetSize> encode_context_reset(std::uint16_t stream) {
+  std::array<std::uint8_t, kContextResetSize> out{};
+  out[offsetof(ContextResetLayout, type)] = static_cast<std::uint8_t>(Type::context_reset);
+  base::store_be16(out.data() + offsetof(ContextResetLayout, stream), stream);
+  return out;
+}
+
+DecodeError decode_context_reset(std::span<const std::uint8_t> bytes, std::uint16_t& stream) {
+  if (bytes.empty()) return DecodeError::empty;
+  if (bytes[0] != static_cast<std::uint8_t>(Type::context_reset)) return DecodeError::unknown_type;
+  if (bytes.size() != kContextResetSize) return DecodeError::truncated;
+  stream = base::load_be16(bytes.data() + offsetof(ContextResetLayout, stream));
+  return DecodeError::none;
+}
+
+std::span<std::uint8_t> begin_sealed(std::span<std::uint8_t> out) {
+  out[0] = static_cast<std::uint8_t>(Type::sealed);
+  return out.subspan(kSealedHeaderSize);
+}
+
+bool is_sealed(std::span<const std::uint8_t> msg) {
+  return !msg.empty() && msg[0] == static_cast<std::uint8_t>(Type::sealed);
+}
+
+std::span<std::uint8_t> sealed_body(std::span<std::uint8_t> msg) {
+  return msg.subspan(kSealedHeaderSize);
+}
+
+PacketForm packet_form(Type type) {
+  return {type == Type::packet_gso || type == Type::packet_gso_hc,
+          type == Type::packet_hc || type == Type::packet_gso_hc};
+}
+
+Type packet_type(PacketForm form) {
+  if (form.gso) return form.compressed ? Type::packet_gso_hc : Type::packet_gso;
+  return form.compressed ? Type::packet_hc : Type::packet;
 }
 
 }  // namespace gateway::wire

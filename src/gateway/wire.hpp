@@ -30,10 +30,13 @@
 // A side sends PACKET messages only after it has received the peer's HELLO, and accepts them only
 // after it has received the peer's HELLO.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "src/crypto/session.hpp"
 
 namespace gateway::wire {
 
@@ -68,7 +71,19 @@ enum Ext : std::uint8_t {
   kExtNonce = 1,  // 32 random bytes, fresh per association
 };
 inline constexpr std::size_t kAuthSize = 1 + 32;  // type(1) proof(32)
-inline constexpr std::size_t kContextResetSize = 3;  // type(1) stream(2)
+
+struct ContextResetLayout {
+  std::uint8_t type;
+  std::uint8_t stream[2];
+};
+inline constexpr std::size_t kContextResetSize = sizeof(ContextResetLayout);
+static_assert(kContextResetSize == 3);
+
+// SEALED: type(1), then what the AEAD seals or opens in place: the inner message's ciphertext and
+// its tag.
+inline constexpr std::size_t kSealedHeaderSize = 1;
+inline constexpr std::size_t kSealedTagSize = crypto::kTagSize;
+static_assert(kSealedTagSize == 16);
 
 struct HelloFixed {
   std::uint8_t type;
@@ -127,6 +142,37 @@ std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len);
 // Takes the next item off the front of rest. truncated: the rest is malformed (a length past
 // its end, or an empty item); rest is then left empty.
 DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item);
+
+// The whole CONTEXT_RESET message for stream.
+std::array<std::uint8_t, kContextResetSize> encode_context_reset(std::uint16_t stream);
+// Decodes a whole CONTEXT_RESET message (type byte included) into stream. truncated: not exactly
+// kContextResetSize bytes; unknown_type: another type.
+DecodeError decode_context_reset(std::span<const std::uint8_t> bytes, std::uint16_t& stream);
+
+// The size of the SEALED form of an inner message of inner_size bytes.
+inline constexpr std::size_t sealed_size(std::size_t inner_size) {
+  return kSealedHeaderSize + inner_size + kSealedTagSize;
+}
+// Writes the SEALED type byte at the front of out (sealed_size() bytes) and returns the rest of
+// out: where the AEAD writes the ciphertext and tag.
+std::span<std::uint8_t> begin_sealed(std::span<std::uint8_t> out);
+// Whether msg is a SEALED message (judged by its type byte alone).
+bool is_sealed(std::span<const std::uint8_t> msg);
+// What the AEAD opens of a SEALED message: everything after the type byte (ciphertext and tag;
+// shorter than a tag only when malformed). Once opened, the inner message is
+// msg[kSealedHeaderSize, size - kSealedTagSize).
+std::span<std::uint8_t> sealed_body(std::span<std::uint8_t> msg);
+
+// What a PACKET-family type says of the bytes that follow its type byte.
+struct PacketForm {
+  bool gso = false;         // a kGsoMetaSize virtio-net header first (PACKET_GSO, PACKET_GSO_HC)
+  bool compressed = false;  // the IP header compressed (PACKET_HC, PACKET_GSO_HC)
+  bool operator==(const PacketForm&) const = default;
+};
+// The form of packet, packet_gso, packet_hc and packet_gso_hc (any other type: plain PACKET's).
+PacketForm packet_form(Type type);
+// The type of a PACKET-family message of that form.
+Type packet_type(PacketForm form);
 
 // Writes the PACKET header into the kPacketHeaderSize bytes in front of an IP packet.
 inline void write_packet_header(std::span<std::uint8_t> header, Type type = Type::packet) {

@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <span>
+#include <vector>
+
 TEST_CASE("wire: HELLO round trip with extensions") {
   gateway::wire::Hello hello;
   hello.capabilities = 0xa5a5'0001;
@@ -59,4 +63,50 @@ TEST_CASE("wire: PACKET header and unknown types") {
   std::vector<std::uint8_t> unknown = {0x7f, 1, 2};
   CHECK(gateway::wire::decode(unknown, message) == gateway::wire::DecodeError::unknown_type);
   CHECK(gateway::wire::decode({}, message) == gateway::wire::DecodeError::empty);
+}
+
+TEST_CASE("wire: CONTEXT_RESET round trip and malformed ones") {
+  const auto msg = gateway::wire::encode_context_reset(0x1234);
+  CHECK(msg == std::array<std::uint8_t, 3>{0x06, 0x12, 0x34});
+  std::uint16_t stream = 0;
+  REQUIRE(gateway::wire::decode_context_reset(msg, stream) == gateway::wire::DecodeError::none);
+  CHECK(stream == 0x1234);
+  gateway::wire::Message message;
+  REQUIRE(gateway::wire::decode(msg, message) == gateway::wire::DecodeError::none);
+  CHECK(message.type == gateway::wire::Type::context_reset);
+
+  const std::uint8_t short_one[] = {0x06, 0x12};
+  const std::uint8_t long_one[] = {0x06, 0x12, 0x34, 0x00};
+  const std::uint8_t other[] = {0x02, 0x12, 0x34};
+  CHECK(gateway::wire::decode_context_reset(short_one, stream) == gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_context_reset(long_one, stream) == gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_context_reset(other, stream) == gateway::wire::DecodeError::unknown_type);
+  CHECK(gateway::wire::decode_context_reset({}, stream) == gateway::wire::DecodeError::empty);
+  CHECK(stream == 0x1234);  // untouched by the failures
+}
+
+TEST_CASE("wire: SEALED layout") {
+  const std::uint8_t inner[] = {0x02, 0x45, 0x00};
+  std::vector<std::uint8_t> out(gateway::wire::sealed_size(sizeof inner), 0xee);
+  CHECK(out.size() == 1 + 3 + 16);
+  std::span<std::uint8_t> body = gateway::wire::begin_sealed(out);
+  CHECK(out[0] == static_cast<std::uint8_t>(gateway::wire::Type::sealed));
+  CHECK(body.data() == out.data() + 1);
+  CHECK(body.size() == sizeof inner + gateway::wire::kSealedTagSize);
+  CHECK(gateway::wire::is_sealed(out));
+  CHECK(gateway::wire::sealed_body(out).data() == body.data());
+  CHECK(gateway::wire::sealed_body(out).size() == body.size());
+  CHECK_FALSE(gateway::wire::is_sealed(inner));
+  CHECK_FALSE(gateway::wire::is_sealed({}));
+}
+
+TEST_CASE("wire: PACKET-family forms and types map both ways") {
+  using gateway::wire::PacketForm;
+  using gateway::wire::Type;
+  CHECK(gateway::wire::packet_form(Type::packet) == PacketForm{false, false});
+  CHECK(gateway::wire::packet_form(Type::packet_gso) == PacketForm{true, false});
+  CHECK(gateway::wire::packet_form(Type::packet_hc) == PacketForm{false, true});
+  CHECK(gateway::wire::packet_form(Type::packet_gso_hc) == PacketForm{true, true});
+  for (Type t : {Type::packet, Type::packet_gso, Type::packet_hc, Type::packet_gso_hc})
+    CHECK(gateway::wire::packet_type(gateway::wire::packet_form(t)) == t);
 }

@@ -5,23 +5,12 @@
 #include <cstring>
 #include <string_view>
 
+#include "src/base/bytes.hpp"
+
 namespace transport::path_auth {
 namespace {
 
 constexpr std::size_t kMacOffset = 36, kMacSize = 16;
-
-void put32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-void put64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-std::uint64_t get64(const std::uint8_t* p) {
-  return std::uint64_t{get32(p)} << 32 | get32(p + 4);
-}
 
 void keyed_hash(std::span<std::uint8_t> out, const crypto::Key& key,
                 std::span<const std::uint8_t> in) {
@@ -38,7 +27,7 @@ PathKey derive(const crypto::Key& psk) {
   keyed_hash(out.key, psk, bytes_of("sctptund path v1"));
   std::uint8_t tag[32];
   keyed_hash(tag, out.key, bytes_of("sctptund tag v1"));
-  out.tag = get32(tag);
+  out.tag = base::load_be32(tag);
   return out;
 }
 
@@ -51,29 +40,29 @@ crypto::Key fec_key(const PathKey& key) {
 std::array<std::uint8_t, kSize> encode(const Probe& probe, const PathKey& key) {
   std::array<std::uint8_t, kSize> out{};
   std::uint8_t* p = out.data();
-  put32(p + 4, kMagic);
+  base::store_be32(p + 4, kMagic);
   p[8] = probe.kind;
   p[9] = probe.path_id;
-  put32(p + 12, probe.seq);
-  put64(p + 16, probe.stamp);
-  put32(p + 24, key.tag);
-  put64(p + 28, probe.cookie);
+  base::store_be32(p + 12, probe.seq);
+  base::store_be64(p + 16, probe.stamp);
+  base::store_be32(p + 24, key.tag);
+  base::store_be64(p + 28, probe.cookie);
   keyed_hash({p + kMacOffset, kMacSize}, key.key, {p, kMacOffset});
   return out;
 }
 
 std::optional<Probe> parse(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() != kSize || get32(bytes.data()) != 0 || get32(bytes.data() + 4) != kMagic)
+  if (bytes.size() != kSize || base::load_be32(bytes.data()) != 0 || base::load_be32(bytes.data() + 4) != kMagic)
     return std::nullopt;
   const std::uint8_t* p = bytes.data();
   if ((p[8] != kRequest && p[8] != kEcho) || p[10] != 0 || p[11] != 0) return std::nullopt;
   Probe probe;
   probe.kind = p[8];
   probe.path_id = p[9];
-  probe.seq = get32(p + 12);
-  probe.stamp = get64(p + 16);
-  probe.key_tag = get32(p + 24);
-  probe.cookie = get64(p + 28);
+  probe.seq = base::load_be32(p + 12);
+  probe.stamp = base::load_be64(p + 16);
+  probe.key_tag = base::load_be32(p + 24);
+  probe.cookie = base::load_be64(p + 28);
   return probe;
 }
 

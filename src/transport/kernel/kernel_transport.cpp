@@ -608,9 +608,7 @@ KernelTransport::Link* KernelTransport::find_link(AssocId assoc) const {
 
 void KernelTransport::note_unknown_source(const std::string& from) {
   ++stats_.datagrams_unknown_source;
-  double now = loop_.now();
-  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
-  unknown_logged_at_ = now;
+  if (!unknown_log_.allow(loop_.now())) return;
   LOG_WARN("association from %s, which is no peer's address: aborted (%llu such so far)", from.c_str(),
            static_cast<unsigned long long>(stats_.datagrams_unknown_source));
 }

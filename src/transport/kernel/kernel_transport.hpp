@@ -42,6 +42,7 @@
 
 #include "src/transport/assoc_pool.hpp"
 #include "src/base/event_loop.hpp"
+#include "src/base/rate_limit.hpp"
 #include "src/transport/transport.hpp"
 
 namespace transport::kernel {
@@ -97,7 +98,7 @@ class KernelTransport final : public Transport {
   std::size_t pool_ = 1;                              // slots: the largest pool of any peer
   TransportStats stats_;
   AssocId next_assoc_id_ = 1;
-  double unknown_logged_at_ = -1;
+  base::RateLimit unknown_log_{10.0};
 };
 
 }  // namespace transport::kernel

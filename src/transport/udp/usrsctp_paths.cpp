@@ -56,9 +56,7 @@ std::optional<std::size_t> UsrsctpTransport::pick_socket(const base::Endpoint& r
 void UsrsctpTransport::note_unknown_source(const base::Endpoint& from) {
   ++stats_.datagrams_unknown_source;
   // One line per 10 s at most: a scan or a flood must not flood the log.
-  double now = loop_.now();
-  if (unknown_logged_at_ >= 0 && now - unknown_logged_at_ < 10) return;
-  unknown_logged_at_ = now;
+  if (!unknown_log_.allow(loop_.now())) return;
   LOG_WARN("datagram from %s, which is no peer's address: ignored (%llu such datagrams so far)",
            from.to_string().c_str(),
            static_cast<unsigned long long>(stats_.datagrams_unknown_source));
@@ -108,7 +106,7 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const base::Endpoint& 
   }
   // Ours only if it came back to the socket the probe left from (the address it comes from may
   // be another of the peer's: a peer bound to the wildcard address answers from its route's).
-  echo_arrived(*peer, bytes[9], socket_index, get32(bytes.data() + 12));
+  echo_arrived(*peer, bytes[9], socket_index, base::load_be32(bytes.data() + 12));
 }
 
 void UsrsctpTransport::echo_arrived(Peer& peer, std::size_t id, std::size_t socket_index,
@@ -142,9 +140,7 @@ void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const base::Endpo
   }
   if (!peer) {  // no key of ours made it: it proves nothing and gets no answer
     ++stats_.probes_unauthenticated;
-    double t = loop_.now();
-    if (unauth_logged_at_ < 0 || t - unauth_logged_at_ >= 10) {  // one line per 10 s at most
-      unauth_logged_at_ = t;
+    if (unauth_log_.allow(loop_.now())) {  // one line per 10 s at most
       Peer* claimed = find_peer_by_address(from);
       LOG_WARN("probe from %s that no key of ours authenticates%s: ignored (%llu such probes so far)",
                from.to_string().c_str(),
@@ -263,11 +259,11 @@ void UsrsctpTransport::send_request(Peer& peer, std::size_t i, std::uint64_t coo
         send_auth(peer, path.socket, path.remote, {path_auth::kRequest, id, seq, stamp, 0, cookie});
   } else {
     std::uint8_t probe[kProbeSize] = {};
-    put32(probe + 4, kProbeMagic);
+    base::store_be32(probe + 4, kProbeMagic);
     probe[8] = kProbeRequest;
     probe[9] = id;
-    put32(probe + 12, seq);
-    put64(probe + 16, stamp);
+    base::store_be32(probe + 12, seq);
+    base::store_be64(probe + 16, stamp);
     err = sockets_[path.socket]->send_now(path.remote, probe);
   }
   path.last_out = loop_.now();

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "src/base/bytes.hpp"
 #include "src/fec/controller.hpp"
 #include "src/fec/receiver.hpp"
 #include "src/fec/sender.hpp"
@@ -115,7 +116,7 @@ struct UsrsctpTransport::Link {
   bool dirty = false;       // queued in owner->dirty_
   bool blocked = false;     // a send returned would_block
   bool discarding = false;  // dropping the rest of an oversized message
-  double window_logged_at = -1;  // loop time of the last "the window is the limit" line
+  base::RateLimit window_log{30.0};  // of the "the window is the limit" line
   // Our last verification tags (from the INIT / INIT-ACK we sent): the peer's SCTP packets carry
   // one, so a packet from an unknown address names its association (0: empty).
   std::array<std::uint32_t, 4> local_tags{};
@@ -153,26 +154,16 @@ inline constexpr std::size_t kProbeSize = 24;
 inline constexpr std::uint32_t kProbeMagic = path_auth::kMagic;
 inline constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
 
-inline void put32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-inline void put64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-inline std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
 // Counts the DATA (and I-DATA) chunks of an SCTP packet we send into link's counters: new TSNs
 // (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
 inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std::uint8_t> packet) {
   constexpr std::uint8_t kData = 0, kIData = 64;
   std::size_t off = kSctpCommonHeader;
   while (off + 8 <= packet.size()) {
-    std::size_t len = std::size_t{packet[off + 2]} << 8 | packet[off + 3];
+    std::size_t len = base::load_be16(packet.data() + off + 2);
     if (len < 4) break;
     if (packet[off] == kData || packet[off] == kIData) {
-      std::uint32_t tsn = get32(packet.data() + off + 4);
+      std::uint32_t tsn = base::load_be32(packet.data() + off + 4);
       ++link.data_chunks_out;
       if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
         link.highest_tsn = tsn;
@@ -187,7 +178,7 @@ inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std:
 
 inline bool is_probe(std::span<const std::uint8_t> bytes) {
   return bytes.size() >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 &&
-         get32(bytes.data() + 4) == kProbeMagic;
+         base::load_be32(bytes.data() + 4) == kProbeMagic;
 }
 
 // Monotonic seconds with microsecond resolution (probe RTTs are far below the loop's tick).

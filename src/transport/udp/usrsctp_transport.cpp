@@ -83,7 +83,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   // peer's packets will carry, which names this association when they come from a new address.
   if (length >= kSctpCommonHeader + 8 &&
       (bytes[kSctpCommonHeader] == kChunkInit || bytes[kSctpCommonHeader] == kChunkInitAck)) {
-    link->local_tags[link->next_tag] = get32(bytes + kSctpCommonHeader + 4);
+    link->local_tags[link->next_tag] = base::load_be32(bytes + kSctpCommonHeader + 4);
     link->next_tag = (link->next_tag + 1) % link->local_tags.size();
   }
   if (link->p->paths.empty()) {  // the peer's address is not known yet (learned later)
@@ -472,7 +472,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     // From an address that is no path: SCTP packets carrying one of our verification tags name
     // their association. Fed to it (replies still go to the known path) and the address is
     // challenged (transport_usrsctp_paths.cpp); anything else is dropped.
-    Link* link = bytes.size() >= 8 ? find_link_by_tag(get32(bytes.data() + 4)) : nullptr;
+    Link* link = bytes.size() >= 8 ? find_link_by_tag(base::load_be32(bytes.data() + 4)) : nullptr;
     if (!link || !link->p->key || !link->sock) {
       note_unknown_source(from);
       return;
@@ -487,7 +487,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     peer->paths[*i].bytes_in += bytes.size();
   }
   // The slot: the SCTP destination port, bytes 2-3 of the common header.
-  unsigned port = unsigned{bytes[2]} << 8 | bytes[3];
+  unsigned port = base::load_be16(bytes.data() + 2);
   if (port < options_.sctp_port || port - options_.sctp_port >= peer->slots.size()) {
     ++stats_.datagrams_unknown_slot;
     if (!peer->foreign_slot_logged) {
@@ -870,14 +870,14 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
 // [transport] max_window and SCTP's congestion window would allow more. Once per 30 s at most.
 void UsrsctpTransport::note_window_limit(Link& link) {
   double now = loop_.now();
-  if (link.window_logged_at >= 0 && now - link.window_logged_at < 30) return;
+  if (!link.window_log.ready(now)) return;
   sctp_status status{};
   socklen_t len = sizeof status;
   if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
   WindowInfo w = read_window(link.sock, {});
   auto limit = static_cast<std::uint64_t>(options_.socket_buffer);
   if (w.send_buffered * 10 < limit * 9 || std::uint64_t{status.sstat_primary.spinfo_cwnd} * 10 < limit * 9) return;
-  link.window_logged_at = now;
+  link.window_log.note(now);
   std::uint32_t srtt = std::max<std::uint32_t>(status.sstat_primary.spinfo_srtt, 1);
   LOG_WARN("peer %s: association %llu: the window is the limit: %.1f MiB in flight fill [transport] "
            "max_window at %u ms round trip (at most %.0f Mbit/s); a larger max_window would carry more",

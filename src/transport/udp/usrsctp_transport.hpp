@@ -39,6 +39,7 @@
 
 #include "src/transport/assoc_pool.hpp"
 #include "src/base/event_loop.hpp"
+#include "src/base/rate_limit.hpp"
 #include "src/transport/path_auth.hpp"
 #include "src/transport/path_monitor.hpp"
 #include "src/transport/udp/path_learner.hpp"
@@ -160,8 +161,8 @@ class UsrsctpTransport final : public Transport {
   friend void upcall(UsrsctpSocket*, void*, int);
 
   base::EventLoop& loop_;
-  double unknown_logged_at_ = -1;  // loop time of the last "no peer's address" log line
-  double unauth_logged_at_ = -1;   // loop time of the last "no key of ours" log line
+  base::RateLimit unknown_log_{10.0};  // of the "no peer's address" log line
+  base::RateLimit unauth_log_{10.0};   // of the "no key of ours" log line
   PathLearner learner_;  // candidates, challenges and commits of every peer (path_learner.hpp)
   UsrsctpOptions options_;
   std::vector<PeerEndpoints> peers_;
