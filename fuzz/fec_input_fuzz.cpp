@@ -35,6 +35,7 @@
 #include <span>
 #include <vector>
 
+#include "src/base/bytes.hpp"
 #include "src/fec/receiver.hpp"
 #include "src/fec/sender.hpp"
 #include "src/fec/wire.hpp"
@@ -74,10 +75,7 @@ struct Input {
 // The packet the Sender numbers as index i: at least 4 bytes, the index first.
 Bytes packet_of(std::uint32_t index, std::size_t len, std::uint8_t seed) {
   Bytes p(std::max<std::size_t>(len, 4));
-  p[0] = static_cast<std::uint8_t>(index >> 24);
-  p[1] = static_cast<std::uint8_t>(index >> 16);
-  p[2] = static_cast<std::uint8_t>(index >> 8);
-  p[3] = static_cast<std::uint8_t>(index);
+  base::store_be32(p.data(), index);
   for (std::size_t i = 4; i < p.size(); ++i) p[i] = static_cast<std::uint8_t>(seed + i * 29);
   return p;
 }
@@ -102,8 +100,7 @@ struct Run {
   void delivered(std::span<const std::uint8_t> packet) {
     if (!genuine) return;
     check(packet.size() >= 4);
-    std::uint32_t index = std::uint32_t{packet[0]} << 24 | std::uint32_t{packet[1]} << 16 |
-                          std::uint32_t{packet[2]} << 8 | packet[3];
+    std::uint32_t index = base::load_be32(packet.data());
     check(index < sent.size());
     Bytes want = packet_of(index, sent[index].first, sent[index].second);
     check(want.size() == packet.size() &&

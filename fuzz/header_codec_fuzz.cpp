@@ -28,6 +28,8 @@
 #include <span>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "src/codec/header_codec.hpp"
 
 namespace {
@@ -38,19 +40,8 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-std::uint64_t sum_be(const std::uint8_t* p, std::size_t n, std::uint64_t acc = 0) {
-  for (std::size_t i = 0; i + 1 < n; i += 2) acc += std::uint32_t{p[i]} << 8 | p[i + 1];
-  if (n % 2) acc += std::uint32_t{p[n - 1]} << 8;
-  return acc;
-}
-std::uint16_t fold16(std::uint64_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return static_cast<std::uint16_t>(acc);
-}
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
+using base::store_be16;
+namespace checksum = base::checksum;
 
 // Sets lengths (fix_lengths) and checksums (how: 0 complete, 1 partial, 2 UDP none) the way a
 // sender would, for whatever of that the packet's own header allows.
@@ -62,32 +53,33 @@ void fix(Bytes& p, bool fix_lengths, int how) {
     l4 = (p[0] & 15) * 4u;
     proto = p[9];
     if (l4 < 20 || l4 > p.size()) return;
-    if (fix_lengths) put16(&p[2], static_cast<std::uint16_t>(p.size()));
-    put16(&p[10], 0);
-    put16(&p[10], static_cast<std::uint16_t>(~fold16(sum_be(p.data(), l4))));
+    if (fix_lengths) store_be16(&p[2], static_cast<std::uint16_t>(p.size()));
+    store_be16(&p[10], 0);
+    store_be16(&p[10], checksum::internet({p.data(), l4}));
     if ((p[6] & 0x1f) || p[7]) return;  // a later fragment
   } else if ((p[0] >> 4) == 6 && p.size() >= 40) {
     l4 = 40;
     proto = p[6];
-    if (fix_lengths) put16(&p[4], static_cast<std::uint16_t>(p.size() - 40));
+    if (fix_lengths) store_be16(&p[4], static_cast<std::uint16_t>(p.size() - 40));
   } else {
     return;
   }
   std::size_t at = l4 + (proto == IPPROTO_TCP ? 16 : 6);
   if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || at + 2 > p.size()) return;
   std::size_t len = p.size() - l4;
-  if (proto == IPPROTO_UDP && fix_lengths) put16(&p[l4 + 4], static_cast<std::uint16_t>(len));
-  std::uint64_t pseudo = (p[0] >> 4) == 4 ? sum_be(&p[12], 8) : sum_be(&p[8], 32) + (len >> 16);
-  pseudo += (len & 0xffff) + proto;
-  put16(&p[at], 0);
+  if (proto == IPPROTO_UDP && fix_lengths) store_be16(&p[l4 + 4], static_cast<std::uint16_t>(len));
+  std::uint32_t pseudo = (p[0] >> 4) == 4 ? checksum::add({&p[12], 8})
+                                          : checksum::add({&p[8], 32}) + static_cast<std::uint32_t>(len >> 16);
+  pseudo += static_cast<std::uint32_t>(len & 0xffff) + proto;
+  store_be16(&p[at], 0);
   if (how == 2 && proto == IPPROTO_UDP) return;
   if (how == 1) {
-    put16(&p[at], fold16(pseudo));
+    store_be16(&p[at], checksum::add({}, pseudo));
     return;
   }
-  auto sum = static_cast<std::uint16_t>(~fold16(sum_be(&p[l4], len, pseudo)));
+  auto sum = checksum::internet({&p[l4], len}, pseudo);
   if (proto == IPPROTO_UDP && sum == 0) sum = 0xffff;
-  put16(&p[at], sum);
+  store_be16(&p[at], sum);
 }
 
 // The four flows' first packets: TCP/IPv4 with NOP NOP TS, TCP/IPv6 with NOP NOP TS NOP NOP
@@ -113,8 +105,8 @@ Bytes seed(int kind) {
     std::memcpy(&p[12], addrs, 8);
   }
   std::uint8_t* t = &p[ip];
-  put16(t, 40000);
-  put16(t + 2, udp ? 53 : 443);
+  store_be16(t, 40000);
+  store_be16(t + 2, udp ? 53 : 443);
   if (!udp) {
     t[7] = 1;
     t[11] = 1;

@@ -16,35 +16,20 @@
 #include <string>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "src/base/test_packets.hpp"
 
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-// --- Checksums, written independently of the codec's --------------------------------------------
+// --- Checksums, as a sender computes them (base::checksum, tested against a naive sum) ----------
 
-std::uint64_t sum_be(const std::uint8_t* p, std::size_t n, std::uint64_t acc = 0) {
-  for (std::size_t i = 0; i + 1 < n; i += 2) acc += std::uint32_t{p[i]} << 8 | p[i + 1];
-  if (n % 2) acc += std::uint32_t{p[n - 1]} << 8;
-  return acc;
-}
-
-std::uint16_t fold16(std::uint64_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return static_cast<std::uint16_t>(acc);
-}
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-std::uint16_t get16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
+using base::load_be16;
+using base::load_be32;
+using base::store_be16;
+namespace checksum = base::checksum;
 
 // Where a packet's TCP/UDP header is, if it has one we can checksum.
 struct L4 {
@@ -60,7 +45,7 @@ L4 find_l4(const Bytes& p) {
   if ((p[0] >> 4) == 4) {
     l4.off = (p[0] & 15) * 4u;
     l4.proto = p[9];
-    if ((get16(&p[6]) & 0x1fff) != 0) return l4;  // not the first fragment
+    if ((load_be16(&p[6]) & 0x1fff) != 0) return l4;  // not the first fragment
   } else if ((p[0] >> 4) == 6 && p.size() >= 40) {
     l4.off = 40;
     l4.proto = p[6];
@@ -73,13 +58,14 @@ L4 find_l4(const Bytes& p) {
   return l4;
 }
 
-std::uint64_t pseudo(const Bytes& p, const L4& l4) {
-  std::size_t len = p.size() - l4.off;
-  std::uint64_t acc = 0;
+// The pseudo-header sum (not folded).
+std::uint32_t pseudo(const Bytes& p, const L4& l4) {
+  std::uint32_t len = static_cast<std::uint32_t>(p.size() - l4.off);
+  std::uint32_t acc = 0;
   if ((p[0] >> 4) == 4) {
-    acc = sum_be(&p[12], 8);
+    acc = checksum::add({&p[12], 8});
   } else {
-    acc = sum_be(&p[8], 32);
+    acc = checksum::add({&p[8], 32});
     acc += len >> 16;
   }
   return acc + (len & 0xffff) + l4.proto;
@@ -92,27 +78,26 @@ void fix_checksums(Bytes& p, Csum how) {
   if (p.size() >= 20 && (p[0] >> 4) == 4) {
     std::size_t ihl = (p[0] & 15) * 4u;
     if (ihl >= 20 && ihl <= p.size()) {
-      put16(&p[10], 0);
-      put16(&p[10], static_cast<std::uint16_t>(~fold16(sum_be(p.data(), ihl))));
+      store_be16(&p[10], 0);
+      store_be16(&p[10], checksum::internet({p.data(), ihl}));
     }
   }
   L4 l4 = find_l4(p);
   if (!l4.ok) return;
-  put16(&p[l4.csum_at], 0);
+  store_be16(&p[l4.csum_at], 0);
   if (how == Csum::none) return;
   if (how == Csum::partial) {
-    put16(&p[l4.csum_at], fold16(pseudo(p, l4)));
+    store_be16(&p[l4.csum_at], checksum::add({}, pseudo(p, l4)));
     return;
   }
-  std::uint16_t sum =
-      static_cast<std::uint16_t>(~fold16(sum_be(&p[l4.off], p.size() - l4.off, pseudo(p, l4))));
+  std::uint16_t sum = checksum::internet({&p[l4.off], p.size() - l4.off}, pseudo(p, l4));
   if (l4.proto == IPPROTO_UDP && sum == 0) sum = 0xffff;
-  put16(&p[l4.csum_at], sum);
+  store_be16(&p[l4.csum_at], sum);
 }
 
 bool is_partial(const Bytes& p) {
   L4 l4 = find_l4(p);
-  return l4.ok && get16(&p[l4.csum_at]) == fold16(pseudo(p, l4));
+  return l4.ok && load_be16(&p[l4.csum_at]) == checksum::add({}, pseudo(p, l4));
 }
 
 // --- Traces -----------------------------------------------------------------------------------
@@ -151,7 +136,7 @@ std::vector<TracePacket> load_trace(const std::string& name) {
     for (std::size_t i = rh[2]; i < rh[3]; ++i) tp.bytes[i] = static_cast<std::uint8_t>(rng());
     tp.partial = is_partial(tp.bytes);
     L4 l4 = find_l4(tp.bytes);
-    bool udp_none = l4.ok && l4.proto == IPPROTO_UDP && get16(&tp.bytes[l4.csum_at]) == 0;
+    bool udp_none = l4.ok && l4.proto == IPPROTO_UDP && load_be16(&tp.bytes[l4.csum_at]) == 0;
     if (rh[2] < rh[3] || !tp.partial)
       fix_checksums(tp.bytes, tp.partial ? Csum::partial : udp_none ? Csum::none : Csum::complete);
     out.push_back(std::move(tp));
@@ -374,7 +359,7 @@ Bytes tcp4(const std::vector<std::uint8_t>& options, std::size_t payload = 100) 
   p[33] = 0x10;
   p[34] = 0x01;  // window 256
   for (std::size_t i = 0; i < payload; ++i) p.push_back(static_cast<std::uint8_t>(i));
-  put16(&p[2], static_cast<std::uint16_t>(p.size()));
+  store_be16(&p[2], static_cast<std::uint16_t>(p.size()));
   p[6] = 0x40;  // DF
   fix_checksums(p, Csum::complete);
   return p;
@@ -400,7 +385,7 @@ void mutate(Bytes& p, std::mt19937& rng, Csum& how) {
       break;
     case 2:  // IPv4 ID jump / IPv6 flow label
       if (v4)
-        put16(&p[4], static_cast<std::uint16_t>(rng()));
+        store_be16(&p[4], static_cast<std::uint16_t>(rng()));
       else
         p[2] = static_cast<std::uint8_t>(rng());
       break;
@@ -415,7 +400,7 @@ void mutate(Bytes& p, std::mt19937& rng, Csum& how) {
       break;
     case 5:  // small backwards sequence step (a retransmission)
       if (tcp) {
-        std::uint32_t seq = get32(&p[ip + 4]) - static_cast<std::uint32_t>(rng() % 3000);
+        std::uint32_t seq = load_be32(&p[ip + 4]) - static_cast<std::uint32_t>(rng() % 3000);
         for (int i = 0; i < 4; ++i) p[ip + 4 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
       }
       break;
@@ -426,10 +411,10 @@ void mutate(Bytes& p, std::mt19937& rng, Csum& how) {
       if (tcp) p[ip + 12] = static_cast<std::uint8_t>((p[ip + 12] & 0xf0) | (rng() & 0x0f));
       break;
     case 8:  // window
-      if (tcp) put16(&p[ip + 14], static_cast<std::uint16_t>(rng()));
+      if (tcp) store_be16(&p[ip + 14], static_cast<std::uint16_t>(rng()));
       break;
     case 9:  // urgent pointer
-      if (tcp) put16(&p[ip + 18], static_cast<std::uint16_t>(coin(2) ? 0 : rng()));
+      if (tcp) store_be16(&p[ip + 18], static_cast<std::uint16_t>(coin(2) ? 0 : rng()));
       break;
     case 10:  // timestamps
       if (tcp && p.size() >= ip + 32 && (p[ip + 12] >> 4) >= 8 && p[ip + 22] == 8) {
@@ -451,7 +436,7 @@ void mutate(Bytes& p, std::mt19937& rng, Csum& how) {
         case 1: {
           unsigned n = 1 + rng() % (opts.empty() ? 4 : 3);
           opts.insert(opts.end(), {1, 1, 5, static_cast<std::uint8_t>(2 + 8 * n)});
-          std::uint32_t ack = get32(&p[ip + 8]);
+          std::uint32_t ack = load_be32(&p[ip + 8]);
           for (unsigned i = 0; i < 2 * n; ++i) {
             std::uint32_t v = ack + static_cast<std::uint32_t>(rng() % 100000);
             if (coin(5)) v = static_cast<std::uint32_t>(rng());
@@ -513,13 +498,13 @@ void mutate(Bytes& p, std::mt19937& rng, Csum& how) {
   }
   // Lengths as a sender would set them.
   if (v4) {
-    put16(&p[2], static_cast<std::uint16_t>(p.size()));
+    store_be16(&p[2], static_cast<std::uint16_t>(p.size()));
   } else {
-    put16(&p[4], static_cast<std::uint16_t>(p.size() - 40));
+    store_be16(&p[4], static_cast<std::uint16_t>(p.size() - 40));
   }
   L4 after = find_l4(p);
   if (after.ok && after.proto == IPPROTO_UDP)
-    put16(&p[after.off + 4], static_cast<std::uint16_t>(p.size() - after.off));
+    store_be16(&p[after.off + 4], static_cast<std::uint16_t>(p.size() - after.off));
   if (how == Csum::none && !(after.ok && after.proto == IPPROTO_UDP)) how = Csum::complete;
   fix_checksums(p, how);
 }
@@ -618,8 +603,8 @@ TEST_CASE("header codec: what is escaped, what is compressed") {
   ch.send(base, false);
   CHECK(ch.tx.stats().full == 1);
   Bytes next = base;
-  put16(&next[4], static_cast<std::uint16_t>(get16(&next[4]) + 1));
-  std::uint32_t seq = get32(&next[24]) + 100;
+  store_be16(&next[4], static_cast<std::uint16_t>(load_be16(&next[4]) + 1));
+  std::uint32_t seq = load_be32(&next[24]) + 100;
   for (int i = 0; i < 4; ++i) next[24 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
   fix_checksums(next, Csum::complete);
   Bytes msg = ch.send(next, false);
@@ -641,7 +626,7 @@ TEST_CASE("header codec: what is escaped, what is compressed") {
     Bytes v6 = base::test_packets::ipv6("fd00::1", "fd00::2", IPPROTO_UDP, 1, 2, 10);
     v6.insert(v6.begin() + 40, {IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0});
     v6[6] = 0;  // hop-by-hop options
-    put16(&v6[4], static_cast<std::uint16_t>(v6.size() - 40));
+    store_be16(&v6[4], static_cast<std::uint16_t>(v6.size() - 40));
     CHECK(ch.tx.encode(v6, out).form == codec::Form::escape);
     Bytes trailing = next;
     trailing.push_back(0);
@@ -654,10 +639,10 @@ TEST_CASE("header codec: what is escaped, what is compressed") {
       Bytes u = v6 ? base::test_packets::ipv6("fd00::1", "fd00::2", IPPROTO_UDP, 5000, 53, 40)
                    : base::test_packets::ipv4("10.1.0.1", "10.2.0.1", IPPROTO_UDP, 5000, 53, 40);
       std::size_t ip = v6 ? 40 : 20;
-      put16(&u[ip + 4], static_cast<std::uint16_t>(u.size() - ip));
+      store_be16(&u[ip + 4], static_cast<std::uint16_t>(u.size() - ip));
       for (int i = 0; i < 20; ++i) {
         Csum how = i < 8 ? Csum::none : i < 14 ? Csum::complete : Csum::partial;
-        if (!v6) put16(&u[4], static_cast<std::uint16_t>(i * 3));
+        if (!v6) store_be16(&u[4], static_cast<std::uint16_t>(i * 3));
         fix_checksums(u, how);
         Bytes m = ch.send(u, how == Csum::partial);
         if (i > 0 && i != 8 && i != 14) CHECK(m.size() - 40 <= (v6 ? 1u : 2u));
@@ -666,14 +651,14 @@ TEST_CASE("header codec: what is escaped, what is compressed") {
   }
   SUBCASE("a UDP checksum that computes to 0 is sent as 0xffff and kept") {
     Bytes u = base::test_packets::ipv4("10.1.0.1", "10.2.0.1", IPPROTO_UDP, 5000, 53, 2);
-    put16(&u[24], 10);
+    store_be16(&u[24], 10);
     // Choose the payload so that the checksum computes to 0 (sum of the rest 0xffff).
     fix_checksums(u, Csum::complete);
-    std::uint16_t c = get16(&u[26]);
-    std::uint16_t payload = get16(&u[28]);
-    put16(&u[28], static_cast<std::uint16_t>(fold16(std::uint64_t{payload} + c)));
+    std::uint16_t c = load_be16(&u[26]);
+    std::uint16_t payload = load_be16(&u[28]);
+    store_be16(&u[28], checksum::add({}, std::uint32_t{payload} + c));
     fix_checksums(u, Csum::complete);
-    CHECK(get16(&u[26]) == 0xffff);
+    CHECK(load_be16(&u[26]) == 0xffff);
     ch.send(u, false);
     ch.send(u, false);
   }
@@ -789,7 +774,7 @@ TEST_CASE("header codec: the decompressor's context memory is bounded per stream
   std::uint8_t out[codec::kMaxEncodedSize], hdr[codec::kMaxHeaderSize];
   auto full_for = [&](std::uint16_t port) {
     auto p = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, port, 53, 4);
-    put16(&p[24], static_cast<std::uint16_t>(p.size() - 20));  // the UDP length
+    store_be16(&p[24], static_cast<std::uint16_t>(p.size() - 20));  // the UDP length
     fix_checksums(p, Csum::complete);
     codec::Encoded e = tx.encode(p, out);
     REQUIRE(e.header_len > 0);  // not an escape: it sets up a context
