@@ -12,61 +12,35 @@
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
-#include <memory>
-#include <stdexcept>
+#include "tun/libnl.hpp"
 
 namespace tun {
 namespace {
 
-// unique_ptr deleters for libnl's reference-counted objects.
-template <typename T, void (*Put)(T*)>
-struct Putter {
-  void operator()(T* object) const { Put(object); }
-};
-using LinkPtr = std::unique_ptr<rtnl_link, Putter<rtnl_link, rtnl_link_put>>;
-using AddrPtr = std::unique_ptr<rtnl_addr, Putter<rtnl_addr, rtnl_addr_put>>;
-using RoutePtr = std::unique_ptr<rtnl_route, Putter<rtnl_route, rtnl_route_put>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, Putter<nl_addr, nl_addr_put>>;
+using libnl::AddrPtr;
+using libnl::LinkPtr;
+using libnl::NlAddrPtr;
+using libnl::RoutePtr;
 
-[[noreturn]] void fail(const std::string& what, const std::string& why) {
-  throw std::runtime_error("netlink: " + what + ": " + why);
-}
-
-// err is a libnl return value: >= 0 success, < 0 a negated NLE_* code.
-void check(int err, const std::string& what) {
-  if (err < 0) fail(what, nl_geterror(err));
-}
-
-template <typename Ptr>
-Ptr allocated(Ptr object, const std::string& what) {
-  if (!object) fail(what, nl_geterror(NLE_NOMEM));
-  return object;
-}
+constexpr libnl::Errors kErrors("netlink");
 
 // Parses "addr[/len]", accepting only full IPv4 and IPv6 addresses. nl_addr_parse() alone also
 // takes MAC addresses and turns "default"/"any"/"all" into a zero-length AF_INET address.
 NlAddrPtr parse_ip(const std::string& text, const std::string& what) {
   nl_addr* parsed = nullptr;
-  check(nl_addr_parse(text.c_str(), AF_UNSPEC, &parsed), what);
+  kErrors.check(nl_addr_parse(text.c_str(), AF_UNSPEC, &parsed), what);
   NlAddrPtr address(parsed);
   const int family = nl_addr_get_family(address.get());
   const unsigned len = nl_addr_get_len(address.get());
   if (!(family == AF_INET && len == 4) && !(family == AF_INET6 && len == 16)) {
-    fail(what, "not an IPv4 or IPv6 address");
+    kErrors.fail(what, "not an IPv4 or IPv6 address");
   }
   return address;
 }
 
 }  // namespace
 
-Netlink::Netlink() : sock_(nl_socket_alloc()) {
-  if (!sock_) fail("allocate socket", nl_geterror(NLE_NOMEM));
-  const int err = nl_connect(sock_, NETLINK_ROUTE);
-  if (err < 0) {
-    nl_socket_free(sock_);
-    fail("connect NETLINK_ROUTE socket", nl_geterror(err));
-  }
-}
+Netlink::Netlink() : sock_(libnl::route_socket(kErrors)) {}
 
 Netlink::~Netlink() {
   nl_socket_free(sock_);
@@ -76,7 +50,7 @@ namespace {
 
 LinkPtr get_link(nl_sock* sock, const std::string& ifname, const std::string& what) {
   rtnl_link* link = nullptr;
-  check(rtnl_link_get_kernel(sock, 0, ifname.c_str(), &link), what);
+  kErrors.check(rtnl_link_get_kernel(sock, 0, ifname.c_str(), &link), what);
   return LinkPtr(link);
 }
 
@@ -84,7 +58,7 @@ LinkPtr get_link(nl_sock* sock, const std::string& ifname, const std::string& wh
 void change_link(nl_sock* sock, const std::string& ifname, const LinkPtr& change,
                  const std::string& what) {
   const LinkPtr current = get_link(sock, ifname, what);
-  check(rtnl_link_change(sock, current.get(), change.get(), 0), what);
+  kErrors.check(rtnl_link_change(sock, current.get(), change.get(), 0), what);
 }
 
 }  // namespace
@@ -98,15 +72,15 @@ LinkInfo Netlink::link_info(const std::string& ifname) {
 
 void Netlink::set_mtu(const std::string& ifname, int mtu) {
   const std::string what = "set mtu " + std::to_string(mtu) + " on " + ifname;
-  if (mtu <= 0) fail(what, nl_geterror(NLE_INVAL));  // libnl takes it as unsigned
-  const LinkPtr change = allocated(LinkPtr(rtnl_link_alloc()), what);
+  if (mtu <= 0) kErrors.fail(what, nl_geterror(NLE_INVAL));  // libnl takes it as unsigned
+  const LinkPtr change = kErrors.allocated(LinkPtr(rtnl_link_alloc()), what);
   rtnl_link_set_mtu(change.get(), static_cast<unsigned>(mtu));
   change_link(sock_, ifname, change, what);
 }
 
 void Netlink::set_up(const std::string& ifname) {
   const std::string what = "set link up on " + ifname;
-  const LinkPtr change = allocated(LinkPtr(rtnl_link_alloc()), what);
+  const LinkPtr change = kErrors.allocated(LinkPtr(rtnl_link_alloc()), what);
   rtnl_link_set_flags(change.get(), IFF_UP);
   change_link(sock_, ifname, change, what);
 }
@@ -115,15 +89,15 @@ void Netlink::add_address(const std::string& ifname, const std::string& cidr) {
   const std::string what = "add address " + cidr + " to " + ifname;
   const NlAddrPtr local = parse_ip(cidr, what);
   const LinkPtr link = get_link(sock_, ifname, what);
-  const AddrPtr address = allocated(AddrPtr(rtnl_addr_alloc()), what);
+  const AddrPtr address = kErrors.allocated(AddrPtr(rtnl_addr_alloc()), what);
   rtnl_addr_set_ifindex(address.get(), rtnl_link_get_ifindex(link.get()));
-  check(rtnl_addr_set_local(address.get(), local.get()), what);  // also sets family, prefixlen
+  kErrors.check(rtnl_addr_set_local(address.get(), local.get()), what);  // also sets family, prefixlen
   // Without NODAD an IPv6 address stays tentative for a moment after the kernel acknowledges it
   // (DAD finishes in a work item even on a NOARP link), and bind() to it fails meanwhile.
   if (nl_addr_get_family(local.get()) == AF_INET6) rtnl_addr_set_flags(address.get(), IFA_F_NODAD);
   const int err = rtnl_addr_add(sock_, address.get(), 0);
   if (err == -NLE_EXIST) return;
-  check(err, what);
+  kErrors.check(err, what);
 }
 
 namespace {
@@ -143,17 +117,17 @@ bool change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
   // The interface, and so its routes, are gone. (libnl 3.7 reports ENODEV as NLE_NODEV, older
   // releases as NLE_OBJ_NOTFOUND.)
   if (!add && (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND)) return false;
-  check(err, what);
+  kErrors.check(err, what);
   // The kernel answers ENETDOWN, which libnl reports as "Unspecific failure": say it plainly.
-  if (add && !(rtnl_link_get_flags(link.get()) & IFF_UP)) fail(what, "interface is down");
+  if (add && !(rtnl_link_get_flags(link.get()) & IFF_UP)) kErrors.fail(what, "interface is down");
 
-  const RoutePtr route = allocated(RoutePtr(rtnl_route_alloc()), what);
+  const RoutePtr route = kErrors.allocated(RoutePtr(rtnl_route_alloc()), what);
   rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
   rtnl_route_set_scope(route.get(), RT_SCOPE_LINK);
   rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
-  check(rtnl_route_set_dst(route.get(), dst.get()), what);  // also sets the family
+  kErrors.check(rtnl_route_set_dst(route.get(), dst.get()), what);  // also sets the family
   rtnl_nexthop* nexthop = rtnl_route_nh_alloc();
-  if (!nexthop) fail(what, nl_geterror(NLE_NOMEM));
+  kErrors.allocated(nexthop, what);
   rtnl_route_nh_set_ifindex(nexthop, rtnl_link_get_ifindex(link.get()));
   rtnl_route_add_nexthop(route.get(), nexthop);  // the route owns it from here
 
@@ -162,7 +136,7 @@ bool change_route(nl_sock* sock, RouteChange change, const std::string& ifname,
       add ? rtnl_route_add(sock, route.get(), NLM_F_EXCL) : rtnl_route_delete(sock, route.get(), 0);
   if (add && err == -NLE_EXIST) return false;
   if (!add && err == -NLE_OBJ_NOTFOUND) return false;
-  check(err, what);
+  kErrors.check(err, what);
   return true;
 }
 

@@ -18,31 +18,19 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <memory>
-#include <stdexcept>
 #include <vector>
+
+#include "tun/libnl.hpp"
 
 namespace tun {
 namespace {
 
-// unique_ptr deleters for libnl's reference-counted objects (as in netlink.cpp).
-template <typename T, void (*Put)(T*)>
-struct Putter {
-  void operator()(T* object) const { Put(object); }
-};
-using RoutePtr = std::unique_ptr<rtnl_route, Putter<rtnl_route, rtnl_route_put>>;
-using RulePtr = std::unique_ptr<rtnl_rule, Putter<rtnl_rule, rtnl_rule_put>>;
-using AddrPtr = std::unique_ptr<nl_addr, Putter<nl_addr, nl_addr_put>>;
-using CbPtr = std::unique_ptr<nl_cb, Putter<nl_cb, nl_cb_put>>;
+using libnl::CbPtr;
+using libnl::RoutePtr;
+using libnl::RulePtr;
+using AddrPtr = libnl::NlAddrPtr;
 
-[[noreturn]] void fail(const std::string& what, const std::string& why) {
-  throw std::runtime_error("bypass: " + what + ": " + why);
-}
-
-// err is a libnl return value: >= 0 success, < 0 a negated NLE_* code.
-void check(int err, const std::string& what) {
-  if (err < 0) fail(what, nl_geterror(err));
-}
+constexpr libnl::Errors kErrors("bypass");
 
 // One route as dumped by the kernel. route is null when libnl could not parse the message.
 struct Route {
@@ -90,14 +78,14 @@ std::vector<Route> dump_routes(nl_sock* sock, std::uint32_t table) {
   for (int attempt = 1;; attempt++) {
     std::vector<Route> routes;
     DumpContext context{table, &routes};
-    check(nl_rtgen_request(sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP), "request route dump");
+    kErrors.check(nl_rtgen_request(sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP), "request route dump");
     const CbPtr socket_cb(nl_socket_get_cb(sock));  // takes a reference
     const CbPtr cb(nl_cb_clone(socket_cb.get()));
-    if (!cb) fail("read route dump", nl_geterror(NLE_NOMEM));
+    kErrors.allocated(cb.get(), "read route dump");
     nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, collect_route, &context);
     const int err = nl_recvmsgs(sock, cb.get());
     if (err == -NLE_DUMP_INTR && attempt < 5) continue;
-    check(err, "read route dump");
+    kErrors.check(err, "read route dump");
     return routes;
   }
 }
@@ -183,7 +171,7 @@ Route unreachable_default(int family, std::uint32_t table) {
   Route r;
   r.route.reset(rtnl_route_alloc());
   AddrPtr any(nl_addr_alloc(0));
-  if (!r.route || !any) fail("build unreachable default route", nl_geterror(NLE_NOMEM));
+  if (!r.route || !any) kErrors.fail("build unreachable default route", nl_geterror(NLE_NOMEM));
   nl_addr_set_family(any.get(), family);
   nl_addr_set_prefixlen(any.get(), 0);
   rtnl_route_set_family(r.route.get(), static_cast<std::uint8_t>(family));
@@ -221,21 +209,19 @@ RouteMirror::RouteMirror(int excluded_ifindex, std::uint32_t mark, std::uint32_t
                          std::uint32_t rule_priority)
     : excluded_ifindex_(excluded_ifindex), mark_(mark), table_(table), priority_(rule_priority) {
   try {
-    sock_ = nl_socket_alloc();
-    notify_sock_ = nl_socket_alloc();
-    if (!sock_ || !notify_sock_) fail("allocate netlink sockets", nl_geterror(NLE_NOMEM));
-    check(nl_connect(sock_, NETLINK_ROUTE), "connect NETLINK_ROUTE socket");
+    sock_ = libnl::route_socket(kErrors);
+    notify_sock_ = kErrors.allocated(nl_socket_alloc(), "allocate netlink sockets");
     nl_socket_enable_msg_peek(sock_);  // dump messages of any size
     // The manager connects notify_sock_ itself, subscribes it to the route groups and makes it
     // non-blocking; we keep the socket to see every notification before libnl's cache does.
-    check(nl_cache_mngr_alloc(notify_sock_, NETLINK_ROUTE, NL_AUTO_PROVIDE, &manager_),
+    kErrors.check(nl_cache_mngr_alloc(notify_sock_, NETLINK_ROUTE, NL_AUTO_PROVIDE, &manager_),
           "allocate route cache manager");
     nl_socket_enable_msg_peek(notify_sock_);
     nl_socket_set_buffer_size(notify_sock_, 1 << 20, 0);  // fewer overruns in a burst; best effort
-    check(nl_socket_modify_cb(notify_sock_, NL_CB_MSG_IN, NL_CB_CUSTOM, on_notification, this),
+    kErrors.check(nl_socket_modify_cb(notify_sock_, NL_CB_MSG_IN, NL_CB_CUSTOM, on_notification, this),
           "hook route notifications");
     nl_cache* cache = nullptr;
-    check(nl_cache_mngr_add(manager_, "route/route", on_cache_change, this, &cache),
+    kErrors.check(nl_cache_mngr_add(manager_, "route/route", on_cache_change, this, &cache),
           "watch routes (cache manager)");
     sync(true);  // fill the table first, so that the rules never lead to an empty one
     change_rules(true);
@@ -347,7 +333,7 @@ void RouteMirror::sync(bool main_changed) {
     Route copy;
     copy.route.reset(reinterpret_cast<rtnl_route*>(
         nl_object_clone(reinterpret_cast<nl_object*>(r.route.get()))));
-    if (!copy.route) fail("copy route", nl_geterror(NLE_NOMEM));
+    kErrors.allocated(copy.route.get(), "copy route");
     rtnl_route_set_table(copy.route.get(), table_);
     // A throw route would continue the lookup with main, where the TUN is: for the mirror it
     // is as unreachable as for main (whose next table, default, is normally empty).
@@ -440,7 +426,7 @@ void RouteMirror::change_rules(bool add) {
                              " priority " + std::to_string(priority_) + "' (" +
                              (family == AF_INET ? "IPv4" : "IPv6") + ")";
     const RulePtr rule(rtnl_rule_alloc());
-    if (!rule) fail(what, nl_geterror(NLE_NOMEM));
+    kErrors.allocated(rule.get(), what);
     rtnl_rule_set_family(rule.get(), family);
     rtnl_rule_set_prio(rule.get(), priority_);
     rtnl_rule_set_mark(rule.get(), mark_);
@@ -455,7 +441,7 @@ void RouteMirror::change_rules(bool add) {
     // NLM_F_EXCL: without it the kernel happily adds a second identical rule.
     const int err = rtnl_rule_add(sock_, rule.get(), NLM_F_EXCL);
     if (family == AF_INET6 && err == -NLE_AF_NOSUPPORT) continue;  // a host without IPv6
-    if (err != -NLE_EXIST) check(err, what);
+    if (err != -NLE_EXIST) kErrors.check(err, what);
     installed = true;
   }
 }
