@@ -85,11 +85,7 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
 }
 
 std::array<std::uint8_t, gateway::wire::kAuthSize> Handshake::auth() const {
-  std::array<std::uint8_t, gateway::wire::kAuthSize> msg{};
-  msg[0] = static_cast<std::uint8_t>(gateway::wire::Type::auth);
-  crypto::Proof proof = crypto::auth_proof(*psk_, hello_, peer_hello_);
-  std::copy(proof.begin(), proof.end(), msg.begin() + 1);
-  return msg;
+  return gateway::wire::encode_auth(crypto::auth_proof(*psk_, hello_, peer_hello_));
 }
 
 bool Handshake::on_peer_auth(std::span<const std::uint8_t> msg, std::string& reason) {
@@ -98,7 +94,9 @@ bool Handshake::on_peer_auth(std::span<const std::uint8_t> msg, std::string& rea
     return false;
   }
   crypto::Proof expected = crypto::auth_proof(*psk_, peer_hello_, hello_);
-  if (msg.size() != gateway::wire::kAuthSize || !crypto::proof_equal(expected, msg.subspan(1))) {
+  std::span<const std::uint8_t> proof;
+  if (gateway::wire::decode_auth(msg, proof) != gateway::wire::DecodeError::none ||
+      !crypto::proof_equal(expected, proof)) {
     reason = "authentication failed: the peer does not hold our key";
     return false;
   }

@@ -118,6 +118,21 @@ DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out) {
   return DecodeError::none;
 }
 
+std::array<std::uint8_t, kAuthSize> encode_auth(const crypto::Proof& proof) {
+  std::array<std::uint8_t, kAuthSize> out{};
+  out[offsetof(AuthLayout, type)] = static_cast<std::uint8_t>(Type::auth);
+  std::copy(proof.begin(), proof.end(), out.begin() + offsetof(AuthLayout, proof));
+  return out;
+}
+
+DecodeError decode_auth(std::span<const std::uint8_t> bytes, std::span<const std::uint8_t>& proof) {
+  if (bytes.empty()) return DecodeError::empty;
+  if (bytes[0] != static_cast<std::uint8_t>(Type::auth)) return DecodeError::unknown_type;
+  if (bytes.size() != kAuthSize) return DecodeError::truncated;
+  proof = bytes.subspan(offsetof(AuthLayout, proof), crypto::kProofSize);
+  return DecodeError::none;
+}
+
 std::array<std::uint8_t, kContextResetSize> encode_context_reset(std::uint16_t stream) {
   std::array<std::uint8_t, kContextResetSize> out{};
   out[offsetof(ContextResetLayout, type)] = static_cast<std::uint8_t>(Type::context_reset);

@@ -70,7 +70,12 @@ enum Capability : std::uint32_t {
 enum Ext : std::uint8_t {
   kExtNonce = 1,  // 32 random bytes, fresh per association
 };
-inline constexpr std::size_t kAuthSize = 1 + 32;  // type(1) proof(32)
+struct AuthLayout {
+  std::uint8_t type;
+  std::uint8_t proof[crypto::kProofSize];
+};
+inline constexpr std::size_t kAuthSize = sizeof(AuthLayout);
+static_assert(kAuthSize == 1 + 32);
 
 struct ContextResetLayout {
   std::uint8_t type;
@@ -142,6 +147,12 @@ std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len);
 // Takes the next item off the front of rest. truncated: the rest is malformed (a length past
 // its end, or an empty item); rest is then left empty.
 DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item);
+
+// The whole AUTH message carrying proof.
+std::array<std::uint8_t, kAuthSize> encode_auth(const crypto::Proof& proof);
+// Decodes a whole AUTH message (type byte included): proof is then the proof inside bytes.
+// truncated: not exactly kAuthSize bytes; unknown_type: another type.
+DecodeError decode_auth(std::span<const std::uint8_t> bytes, std::span<const std::uint8_t>& proof);
 
 // The whole CONTEXT_RESET message for stream.
 std::array<std::uint8_t, kContextResetSize> encode_context_reset(std::uint16_t stream);

@@ -110,3 +110,23 @@ TEST_CASE("wire: PACKET-family forms and types map both ways") {
   for (Type t : {Type::packet, Type::packet_gso, Type::packet_hc, Type::packet_gso_hc})
     CHECK(gateway::wire::packet_type(gateway::wire::packet_form(t)) == t);
 }
+
+TEST_CASE("wire: AUTH round trip and malformed ones") {
+  crypto::Proof proof{};
+  for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  const auto msg = gateway::wire::encode_auth(proof);
+  CHECK(msg.size() == 33);
+  CHECK(msg[0] == static_cast<std::uint8_t>(gateway::wire::Type::auth));
+  std::span<const std::uint8_t> back;
+  REQUIRE(gateway::wire::decode_auth(msg, back) == gateway::wire::DecodeError::none);
+  CHECK(std::vector<std::uint8_t>(back.begin(), back.end()) == std::vector<std::uint8_t>(proof.begin(), proof.end()));
+
+  std::vector<std::uint8_t> longer(msg.begin(), msg.end());
+  longer.push_back(0);
+  CHECK(gateway::wire::decode_auth(longer, back) == gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_auth(std::span(msg).first(32), back) == gateway::wire::DecodeError::truncated);
+  std::vector<std::uint8_t> other(msg.begin(), msg.end());
+  other[0] = static_cast<std::uint8_t>(gateway::wire::Type::hello);
+  CHECK(gateway::wire::decode_auth(other, back) == gateway::wire::DecodeError::unknown_type);
+  CHECK(gateway::wire::decode_auth({}, back) == gateway::wire::DecodeError::empty);
+}
