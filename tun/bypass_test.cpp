@@ -33,6 +33,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "src/base/bytes.hpp"
 #include "tun/bypass.hpp"
 #include "tun/linux_tun.hpp"
 #include "tun/linux_tun_test_util.hpp"
@@ -102,13 +103,13 @@ Bytes udp6_packet(const std::string& src, const std::string& dst, std::uint16_t 
   const std::size_t udp_len = 8 + payload.size();
   Bytes p(40 + udp_len, 0);
   p[0] = 0x60;
-  p[4] = static_cast<std::uint8_t>(udp_len >> 8), p[5] = static_cast<std::uint8_t>(udp_len);
+  base::store_be16(p, 4, static_cast<std::uint16_t>(udp_len));
   p[6] = IPPROTO_UDP, p[7] = 64;
   ::inet_pton(AF_INET6, src.c_str(), &p[8]);
   ::inet_pton(AF_INET6, dst.c_str(), &p[24]);
   p[40] = 0x30, p[41] = 0x39;  // source port 12345
-  p[42] = static_cast<std::uint8_t>(dport >> 8), p[43] = static_cast<std::uint8_t>(dport);
-  p[44] = static_cast<std::uint8_t>(udp_len >> 8), p[45] = static_cast<std::uint8_t>(udp_len);
+  base::store_be16(p, 42, dport);
+  base::store_be16(p, 44, static_cast<std::uint16_t>(udp_len));
   std::memcpy(&p[48], payload.data(), payload.size());
   return p;
 }

@@ -22,6 +22,9 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
+
 namespace tun::test_util {
 
 // What a test scenario run in a forked child reported: its exit and the text it wrote.
@@ -159,10 +162,6 @@ class UdpSocket {
   std::uint16_t port_ = 0;
 };
 
-inline std::uint16_t read16(const Bytes& p, std::size_t at) {
-  return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]);
-}
-
 // True if packet is an IPv4 or IPv6 UDP datagram to ip:port carrying exactly payload.
 inline bool is_udp_to(const Bytes& packet, const std::string& ip, std::uint16_t port,
                       const std::string& payload) {
@@ -180,7 +179,7 @@ inline bool is_udp_to(const Bytes& packet, const std::string& ip, std::uint16_t 
   std::uint8_t want[16];
   if (::inet_pton(version == 4 ? AF_INET : AF_INET6, ip.c_str(), want) != 1) return false;
   if (protocol != IPPROTO_UDP || packet.size() < udp + 8) return false;
-  if (std::memcmp(packet.data() + dst, want, dst_len) != 0 || read16(packet, udp + 2) != port) {
+  if (std::memcmp(packet.data() + dst, want, dst_len) != 0 || base::load_be16(packet, udp + 2) != port) {
     return false;
   }
   return std::string(packet.begin() + static_cast<std::ptrdiff_t>(udp + 8), packet.end()) ==
@@ -193,18 +192,15 @@ inline Bytes udp4_packet(const std::string& src, std::uint16_t sport, const std:
   const std::size_t total = 28 + payload.size();
   Bytes p(total, 0);
   p[0] = 0x45;
-  p[2] = static_cast<std::uint8_t>(total >> 8), p[3] = static_cast<std::uint8_t>(total);
+  base::store_be16(p, 2, static_cast<std::uint16_t>(total));
   p[8] = 64, p[9] = IPPROTO_UDP;
   ::inet_pton(AF_INET, src.c_str(), &p[12]);
   ::inet_pton(AF_INET, dst.c_str(), &p[16]);
-  std::uint32_t sum = 0;
-  for (std::size_t i = 0; i < 20; i += 2) sum += read16(p, i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  p[10] = static_cast<std::uint8_t>(~sum >> 8), p[11] = static_cast<std::uint8_t>(~sum);
+  base::store_be16(p, 10, base::checksum::internet(std::span(p).first(20)));
   const std::size_t udp_len = 8 + payload.size();
-  p[20] = static_cast<std::uint8_t>(sport >> 8), p[21] = static_cast<std::uint8_t>(sport);
-  p[22] = static_cast<std::uint8_t>(dport >> 8), p[23] = static_cast<std::uint8_t>(dport);
-  p[24] = static_cast<std::uint8_t>(udp_len >> 8), p[25] = static_cast<std::uint8_t>(udp_len);
+  base::store_be16(p, 20, sport);
+  base::store_be16(p, 22, dport);
+  base::store_be16(p, 24, static_cast<std::uint16_t>(udp_len));
   std::memcpy(&p[28], payload.data(), payload.size());
   return p;
 }

@@ -4,6 +4,7 @@
 
 #include <unordered_set>
 
+#include "src/base/bytes.hpp"
 #include "src/base/test_packets.hpp"
 
 using base::packet::PacketView;
@@ -36,9 +37,7 @@ TEST_CASE("packet: IPv6 UDP is parsed, extension headers are walked") {
   std::vector<std::uint8_t> ext = bytes;
   ext.insert(ext.begin() + 40, {IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0});
   ext[6] = IPPROTO_DSTOPTS;
-  std::size_t plen = ext.size() - 40;
-  ext[4] = static_cast<std::uint8_t>(plen >> 8);
-  ext[5] = static_cast<std::uint8_t>(plen);
+  base::store_be16(ext, 4, static_cast<std::uint16_t>(ext.size() - 40));
   REQUIRE(base::packet::parse(ext, view) == ParseError::none);
   CHECK(view.protocol == IPPROTO_UDP);
   CHECK(view.l3_header_len == 48);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+
 namespace base::test_packets {
 
 inline std::vector<std::uint8_t> ipv4(const std::string& src, const std::string& dst,
@@ -16,16 +18,13 @@ inline std::vector<std::uint8_t> ipv4(const std::string& src, const std::string&
   std::size_t l4 = (protocol == IPPROTO_TCP) ? 20 : (protocol == IPPROTO_UDP ? 8 : 8);
   std::vector<std::uint8_t> p(20 + l4 + payload, 0);
   p[0] = 0x45;
-  p[2] = static_cast<std::uint8_t>(p.size() >> 8);
-  p[3] = static_cast<std::uint8_t>(p.size());
+  store_be16(&p[2], static_cast<std::uint16_t>(p.size()));
   p[8] = 64;
   p[9] = protocol;
   inet_pton(AF_INET, src.c_str(), &p[12]);
   inet_pton(AF_INET, dst.c_str(), &p[16]);
-  p[20] = static_cast<std::uint8_t>(sport >> 8);
-  p[21] = static_cast<std::uint8_t>(sport);
-  p[22] = static_cast<std::uint8_t>(dport >> 8);
-  p[23] = static_cast<std::uint8_t>(dport);
+  store_be16(&p[20], sport);
+  store_be16(&p[22], dport);
   if (protocol == IPPROTO_TCP) p[32] = 0x50;
   for (std::size_t i = 0; i < payload; ++i) p[20 + l4 + i] = static_cast<std::uint8_t>(i * 7 + 1);
   return p;
@@ -38,16 +37,13 @@ inline std::vector<std::uint8_t> ipv6(const std::string& src, const std::string&
   std::vector<std::uint8_t> p(40 + l4 + payload, 0);
   p[0] = 0x60;
   std::size_t plen = l4 + payload;
-  p[4] = static_cast<std::uint8_t>(plen >> 8);
-  p[5] = static_cast<std::uint8_t>(plen);
+  store_be16(&p[4], static_cast<std::uint16_t>(plen));
   p[6] = protocol;
   p[7] = 64;
   inet_pton(AF_INET6, src.c_str(), &p[8]);
   inet_pton(AF_INET6, dst.c_str(), &p[24]);
-  p[40] = static_cast<std::uint8_t>(sport >> 8);
-  p[41] = static_cast<std::uint8_t>(sport);
-  p[42] = static_cast<std::uint8_t>(dport >> 8);
-  p[43] = static_cast<std::uint8_t>(dport);
+  store_be16(&p[40], sport);
+  store_be16(&p[42], dport);
   for (std::size_t i = 0; i < payload; ++i) p[40 + l4 + i] = static_cast<std::uint8_t>(i * 3 + 5);
   return p;
 }

@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "src/base/bytes.hpp"
+
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -103,8 +105,7 @@ TEST_CASE("fec sender: a full block emits ceil(n * r) parity that rebuild it") {
   std::vector<Bytes> rebuilt(32, Bytes(len));
   for (std::size_t i = 0; i < 32; ++i) {
     data[i] = Bytes(len, 0);
-    data[i][0] = static_cast<std::uint8_t>(packets[i].size() >> 8);
-    data[i][1] = static_cast<std::uint8_t>(packets[i].size());
+    base::store_be16(data[i].data(), static_cast<std::uint16_t>(packets[i].size()));
     std::copy(packets[i].begin(), packets[i].end(), data[i].begin() + 2);
     in[i] = data[i].data();
   }

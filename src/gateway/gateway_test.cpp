@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "src/gateway/gateway_test_sites.hpp"
 #include "src/base/test_packets.hpp"
 #include "src/gateway/wire.hpp"
@@ -251,12 +253,8 @@ namespace {
 std::vector<std::uint8_t> gso_super_packet(std::size_t payload, std::uint16_t mss) {
   auto ip = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
   ip[6] = 0x40;  // DF
-  std::uint32_t sum = 0;
-  for (int i = 12; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
-  sum += IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  ip[36] = static_cast<std::uint8_t>(sum >> 8);
-  ip[37] = static_cast<std::uint8_t>(sum);
+  base::store_be16(&ip[36], base::checksum::add(std::span(ip).subspan(12, 8),
+                                                 IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20)));
   tun::VnetHdr hdr;
   hdr.flags = tun::VnetHdr::kNeedsCsum;
   hdr.gso_type = tun::VnetHdr::kGsoTcpV4;

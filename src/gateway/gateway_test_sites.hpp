@@ -7,6 +7,7 @@
 #include "src/gateway/gateway.hpp"
 #include "src/gateway/icmp_reply.hpp"
 
+#include "src/base/bytes.hpp"
 #include "src/base/checksum.hpp"
 #include "src/transport/loopback_transport.hpp"
 #include "src/base/test_packets.hpp"
@@ -82,34 +83,19 @@ inline std::vector<std::uint8_t> tcp4_segment(std::uint32_t seq, std::uint16_t i
                                               std::size_t payload, std::uint32_t ack = 0,
                                               std::uint16_t sport = 40000) {
   auto p = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, sport, 5001, payload);
-  p[4] = static_cast<std::uint8_t>(ip_id >> 8);
-  p[5] = static_cast<std::uint8_t>(ip_id);
+  base::store_be16(&p[4], ip_id);
   p[6] = 0x40;  // DF
-  for (int i = 0; i < 4; ++i) p[24 + i] = static_cast<std::uint8_t>(seq >> (24 - 8 * i));
-  for (int i = 0; i < 4; ++i) p[28 + i] = static_cast<std::uint8_t>(ack >> (24 - 8 * i));
+  base::store_be32(&p[24], seq);
+  base::store_be32(&p[28], ack);
   p[33] = 0x18;  // PSH ACK
   p[34] = 0x01;  // window 256
   p[10] = p[11] = 0;
-  std::uint16_t ip_sum = base::checksum::internet(std::span(p).first(20));
-  p[10] = static_cast<std::uint8_t>(ip_sum >> 8);
-  p[11] = static_cast<std::uint8_t>(ip_sum);
-  std::uint8_t pseudo[12] = {p[12],
-                             p[13],
-                             p[14],
-                             p[15],
-                             p[16],
-                             p[17],
-                             p[18],
-                             p[19],
-                             0,
-                             IPPROTO_TCP,
-                             static_cast<std::uint8_t>((p.size() - 20) >> 8),
-                             static_cast<std::uint8_t>(p.size() - 20)};
+  base::store_be16(&p[10], base::checksum::internet(std::span(p).first(20)));
+  // Pseudo-header: the addresses, then protocol and TCP length as numbers.
+  const std::uint32_t pseudo = base::checksum::add(std::span(p).subspan(12, 8)) + IPPROTO_TCP +
+                               static_cast<std::uint32_t>(p.size() - 20);
   p[36] = p[37] = 0;
-  std::uint16_t tcp_sum =
-      base::checksum::internet(std::span(p).subspan(20), base::checksum::add(pseudo));
-  p[36] = static_cast<std::uint8_t>(tcp_sum >> 8);
-  p[37] = static_cast<std::uint8_t>(tcp_sum);
+  base::store_be16(&p[36], base::checksum::internet(std::span(p).subspan(20), pseudo));
   return p;
 }
 }  // namespace gateway::test_sites

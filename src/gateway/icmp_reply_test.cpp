@@ -139,9 +139,7 @@ Bytes with_fragment_header(Bytes p, std::uint16_t offset_units, bool more) {
       0,    42};
   p.insert(p.begin() + 40, frag.begin(), frag.end());
   p[6] = IPPROTO_FRAGMENT;
-  std::size_t plen = p.size() - 40;
-  p[4] = static_cast<std::uint8_t>(plen >> 8);
-  p[5] = static_cast<std::uint8_t>(plen);
+  base::store_be16(p, 4, static_cast<std::uint16_t>(p.size() - 40));
   return p;
 }
 
