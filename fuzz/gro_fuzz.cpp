@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "src/base/bytes.hpp"
 #include "tun/gro.hpp"
 #include "tun/gso.hpp"
 #include "tun/vnet.hpp"
@@ -27,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using Bytes = std::vector<std::uint8_t>;
   std::vector<Bytes> in, out;
   while (size >= 2) {
-    std::size_t len = std::size_t{data[0]} << 8 | data[1];
+    std::size_t len = base::load_be16(data);
     if (len > size - 2) len = size - 2;
     in.emplace_back(data + 2, data + 2 + len);
     data += 2 + len;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "src/gateway/gateway.hpp"
+#include "src/base/bytes.hpp"
 #include "src/base/log.hpp"
 #include "src/transport/loopback_transport.hpp"
 #include "src/base/packet.hpp"
@@ -84,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tun::PacketBuf buf;
   while (size >= 3 && !receiver.assocs().empty()) {
     std::uint16_t stream = data[0] % 17;  // 16 streams and one beyond
-    std::size_t len = std::min<std::size_t>(std::size_t{data[1]} << 8 | data[2], size - 3);
+    std::size_t len = std::min<std::size_t>(base::load_be16(data + 1), size - 3);
     buf.assign({data + 3, len});
     data += 3 + len;
     size -= 3 + len;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "src/gateway/gateway.hpp"
+#include "src/base/bytes.hpp"
 #include "src/base/log.hpp"
 #include "src/transport/loopback_transport.hpp"
 #include "src/base/packet.hpp"
@@ -77,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool any_vnet = false;
   while (size >= 3) {
     bool vnet = data[0] & 1;
-    std::size_t len = std::min<std::size_t>(std::size_t{data[1]} << 8 | data[2], size - 3);
+    std::size_t len = std::min<std::size_t>(base::load_be16(data + 1), size - 3);
     std::span<const std::uint8_t> packet(data + 3, len);
     data += 3 + len;
     size -= 3 + len;

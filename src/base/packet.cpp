@@ -140,12 +140,9 @@ std::size_t FlowKey::hash() const {
   };
   mix(src.data(), src.size());
   mix(dst.data(), dst.size());
-  std::uint8_t rest[6] = {static_cast<std::uint8_t>(src_port >> 8),
-                          static_cast<std::uint8_t>(src_port),
-                          static_cast<std::uint8_t>(dst_port >> 8),
-                          static_cast<std::uint8_t>(dst_port),
-                          version,
-                          protocol};
+  std::uint8_t rest[6] = {0, 0, 0, 0, version, protocol};
+  base::store_be16(rest, src_port);
+  base::store_be16(rest + 2, dst_port);
   mix(rest, sizeof rest);
   return static_cast<std::size_t>(h);
 }
