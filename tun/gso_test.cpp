@@ -248,7 +248,7 @@ TEST_CASE("vnet: VnetHdr loads and stores the 10-byte layout in host byte order"
   CHECK(tun::kVnetHdrSize == 10);
 }
 
-TEST_CASE("gso: checksum_add matches a byte-by-byte RFC 1071 sum") {
+TEST_CASE("gso: base::checksum::add matches a byte-by-byte RFC 1071 sum") {
   std::mt19937 rng(7);
   for (std::size_t n : {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 1500, 65535}) {
     CAPTURE(n);

@@ -145,7 +145,7 @@ Bytes with_fragment_header(Bytes p, std::uint16_t offset_units, bool more) {
 
 }  // namespace
 
-TEST_CASE("icmp: internet_checksum follows RFC 1071") {
+TEST_CASE("icmp: base::checksum::internet follows RFC 1071") {
   Bytes rfc = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
   CHECK(base::checksum::add(rfc) == 0xddf2);
   CHECK(base::checksum::internet(rfc) == 0x220d);
