@@ -128,6 +128,8 @@ struct DecompressorStats {
   std::uint64_t packets = 0, full = 0, compressed = 0, escaped = 0, errors = 0;
 };
 
+// The per-flow state the classes below hold by value (so it is declared here); the rest of the
+// codec's internals are in header_codec_detail.hpp. Not for callers.
 namespace detail {
 inline constexpr std::uint8_t kNone = 0xff;
 enum CsumMode : std::uint8_t { kCsumComplete = 0, kCsumPartial = 1, kCsumNone = 2 };

@@ -19,7 +19,7 @@
 //          message of that length. Small packets of one stream that were ready together share
 //          one SCTP DATA chunk; only when both HELLOs announce bundling.
 //   AUTH (0x08) on stream 0, after HELLO, only with a pre-shared key: type(1) proof(32)
-//          (src/crypto_session.hpp).
+//          (src/crypto/session.hpp).
 //   SEALED (0x09) on any stream, after AUTH, when both sides seal: type(1), the AEAD ciphertext
 //          of one inner message (any type but HELLO, AUTH and SEALED), a 16-byte tag.
 //   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
@@ -48,7 +48,7 @@ enum class Type : std::uint8_t {
   hello = 0x01,
   packet = 0x02,
   packet_gso = 0x03,
-  packet_hc = 0x04,      // PACKET with its header compressed (src/header_codec.hpp)
+  packet_hc = 0x04,      // PACKET with its header compressed (src/codec/header_codec.hpp)
   packet_gso_hc = 0x05,  // PACKET_GSO with its header compressed
   context_reset = 0x06,  // stream 0: "my decompressor of stream N lost step: start it anew"
   bundle = 0x07,         // several small PACKET / PACKET_HC messages of one stream
@@ -141,12 +141,15 @@ DecodeError decode_hello(std::span<const std::uint8_t> bytes, Hello& out);
 
 // BUNDLE items: their length prefix, and the reader that splits a BUNDLE body.
 inline constexpr std::size_t kMaxBundleItem = 0x7fff;
-inline constexpr std::size_t bundle_length_size(std::size_t item_len) { return item_len < 0x80 ? 1 : 2; }
+inline constexpr std::size_t bundle_length_size(std::size_t item_len) {
+  return item_len < 0x80 ? 1 : 2;
+}
 // Writes the length prefix of an item of item_len (<= kMaxBundleItem) bytes; returns its size.
 std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len);
 // Takes the next item off the front of rest. truncated: the rest is malformed (a length past
 // its end, or an empty item); rest is then left empty.
-DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item);
+DecodeError next_bundle_item(std::span<const std::uint8_t>& rest,
+                             std::span<const std::uint8_t>& item);
 
 // The whole AUTH message carrying proof.
 std::array<std::uint8_t, kAuthSize> encode_auth(const crypto::Proof& proof);

@@ -78,9 +78,12 @@ TEST_CASE("wire: CONTEXT_RESET round trip and malformed ones") {
   const std::uint8_t short_one[] = {0x06, 0x12};
   const std::uint8_t long_one[] = {0x06, 0x12, 0x34, 0x00};
   const std::uint8_t other[] = {0x02, 0x12, 0x34};
-  CHECK(gateway::wire::decode_context_reset(short_one, stream) == gateway::wire::DecodeError::truncated);
-  CHECK(gateway::wire::decode_context_reset(long_one, stream) == gateway::wire::DecodeError::truncated);
-  CHECK(gateway::wire::decode_context_reset(other, stream) == gateway::wire::DecodeError::unknown_type);
+  CHECK(gateway::wire::decode_context_reset(short_one, stream) ==
+        gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_context_reset(long_one, stream) ==
+        gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_context_reset(other, stream) ==
+        gateway::wire::DecodeError::unknown_type);
   CHECK(gateway::wire::decode_context_reset({}, stream) == gateway::wire::DecodeError::empty);
   CHECK(stream == 0x1234);  // untouched by the failures
 }
@@ -119,12 +122,14 @@ TEST_CASE("wire: AUTH round trip and malformed ones") {
   CHECK(msg[0] == static_cast<std::uint8_t>(gateway::wire::Type::auth));
   std::span<const std::uint8_t> back;
   REQUIRE(gateway::wire::decode_auth(msg, back) == gateway::wire::DecodeError::none);
-  CHECK(std::vector<std::uint8_t>(back.begin(), back.end()) == std::vector<std::uint8_t>(proof.begin(), proof.end()));
+  CHECK(std::vector<std::uint8_t>(back.begin(), back.end()) ==
+        std::vector<std::uint8_t>(proof.begin(), proof.end()));
 
   std::vector<std::uint8_t> longer(msg.begin(), msg.end());
   longer.push_back(0);
   CHECK(gateway::wire::decode_auth(longer, back) == gateway::wire::DecodeError::truncated);
-  CHECK(gateway::wire::decode_auth(std::span(msg).first(32), back) == gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_auth(std::span(msg).first(32), back) ==
+        gateway::wire::DecodeError::truncated);
   std::vector<std::uint8_t> other(msg.begin(), msg.end());
   other[0] = static_cast<std::uint8_t>(gateway::wire::Type::hello);
   CHECK(gateway::wire::decode_auth(other, back) == gateway::wire::DecodeError::unknown_type);
