@@ -1,91 +1,156 @@
 #include "src/transport/assoc_pool.hpp"
 
 #include <algorithm>
+#include <utility>
+
+#include "src/base/log.hpp"
 
 namespace transport {
 
-const char* association_state(SlotState state) {
-  switch (state) {
-    case SlotState::ready: return "established";
-    case SlotState::connecting: return "connecting";
-    case SlotState::draining: return "closing";
-    case SlotState::closed: return "closed";
-  }
-  return "closed";
-}
-
-const char* to_string(SlotState state) {
-  switch (state) {
-    case SlotState::closed: return "closed";
-    case SlotState::connecting: return "connecting";
-    case SlotState::ready: return "ready";
-    case SlotState::draining: return "draining";
-  }
-  return "?";
-}
-
-const char* to_string(SlotEvent event) {
-  switch (event) {
-    case SlotEvent::connect: return "connect";
-    case SlotEvent::comm_up: return "comm_up";
-    case SlotEvent::lost: return "lost";
-    case SlotEvent::abort: return "abort";
-    case SlotEvent::shutdown: return "shutdown";
-    case SlotEvent::socket_closed: return "socket_closed";
-  }
-  return "?";
-}
-
-std::optional<SlotState> next_state(SlotState state, SlotEvent event) {
-  using S = SlotState;
-  using E = SlotEvent;
-  switch (state) {
-    case S::closed:
-      if (event == E::connect) return S::connecting;
-      break;
-    case S::connecting:
-      if (event == E::comm_up) return S::ready;
-      if (event == E::lost) return S::closed;
-      if (event == E::abort || event == E::shutdown) return S::draining;
-      break;
-    case S::ready:
-      if (event == E::comm_up) return S::ready;
-      if (event == E::lost) return S::closed;
-      if (event == E::abort || event == E::shutdown) return S::draining;
-      break;
-    case S::draining:
-      if (event == E::lost || event == E::socket_closed) return S::closed;
-      if (event == E::shutdown) return S::draining;
+const char* down_reason(AssocChange change) {
+  switch (change) {
+    case AssocChange::comm_lost:
+      return "communication lost";
+    case AssocChange::shutdown_comp:
+      return "shut down by peer";
+    case AssocChange::cant_start:
+      return "peer unreachable";
+    case AssocChange::comm_up:
+    case AssocChange::restart:
+    case AssocChange::other:
       break;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-bool AssocSlot::on(SlotEvent event) {
-  std::optional<SlotState> next = next_state(state_, event);
-  if (!next) return false;
-  if (event == SlotEvent::connect) ++connects_;
-  if (event == SlotEvent::comm_up) {
-    ++ups_;
-    backoff_ = 0;
-    failed_connects_ = 0;
+AssocPool::AssocPool(BackoffOptions backoff, std::uint16_t base_port)
+    : backoff_(backoff), base_port_(base_port) {}
+
+PeerId AssocPool::add_peer(std::string name) {
+  peers_.push_back({std::move(name), {}});
+  return static_cast<PeerId>(peers_.size() - 1);
+}
+
+void AssocPool::add(AssocLink& link, PeerId peer) {
+  std::vector<AssocLink*>& slots = peers_.at(peer).slots;
+  link.peer = peer;
+  link.slot = static_cast<std::uint16_t>(slots.size());
+  link.port = static_cast<std::uint16_t>(base_port_ + slots.size());
+  link.machine = AssocSlot(backoff_);
+  slots.push_back(&link);
+  links_.push_back(&link);
+}
+
+AssocLink* AssocPool::at(PeerId peer, std::size_t slot) const {
+  if (peer >= peers_.size()) return nullptr;
+  const std::vector<AssocLink*>& slots = peers_[peer].slots;
+  return slot < slots.size() ? slots[slot] : nullptr;
+}
+
+bool AssocPool::any_ready(PeerId peer) const {
+  const std::vector<AssocLink*>& slots = peers_.at(peer).slots;
+  return std::any_of(slots.begin(), slots.end(),
+                     [](const AssocLink* l) { return l->machine.ready(); });
+}
+
+bool AssocPool::transition(AssocLink& link, SlotEvent event) {
+  SlotState from = link.machine.state();
+  if (!link.machine.on(event)) {
+    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)", name(link.peer).c_str(),
+             link.slot, to_string(event), to_string(from));
+    return false;
   }
-  if (state_ == SlotState::connecting && *next == SlotState::closed) ++failed_connects_;
-  state_ = *next;
+  if (from != link.machine.state())
+    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", name(link.peer).c_str(), link.slot,
+              to_string(from), to_string(link.machine.state()), to_string(event));
   return true;
 }
 
-double AssocSlot::peek_backoff() const {
-  return std::clamp(backoff_ * 2, backoff_options_.min, backoff_options_.max);
+bool AssocPool::up(AssocLink& link, std::uint16_t in_streams, std::uint16_t out_streams,
+                   const char* how, const std::string& where) {
+  if (!transition(link, SlotEvent::comm_up)) return false;
+  if (link.assoc && events_) events_->on_assoc_down(link.assoc);
+  link.assoc = next_assoc_id_++;
+  link.in_streams = in_streams;
+  link.out_streams = out_streams;
+  LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s%s", name(link.peer).c_str(),
+           static_cast<unsigned long long>(link.assoc), link.slot, link.port, how, where.c_str());
+  if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
+  return true;
 }
 
-double AssocSlot::next_backoff() {
-  backoff_ = peek_backoff();
-  return backoff_;
+void AssocPool::shutdown(AssocLink& link) {
+  LOG_DEBUG("peer %s: slot %u: shutdown received", name(link.peer).c_str(), link.slot);
+  AssocId was = link.assoc;
+  link.assoc = 0;
+  transition(link, SlotEvent::shutdown);  // no longer ready: flows move to other slots
+  if (was && events_) events_->on_assoc_down(was);
 }
 
-void AssocSlot::hold_off(double seconds) {
-  backoff_ = std::max(backoff_, std::min(seconds, backoff_options_.max) / 2);
+double AssocPool::lost(AssocLink& link, const char* why, Time now) {
+  AssocId was = link.assoc;
+  link.assoc = 0;
+  link.blocked = false;
+  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
+  if (was) {
+    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", name(link.peer).c_str(),
+             static_cast<unsigned long long>(was), link.slot, why);
+    if (events_) events_->on_assoc_down(was);
+  } else {
+    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", name(link.peer).c_str(), link.slot,
+              why);
+    // A slot that never comes up while another of the peer's is ready: the peer's pool is
+    // probably smaller than ours. Keep retrying (with backoff), but say so once.
+    if (!link.mismatch_logged && link.machine.failed_connects() >= 3 && any_ready(link.peer)) {
+      link.mismatch_logged = true;
+      LOG_WARN(
+          "peer %s: slot %u (SCTP port %u) cannot connect while other slots work: is the "
+          "peer's pool smaller? retrying with backoff",
+          name(link.peer).c_str(), link.slot, link.port);
+    }
+  }
+  return schedule_reconnect(link, now);
+}
+
+void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
+  AssocId was = link.assoc;
+  LOG_WARN("peer %s: aborting association %llu: %s", name(link.peer).c_str(),
+           static_cast<unsigned long long>(was), reason);
+  link.assoc = 0;
+  link.blocked = false;
+  transition(link, SlotEvent::abort);
+  if (was && events_) events_->on_assoc_down(was);
+  link.machine.hold_off(hold_off());
+  link.hold_until = now + hold_off();
+}
+
+double AssocPool::schedule_reconnect(AssocLink& link, Time now) {
+  double delay = std::max(link.machine.next_backoff(), held_for(link, now));
+  link.reconnect_at = now + delay;
+  return delay;
+}
+
+double AssocPool::held_for(const AssocLink& link, Time now) const {
+  return std::max(0.0, link.hold_until - now);
+}
+
+// path, paths and window are the backend's to fill.
+AssocInfo AssocPool::info(const AssocLink& link) const {
+  SlotState state = link.machine.state();
+  return {.id = link.assoc,
+          .peer = link.peer,
+          .state = association_state(state),
+          .slot = link.slot,
+          .pool_state = to_string(state),
+          .path = {},
+          .in_streams = link.in_streams,
+          .out_streams = link.out_streams,
+          .sent_messages = link.sent_messages,
+          .sent_bytes = link.sent_bytes,
+          .received_messages = link.received_messages,
+          .received_bytes = link.received_bytes,
+          .paths = {},
+          .window = {}};
 }
 
 }  // namespace transport

@@ -2,159 +2,293 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
-using transport::AssocSlot;
+using transport::AssocChange;
+using transport::AssocId;
+using transport::AssocLink;
+using transport::AssocPool;
+using transport::PeerId;
 using transport::SlotEvent;
 using transport::SlotState;
+using transport::Time;
 
 namespace {
 
-constexpr SlotState kStates[] = {SlotState::closed, SlotState::connecting, SlotState::ready,
-                                 SlotState::draining};
-constexpr SlotEvent kEvents[] = {SlotEvent::connect, SlotEvent::comm_up, SlotEvent::lost,
-                                 SlotEvent::abort, SlotEvent::shutdown, SlotEvent::socket_closed};
-
-// Drives a slot through events; CHECKs that each is accepted.
-void drive(AssocSlot& slot, std::initializer_list<SlotEvent> events) {
-  for (SlotEvent e : events) {
-    INFO("event ", transport::to_string(e), " in ", transport::to_string(slot.state()));
-    CHECK(slot.on(e));
+// What the gateway hears, in order: "up 1 peer 0 streams 16", "down 1".
+struct Recorder final : transport::Events {
+  std::vector<std::string> log;
+  void on_assoc_up(AssocId assoc, PeerId peer, std::uint16_t out_streams) override {
+    log.push_back("up " + std::to_string(assoc) + " peer " + std::to_string(peer) + " streams " +
+                  std::to_string(out_streams));
   }
-}
+  void on_assoc_down(AssocId assoc) override { log.push_back("down " + std::to_string(assoc)); }
+  void on_message(AssocId, std::uint16_t, tun::PacketBuf&) override {}
+  void on_writable() override {}
+  std::vector<std::string> take() { return std::exchange(log, {}); }
+};
 
-}  // namespace
+// A backend's record: the pool's part and something of its own.
+struct FakeLink : AssocLink {
+  int socket = -1;
+};
 
-TEST_CASE("assoc pool: the transition table is exactly the documented one") {
-  struct Row {
-    SlotState from;
-    SlotEvent event;
-    SlotState to;
-  };
-  const std::vector<Row> table = {
-      {SlotState::closed, SlotEvent::connect, SlotState::connecting},
-      {SlotState::connecting, SlotEvent::comm_up, SlotState::ready},
-      {SlotState::connecting, SlotEvent::lost, SlotState::closed},
-      {SlotState::connecting, SlotEvent::abort, SlotState::draining},
-      {SlotState::connecting, SlotEvent::shutdown, SlotState::draining},
-      {SlotState::ready, SlotEvent::comm_up, SlotState::ready},
-      {SlotState::ready, SlotEvent::lost, SlotState::closed},
-      {SlotState::ready, SlotEvent::abort, SlotState::draining},
-      {SlotState::ready, SlotEvent::shutdown, SlotState::draining},
-      {SlotState::draining, SlotEvent::lost, SlotState::closed},
-      {SlotState::draining, SlotEvent::socket_closed, SlotState::closed},
-      {SlotState::draining, SlotEvent::shutdown, SlotState::draining},
-  };
-  int legal = 0;
-  for (SlotState s : kStates) {
-    for (SlotEvent e : kEvents) {
-      INFO(transport::to_string(s), " + ", transport::to_string(e));
-      auto next = transport::next_state(s, e);
-      const Row* row = nullptr;
-      for (const Row& r : table) {
-        if (r.from == s && r.event == e) row = &r;
-      }
-      if (row) {
-        ++legal;
-        REQUIRE(next.has_value());
-        CHECK(*next == row->to);
-      } else {
-        CHECK_FALSE(next.has_value());
+// Two peers, "a" with 3 slots and "b" with 2, on SCTP ports 9899 and up; backoff 0.1 .. 2 s.
+struct Fixture {
+  AssocPool pool{{.min = 0.1, .max = 2.0}, 9899};
+  Recorder events;
+  std::vector<std::unique_ptr<FakeLink>> links;
+  Fixture() {
+    pool.set_events(&events);
+    for (auto [name, slots] : {std::pair{"a", 3}, std::pair{"b", 2}}) {
+      PeerId id = pool.add_peer(name);
+      for (int i = 0; i < slots; ++i) {
+        links.push_back(std::make_unique<FakeLink>());
+        pool.add(*links.back(), id);
       }
     }
   }
-  CHECK(legal == static_cast<int>(table.size()));
-}
-
-TEST_CASE("assoc pool: a slot's life: connect, ready, lost, reconnect") {
-  AssocSlot slot;
-  CHECK(slot.state() == SlotState::closed);
-  CHECK_FALSE(slot.ready());
-  drive(slot, {SlotEvent::connect, SlotEvent::comm_up});
-  CHECK(slot.ready());
-  CHECK(slot.ups() == 1);
-  drive(slot, {SlotEvent::comm_up});  // restarted by the peer: still ready
-  CHECK(slot.ups() == 2);
-  drive(slot, {SlotEvent::lost});
-  CHECK(slot.state() == SlotState::closed);
-  drive(slot, {SlotEvent::connect});
-  CHECK(slot.state() == SlotState::connecting);
-  CHECK(slot.connects() == 2);
-}
-
-TEST_CASE("assoc pool: abort and shutdown drain, then close") {
-  AssocSlot slot;
-  drive(slot, {SlotEvent::connect, SlotEvent::comm_up, SlotEvent::abort});
-  CHECK(slot.state() == SlotState::draining);
-  CHECK_FALSE(slot.ready());
-  CHECK_FALSE(slot.on(SlotEvent::comm_up));  // a draining slot carries nothing new
-  CHECK_FALSE(slot.on(SlotEvent::connect));
-  CHECK(slot.state() == SlotState::draining);
-  drive(slot, {SlotEvent::socket_closed});
-  CHECK(slot.state() == SlotState::closed);
-
-  drive(slot, {SlotEvent::connect, SlotEvent::comm_up, SlotEvent::shutdown, SlotEvent::shutdown,
-               SlotEvent::lost});
-  CHECK(slot.state() == SlotState::closed);
-}
-
-TEST_CASE("assoc pool: illegal events are rejected and change nothing") {
-  AssocSlot slot;
-  CHECK_FALSE(slot.on(SlotEvent::comm_up));  // no socket, no association
-  CHECK_FALSE(slot.on(SlotEvent::lost));
-  CHECK_FALSE(slot.on(SlotEvent::abort));
-  CHECK_FALSE(slot.on(SlotEvent::socket_closed));
-  CHECK(slot.state() == SlotState::closed);
-  drive(slot, {SlotEvent::connect});
-  CHECK_FALSE(slot.on(SlotEvent::connect));  // one socket per slot
-  CHECK_FALSE(slot.on(SlotEvent::socket_closed));
-  CHECK(slot.state() == SlotState::connecting);
-  CHECK(slot.connects() == 1);
-}
-
-TEST_CASE("assoc pool: reconnect backoff doubles, is bounded, and resets when ready") {
-  AssocSlot slot({.min = 0.1, .max = 2.0});
-  CHECK(slot.next_backoff() == doctest::Approx(0.1));
-  CHECK(slot.next_backoff() == doctest::Approx(0.2));
-  CHECK(slot.next_backoff() == doctest::Approx(0.4));
-  for (int i = 0; i < 10; ++i) slot.next_backoff();
-  CHECK(slot.next_backoff() == doctest::Approx(2.0));
-  drive(slot, {SlotEvent::connect, SlotEvent::comm_up});
-  CHECK(slot.peek_backoff() == doctest::Approx(0.1));
-  slot.hold_off(1.0);  // after an abort: wait at least a second
-  CHECK(slot.next_backoff() == doctest::Approx(1.0));
-}
-
-TEST_CASE("assoc pool: failed connects are counted until the slot is ready") {
-  AssocSlot slot;
-  for (int i = 0; i < 3; ++i) drive(slot, {SlotEvent::connect, SlotEvent::lost});
-  CHECK(slot.failed_connects() == 3);
-  drive(slot, {SlotEvent::connect, SlotEvent::comm_up});
-  CHECK(slot.failed_connects() == 0);
-  drive(slot, {SlotEvent::lost});  // losing a ready association is no failed connect
-  CHECK(slot.failed_connects() == 0);
-}
-
-TEST_CASE("assoc pool: a pool of fakes - a slot the peer lacks keeps retrying, the others work") {
-  // Three slots here, the peer has two: slots 0 and 1 come up, slot 2 fails again and again.
-  std::vector<AssocSlot> pool(3);
-  for (auto& s : pool) drive(s, {SlotEvent::connect});
-  drive(pool[0], {SlotEvent::comm_up});
-  drive(pool[1], {SlotEvent::comm_up});
-  double waited = 0;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    drive(pool[2], {SlotEvent::lost});
-    waited += pool[2].next_backoff();
-    drive(pool[2], {SlotEvent::connect});
+  FakeLink& link(PeerId peer, std::size_t slot) {
+    return static_cast<FakeLink&>(*pool.at(peer, slot));
   }
-  CHECK(pool[0].ready());
-  CHECK(pool[1].ready());
-  CHECK(pool[2].state() == SlotState::connecting);
-  CHECK(pool[2].failed_connects() == 20);
-  CHECK(waited > 20 * 1.0);  // backed off, not hammering
-  // One slot lost: the others stay ready; it comes back.
-  drive(pool[1], {SlotEvent::lost});
-  CHECK(pool[0].ready());
-  drive(pool[1], {SlotEvent::connect, SlotEvent::comm_up});
-  CHECK(pool[1].ready());
+  // connect, then COMM_UP with 16 streams each way.
+  void bring_up(AssocLink& link) {
+    REQUIRE(pool.transition(link, SlotEvent::connect));
+    REQUIRE(pool.up(link, 16, 16, "up", ""));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("assoc pool: slots pair up by index, on consecutive SCTP ports, per peer") {
+  Fixture f;
+  CHECK(f.pool.slots(0) == 3);
+  CHECK(f.pool.slots(1) == 2);
+  CHECK(f.pool.name(1) == "b");
+  for (PeerId peer : {0u, 1u}) {
+    for (std::size_t slot = 0; slot < f.pool.slots(peer); ++slot) {
+      const AssocLink* link = f.pool.at(peer, slot);
+      REQUIRE(link != nullptr);
+      CHECK(link->peer == peer);
+      CHECK(link->slot == slot);
+      CHECK(link->port == 9899 + slot);  // slot i: port base+i on both ends
+      CHECK(link->machine.state() == SlotState::closed);
+      CHECK(link->assoc == 0);
+    }
+  }
+  CHECK(f.pool.at(1, 2) == nullptr);  // peer b has two slots: a third is none of ours
+  CHECK(f.pool.at(2, 0) == nullptr);  // no such peer
+  CHECK(f.pool.at(0, 2) == f.links[2].get());
+}
+
+TEST_CASE("assoc pool: up gives a fresh id, found by lookup; a restart replaces it") {
+  Fixture f;
+  FakeLink& a0 = f.link(0, 0);
+  FakeLink& b1 = f.link(1, 1);
+  CHECK(f.pool.find(0) == nullptr);
+  f.bring_up(a0);
+  f.bring_up(b1);
+  CHECK(a0.machine.ready());
+  CHECK(a0.assoc == 1);
+  CHECK(b1.assoc == 2);
+  CHECK(a0.in_streams == 16);
+  CHECK(a0.out_streams == 16);
+  CHECK(f.events.take() ==
+        std::vector<std::string>{"up 1 peer 0 streams 16", "up 2 peer 1 streams 16"});
+  CHECK(f.pool.find(1) == &a0);
+  CHECK(f.pool.find(2) == &b1);
+  CHECK(f.pool.find(3) == nullptr);
+  CHECK(f.pool.any_ready(0));
+  CHECK(f.pool.any_ready(1));
+
+  // The peer restarted slot a0: the old id goes down first, a new one comes up.
+  REQUIRE(f.pool.up(a0, 8, 4, "restarted by peer", ""));
+  CHECK(f.events.take() == std::vector<std::string>{"down 1", "up 3 peer 0 streams 4"});
+  CHECK(f.pool.find(1) == nullptr);  // an id is never reused
+  CHECK(f.pool.find(3) == &a0);
+  CHECK(a0.in_streams == 8);
+}
+
+TEST_CASE("assoc pool: up is refused where the slot cannot carry an association") {
+  Fixture f;
+  FakeLink& a0 = f.link(0, 0);
+  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", ""));  // closed: no socket, no association
+  CHECK(a0.assoc == 0);
+  f.bring_up(a0);
+  f.pool.shutdown(a0);
+  CHECK(a0.machine.state() == SlotState::draining);
+  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", ""));  // draining: nothing new
+  CHECK(a0.assoc == 0);
+  CHECK(f.events.take() == std::vector<std::string>{"up 1 peer 0 streams 16", "down 1"});
+}
+
+TEST_CASE("assoc pool: lost takes the association down and reconnects with backoff") {
+  Fixture f;
+  FakeLink& a1 = f.link(0, 1);
+  f.bring_up(a1);
+  f.events.take();
+  a1.blocked = true;
+  Time now(100);
+  double delay = f.pool.lost(a1, "communication lost", now);
+  CHECK(a1.machine.state() == SlotState::closed);
+  CHECK(a1.assoc == 0);
+  CHECK_FALSE(a1.blocked);  // no on_writable is owed for a gone association
+  CHECK(f.events.take() == std::vector<std::string>{"down 1"});
+  CHECK(delay == doctest::Approx(0.1));
+  CHECK(a1.reconnect_at.seconds() == doctest::Approx(100.1));
+
+  // Each failed attempt doubles the delay up to the max; the backoff restarts once ready.
+  std::vector<double> delays;
+  for (int i = 0; i < 6; ++i) {
+    now = a1.reconnect_at;
+    REQUIRE(f.pool.transition(a1, SlotEvent::connect));
+    delays.push_back(f.pool.lost(a1, "peer unreachable", now));
+    CHECK(a1.reconnect_at == now + delays.back());
+  }
+  CHECK(delays == std::vector<double>{0.2, 0.4, 0.8, 1.6, 2.0, 2.0});
+  CHECK(f.events.take().empty());  // no association, nothing to tell
+  f.bring_up(a1);
+  CHECK(f.pool.lost(a1, "communication lost", now) == doctest::Approx(0.1));
+}
+
+TEST_CASE("assoc pool: a lost slot that is draining or already closed just closes") {
+  Fixture f;
+  FakeLink& a0 = f.link(0, 0);
+  f.bring_up(a0);
+  f.pool.shutdown(a0);
+  CHECK(f.events.take() == std::vector<std::string>{"up 1 peer 0 streams 16", "down 1"});
+  f.pool.lost(a0, "shut down by peer", Time(1));
+  CHECK(a0.machine.state() == SlotState::closed);
+  CHECK(f.events.take().empty());     // it went down at the shutdown already
+  f.pool.lost(a0, "again", Time(2));  // a closed slot stays closed (no illegal event)
+  CHECK(a0.machine.state() == SlotState::closed);
+}
+
+TEST_CASE("assoc pool: abort holds the slot off for the backoff's max") {
+  Fixture f;
+  FakeLink& b0 = f.link(1, 0);
+  f.bring_up(b0);
+  f.events.take();
+  Time now(50);
+  CHECK(f.pool.held_for(b0, now) == 0);
+  f.pool.abort(b0, "malformed HELLO", now);
+  CHECK(b0.machine.state() == SlotState::draining);
+  CHECK(b0.assoc == 0);
+  CHECK(f.pool.find(1) == nullptr);
+  CHECK(f.events.take() == std::vector<std::string>{"down 1"});
+  // No connect (ours or for the peer's INIT) within the hold-off.
+  CHECK(f.pool.held_for(b0, now) == doctest::Approx(2.0));
+  CHECK(f.pool.held_for(b0, Time(51.5)) == doctest::Approx(0.5));
+  CHECK(f.pool.held_for(b0, Time(52)) == 0);
+  CHECK(f.pool.held_for(b0, Time(60)) == 0);
+  // The socket is closed; the reconnect waits out the hold-off, even if the backoff was short.
+  REQUIRE(f.pool.transition(b0, SlotEvent::socket_closed));
+  CHECK(f.pool.schedule_reconnect(b0, Time(50.5)) == doctest::Approx(2.0));
+  CHECK(b0.reconnect_at == Time(52.5));
+  // A reconnect decided late in the hold-off still waits for the backoff.
+  CHECK(f.pool.schedule_reconnect(b0, Time(51.9)) == doctest::Approx(2.0));
+}
+
+TEST_CASE("assoc pool: the reconnect never comes before the hold-off ends") {
+  AssocPool pool({.min = 0.1, .max = 0.5}, 9899);
+  AssocLink link;
+  pool.add(link, pool.add_peer("p"));
+  pool.transition(link, SlotEvent::connect);
+  pool.abort(link, "test", Time(10));  // hold-off: 0.5 s (the max)
+  pool.transition(link, SlotEvent::lost);
+  double delay = pool.schedule_reconnect(link, Time(10));
+  CHECK(delay >= 0.5);
+  CHECK(link.reconnect_at >= link.hold_until);
+}
+
+TEST_CASE("assoc pool: aborting a connecting slot tells the gateway nothing") {
+  Fixture f;
+  FakeLink& a2 = f.link(0, 2);
+  REQUIRE(f.pool.transition(a2, SlotEvent::connect));
+  f.pool.abort(a2, "test", Time(0));
+  CHECK(a2.machine.state() == SlotState::draining);
+  CHECK(f.events.take().empty());
+}
+
+TEST_CASE("assoc pool: a slot the peer lacks keeps retrying while the others work") {
+  Fixture f;
+  f.bring_up(f.link(0, 0));
+  f.bring_up(f.link(0, 1));
+  FakeLink& a2 = f.link(0, 2);
+  Time now(0);
+  double waited = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    REQUIRE(f.pool.transition(a2, SlotEvent::connect));
+    double delay = f.pool.lost(a2, "peer unreachable", now);
+    waited += delay;
+    now = now + delay;
+    if (attempt < 2) CHECK_FALSE(a2.mismatch_logged);
+  }
+  CHECK(a2.mismatch_logged);  // said once, from the third failure on
+  CHECK(a2.machine.failed_connects() == 10);
+  CHECK(waited > 10 * 1.0);  // backed off, not hammering
+  CHECK(f.link(0, 0).machine.ready());
+  CHECK(f.link(0, 1).machine.ready());
+}
+
+TEST_CASE("assoc pool: no mismatch is suspected while no slot of the peer works") {
+  Fixture f;
+  FakeLink& b1 = f.link(1, 1);
+  f.bring_up(f.link(0, 0));  // another peer's slot does not count
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    REQUIRE(f.pool.transition(b1, SlotEvent::connect));
+    f.pool.lost(b1, "peer unreachable", Time(attempt));
+  }
+  CHECK_FALSE(b1.mismatch_logged);
+  CHECK_FALSE(f.pool.any_ready(1));
+}
+
+TEST_CASE("assoc pool: the listing's common fields") {
+  Fixture f;
+  FakeLink& a1 = f.link(0, 1);
+  f.bring_up(a1);
+  a1.count_sent(100);
+  a1.count_sent(50);
+  a1.count_received(1000);
+  transport::AssocInfo info = f.pool.info(a1);
+  CHECK(info.id == 1);
+  CHECK(info.peer == 0);
+  CHECK(info.slot == 1);
+  CHECK(info.state == "established");
+  CHECK(info.pool_state == "ready");
+  CHECK(info.in_streams == 16);
+  CHECK(info.out_streams == 16);
+  CHECK(info.sent_messages == 2);
+  CHECK(info.sent_bytes == 150);
+  CHECK(info.received_messages == 1);
+  CHECK(info.received_bytes == 1000);
+
+  transport::AssocInfo closed = f.pool.info(f.link(1, 0));
+  CHECK(closed.id == 0);
+  CHECK(closed.peer == 1);
+  CHECK(closed.state == "closed");
+  CHECK(closed.pool_state == "closed");
+  REQUIRE(f.pool.transition(f.link(1, 0), SlotEvent::connect));
+  CHECK(f.pool.info(f.link(1, 0)).state == "connecting");
+}
+
+TEST_CASE("assoc pool: SCTP_ASSOC_CHANGE states of either socket API, and why a slot is down") {
+  // Two numberings of the same states (usrsctp counts from 1, the kernel from 0).
+  constexpr transport::AssocChangeStates one{1, 3, 2, 4, 5}, zero{0, 2, 1, 3, 4};
+  CHECK(transport::assoc_change(one, 1) == AssocChange::comm_up);
+  CHECK(transport::assoc_change(zero, 0) == AssocChange::comm_up);
+  CHECK(transport::assoc_change(one, 3) == AssocChange::restart);
+  CHECK(transport::assoc_change(zero, 3) == AssocChange::shutdown_comp);
+  CHECK(transport::assoc_change(one, 9) == AssocChange::other);
+  CHECK(transport::is_up(AssocChange::comm_up));
+  CHECK(transport::is_up(AssocChange::restart));
+  CHECK_FALSE(transport::is_up(AssocChange::comm_lost));
+  CHECK(std::string(transport::down_reason(AssocChange::comm_lost)) == "communication lost");
+  CHECK(std::string(transport::down_reason(AssocChange::shutdown_comp)) == "shut down by peer");
+  CHECK(std::string(transport::down_reason(AssocChange::cant_start)) == "peer unreachable");
+  CHECK(transport::down_reason(AssocChange::comm_up) == nullptr);
+  CHECK(transport::down_reason(AssocChange::other) == nullptr);
 }

@@ -115,7 +115,7 @@ struct AssocInfo {
   PeerId peer = 0;
   std::string state;  // "connecting", "established"
   std::uint16_t slot = 0;  // index in the peer's association pool
-  std::string pool_state;  // the slot's state (assoc_pool.hpp): connecting, ready, draining, closed
+  std::string pool_state;  // the slot's state (assoc_slot.hpp): connecting, ready, draining, closed
   std::string path;   // "192.0.2.1:9899 -> 192.0.2.2:9899"
   std::uint16_t in_streams = 0, out_streams = 0;
   std::uint32_t srtt_ms = 0;
