@@ -18,6 +18,8 @@
 #include "src/fec/controller.hpp"
 #include "src/fec/receiver.hpp"
 #include "src/fec/sender.hpp"
+#include "src/transport/assoc_link.hpp"
+#include "src/transport/message_buffer.hpp"
 #include "src/transport/udp/inflight_cap.hpp"
 #include "src/transport/path_auth.hpp"
 #include "src/transport/udp/pmtu.hpp"
@@ -100,30 +102,21 @@ struct UsrsctpTransport::Peer {
   }
 };
 
-struct UsrsctpTransport::Link {
+// A slot of the pool (assoc_link.hpp: peer, slot, port, machine, assoc id, counters) with its
+// usrsctp socket, whose AF_CONN address is the Link itself.
+struct UsrsctpTransport::Link : AssocLink {
   UsrsctpTransport* owner = nullptr;
-  PeerId peer = 0;
   Peer* p = nullptr;
-  std::uint16_t slot = 0;
-  std::uint16_t port = 0;  // SCTP port, both ends
   UsrsctpSocket* sock = nullptr;
-  AssocSlot machine;
   bool closing = false;  // aborted: the socket is closed from a zero timer, not serviced
-  bool mismatch_logged = false;
-  double hold_until = 0;  // mono_now() before which the peer's INIT does not trigger a connect
-  AssocId assoc = 0;      // while ready
-  std::uint16_t in_streams = 0, out_streams = 0;
   bool dirty = false;       // queued in owner->dirty_
-  bool blocked = false;     // a send returned would_block
-  bool discarding = false;  // dropping the rest of an oversized message
   base::RateLimit window_log{30.0};  // of the "the window is the limit" line
   // Our last verification tags (from the INIT / INIT-ACK we sent): the peer's SCTP packets carry
   // one, so a packet from an unknown address names its association (0: empty).
   std::array<std::uint32_t, 4> local_tags{};
   std::size_t next_tag = 0;
   std::unique_ptr<base::Timer> reconnect_timer;
-  tun::PacketBuf rx;  // the message being received (may arrive in parts)
-  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
+  MessageBuffer rx;  // the message being received (may arrive in parts)
   // DATA chunks this association sent (conn_output reads every packet): the highest TSN so far;
   // a chunk at or below it is a retransmission, the sender's own measure of loss.
   std::uint32_t highest_tsn = 0;

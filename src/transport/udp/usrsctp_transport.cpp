@@ -15,6 +15,7 @@
 
 #include "src/base/crc32c.hpp"
 #include "src/base/log.hpp"
+#include "src/transport/sctp_status.hpp"
 
 namespace transport::udp {
 
@@ -126,6 +127,7 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
     : loop_(loop),
       options_(std::move(options)),
       peers_(std::move(peers)),
+      pool_({.min = kBackoffMin, .max = kBackoffMax}, options_.sctp_port),
       tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
       probe_tick_(loop, 0, std::max(options_.probe_interval_ms, 1u) / 1000.0,
                   [this] { on_probe_tick(); }),
@@ -178,7 +180,7 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
   }
   for (PeerId id = 0; id < peers_.size(); ++id) {
     auto peer = std::make_unique<Peer>();
-    peer->id = id;
+    peer->id = pool_.add_peer(peers_[id].name);
     peer->key = peers_[id].path_key;
     peer->fec_offered = peers_[id].fec && peer->key;
     if (peer->fec_offered) peer->fec_key = path_auth::fec_key(*peer->key);
@@ -225,12 +227,9 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
     }
     for (std::size_t slot = 0; slot < pool; ++slot) {
       auto link = std::make_unique<Link>();
+      pool_.add(*link, id);
       link->owner = this;
-      link->peer = id;
       link->p = peer.get();
-      link->slot = static_cast<std::uint16_t>(slot);
-      link->port = static_cast<std::uint16_t>(options_.sctp_port + slot);
-      link->machine = AssocSlot({.min = kBackoffMin, .max = kBackoffMax});
       link->reconnect_timer = std::make_unique<base::Timer>(loop, 0, 0, [this, l = link.get()] {
         // An aborted link still holds its socket: close it first, reconnect after the backoff.
         if (l->sock) {
@@ -366,7 +365,7 @@ void UsrsctpTransport::open_socket(Link& link) {
     schedule_reconnect(link);
     return;
   }
-  transition(link, SlotEvent::connect);
+  pool_.transition(link, SlotEvent::connect);
   LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u)", peers_[link.peer].name.c_str(),
             link.slot, link.p->paths.empty() ? "(address not known yet)"
                                              : link.p->paths[link.p->primary].remote.to_string().c_str(),
@@ -380,57 +379,24 @@ void UsrsctpTransport::close_socket(Link& link) {
   link.sock = nullptr;
   link.closing = false;
   switch (link.machine.state()) {
-    case SlotState::draining: transition(link, SlotEvent::socket_closed); break;
+    case SlotState::draining: pool_.transition(link, SlotEvent::socket_closed); break;
     case SlotState::connecting:
-    case SlotState::ready: transition(link, SlotEvent::lost); break;
+    case SlotState::ready: pool_.transition(link, SlotEvent::lost); break;
     case SlotState::closed: break;
   }
-  link.rx.reset();
-  link.discarding = false;
+  link.rx.clear();
 }
 
 void UsrsctpTransport::schedule_reconnect(Link& link) {
-  link.reconnect_timer->start(link.machine.next_backoff());
+  link.reconnect_timer->start(pool_.schedule_reconnect(link, Time::now()));
 }
 
-bool UsrsctpTransport::transition(Link& link, SlotEvent event) {
-  SlotState from = link.machine.state();
-  if (!link.machine.on(event)) {
-    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)",
-             peers_[link.peer].name.c_str(), link.slot, to_string(event), to_string(from));
-    return false;
-  }
-  if (from != link.machine.state())
-    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", peers_[link.peer].name.c_str(), link.slot,
-              to_string(from), to_string(link.machine.state()), to_string(event));
-  return true;
-}
-
+// The association is gone (or never came up): the socket is closed first, so no usrsctp socket
+// of a dead association is left while the gateway hears of it; the pool says when to reconnect.
 void UsrsctpTransport::link_down(Link& link, const char* why) {
-  AssocId was = link.assoc;
-  link.assoc = 0;
-  link.blocked = false;
-  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
+  if (link.machine.state() != SlotState::closed) pool_.transition(link, SlotEvent::lost);
   close_socket(link);
-  if (was) {
-    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", peers_[link.peer].name.c_str(),
-             static_cast<unsigned long long>(was), link.slot, why);
-    if (events_) events_->on_assoc_down(was);
-  } else {
-    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", peers_[link.peer].name.c_str(),
-              link.slot, why);
-    // A slot that never comes up while another of the peer's is ready: the peer's pool is
-    // probably smaller than ours. Keep retrying (with backoff), but say so once.
-    bool other_ready = std::any_of(link.p->slots.begin(), link.p->slots.end(),
-                                   [](const Link* l) { return l->machine.ready(); });
-    if (!link.mismatch_logged && other_ready && link.machine.failed_connects() >= 3) {
-      link.mismatch_logged = true;
-      LOG_WARN("peer %s: slot %u (SCTP port %u) cannot connect while other slots work: is the "
-               "peer's pool smaller? retrying with backoff", peers_[link.peer].name.c_str(),
-               link.slot, link.port);
-    }
-  }
-  schedule_reconnect(link);
+  link.reconnect_timer->start(pool_.lost(link, why, Time::now()));
 }
 
 void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
@@ -504,7 +470,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
   // this, two gateways whose backoff timers are out of phase answer each other's INIT with an
   // ABORT forever, each one's INIT arriving while the other's slot is closed.
   if (!link.sock && bytes.size() >= kSctpCommonHeader + 4 && bytes[kSctpCommonHeader] == kChunkInit &&
-      mono_now() >= link.hold_until) {
+      pool_.held_for(link, Time::now()) == 0) {
     link.reconnect_timer->stop();
     ++stats_.connects_on_peer_init;
     open_socket(link);
@@ -623,7 +589,7 @@ void UsrsctpTransport::service_link(Link& link) {
 
 void UsrsctpTransport::read_messages(Link& link) {
   for (int i = 0; i < 4096 && link.sock; ++i) {
-    std::span<std::uint8_t> room = link.rx.tailroom().subspan(link.rx.size());
+    std::span<std::uint8_t> room = link.rx.room();
     sctp_rcvinfo info{};
     socklen_t info_len = sizeof info;
     unsigned int info_type = 0;
@@ -642,25 +608,18 @@ void UsrsctpTransport::read_messages(Link& link) {
       link_down(link, "closed by peer");
       return;
     }
-    link.rx.set_size(link.rx.size() + static_cast<std::size_t>(n));
-    if (!(flags & MSG_EOR)) {
-      if (link.rx.size() == link.rx.tailroom().size()) {  // larger than any message we accept
-        link.discarding = true;
-        link.rx.reset();
-      }
-      continue;
-    }
+    MessageBuffer::Part part = link.rx.add(static_cast<std::size_t>(n), flags & MSG_EOR);
+    if (part == MessageBuffer::Part::more) continue;
+    tun::PacketBuf& msg = link.rx.msg();
     if (flags & MSG_NOTIFICATION) {
-      handle_notification(link, link.rx.data());
-    } else if (link.discarding) {
+      handle_notification(link, msg.data());
+    } else if (part == MessageBuffer::Part::dropped) {
       ++stats_.datagrams_malformed;
     } else if (link.assoc && events_) {
-      ++link.received_messages;
-      link.received_bytes += link.rx.size();
-      events_->on_message(link.assoc, info.rcv_sid, link.rx);
+      link.count_received(msg.size());
+      events_->on_message(link.assoc, info.rcv_sid, msg);
     }
-    link.discarding = false;
-    link.rx.reset();
+    link.rx.clear();
   }
   if (link.sock) upcall(link.sock, &link, 0);  // more may be waiting: come back next round
 }
@@ -669,52 +628,17 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
   sctp_notification note{};
   if (bytes.size() < sizeof note.sn_header) return;
   std::memcpy(&note, bytes.data(), std::min(bytes.size(), sizeof note));
-  const std::string& name = peers_[link.peer].name;
-  switch (note.sn_header.sn_type) {
-    case SCTP_ASSOC_CHANGE: {
-      const sctp_assoc_change& change = note.sn_assoc_change;
-      switch (change.sac_state) {
-        case SCTP_COMM_UP:
-        case SCTP_RESTART: {
-          if (!transition(link, SlotEvent::comm_up)) break;
-          if (link.assoc && events_) events_->on_assoc_down(link.assoc);
-          link.assoc = next_assoc_id_++;
-          link.in_streams = change.sac_inbound_streams;
-          link.out_streams = change.sac_outbound_streams;
-          LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s via %s", name.c_str(),
-                   static_cast<unsigned long long>(link.assoc), link.slot, link.port,
-                   change.sac_state == SCTP_RESTART ? "restarted by peer" : "up",
-                   primary_path_text(*link.p).c_str());
-          if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
-          break;
-        }
-        case SCTP_COMM_LOST:
-          link_down(link, "communication lost");
-          break;
-        case SCTP_SHUTDOWN_COMP:
-          link_down(link, "shut down by peer");
-          break;
-        case SCTP_CANT_STR_ASSOC:
-          link_down(link, "peer unreachable");
-          break;
-        default:
-          break;
-      }
-      break;
-    }
-    case SCTP_SEND_FAILED_EVENT:
-      ++stats_.send_errors;
-      break;
-    case SCTP_SHUTDOWN_EVENT: {
-      LOG_DEBUG("peer %s: slot %u: shutdown received", name.c_str(), link.slot);
-      AssocId was = link.assoc;
-      link.assoc = 0;
-      transition(link, SlotEvent::shutdown);  // no longer ready: flows move to other slots
-      if (was && events_) events_->on_assoc_down(was);
-      break;
-    }
-    default:
-      break;
+  if (note.sn_header.sn_type == SCTP_SEND_FAILED_EVENT) ++stats_.send_errors;
+  if (note.sn_header.sn_type == SCTP_SHUTDOWN_EVENT) pool_.shutdown(link);
+  if (note.sn_header.sn_type != SCTP_ASSOC_CHANGE) return;
+  const sctp_assoc_change& change = note.sn_assoc_change;
+  AssocChange what = assoc_change({SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP,
+                                   SCTP_CANT_STR_ASSOC}, change.sac_state);
+  if (is_up(what)) {
+    pool_.up(link, change.sac_inbound_streams, change.sac_outbound_streams,
+             what == AssocChange::restart ? "restarted by peer" : "up", " via " + primary_path_text(*link.p));
+  } else if (const char* why = down_reason(what)) {
+    link_down(link, why);
   }
 }
 
@@ -725,11 +649,7 @@ std::string UsrsctpTransport::primary_path_text(const Peer& peer) const {
 }
 
 UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
-  if (assoc == 0) return nullptr;
-  for (const auto& link : links_) {
-    if (link->assoc == assoc) return link.get();
-  }
-  return nullptr;
+  return static_cast<Link*>(pool_.find(assoc));
 }
 
 SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
@@ -759,57 +679,32 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
     ++stats_.send_errors;
     return SendResult::error;
   }
-  ++link->sent_messages;
-  link->sent_bytes += msg.size();
+  link->count_sent(msg.size());
   return SendResult::ok;
 }
 
 void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
   Link* link = find_link(assoc);
   if (!link) return;
-  LOG_WARN("peer %s: aborting association %llu: %s", peers_[link->peer].name.c_str(),
-           static_cast<unsigned long long>(assoc), reason);
-  // Not from inside a usrsctp call: close from a zero timer.
-  link->assoc = 0;
-  link->blocked = false;
+  // Not from inside a usrsctp call: close from a zero timer (then reconnect after the hold-off).
   link->closing = true;
-  transition(*link, SlotEvent::abort);
-  if (events_) events_->on_assoc_down(assoc);
-  link->machine.hold_off(kBackoffMax);
-  link->hold_until = mono_now() + kBackoffMax;
+  pool_.abort(*link, reason, Time::now());
   link->reconnect_timer->start(0);
 }
 
 std::vector<AssocInfo> UsrsctpTransport::associations() const {
   std::vector<AssocInfo> out;
   for (const auto& link : links_) {
-    AssocInfo info;
-    info.id = link->assoc;
-    info.peer = link->peer;
-    SlotState st = link->machine.state();
-    info.state = association_state(st);
-    info.slot = link->slot;
-    info.pool_state = to_string(st);
+    AssocInfo info = pool_.info(*link);
     const Peer& peer = *link->p;
     info.path = primary_path_text(peer);
     info.path_changes = peer.path_changes;
-    info.in_streams = link->in_streams;
-    info.out_streams = link->out_streams;
-    info.sent_messages = link->sent_messages;
-    info.sent_bytes = link->sent_bytes;
-    info.received_messages = link->received_messages;
-    info.received_bytes = link->received_bytes;
     if (link->sock && link->machine.ready()) {
       sctp_status status{};
       socklen_t len = sizeof status;
       if (usrsctp_getsockopt(link->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
-        info.srtt_ms = status.sstat_primary.spinfo_srtt;
+        apply_status(info, status);
         info.sctp_mtu = status.sstat_primary.spinfo_mtu;
-        info.window.cwnd = status.sstat_primary.spinfo_cwnd;
-        info.window.rto_ms = status.sstat_primary.spinfo_rto;
-        info.window.peer_rwnd = status.sstat_rwnd;
-        info.window.flight_chunks = status.sstat_unackdata;
-        info.window.undelivered_chunks = status.sstat_penddata;
       }
       info.window = read_window(link->sock, info.window);
       info.window.inflight_cap = link->max_cwnd;

@@ -11,7 +11,8 @@
 //   every 2 s, and at once after the kernel refused a datagram as too big -> each peer's path MTU
 //     from the kernel (route MTU, PMTU cache), applied to its associations (transport_usrsctp_pmtu.cpp)
 //
-// Association pool (assoc_pool.hpp): a peer has `pool` Links (slots); slot i is a one-to-one
+// Association pool (assoc_pool.hpp): a peer has `pool` Links (slots), the records of the
+// transport's AssocPool with what is usrsctp's own (usrsctp_state.hpp); slot i is a one-to-one
 // usrsctp socket whose AF_CONN address is the Link itself, bound to SCTP port sctp_port + i and
 // connected to the peer's sctp_port + i. Both gateways connect to each other slot by slot (SCTP
 // resolves each INIT collision into one association); a restarted peer's INIT restarts the
@@ -20,8 +21,8 @@
 // peer it comes from (source address) and, within the peer, to the slot named by the SCTP
 // destination port (bytes 2-3 of the SCTP common header). Datagrams for a slot we do not have
 // (the peer's pool is larger) are dropped and logged once; our slots the peer lacks keep retrying
-// with backoff and are logged once. Each slot is an AssocSlot state machine (connecting, ready,
-// draining, closed), shown by `sctptund show`. Links live as long as the transport, because
+// with backoff and are logged once (by the pool). Each slot is an AssocSlot state machine
+// (connecting, ready, draining, closed), shown by `sctptund show`. Links live as long as the transport, because
 // usrsctp may still call conn_output for a socket after it was closed.
 //
 // Multi-path: usrsctp in AF_CONN mode announces no addresses, so each association is single-path
@@ -37,9 +38,9 @@
 #include <optional>
 #include <vector>
 
-#include "src/transport/assoc_pool.hpp"
 #include "src/base/event_loop.hpp"
 #include "src/base/rate_limit.hpp"
+#include "src/transport/assoc_pool.hpp"
 #include "src/transport/path_auth.hpp"
 #include "src/transport/path_monitor.hpp"
 #include "src/transport/udp/path_learner.hpp"
@@ -69,7 +70,7 @@ class UsrsctpTransport final : public Transport {
   UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options, std::vector<PeerEndpoints> peers);
   ~UsrsctpTransport() override;
 
-  void set_events(Events* events) override { events_ = events; }
+  void set_events(Events* events) override { pool_.set_events(events_ = events); }
   void start() override;
   SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
   void abort(AssocId assoc, const char* reason) override;
@@ -129,8 +130,6 @@ class UsrsctpTransport final : public Transport {
   Peer* find_peer_by_address(const base::Endpoint& from) const;
   Link* find_link_by_tag(std::uint32_t tag) const;
   void note_unknown_source(const base::Endpoint& from);
-  // Feeds event to the slot's state machine; false (logged) when the transition is illegal.
-  bool transition(Link& link, SlotEvent event);
   void before_block();
   void service();
   void service_link(Link& link);
@@ -170,10 +169,10 @@ class UsrsctpTransport final : public Transport {
   std::vector<std::unique_ptr<transport::udp::UdpSocket>> sockets_;
   std::vector<std::unique_ptr<base::IoWatcher>> socket_watchers_;
   std::vector<std::unique_ptr<Peer>> peer_state_;  // index = PeerId
-  std::vector<std::unique_ptr<Link>> links_;       // every slot of every peer
+  AssocPool pool_;                                 // every slot of every peer
+  std::vector<std::unique_ptr<Link>> links_;       // the pool's records, owned
   std::vector<Link*> dirty_;                  // links whose socket has events to service
   TransportStats stats_;
-  AssocId next_assoc_id_ = 1;
   bool writable_owed_ = false;
   double last_tick_ = 0;
   double tick_remainder_ms_ = 0;
