@@ -14,7 +14,8 @@
 #include <system_error>
 
 #include "src/base/log.hpp"
-#include "tun/packet_buf.hpp"
+#include "src/transport/message_buffer.hpp"
+#include "src/transport/sctp_status.hpp"
 
 namespace transport::kernel {
 
@@ -22,8 +23,7 @@ struct KernelTransport::SlotSocket {
   std::size_t slot = 0;
   int fd = -1;
   std::unique_ptr<base::IoWatcher> reader, writer;
-  tun::PacketBuf rx;  // the message being received; a one-to-many socket does not interleave
-  bool discarding = false;  // dropping the rest of an oversized message
+  MessageBuffer rx;  // the message being received; a one-to-many socket does not interleave
   std::map<sctp_assoc_t, Link*> by_kassoc;  // this socket's associations (the kernel's ids)
   ~SlotSocket() {
     reader.reset();
@@ -32,17 +32,11 @@ struct KernelTransport::SlotSocket {
   }
 };
 
-struct KernelTransport::Link {
-  PeerId peer = 0;
-  std::uint16_t slot = 0;
-  AssocSlot machine;
+// A slot of the pool (assoc_link.hpp) with the kernel's id of its association.
+struct KernelTransport::Link : AssocLink {
   sctp_assoc_t kassoc = 0;  // the kernel's id while connecting or ready; 0: none
-  AssocId assoc = 0;        // ours, while ready
-  std::uint16_t in_streams = 0, out_streams = 0;
-  double hold_until = 0;  // loop time before which we do not connect (after an abort)
   std::unique_ptr<base::Timer> reconnect_timer;
   std::uint64_t path_changes = 0;
-  std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
 };
 
 namespace {
@@ -159,7 +153,10 @@ bool kernel_sctp_available(std::string* why) {
 
 KernelTransport::KernelTransport(base::EventLoop& loop, KernelOptions options,
                                  std::vector<PeerEndpoints> peers)
-    : loop_(loop), options_(std::move(options)), peers_(std::move(peers)) {
+    : loop_(loop),
+      options_(std::move(options)),
+      peers_(std::move(peers)),
+      pool_({.min = kBackoffMin, .max = kBackoffMax}, options_.sctp_port) {
   std::string why;
   if (!kernel_sctp_available(&why))
     throw std::runtime_error("this kernel has no SCTP (socket: " + why +
@@ -178,14 +175,13 @@ KernelTransport::KernelTransport(base::EventLoop& loop, KernelOptions options,
                unsigned{options_.sctp_port}, current);
     }
   }
-  for (const PeerEndpoints& peer : peers_) pool_ = std::max<std::size_t>(pool_, peer.pool);
-  for (std::size_t slot = 0; slot < pool_; ++slot) open_slot_socket(slot);
-  for (PeerId id = 0; id < peers_.size(); ++id) {
-    for (std::uint16_t slot = 0; slot < pool_; ++slot) {
+  for (const PeerEndpoints& peer : peers_) slot_count_ = std::max<std::size_t>(slot_count_, peer.pool);
+  for (std::size_t slot = 0; slot < slot_count_; ++slot) open_slot_socket(slot);
+  for (const PeerEndpoints& peer : peers_) {
+    PeerId id = pool_.add_peer(peer.name);
+    for (std::size_t slot = 0; slot < peer.pool; ++slot) {
       auto link = std::make_unique<Link>();
-      link->peer = id;
-      link->slot = slot;
-      link->machine = AssocSlot({.min = kBackoffMin, .max = kBackoffMax});
+      pool_.add(*link, id);
       link->reconnect_timer =
           std::make_unique<base::Timer>(loop_, 0, 0, [this, l = link.get()] { connect(*l); });
       links_.push_back(std::move(link));
@@ -313,15 +309,13 @@ void KernelTransport::open_slot_socket(std::size_t slot) {
 
 void KernelTransport::start() {
   for (auto& socket : sockets_) socket->reader->start();
-  for (auto& link : links_) {
-    if (link->slot < peers_[link->peer].pool) connect(*link);
-  }
+  for (auto& link : links_) connect(*link);
 }
 
 void KernelTransport::connect(Link& link) {
   if (link.machine.state() != SlotState::closed) return;  // the peer's INIT was faster
-  if (loop_.now() < link.hold_until) {
-    link.reconnect_timer->start(link.hold_until - loop_.now());
+  if (double wait = pool_.held_for(link, Time::now()); wait > 0) {  // after an abort
+    link.reconnect_timer->start(wait);
     return;
   }
   const PeerEndpoints& peer = peers_[link.peer];
@@ -334,10 +328,10 @@ void KernelTransport::connect(Link& link) {
   if (r != 0 && errno != EINPROGRESS) {
     if (errno == EALREADY || errno == EISCONN) return;  // an association exists: its events follow
     LOG_DEBUG("peer %s: slot %u: connect failed: %s", peer.name.c_str(), link.slot, std::strerror(errno));
-    link.reconnect_timer->start(link.machine.next_backoff());
+    link.reconnect_timer->start(pool_.schedule_reconnect(link, Time::now()));
     return;
   }
-  transition(link, SlotEvent::connect);
+  pool_.transition(link, SlotEvent::connect);
   link.kassoc = id;
   if (id) socket.by_kassoc[id] = &link;
   LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u, %zu address(es))", peer.name.c_str(),
@@ -346,7 +340,7 @@ void KernelTransport::connect(Link& link) {
 
 void KernelTransport::on_readable(SlotSocket& socket) {
   for (int i = 0; i < 256; ++i) {
-    std::span<std::uint8_t> room = socket.rx.tailroom().subspan(socket.rx.size());
+    std::span<std::uint8_t> room = socket.rx.room();
     iovec iov{room.data(), room.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_rcvinfo))];
     msghdr msg{};
@@ -361,17 +355,12 @@ void KernelTransport::on_readable(SlotSocket& socket) {
                  std::strerror(errno));
       return;
     }
-    socket.rx.set_size(socket.rx.size() + static_cast<std::size_t>(n));
-    if (!(msg.msg_flags & MSG_EOR)) {
-      if (socket.rx.size() == socket.rx.tailroom().size()) {  // larger than any message we accept
-        socket.discarding = true;
-        socket.rx.reset();
-      }
-      continue;
-    }
+    MessageBuffer::Part part = socket.rx.add(static_cast<std::size_t>(n), msg.msg_flags & MSG_EOR);
+    if (part == MessageBuffer::Part::more) continue;
+    tun::PacketBuf& message = socket.rx.msg();
     if (msg.msg_flags & MSG_NOTIFICATION) {
-      on_notification(socket, socket.rx.data());
-    } else if (socket.discarding) {
+      on_notification(socket, message.data());
+    } else if (part == MessageBuffer::Part::dropped) {
       ++stats_.datagrams_malformed;
     } else {
       sctp_rcvinfo info{};
@@ -382,17 +371,15 @@ void KernelTransport::on_readable(SlotSocket& socket) {
       auto it = socket.by_kassoc.find(info.rcv_assoc_id);
       Link* link = it == socket.by_kassoc.end() ? nullptr : it->second;
       ++stats_.datagrams_in;
-      stats_.datagram_bytes_in += socket.rx.size();
+      stats_.datagram_bytes_in += message.size();
       if (link && link->assoc && events_) {
-        ++link->received_messages;
-        link->received_bytes += socket.rx.size();
-        events_->on_message(link->assoc, info.rcv_sid, socket.rx);
+        link->count_received(message.size());
+        events_->on_message(link->assoc, info.rcv_sid, message);
       } else {
         ++stats_.datagrams_unknown_slot;  // an association that is not (or no longer) ours
       }
     }
-    socket.discarding = false;
-    socket.rx.reset();
+    socket.rx.clear();
   }
 }
 
@@ -403,7 +390,9 @@ void KernelTransport::on_notification(SlotSocket& socket, std::span<const std::u
   switch (note.sn_header.sn_type) {
     case SCTP_ASSOC_CHANGE: {
       const sctp_assoc_change& c = note.sn_assoc_change;
-      on_assoc_change(socket, c.sac_assoc_id, c.sac_state, c.sac_inbound_streams, c.sac_outbound_streams);
+      AssocChange change = assoc_change({SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP,
+                                         SCTP_CANT_STR_ASSOC}, c.sac_state);
+      on_assoc_change(socket, c.sac_assoc_id, change, c.sac_inbound_streams, c.sac_outbound_streams);
       break;
     }
     case SCTP_PEER_ADDR_CHANGE: {
@@ -416,12 +405,7 @@ void KernelTransport::on_notification(SlotSocket& socket, std::span<const std::u
       break;
     case SCTP_SHUTDOWN_EVENT: {
       auto it = socket.by_kassoc.find(note.sn_shutdown_event.sse_assoc_id);
-      if (it == socket.by_kassoc.end()) break;
-      Link& link = *it->second;
-      AssocId was = link.assoc;
-      link.assoc = 0;
-      transition(link, SlotEvent::shutdown);
-      if (was && events_) events_->on_assoc_down(was);
+      if (it != socket.by_kassoc.end()) pool_.shutdown(*it->second);
       break;
     }
     default:
@@ -437,8 +421,7 @@ KernelTransport::Link* KernelTransport::link_for_new_assoc(SlotSocket& socket, s
     for (PeerId id = 0; id < peers_.size(); ++id) {
       for (const base::Endpoint& known : peers_[id].remotes) {
         if (unmapped(known).same_address(addr)) {
-          if (socket.slot >= peers_[id].pool) return nullptr;  // a slot we keep none with
-          return links_[id * pool_ + socket.slot].get();
+          return static_cast<Link*>(pool_.at(id, socket.slot));  // none: a slot we do not keep
         }
       }
     }
@@ -446,59 +429,35 @@ KernelTransport::Link* KernelTransport::link_for_new_assoc(SlotSocket& socket, s
   return nullptr;
 }
 
-void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, std::uint16_t state,
+void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, AssocChange change,
                                       std::uint16_t in_streams, std::uint16_t out_streams) {
   auto it = socket.by_kassoc.find(kassoc);
   Link* link = it == socket.by_kassoc.end() ? nullptr : it->second;
-  switch (state) {
-    case SCTP_COMM_UP:
-    case SCTP_RESTART: {
-      std::string remote = "?";
-      bool theirs = !link;  // a new association from the peer's INIT (not one of our connects)
-      if (!link) {
-        link = link_for_new_assoc(socket, kassoc, &remote);
-        if (!link) {
-          note_unknown_source(remote);
-          abort_kernel_assoc(socket, kassoc, "not a peer of ours");
-          return;
-        }
-        if (link->kassoc && link->kassoc != kassoc) {  // a second association for the slot
-          abort_kernel_assoc(socket, kassoc, "slot taken");
-          return;
-        }
-        link->kassoc = kassoc;
-        socket.by_kassoc[kassoc] = link;
-      } else {
-        std::vector<base::Endpoint> addrs = peer_addresses(socket.fd, kassoc);
-        if (!addrs.empty()) remote = addrs[0].to_string();
-      }
-      link->reconnect_timer->stop();
-      if (link->machine.state() == SlotState::closed) transition(*link, SlotEvent::connect);  // the peer's INIT
-      if (!transition(*link, SlotEvent::comm_up)) return;
-      if (link->assoc && events_) events_->on_assoc_down(link->assoc);
-      link->assoc = next_assoc_id_++;
-      link->in_streams = in_streams;
-      link->out_streams = out_streams;
-      LOG_INFO("peer %s: association %llu (slot %u, SCTP port %zu) %s, primary path to %s",
-               peers_[link->peer].name.c_str(), static_cast<unsigned long long>(link->assoc),
-               link->slot, options_.sctp_port + socket.slot,
-               state == SCTP_RESTART ? "restarted by peer" : theirs ? "up (started by the peer)" : "up",
-               primary_of(*link).c_str());
-      if (events_) events_->on_assoc_up(link->assoc, link->peer, link->out_streams);
-      break;
-    }
-    case SCTP_COMM_LOST:
-      if (link) link_down(*link, "communication lost");
-      break;
-    case SCTP_SHUTDOWN_COMP:
-      if (link) link_down(*link, "shut down by peer");
-      break;
-    case SCTP_CANT_STR_ASSOC:
-      if (link) link_down(*link, "peer unreachable");
-      break;
-    default:
-      break;
+  if (!is_up(change)) {
+    const char* why = down_reason(change);
+    if (link && why) link_down(*link, why);
+    return;
   }
+  bool theirs = !link;  // a new association from the peer's INIT (not one of our connects)
+  if (!link) {
+    std::string remote = "?";
+    link = link_for_new_assoc(socket, kassoc, &remote);
+    if (!link) {
+      note_unknown_source(remote);
+      abort_kernel_assoc(socket, kassoc, "not a peer of ours");
+      return;
+    }
+    if (link->kassoc && link->kassoc != kassoc) {  // a second association for the slot
+      abort_kernel_assoc(socket, kassoc, "slot taken");
+      return;
+    }
+    link->kassoc = kassoc;
+    socket.by_kassoc[kassoc] = link;
+  }
+  link->reconnect_timer->stop();
+  if (link->machine.state() == SlotState::closed) pool_.transition(*link, SlotEvent::connect);  // the peer's INIT
+  const char* how = change == AssocChange::restart ? "restarted by peer" : theirs ? "up (started by the peer)" : "up";
+  pool_.up(*link, in_streams, out_streams, how, ", primary path to " + primary_of(*link));
 }
 
 void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kassoc, const void* addr,
@@ -517,21 +476,9 @@ void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kasso
 }
 
 void KernelTransport::link_down(Link& link, const char* why) {
-  SlotSocket& socket = *sockets_[link.slot];
-  if (link.kassoc) socket.by_kassoc.erase(link.kassoc);
+  if (link.kassoc) sockets_[link.slot]->by_kassoc.erase(link.kassoc);
   link.kassoc = 0;
-  AssocId was = link.assoc;
-  link.assoc = 0;
-  if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
-  if (was) {
-    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", peers_[link.peer].name.c_str(),
-             static_cast<unsigned long long>(was), link.slot, why);
-    if (events_) events_->on_assoc_down(was);
-  } else {
-    LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", peers_[link.peer].name.c_str(),
-              link.slot, why);
-  }
-  link.reconnect_timer->start(link.machine.next_backoff());
+  link.reconnect_timer->start(pool_.lost(link, why, Time::now()));
 }
 
 void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc, const char* reason) {
@@ -547,17 +494,12 @@ void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc
 void KernelTransport::abort(AssocId assoc, const char* reason) {
   Link* link = find_link(assoc);
   if (!link) return;
-  LOG_WARN("peer %s: aborting association %llu: %s", peers_[link->peer].name.c_str(),
-           static_cast<unsigned long long>(assoc), reason);
   abort_kernel_assoc(*sockets_[link->slot], link->kassoc, reason);
   link->kassoc = 0;
-  link->assoc = 0;
-  transition(*link, SlotEvent::abort);
-  transition(*link, SlotEvent::lost);  // the kernel's abort is immediate
-  if (events_) events_->on_assoc_down(assoc);
-  link->machine.hold_off(kBackoffMax);
-  link->hold_until = loop_.now() + kBackoffMax;
-  link->reconnect_timer->start(kBackoffMax);
+  Time now = Time::now();
+  pool_.abort(*link, reason, now);
+  pool_.transition(*link, SlotEvent::lost);  // the kernel's abort is immediate
+  link->reconnect_timer->start(pool_.schedule_reconnect(*link, now));  // the hold-off
 }
 
 SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
@@ -577,33 +519,15 @@ SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<
     ++stats_.send_errors;
     return errno == EPIPE || errno == EINVAL || errno == ENOENT ? SendResult::closed : SendResult::error;
   }
-  ++link->sent_messages;
-  link->sent_bytes += msg.size();
+  link->count_sent(msg.size());
   ++stats_.datagrams_out;
   stats_.datagram_bytes_out += msg.size();
   stats_.largest_datagram_out = std::max<std::uint64_t>(stats_.largest_datagram_out, msg.size());
   return SendResult::ok;
 }
 
-bool KernelTransport::transition(Link& link, SlotEvent event) {
-  SlotState from = link.machine.state();
-  if (!link.machine.on(event)) {
-    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)", peers_[link.peer].name.c_str(),
-             link.slot, to_string(event), to_string(from));
-    return false;
-  }
-  if (from != link.machine.state())
-    LOG_DEBUG("peer %s: slot %u: %s -> %s (%s)", peers_[link.peer].name.c_str(), link.slot, to_string(from),
-              to_string(link.machine.state()), to_string(event));
-  return true;
-}
-
 KernelTransport::Link* KernelTransport::find_link(AssocId assoc) const {
-  if (assoc == 0) return nullptr;
-  for (const auto& link : links_) {
-    if (link->assoc == assoc) return link.get();
-  }
-  return nullptr;
+  return static_cast<Link*>(pool_.find(assoc));
 }
 
 void KernelTransport::note_unknown_source(const std::string& from) {
@@ -626,20 +550,8 @@ std::vector<AssocInfo> KernelTransport::associations() const {
   std::vector<AssocInfo> out;
   for (const auto& link : links_) {
     const PeerEndpoints& peer = peers_[link->peer];
-    if (link->slot >= peer.pool) continue;
-    AssocInfo info;
-    info.id = link->assoc;
-    info.peer = link->peer;
+    AssocInfo info = pool_.info(*link);
     SlotState st = link->machine.state();
-    info.state = association_state(st);
-    info.slot = link->slot;
-    info.pool_state = to_string(st);
-    info.in_streams = link->in_streams;
-    info.out_streams = link->out_streams;
-    info.sent_messages = link->sent_messages;
-    info.sent_bytes = link->sent_bytes;
-    info.received_messages = link->received_messages;
-    info.received_bytes = link->received_bytes;
     info.path_changes = link->path_changes;
     std::string primary = primary_of(*link);
     info.path = "kernel -> " + primary;
@@ -649,12 +561,7 @@ std::vector<AssocInfo> KernelTransport::associations() const {
       status.sstat_assoc_id = link->kassoc;
       socklen_t len = sizeof status;
       if (getsockopt(fd, IPPROTO_SCTP, SCTP_STATUS, &status, &len) == 0) {
-        info.srtt_ms = status.sstat_primary.spinfo_srtt;
-        info.window.cwnd = status.sstat_primary.spinfo_cwnd;
-        info.window.rto_ms = status.sstat_primary.spinfo_rto;
-        info.window.peer_rwnd = status.sstat_rwnd;
-        info.window.flight_chunks = status.sstat_unackdata;
-        info.window.undelivered_chunks = status.sstat_penddata;
+        apply_status(info, status);
         info.window.send_buffer = static_cast<std::uint32_t>(options_.socket_buffer);
       }
       sctp_assoc_stats astats{};

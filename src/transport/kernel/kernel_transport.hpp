@@ -13,9 +13,9 @@
 //            watcher reports on_writable
 //
 // Association pool (assoc_pool.hpp): as with usrsctp, slot i of a peer is the association between
-// our SCTP port base+i and the peer's port base+i. The slot's socket listens, so a peer's INIT is
-// accepted at any time: two gateways meet whoever starts first, and an INIT collision becomes one
-// association. An association from an address that is no peer's is aborted at once and counted
+// our SCTP port base+i and the peer's port base+i; a Link is the pool's record of it with the
+// kernel's association id. The slot's socket listens, so a peer's INIT is accepted at any time:
+// two gateways meet whoever starts first, and an INIT collision becomes one association. An association from an address that is no peer's is aborted at once and counted
 // (datagrams_unknown_source). A lost slot reconnects with backoff (the peer may connect sooner).
 //
 // Multi-homing: the kernel lists all local addresses in INIT / INIT-ACK and heartbeats every peer
@@ -40,9 +40,9 @@
 #include <string>
 #include <vector>
 
-#include "src/transport/assoc_pool.hpp"
 #include "src/base/event_loop.hpp"
 #include "src/base/rate_limit.hpp"
+#include "src/transport/assoc_pool.hpp"
 #include "src/transport/transport.hpp"
 
 namespace transport::kernel {
@@ -61,7 +61,7 @@ class KernelTransport final : public Transport {
   KernelTransport(base::EventLoop& loop, KernelOptions options, std::vector<PeerEndpoints> peers);
   ~KernelTransport() override;
 
-  void set_events(Events* events) override { events_ = events; }
+  void set_events(Events* events) override { pool_.set_events(events_ = events); }
   void start() override;
   SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
   void abort(AssocId assoc, const char* reason) override;
@@ -77,14 +77,13 @@ class KernelTransport final : public Transport {
   void connect(Link& link);
   void on_readable(SlotSocket& socket);
   void on_notification(SlotSocket& socket, std::span<const std::uint8_t> bytes);
-  void on_assoc_change(SlotSocket& socket, std::int32_t kassoc, std::uint16_t state,
+  void on_assoc_change(SlotSocket& socket, std::int32_t kassoc, AssocChange change,
                        std::uint16_t in_streams, std::uint16_t out_streams);
   void on_peer_addr_change(SlotSocket& socket, std::int32_t kassoc, const void* addr, int state);
   void link_down(Link& link, const char* why);
   void abort_kernel_assoc(SlotSocket& socket, std::int32_t kassoc, const char* reason);
   // The peer an association's addresses belong to, or nullptr.
   Link* link_for_new_assoc(SlotSocket& socket, std::int32_t kassoc, std::string* remote);
-  bool transition(Link& link, SlotEvent event);
   Link* find_link(AssocId assoc) const;
   void note_unknown_source(const std::string& from);
   std::string primary_of(const Link& link) const;
@@ -94,10 +93,10 @@ class KernelTransport final : public Transport {
   std::vector<PeerEndpoints> peers_;
   Events* events_ = nullptr;
   std::vector<std::unique_ptr<SlotSocket>> sockets_;  // index = slot
-  std::vector<std::unique_ptr<Link>> links_;          // peer-major: links_[peer * pool + slot]
-  std::size_t pool_ = 1;                              // slots: the largest pool of any peer
+  std::size_t slot_count_ = 1;                        // the largest pool of any peer
+  AssocPool pool_;                                    // every slot of every peer
+  std::vector<std::unique_ptr<Link>> links_;          // the pool's records, owned
   TransportStats stats_;
-  AssocId next_assoc_id_ = 1;
   base::RateLimit unknown_log_{10.0};
 };
 
