@@ -1,7 +1,7 @@
 #pragma once
-// The state behind UsrsctpTransport, shared by its two files: transport_usrsctp.cpp (sockets,
-// associations, messages) and transport_usrsctp_paths.cpp (paths, probes, address learning).
-// Internal: included by those two files only.
+// The state behind UsrsctpTransport, shared by its files: usrsctp_transport.cpp (associations,
+// messages), usrsctp_paths.cpp (paths, probes, address learning), usrsctp_pmtu.cpp,
+// usrsctp_fec.cpp, usrsctp_window.cpp and usrsctp_socket.cpp. Internal: included by those only.
 
 #include <usrsctp.h>
 
@@ -136,11 +136,15 @@ struct UsrsctpTransport::Link : AssocLink {
   double retransmitted_at = -1;
 };
 
+// Called by usrsctp when a slot's socket becomes readable or writable (usrsctp_transport.cpp).
+void upcall(UsrsctpSocket* sock, void* arg, int flags);
+
 namespace detail {
 
 inline constexpr std::size_t kSctpCommonHeader = 12;
 inline constexpr std::uint8_t kChunkInit = 1, kChunkInitAck = 2;
 inline constexpr std::size_t kMaxPaths = PathLearner::kMaxPaths;
+inline constexpr std::uint32_t kSackEvery = 4;  // full packets per SACK (SCTP_DELAYED_SACK)
 
 // Plain path probe (doc/PROTOCOL.md, "Path probes"): SCTP ports 0/0 (invalid in SCTP) and a magic.
 inline constexpr std::size_t kProbeSize = 24;
@@ -178,6 +182,10 @@ inline bool is_probe(std::span<const std::uint8_t> bytes) {
 inline double mono_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+// What SCTP_STATUS does not say (usrsctp_window.cpp): the advertised window, the send buffer,
+// the timeouts; the other fields of w are kept.
+WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w);
 
 // A send error that says the path cannot work from here at all (no route, interface down).
 inline bool local_path_failure(int err) {
