@@ -115,12 +115,12 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
     usrsctp_sysctl_set_sctp_sendspace(window);
     usrsctp_sysctl_set_sctp_recvspace(window);
     usrsctp_sysctl_set_sctp_max_chunks_on_queue(std::max<std::uint32_t>(512, window / 512));
-    // The first window of an association, in packets (usrsctp's default is 3). What enters it is
-    // already paced by the congestion control of the senders behind the TUN; BBR's startup grows
-    // by 2.89x per RTT where SCTP's slow start doubles, so a small first window put SCTP behind
-    // the inner flow for the first second of every transfer (one stream at 100 ms: 38 Mbit/s in
-    // the first second with 10 packets, 50 with 100; wireguard-go, which has no window, 74).
-    usrsctp_sysctl_set_sctp_initial_cwnd(100);
+    // The first window of an association, in packets (RFC 6928; usrsctp's default is 3). It is
+    // also the window usrsctp starts again from whenever the congestion control is set anew
+    // (SCTP_PLUGGABLE_CC: restart_window). 100 packets gave one stream at 100 ms a faster first
+    // second (50 Mbit/s instead of 38), but a restart to 100 packets broke relearning a lowered
+    // path MTU (netns-tests/test_pmtu.sh failed in 7 of 10 runs, with 10 packets in none of 9).
+    usrsctp_sysctl_set_sctp_initial_cwnd(10);
     // Max burst (4 packets) as usrsctp applies it by default cuts the window itself to flight + 4
     // packets whenever less is in flight, so every pause of the senders behind the TUN (a
     // slow-starting inner TCP waiting for its ACKs) shrank the window back to what they had
