@@ -14,19 +14,11 @@
 #include <vector>
 
 #include "src/base/endpoint.hpp"
+#include "src/transport/udp/datagram_socket.hpp"
 
 namespace transport::udp {
 
-struct UdpStats {
-  std::uint64_t sent = 0, sent_bytes = 0, send_errors = 0;
-  std::uint64_t gso_sends = 0;  // sends that carried several datagrams (UDP_SEGMENT)
-  std::uint64_t received = 0, received_bytes = 0;
-  // Sends the kernel refused as larger than the path MTU it knows (EMSGSIZE; EINVAL for a GSO
-  // send whose segments are): the path MTU dropped (also counted in send_errors).
-  std::uint64_t too_big = 0;
-};
-
-class UdpSocket {
+class UdpSocket final : public DatagramSocket {
  public:
   // Binds to local (address and port); a non-zero fwmark is set as SO_MARK, so the host routes
   // our datagrams by its bypass rules and never into our own TUN. Throws std::system_error
@@ -36,35 +28,34 @@ class UdpSocket {
   // buffer: the socket's send and receive buffer, bytes (forced past the sysctl limits where
   // we may: a burst arriving faster than we read must not be dropped).
   explicit UdpSocket(const base::Endpoint& local, std::uint32_t fwmark = 0, int buffer = 4 << 20);
-  ~UdpSocket();
+  ~UdpSocket() override;
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
 
-  int fd() const { return fd_; }
-  const base::Endpoint& local() const { return local_; }
+  int fd() const override { return fd_; }
+  const base::Endpoint& local() const override { return local_; }
 
-  using Handler = std::function<void(const base::Endpoint& from, std::span<const std::uint8_t> datagram)>;
   // Reads up to `limit` datagrams that are ready, handing each to handler; returns how many.
-  std::size_t receive(const Handler& handler, std::size_t limit = 256);
+  std::size_t receive(const Handler& handler, std::size_t limit = 256) override;
 
   // Copies the datagram into the send queue; flush() sends the queue. The queue flushes itself
   // when full. A datagram the kernel refuses is counted and dropped (SCTP retransmits).
   // Returns the queued copy (empty if refused), which the caller may still edit until flush().
-  std::span<std::uint8_t> queue(const base::Endpoint& to, std::span<const std::uint8_t> datagram);
+  std::span<std::uint8_t> queue(const base::Endpoint& to, std::span<const std::uint8_t> datagram) override;
   // The same for a datagram made of a header and a body (copied one after the other).
   std::span<std::uint8_t> queue(const base::Endpoint& to, std::span<const std::uint8_t> head,
-                                std::span<const std::uint8_t> body);
-  void flush();
+                                std::span<const std::uint8_t> body) override;
+  void flush() override;
   // Sends one small datagram at once, outside the queue (path probes and their echoes).
   // Returns 0 or the errno of the failed send; counted in the stats like queued datagrams.
-  int send_now(const base::Endpoint& to, std::span<const std::uint8_t> datagram);
+  int send_now(const base::Endpoint& to, std::span<const std::uint8_t> datagram) override;
   // Like send_now, but the kernel may fragment it to the path MTU (IP_PMTUDISC_WANT for this one
   // send): for the rare datagram that cannot be made smaller (src/pmtu.hpp, must_fragment).
-  int send_fragmentable(const base::Endpoint& to, std::span<const std::uint8_t> datagram);
-  bool has_queued() const { return queued_ > 0; }
-  bool gso() const { return gso_; }
-  bool gro() const { return gro_; }
-  const UdpStats& stats() const { return stats_; }
+  int send_fragmentable(const base::Endpoint& to, std::span<const std::uint8_t> datagram) override;
+  bool has_queued() const override { return queued_ > 0; }
+  bool gso() const override { return gso_; }
+  bool gro() const override { return gro_; }
+  const UdpStats& stats() const override { return stats_; }
 
  private:
   static constexpr std::size_t kBatch = 64;
@@ -81,14 +72,19 @@ class UdpSocket {
   std::vector<std::uint8_t> recv_buf_;
 };
 
-// What the host's routing says about sending to remote from a socket marked fwmark (bound to
-// local's address unless that is the wildcard or of another family): the source address it
-// picks and the MTU towards remote (the route's, or the PMTU the kernel learned from ICMP).
-// Asked with a throwaway connected UDP socket; nullopt / 0 when there is no route.
-struct RouteView {
-  std::optional<base::Endpoint> source;
-  int mtu = 0;
-};
+// What the host's routing says about sending to remote from a socket marked fwmark (see
+// RouteView). Asked with a throwaway connected UDP socket.
 RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark, const base::Endpoint* local = nullptr);
+
+// The host's network: UdpSocket and route_to.
+class HostNetwork final : public Network {
+ public:
+  std::unique_ptr<DatagramSocket> open(const base::Endpoint& local, std::uint32_t fwmark, int buffer) override {
+    return std::make_unique<UdpSocket>(local, fwmark, buffer);
+  }
+  RouteView route(const base::Endpoint& remote, std::uint32_t fwmark, const base::Endpoint* local) override {
+    return route_to(remote, fwmark, local);
+  }
+};
 
 }  // namespace transport::udp

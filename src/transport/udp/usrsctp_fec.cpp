@@ -82,7 +82,7 @@ bool UsrsctpTransport::send_framed(Peer& peer, std::size_t i,
   // its parity would not fit the path.
   if (packet.size() + fec::wire::kParityOverhead > static_cast<std::size_t>(peer.pmtu.payload))
     return false;
-  transport::udp::UdpSocket& socket = *sockets_[path.socket];
+  DatagramSocket& socket = *sockets_[path.socket];
   std::uint8_t header[fec::wire::kDataHeader] = {};
   std::span<std::uint8_t> datagram = socket.queue(path.remote, header, packet);
   if (datagram.empty()) return true;  // refused (counted by the socket)
@@ -276,7 +276,7 @@ void UsrsctpTransport::fec_before_block() {
     Peer& peer = *peer_ptr;
     for (Peer::Path& path : peer.paths) {
       if (!path.fec) continue;
-      transport::udp::UdpSocket& socket = *sockets_[path.socket];
+      DatagramSocket& socket = *sockets_[path.socket];
       path.fec->sender.flush(now, false, [&](std::span<const std::uint8_t> parity) {
         socket.queue(path.remote, parity);
         ++stats_.fec_parity_out;

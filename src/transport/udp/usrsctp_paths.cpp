@@ -38,7 +38,7 @@ constexpr int kChaseFirings = 3;
 std::optional<std::size_t> UsrsctpTransport::pick_socket(const base::Endpoint& remote) const {
   // Ask the host which source address it would use for remote (with our mark, as our datagrams
   // are routed), then take the socket bound to it; else a wildcard socket; else any of the family.
-  std::optional<base::Endpoint> source = transport::udp::route_to(remote, options_.fwmark).source;
+  std::optional<base::Endpoint> source = network_->route(remote, options_.fwmark).source;
   auto find = [&](auto&& good) -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
       if (sockets_[i]->local().family() == remote.family() && good(sockets_[i]->local())) return i;

@@ -58,7 +58,7 @@ int UsrsctpTransport::config_ip_header() const {
 int UsrsctpTransport::route_mtu(const Peer& peer, std::size_t i) const {
   // 0 without a route now: the path does not limit (it carries nothing either).
   const Peer::Path& path = peer.paths[i];
-  return transport::udp::route_to(path.remote, options_.fwmark, &sockets_[path.socket]->local()).mtu;
+  return network_->route(path.remote, options_.fwmark, &sockets_[path.socket]->local()).mtu;
 }
 
 void UsrsctpTransport::check_path_mtu(const char* why) {
@@ -146,7 +146,7 @@ void UsrsctpTransport::after_flush_pmtu() {
 void UsrsctpTransport::send_fragmentable(Peer& peer, std::size_t i,
                                          std::span<const std::uint8_t> packet) {
   Peer::Path& path = peer.paths[i];
-  transport::udp::UdpSocket& socket = *sockets_[path.socket];
+  DatagramSocket& socket = *sockets_[path.socket];
   socket.flush();  // in order with what usrsctp sent before
   static thread_local std::vector<std::uint8_t> copy;
   copy.assign(packet.begin(), packet.end());

@@ -103,7 +103,7 @@ void UsrsctpTransport::open_socket(Link& link) {
   sockaddr_conn addr{};
   addr.sconn_family = AF_CONN;
   addr.sconn_port = htons(link.port);
-  addr.sconn_addr = &link;
+  addr.sconn_addr = link.conn_addr;
   if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(),
               std::strerror(errno));

@@ -108,6 +108,7 @@ struct UsrsctpTransport::Link : AssocLink {
   UsrsctpTransport* owner = nullptr;
   Peer* p = nullptr;
   UsrsctpSocket* sock = nullptr;
+  void* conn_addr = nullptr;  // its AF_CONN address (a token, see live_links)
   bool closing = false;  // aborted: the socket is closed from a zero timer, not serviced
   bool dirty = false;       // queued in owner->dirty_
   base::RateLimit window_log{30.0};  // of the "the window is the limit" line

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,12 +23,22 @@ namespace {
 
 using namespace detail;
 
-// usrsctp may call conn_output for a socket closed long ago; only live links are written to.
-std::unordered_set<void*>& live_links() {
-  static std::unordered_set<void*> links;
+// The links by their AF_CONN address. usrsctp may call conn_output for a socket closed long ago;
+// only live links are written to. The address is a token never used twice in the process, not
+// the Link's own address: a new Link may be allocated where an old one was, and the old one's
+// associations may still linger in usrsctp (shutting down), which would then take the new
+// Link's packets for theirs.
+std::unordered_map<void*, UsrsctpTransport::Link*>& live_links() {
+  static std::unordered_map<void*, UsrsctpTransport::Link*> links;
   return links;
 }
-int usrsctp_users = 0;
+void* next_conn_addr() {
+  static std::uintptr_t last = 0;
+  last += 16;
+  return reinterpret_cast<void*>(last);
+}
+int usrsctp_users = 0;       // transports alive
+bool usrsctp_running = false;  // the stack is initialized (finish fails while associations linger)
 
 void debug_printf(const char* format, ...) {
   (void)format;
@@ -42,8 +52,9 @@ constexpr std::size_t kMaxPool = 16;
 // Called by usrsctp whenever it has an SCTP packet for the peer behind addr (a Link).
 int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/,
                 std::uint8_t set_df) {
-  if (!live_links().contains(addr)) return 0;
-  auto* link = static_cast<UsrsctpTransport::Link*>(addr);
+  auto live = live_links().find(addr);
+  if (live == live_links().end()) return 0;
+  UsrsctpTransport::Link* link = live->second;
   UsrsctpTransport& t = *link->owner;
   auto* bytes = static_cast<const std::uint8_t*>(buffer);
   // Our INIT or INIT-ACK (alone in its packet): its Initiate Tag is the verification tag the
@@ -92,6 +103,7 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
                                    std::vector<PeerEndpoints> peers)
     : loop_(loop),
       options_(std::move(options)),
+      network_(options_.network ? options_.network : &host_network_),
       peers_(std::move(peers)),
       pool_({.min = kBackoffMin, .max = kBackoffMax}, options_.sctp_port),
       tick_(loop, 0.01, 0.01, [this] { on_timer_tick(); }),
@@ -102,7 +114,9 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
       fec_tick_(loop, 0.1, 0.1, [this] { on_fec_tick(); }),
       fec_timer_(loop, 0, 0, [this] { on_fec_timer(); }),
       before_block_(loop, [this] { before_block(); }) {
-  if (usrsctp_users++ == 0) {
+  ++usrsctp_users;
+  if (!usrsctp_running) {
+    usrsctp_running = true;
     usrsctp_init_nothreads(0, &conn_output, &debug_printf);
     usrsctp_enable_crc32c_offload();  // conn_output writes the checksum, on_datagram verifies it
     usrsctp_sysctl_set_sctp_ecn_enable(0);
@@ -136,11 +150,11 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
   for (std::size_t i = 0; i < options_.locals.size(); ++i) {
     // Room for a burst of a whole window arriving faster than this loop reads it.
     int udp_buffer = std::clamp(2 * options_.socket_buffer, 4 << 20, 64 << 20);
-    sockets_.push_back(std::make_unique<transport::udp::UdpSocket>(options_.locals[i], options_.fwmark, udp_buffer));
+    sockets_.push_back(network_->open(options_.locals[i], options_.fwmark, udp_buffer));
     socket_watchers_.push_back(std::make_unique<base::IoWatcher>(
         loop, sockets_.back()->fd(), base::kRead, [this, i](int) { on_udp_readable(i); }));
     socket_watchers_.back()->start();
-    const transport::udp::UdpSocket& u = *sockets_.back();
+    const DatagramSocket& u = *sockets_.back();
     LOG_INFO("transport udp: SCTP over UDP on %s (UDP GSO %s, GRO %s, CRC32c %s)", u.local().to_string().c_str(),
              u.gso() ? "on" : "off", u.gro() ? "on" : "off", base::crc32c::hardware() ? "sse4.2" : "software");
   }
@@ -205,8 +219,9 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
           open_socket(*l);
         }
       });
-      live_links().insert(link.get());
-      usrsctp_register_address(link.get());
+      link->conn_addr = next_conn_addr();
+      live_links().emplace(link->conn_addr, link.get());
+      usrsctp_register_address(link->conn_addr);
       peer->slots.push_back(link.get());
       links_.push_back(std::move(link));
     }
@@ -218,11 +233,13 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
 UsrsctpTransport::~UsrsctpTransport() {
   for (auto& link : links_) {
     close_socket(*link);
-    usrsctp_deregister_address(link.get());
-    live_links().erase(link.get());
+    usrsctp_deregister_address(link->conn_addr);
+    live_links().erase(link->conn_addr);
   }
   for (auto& socket : sockets_) socket->flush();
-  if (--usrsctp_users == 0) usrsctp_finish();
+  // Closed associations may still be shutting down in the stack: then it stays up (and is not
+  // initialized again by the next transport of this process).
+  if (--usrsctp_users == 0 && usrsctp_finish() == 0) usrsctp_running = false;
 }
 
 void UsrsctpTransport::start() {
@@ -297,7 +314,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     }
     ++stats_.datagrams_provisional;
     nominate(*link, socket_index, from);
-    usrsctp_conninput(link, bytes.data(), bytes.size(), 0);
+    usrsctp_conninput(link->conn_addr, bytes.data(), bytes.size(), 0);
     return;
   }
   if (auto i = peer->path_of(socket_index, from)) {
@@ -327,7 +344,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     ++stats_.connects_on_peer_init;
     open_socket(link);
   }
-  usrsctp_conninput(&link, bytes.data(), bytes.size(), 0);
+  usrsctp_conninput(link.conn_addr, bytes.data(), bytes.size(), 0);
 }
 
 void UsrsctpTransport::on_timer_tick() {

@@ -2,8 +2,8 @@
 // UsrsctpTransport: SCTP over UDP (RFC 6951) with the userspace stack usrsctp in AF_CONN mode,
 // driven entirely from the event loop (usrsctp_init_nothreads: no threads, no locks of ours).
 //
-//   UDP datagram in -> UdpSocket::receive -> Link of the sender -> usrsctp_conninput
-//   usrsctp wants to send -> conn_output(Link*) -> UdpSocket::queue -> flush before the loop blocks
+//   UDP datagram in -> DatagramSocket::receive -> Link of the sender -> usrsctp_conninput
+//   usrsctp wants to send -> conn_output(Link*) -> DatagramSocket::queue -> flush before the loop blocks
 //   usrsctp socket readable/writable -> upcall marks the Link -> service() reads messages and
 //     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
 //   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
@@ -62,6 +62,9 @@ struct UsrsctpOptions : SctpOptions {
   std::uint32_t congestion_control = 0;
   double fec_max_overhead = 0.25;  // the most parity FEC may add, per data datagram
   bool window_cap = true;          // cap the window at a few bandwidth-delay products
+  // Where the WAN sockets come from (nullptr: the host's; tests: fake_network.hpp). Outlives the
+  // transport.
+  Network* network = nullptr;
 };
 
 class UsrsctpTransport final : public Transport {
@@ -164,9 +167,11 @@ class UsrsctpTransport final : public Transport {
   base::RateLimit unauth_log_{10.0};   // of the "no key of ours" log line
   PathLearner learner_;  // candidates, challenges and commits of every peer (path_learner.hpp)
   UsrsctpOptions options_;
+  HostNetwork host_network_;
+  Network* network_;  // options_.network or host_network_
   std::vector<PeerEndpoints> peers_;
   Events* events_ = nullptr;
-  std::vector<std::unique_ptr<transport::udp::UdpSocket>> sockets_;
+  std::vector<std::unique_ptr<DatagramSocket>> sockets_;
   std::vector<std::unique_ptr<base::IoWatcher>> socket_watchers_;
   std::vector<std::unique_ptr<Peer>> peer_state_;  // index = PeerId
   AssocPool pool_;                                 // every slot of every peer
