@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
   for (auto& packet : packets) {
     std::uint32_t reference = usrsctp_crc32c(packet.data(), packet.size());
     if constexpr (std::endian::native == std::endian::big) reference = __builtin_bswap32(reference);
-    for (auto implementation : {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
-                                base::crc32c::Implementation::sse42_pclmul}) {
+    for (auto implementation :
+         {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
+          base::crc32c::Implementation::sse42_pclmul}) {
       if (base::crc32c::supported(implementation) &&
           base::crc32c::compute(implementation, packet) != reference) {
         std::fprintf(stderr, "MISMATCH: %s disagrees with usrsctp_crc32c\n",
@@ -88,8 +89,9 @@ int main(int argc, char** argv) {
   contenders.push_back({"usrsctp_crc32c()", [](std::vector<std::uint8_t>& p) {
                           return usrsctp_crc32c(p.data(), p.size());
                         }});
-  for (auto implementation : {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
-                              base::crc32c::Implementation::sse42_pclmul}) {
+  for (auto implementation :
+       {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
+        base::crc32c::Implementation::sse42_pclmul}) {
     if (!base::crc32c::supported(implementation)) continue;
     contenders.push_back({std::string("crc32c ") + base::crc32c::name(implementation),
                           [implementation](std::vector<std::uint8_t>& p) {

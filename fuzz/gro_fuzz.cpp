@@ -42,7 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(hdr.has_value());
     auto packet = buf->data().subspan(tun::kVnetHdrSize);
     check(packet.size() <= 65535);
-    check(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) { out.emplace_back(s.begin(), s.end()); }));
+    check(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) {
+      out.emplace_back(s.begin(), s.end());
+    }));
   };
   for (const Bytes& p : in) {
     if (!c.offer(p, [&](const tun::PacketBuf& b) { write(&b); })) out.push_back(p);

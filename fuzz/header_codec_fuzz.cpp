@@ -68,8 +68,9 @@ void fix(Bytes& p, bool fix_lengths, int how) {
   if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || at + 2 > p.size()) return;
   std::size_t len = p.size() - l4;
   if (proto == IPPROTO_UDP && fix_lengths) store_be16(&p[l4 + 4], static_cast<std::uint16_t>(len));
-  std::uint32_t pseudo = (p[0] >> 4) == 4 ? checksum::add({&p[12], 8})
-                                          : checksum::add({&p[8], 32}) + static_cast<std::uint32_t>(len >> 16);
+  std::uint32_t pseudo = (p[0] >> 4) == 4
+                             ? checksum::add({&p[12], 8})
+                             : checksum::add({&p[8], 32}) + static_cast<std::uint32_t>(len >> 16);
   pseudo += static_cast<std::uint32_t>(len & 0xffff) + proto;
   store_be16(&p[at], 0);
   if (how == 2 && proto == IPPROTO_UDP) return;

@@ -17,11 +17,11 @@
 #include <cstdlib>
 #include <vector>
 
-#include "src/gateway/gateway.hpp"
 #include "src/base/bytes.hpp"
 #include "src/base/log.hpp"
-#include "src/transport/loopback_transport.hpp"
 #include "src/base/packet.hpp"
+#include "src/gateway/gateway.hpp"
+#include "src/transport/loopback_transport.hpp"
 #include "tun/fake_tun.hpp"
 #include "tun/vnet.hpp"
 
@@ -74,9 +74,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tun_b.set_vnet_hdr(setup & 1);
   transport::LoopbackLink link;
   gateway::Gateway sender(loop, tun_a, link.a(), nullptr,
-                          policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop), options(1, setup));
+                          policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
+                          options(1, setup));
   gateway::Gateway receiver(loop, tun_b, link.b(), nullptr,
-                            policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop), options(2, setup));
+                            policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
+                            options(2, setup));
   link.up(16, 16);
   link.deliver();
   check(receiver.peers()[0].ready_assocs.size() == 1);

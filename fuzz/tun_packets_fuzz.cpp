@@ -17,11 +17,11 @@
 #include <set>
 #include <vector>
 
-#include "src/gateway/gateway.hpp"
 #include "src/base/bytes.hpp"
 #include "src/base/log.hpp"
-#include "src/transport/loopback_transport.hpp"
 #include "src/base/packet.hpp"
+#include "src/gateway/gateway.hpp"
+#include "src/transport/loopback_transport.hpp"
 #include "tun/fake_tun.hpp"
 #include "tun/vnet.hpp"
 
@@ -64,9 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Everything is tunnelled, except one bypassed (no bypass path: counted) and one dropped
   // prefix (answered with ICMP into tun_a).
   auto rules = [](const char* peer_net) {
-    return policy::Policy({rule("0.0.0.0/0", policy::Action::tunnel), rule("::/0", policy::Action::tunnel),
-                           rule("192.0.2.0/24", policy::Action::bypass), rule(peer_net, policy::Action::drop)},
-                          policy::Action::drop);
+    return policy::Policy(
+        {rule("0.0.0.0/0", policy::Action::tunnel), rule("::/0", policy::Action::tunnel),
+         rule("192.0.2.0/24", policy::Action::bypass), rule(peer_net, policy::Action::drop)},
+        policy::Action::drop);
   };
   gateway::Gateway sender(loop, tun_a, link.a(), nullptr, rules("198.51.100.0/24"), options(1));
   gateway::Gateway receiver(loop, tun_b, link.b(), nullptr, rules("203.0.113.0/24"), options(2));
@@ -74,7 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   link.deliver();
   check(sender.peers()[0].ready_assocs.size() == 1);
 
-  std::set<std::vector<std::uint8_t>> plain_sent;  // as the sender forwards them: cut to the IP length
+  std::set<std::vector<std::uint8_t>>
+      plain_sent;  // as the sender forwards them: cut to the IP length
   bool any_vnet = false;
   while (size >= 3) {
     bool vnet = data[0] & 1;

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "src/base/log.hpp"
 #include "src/control/config.hpp"
-#include "src/crypto/session.hpp"
 #include "src/control/control.hpp"
 #include "src/control/daemon.hpp"
-#include "src/base/log.hpp"
+#include "src/crypto/session.hpp"
 
 #ifndef SCTPTUND_VERSION
 #define SCTPTUND_VERSION "dev"

@@ -41,14 +41,17 @@ Segment parse(std::span<const std::uint8_t> p) {
     if (p.size() < l4 || base::checksum::add(p.first(l4)) != 0xffff) return {};
   } else if (p[0] >> 4 == 6) {
     s.v6 = true;
-    if (p.size() < kIpv6Header || p[6] != kProtoTcp || base::load_be16(p, 4) != p.size() - kIpv6Header) return {};
+    if (p.size() < kIpv6Header || p[6] != kProtoTcp ||
+        base::load_be16(p, 4) != p.size() - kIpv6Header)
+      return {};
     l4 = kIpv6Header;
   } else {
     return {};
   }
   if (p.size() < l4 + kTcpMinHeader) return {};
   const std::size_t tcp_len = (p[l4 + 12] >> 4) * 4u;
-  if (tcp_len < kTcpMinHeader || p.size() <= l4 + tcp_len) return {};  // no payload: nothing to join
+  if (tcp_len < kTcpMinHeader || p.size() <= l4 + tcp_len)
+    return {};  // no payload: nothing to join
   const std::uint8_t flags = p[l4 + 13];
   if (flags != kTcpAck && flags != (kTcpAck | kTcpPsh)) return {};
   if (base::load_be16(p, l4 + 18) != 0) return {};  // an urgent pointer
@@ -89,17 +92,17 @@ Coalescer::Add Coalescer::add(std::span<const std::uint8_t> packet) {
   bool joins = fits && s.v6 == v6_ && s.l4 == l4_ && s.headers == headers_;
   if (joins && !v6_) {
     // Version, IHL, TOS; flags, TTL, protocol; addresses and options. Not: length, ID, checksum.
-    joins = same(first, packet, 0, 2) && same(first, packet, 6, 10) && same(first, packet, 12, l4_) &&
-            base::load_be16(packet, 4) == next_id_;
+    joins = same(first, packet, 0, 2) && same(first, packet, 6, 10) &&
+            same(first, packet, 12, l4_) && base::load_be16(packet, 4) == next_id_;
   } else if (joins) {
     // Version, traffic class, flow label; next header, hop limit, addresses. Not: payload length.
     joins = same(first, packet, 0, 4) && same(first, packet, 6, kIpv6Header);
   }
   // Ports; (sequence number: the next one); acknowledgement, data offset; (flags); window;
   // (checksum); urgent pointer and options.
-  joins = joins && same(first, packet, l4_, l4_ + 4) && base::load_be32(packet, l4_ + 4) == next_seq_ &&
-          same(first, packet, l4_ + 8, l4_ + 13) && same(first, packet, l4_ + 14, l4_ + 16) &&
-          same(first, packet, l4_ + 18, headers_);
+  joins = joins && same(first, packet, l4_, l4_ + 4) &&
+          base::load_be32(packet, l4_ + 4) == next_seq_ && same(first, packet, l4_ + 8, l4_ + 13) &&
+          same(first, packet, l4_ + 14, l4_ + 16) && same(first, packet, l4_ + 18, headers_);
   if (!joins) return Add::flush;
   const std::size_t at = buf_.size();
   buf_.set_size(at + s.payload);
@@ -127,7 +130,8 @@ const PacketBuf* Coalescer::take() {
     }
     p[l4_ + 13] = flags_;
     Segment s{v6_, l4_, headers_, p.size() - headers_};
-    base::store_be16(p, l4_ + kTcpChecksumOffset, pseudo_sum(p, s, p.size() - l4_));  // partial: the kernel completes it
+    base::store_be16(p, l4_ + kTcpChecksumOffset,
+                     pseudo_sum(p, s, p.size() - l4_));  // partial: the kernel completes it
     hdr.flags = VnetHdr::kNeedsCsum;
     hdr.gso_type = v6_ ? VnetHdr::kGsoTcpV6 : VnetHdr::kGsoTcpV4;
     hdr.hdr_len = static_cast<std::uint16_t>(headers_);

@@ -57,7 +57,7 @@ class Coalescer {
 
  private:
   PacketBuf buf_;
-  std::size_t count_ = 0;    // segments pending
+  std::size_t count_ = 0;  // segments pending
   bool v6_ = false, closed_ = false;
   std::size_t l4_ = 0, headers_ = 0, mss_ = 0, last_payload_ = 0;
   std::uint32_t next_seq_ = 0;

@@ -51,7 +51,9 @@ Bytes make(const Seg& s) {
     store_be16(b, 4, static_cast<std::uint32_t>(size - 40));
     p[6] = 6;
     p[7] = 64;
-    for (int i = 0; i < 16; ++i) p[8 + i] = static_cast<std::uint8_t>(0x20 + i), p[24 + i] = static_cast<std::uint8_t>(0x40 + i);
+    for (int i = 0; i < 16; ++i)
+      p[8 + i] = static_cast<std::uint8_t>(0x20 + i),
+            p[24 + i] = static_cast<std::uint8_t>(0x40 + i);
   } else {
     p[0] = 0x45;
     store_be16(b, 2, static_cast<std::uint32_t>(size));
@@ -73,8 +75,10 @@ Bytes make(const Seg& s) {
   p[l4 + 20] = 1, p[l4 + 21] = 1, p[l4 + 22] = 8, p[l4 + 23] = 10;  // NOP NOP TS
   store_be32(b, l4 + 24, s.tsval);
   store_be32(b, l4 + 28, 99);
-  for (std::size_t i = 0; i < s.payload; ++i) p[l4 + tcp + i] = static_cast<std::uint8_t>(s.fill + i);
-  std::uint32_t pseudo = s.v6 ? base::checksum::add(b.subspan(8, 32)) : base::checksum::add(b.subspan(12, 8));
+  for (std::size_t i = 0; i < s.payload; ++i)
+    p[l4 + tcp + i] = static_cast<std::uint8_t>(s.fill + i);
+  std::uint32_t pseudo =
+      s.v6 ? base::checksum::add(b.subspan(8, 32)) : base::checksum::add(b.subspan(12, 8));
   pseudo += 6 + static_cast<std::uint32_t>(size - l4);
   std::uint16_t sum = static_cast<std::uint16_t>(~base::checksum::add(b.subspan(l4), fold(pseudo)));
   if (s.bad_checksum) sum ^= 0x0101;
@@ -113,7 +117,9 @@ Written through(tun::gro::Coalescer& c, const std::vector<Bytes>& in) {
       CHECK(packet.size() <= 65535);
       CHECK(hdr->hdr_len < packet.size());
     }
-    REQUIRE(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) { w.packets.emplace_back(s.begin(), s.end()); }));
+    REQUIRE(seg.segment(*hdr, packet, [&](std::span<const std::uint8_t> s) {
+      w.packets.emplace_back(s.begin(), s.end());
+    }));
   };
   for (const Bytes& p : in) {
     if (c.offer(p, [&](const tun::PacketBuf& b) { write(&b); })) continue;
@@ -220,13 +226,26 @@ TEST_CASE("gro: random interleavings of two flows and odd segments segment back 
       Seg& f = flows[rng() % 2];
       Seg s = f;
       switch (rng() % 16) {
-        case 0: s.payload = 1 + rng() % 1348; break;
-        case 1: s.flags = 0x18; break;
-        case 2: s.bad_checksum = true; break;
-        case 3: s.seq += 1; break;
-        case 4: s.tsval += 1; break;
-        case 5: s.payload = 1348 + rng() % 100; break;  // longer than the first
-        default: break;
+        case 0:
+          s.payload = 1 + rng() % 1348;
+          break;
+        case 1:
+          s.flags = 0x18;
+          break;
+        case 2:
+          s.bad_checksum = true;
+          break;
+        case 3:
+          s.seq += 1;
+          break;
+        case 4:
+          s.tsval += 1;
+          break;
+        case 5:
+          s.payload = 1348 + rng() % 100;
+          break;  // longer than the first
+        default:
+          break;
       }
       in.push_back(make(s));
       f.seq = s.seq + static_cast<std::uint32_t>(s.payload);

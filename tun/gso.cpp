@@ -117,7 +117,7 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
     const std::uint32_t pseudo = std::uint32_t{addresses} + kProtoTcp + (size - at.l4);
     const std::span<std::uint8_t> tcp = seg.subspan(at.l4, size - at.l4);
     base::store_be16(seg, at.l4 + kTcpChecksumOffset,
-            static_cast<std::uint16_t>(~base::checksum::add(tcp, pseudo)));
+                     static_cast<std::uint16_t>(~base::checksum::add(tcp, pseudo)));
     segments_++;
     emit(seg.first(size));
     done += chunk;

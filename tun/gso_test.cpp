@@ -355,7 +355,8 @@ TEST_CASE("gso: packets without GSO: plain ones pass as they are, partial checks
   CHECK(l4_checksum_ok(r.packets[0], 20, 6));
   Bytes expected = in;
   base::store_be16(expected, 36, 0);
-  base::store_be16(expected, 36, ~ref_sum(expected, 20, expected.size(), ref_pseudo(expected, 20, 6)));
+  base::store_be16(expected, 36,
+                   ~ref_sum(expected, 20, expected.size(), ref_pseudo(expected, 20, 6)));
   CHECK(r.packets[0] == expected);
   CHECK(seg.segments() == 0);  // no GSO involved
 

@@ -179,7 +179,8 @@ inline bool is_udp_to(const Bytes& packet, const std::string& ip, std::uint16_t 
   std::uint8_t want[16];
   if (::inet_pton(version == 4 ? AF_INET : AF_INET6, ip.c_str(), want) != 1) return false;
   if (protocol != IPPROTO_UDP || packet.size() < udp + 8) return false;
-  if (std::memcmp(packet.data() + dst, want, dst_len) != 0 || base::load_be16(packet, udp + 2) != port) {
+  if (std::memcmp(packet.data() + dst, want, dst_len) != 0 ||
+      base::load_be16(packet, udp + 2) != port) {
     return false;
   }
   return std::string(packet.begin() + static_cast<std::ptrdiff_t>(udp + 8), packet.end()) ==

@@ -91,7 +91,8 @@ void Netlink::add_address(const std::string& ifname, const std::string& cidr) {
   const LinkPtr link = get_link(sock_, ifname, what);
   const AddrPtr address = kErrors.allocated(AddrPtr(rtnl_addr_alloc()), what);
   rtnl_addr_set_ifindex(address.get(), rtnl_link_get_ifindex(link.get()));
-  kErrors.check(rtnl_addr_set_local(address.get(), local.get()), what);  // also sets family, prefixlen
+  kErrors.check(rtnl_addr_set_local(address.get(), local.get()),
+                what);  // also sets family, prefixlen
   // Without NODAD an IPv6 address stays tentative for a moment after the kernel acknowledges it
   // (DAD finishes in a work item even on a NOARP link), and bind() to it fails meanwhile.
   if (nl_addr_get_family(local.get()) == AF_INET6) rtnl_addr_set_flags(address.get(), IFA_F_NODAD);

@@ -78,7 +78,8 @@ std::vector<Route> dump_routes(nl_sock* sock, std::uint32_t table) {
   for (int attempt = 1;; attempt++) {
     std::vector<Route> routes;
     DumpContext context{table, &routes};
-    kErrors.check(nl_rtgen_request(sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP), "request route dump");
+    kErrors.check(nl_rtgen_request(sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP),
+                  "request route dump");
     const CbPtr socket_cb(nl_socket_get_cb(sock));  // takes a reference
     const CbPtr cb(nl_cb_clone(socket_cb.get()));
     kErrors.allocated(cb.get(), "read route dump");
@@ -215,14 +216,15 @@ RouteMirror::RouteMirror(int excluded_ifindex, std::uint32_t mark, std::uint32_t
     // The manager connects notify_sock_ itself, subscribes it to the route groups and makes it
     // non-blocking; we keep the socket to see every notification before libnl's cache does.
     kErrors.check(nl_cache_mngr_alloc(notify_sock_, NETLINK_ROUTE, NL_AUTO_PROVIDE, &manager_),
-          "allocate route cache manager");
+                  "allocate route cache manager");
     nl_socket_enable_msg_peek(notify_sock_);
     nl_socket_set_buffer_size(notify_sock_, 1 << 20, 0);  // fewer overruns in a burst; best effort
-    kErrors.check(nl_socket_modify_cb(notify_sock_, NL_CB_MSG_IN, NL_CB_CUSTOM, on_notification, this),
-          "hook route notifications");
+    kErrors.check(
+        nl_socket_modify_cb(notify_sock_, NL_CB_MSG_IN, NL_CB_CUSTOM, on_notification, this),
+        "hook route notifications");
     nl_cache* cache = nullptr;
     kErrors.check(nl_cache_mngr_add(manager_, "route/route", on_cache_change, this, &cache),
-          "watch routes (cache manager)");
+                  "watch routes (cache manager)");
     sync(true);  // fill the table first, so that the rules never lead to an empty one
     change_rules(true);
   } catch (...) {

@@ -61,14 +61,22 @@ Args parse(int argc, char** argv) {
     std::string k = argv[i];
     if (i + 1 >= argc) die("missing value for " + k);
     std::string v = argv[++i];
-    if (k == "--port") a.port = std::atoi(v.c_str());
-    else if (k == "--bytes") a.bytes = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--host") a.host = v;
-    else if (k == "--bind") a.bind = v;
-    else if (k == "--rate") a.rate = std::atof(v.c_str());
-    else if (k == "--timeout") a.timeout = std::atof(v.c_str());
-    else if (k == "--report-ms") a.report_ms = std::atof(v.c_str());
-    else die("unknown option " + k);
+    if (k == "--port")
+      a.port = std::atoi(v.c_str());
+    else if (k == "--bytes")
+      a.bytes = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--host")
+      a.host = v;
+    else if (k == "--bind")
+      a.bind = v;
+    else if (k == "--rate")
+      a.rate = std::atof(v.c_str());
+    else if (k == "--timeout")
+      a.timeout = std::atof(v.c_str());
+    else if (k == "--report-ms")
+      a.report_ms = std::atof(v.c_str());
+    else
+      die("unknown option " + k);
   }
   if (a.port <= 0 || a.bytes == 0) die("--port and --bytes are required");
   return a;
@@ -105,7 +113,8 @@ int recv_main(const Args& a) {
   int one = 1, zero = 0;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (res->ai_family == AF_INET6) setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (bind(ls, res->ai_addr, res->ai_addrlen) != 0) die(std::string("bind: ") + std::strerror(errno));
+  if (bind(ls, res->ai_addr, res->ai_addrlen) != 0)
+    die(std::string("bind: ") + std::strerror(errno));
   freeaddrinfo(res);
   if (listen(ls, 1) != 0) die(std::string("listen: ") + std::strerror(errno));
   wait_ready(ls, POLLIN, deadline, "waiting for the connection");
@@ -163,8 +172,8 @@ int recv_main(const Args& a) {
 
 int send_main(const Args& a) {
   auto start = Clock::now();
-  auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(a.timeout));
+  auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout));
   addrinfo* res = resolve(a.host, a.port, false);
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) die(std::string("socket: ") + std::strerror(errno));

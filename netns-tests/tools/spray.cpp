@@ -21,7 +21,8 @@
 // --sctp-port .. --sctp-port+--pool-1 (default 9899, 2: the gateway's associations, so the
 // packets meet the SCTP stack's verification-tag check), sometimes mismatched, sometimes random.
 // The checksum is the CRC32c (Castagnoli) of RFC 4960 appendix B over the packet with the field
-// taken as zero, stored least significant byte first, as Linux and usrsctp do (src/base/crc32c.hpp).
+// taken as zero, stored least significant byte first, as Linux and usrsctp do
+// (src/base/crc32c.hpp).
 //
 // --rate PPS paces the datagrams (0, the default: as fast as possible). --timeout S (default 30)
 // bounds the run. Prints one summary line on stdout:

@@ -66,8 +66,7 @@ constexpr const char* kUsage =
 
 struct Args {
   std::string mode, host, bind = "::";
-  unsigned long long port = 0, count = 1000, size = 1472, rate = 2000, idle_ms = 3000,
-                     timeout = 30;
+  unsigned long long port = 0, count = 1000, size = 1472, rate = 2000, idle_ms = 3000, timeout = 30;
 };
 
 Args parse(int argc, char** argv) {
@@ -260,13 +259,16 @@ int run_recv(const Args& a) {
   bool any = false, timed_out = false;
   Clock::time_point last = start, complete{};
   auto note_bad = [&](const std::string& why) {
-    if (++bad <= 5) std::fprintf(stderr, "udpcheck recv: bad datagram #%llu: %s\n", received, why.c_str());
+    if (++bad <= 5)
+      std::fprintf(stderr, "udpcheck recv: bad datagram #%llu: %s\n", received, why.c_str());
   };
   for (;;) {
     auto now = Clock::now();
     Clock::time_point until = deadline;
-    if (intact == a.count) until = std::min(until, complete + linger);
-    else if (any) until = std::min(until, last + idle);
+    if (intact == a.count)
+      until = std::min(until, complete + linger);
+    else if (any)
+      until = std::min(until, last + idle);
     if (now >= until) {
       timed_out = intact < a.count && now >= deadline;
       break;
@@ -325,7 +327,8 @@ int run_recv(const Args& a) {
       received, intact, bad, dups, a.count - intact, reordered, a.count, size, fm.c_str(),
       secs_since(start), ok ? "ok" : "error");
   std::fflush(stdout);
-  if (timed_out) std::fprintf(stderr, "udpcheck recv: timed out after %llu s\n", a.timeout);
+  if (timed_out)
+    std::fprintf(stderr, "udpcheck recv: timed out after %llu s\n", a.timeout);
   else if (!ok && any && intact < a.count)
     std::fprintf(stderr, "udpcheck recv: nothing arrived for %llu ms; gave up\n", a.idle_ms);
   return ok ? 0 : 1;

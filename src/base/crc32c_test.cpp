@@ -20,8 +20,9 @@ using Bytes = std::vector<std::uint8_t>;
 
 std::vector<base::crc32c::Implementation> supported_implementations() {
   std::vector<base::crc32c::Implementation> out;
-  for (auto implementation : {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
-                              base::crc32c::Implementation::sse42_pclmul}) {
+  for (auto implementation :
+       {base::crc32c::Implementation::software, base::crc32c::Implementation::sse42,
+        base::crc32c::Implementation::sse42_pclmul}) {
     if (base::crc32c::supported(implementation)) out.push_back(implementation);
   }
   return out;
@@ -122,7 +123,8 @@ TEST_CASE("crc32c: the build picks the best implementation the CPU has") {
   MESSAGE("crc32c implementation: " << label(base::crc32c::selected()));
   CHECK(base::crc32c::supported(base::crc32c::Implementation::software));
   CHECK(base::crc32c::supported(base::crc32c::selected()));
-  CHECK(base::crc32c::hardware() == (base::crc32c::selected() != base::crc32c::Implementation::software));
+  CHECK(base::crc32c::hardware() ==
+        (base::crc32c::selected() != base::crc32c::Implementation::software));
   if (base::crc32c::supported(base::crc32c::Implementation::sse42_pclmul)) {
     CHECK(base::crc32c::selected() == base::crc32c::Implementation::sse42_pclmul);
   } else if (base::crc32c::supported(base::crc32c::Implementation::sse42)) {
@@ -139,13 +141,15 @@ TEST_CASE("crc32c: all implementations agree on every length and alignment") {
   const auto implementations = supported_implementations();
   auto check_all = [&](std::size_t offset, std::size_t length) {
     const std::span<const std::uint8_t> data(pool.data() + offset, length);
-    const std::uint32_t reference = base::crc32c::compute(base::crc32c::Implementation::software, data);
+    const std::uint32_t reference =
+        base::crc32c::compute(base::crc32c::Implementation::software, data);
     for (auto implementation : implementations) {
       if (base::crc32c::compute(implementation, data) != reference) {
         FAIL_CHECK(label(implementation) << " differs: offset " << offset << " length " << length);
       }
     }
-    if (base::crc32c::compute(data) != reference) FAIL_CHECK("compute() differs, length " << length);
+    if (base::crc32c::compute(data) != reference)
+      FAIL_CHECK("compute() differs, length " << length);
   };
   for (std::size_t length = 0; length <= 300; ++length) {
     for (std::size_t offset = 0; offset < 16; ++offset) check_all(offset, length);

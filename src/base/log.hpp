@@ -15,8 +15,8 @@ void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3
 
 }  // namespace base::log
 
-#define LOG_DEBUG(...)                                    \
-  do {                                                    \
+#define LOG_DEBUG(...)                                        \
+  do {                                                        \
     if (base::log::level() <= base::log::Level::debug)        \
       base::log::write(base::log::Level::debug, __VA_ARGS__); \
   } while (0)

@@ -83,7 +83,8 @@ bool finish_header(std::uint8_t* hdr, const Parsed& p, std::uint8_t mode,
     if (l4_total > 0xffff) return false;
     base::store_be16(hdr + 4, static_cast<std::uint16_t>(l4_total));
   }
-  if (p.proto == IPPROTO_UDP) base::store_be16(hdr + p.ip_len + 4, static_cast<std::uint16_t>(l4_total));
+  if (p.proto == IPPROTO_UDP)
+    base::store_be16(hdr + p.ip_len + 4, static_cast<std::uint16_t>(l4_total));
   base::store_be16(hdr + p.ip_len + l4_csum_offset(p.proto), l4_checksum(hdr, p, payload, mode));
   return true;
 }
@@ -119,7 +120,8 @@ void encode_udp(const Context& c, const std::uint8_t* hdr, const Parsed& p, std:
   if (ipf) first |= kUdpF;
   std::uint16_t id_delta = 0;
   if (p.version == 4) {
-    id_delta = static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
+    id_delta =
+        static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
     if (id_delta != c.id_delta) first |= kUdpI;
   }
   w.u8(first);
@@ -219,8 +221,9 @@ bool analyze(std::span<const std::uint8_t> packet, Parsed& out) {
   const std::uint8_t* h = packet.data();
   std::size_t n = packet.size();
   if (!parse_shape(h, n, out)) return false;
-  if (out.version == 4 ? base::load_be16(h + 2) != n || base::load_be16(h + 10) != ipv4_header_checksum(h)
-                       : 40u + base::load_be16(h + 4) != n)
+  if (out.version == 4
+          ? base::load_be16(h + 2) != n || base::load_be16(h + 10) != ipv4_header_checksum(h)
+          : 40u + base::load_be16(h + 4) != n)
     return false;
   std::size_t l4_total = n - out.ip_len;
   if (out.proto == IPPROTO_UDP && base::load_be16(h + out.ip_len + 4) != l4_total) return false;
@@ -265,9 +268,11 @@ void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mo
     shape(c.first.data(), p);
   } else {
     if (p.version == 4)
-      c.id_delta = static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
+      c.id_delta =
+          static_cast<std::uint16_t>(base::load_be16(hdr + 4) - base::load_be16(c.hdr.data() + 4));
     if (p.proto == IPPROTO_TCP) {
-      std::uint32_t d = base::load_be32(hdr + p.ip_len + 8) - base::load_be32(c.hdr.data() + c.ip_len + 8);
+      std::uint32_t d =
+          base::load_be32(hdr + p.ip_len + 8) - base::load_be32(c.hdr.data() + c.ip_len + 8);
       if (d != 0) c.ack_delta = d;
     }
   }
@@ -282,7 +287,8 @@ void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mo
   if (p.proto == IPPROTO_TCP) {
     const std::uint8_t* tcp = hdr + p.ip_len;
     std::uint8_t flags = tcp[13];
-    c.next_seq = base::load_be32(tcp + 4) + p.payload_len + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0);
+    c.next_seq =
+        base::load_be32(tcp + 4) + p.payload_len + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0);
     if (p.opts.ts != kNone) {
       c.tsval = base::load_be32(tcp + 20 + p.opts.ts);
       c.tsecr = base::load_be32(tcp + 24 + p.opts.ts);

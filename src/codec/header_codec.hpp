@@ -238,8 +238,11 @@ class Decompressor {
   ~Decompressor() { reset(); }
   // A copy (tests probe with them) has the same contexts but no budget.
   Decompressor(const Decompressor& other)
-      : max_contexts_(other.max_contexts_), budget_(nullptr), contexts_(other.contexts_),
-        last_cid_(other.last_cid_), stats_(other.stats_) {}
+      : max_contexts_(other.max_contexts_),
+        budget_(nullptr),
+        contexts_(other.contexts_),
+        last_cid_(other.last_cid_),
+        stats_(other.stats_) {}
   Decompressor& operator=(const Decompressor&) = delete;
   // Rebuilds the original header from the front of msg (the whole message after the wire type
   // byte: compressed header then payload) into out_header (kMaxHeaderSize bytes suffice). On

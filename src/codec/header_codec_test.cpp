@@ -104,7 +104,8 @@ bool is_partial(const Bytes& p) {
 
 std::filesystem::path trace_dir() {
   if (const char* dir = std::getenv("HC_TRACES")) return dir;
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "testdata" / "traces";
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "testdata" /
+         "traces";
 }
 
 struct TracePacket {

@@ -131,7 +131,7 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
     assoc.ready = info.id != 0 && it != gateway.assocs().end() && it->second.ready();
     if (assoc.ready) {
       const gateway::Handshake& hs = *it->second.handshake;
-      assoc.security = hs.session() ? crypto::to_string(hs.session()->cipher())
+      assoc.security = hs.session()      ? crypto::to_string(hs.session()->cipher())
                        : hs.needs_auth() ? "authenticated only"
                                          : "none";
     }
@@ -155,8 +155,8 @@ std::string render_text(const Snapshot& s) {
       << "), written " << s.tun.written_packets << " packets (" << human_bytes(s.tun.written_bytes)
       << ")";
   if (s.counters.gro_super_packets)
-    out << ", " << s.counters.gro_super_packets << " of them coalesced from " << s.counters.gro_segments
-        << " TCP segments";
+    out << ", " << s.counters.gro_super_packets << " of them coalesced from "
+        << s.counters.gro_segments << " TCP segments";
   out << "\n";
   out << "  tunnel: sent " << s.counters.tunneled_packets << " packets ("
       << human_bytes(s.counters.tunneled_bytes) << "), received " << s.counters.received_packets
@@ -166,19 +166,22 @@ std::string render_text(const Snapshot& s) {
       << ")   icmp unreachable sent: " << s.counters.icmp_unreachable_sent << "\n";
   if (s.counters.hc_packets) {
     char line[160];
-    std::snprintf(line, sizeof line, "  compression: headers %s in, %s out (%.1f%%), TCP/IPv4 %.2f bytes per header\n",
+    std::snprintf(line, sizeof line,
+                  "  compression: headers %s in, %s out (%.1f%%), TCP/IPv4 %.2f bytes per header\n",
                   human_bytes(s.counters.hc_inner_header_bytes).c_str(),
                   human_bytes(s.counters.hc_compressed_header_bytes).c_str(),
                   100.0 * static_cast<double>(s.counters.hc_compressed_header_bytes) /
-                      static_cast<double>(s.counters.hc_inner_header_bytes ? s.counters.hc_inner_header_bytes : 1),
-                  s.counters.hc_tcp4_packets ? static_cast<double>(s.counters.hc_tcp4_compressed_header_bytes) /
-                                                   static_cast<double>(s.counters.hc_tcp4_packets)
-                                             : 0.0);
+                      static_cast<double>(
+                          s.counters.hc_inner_header_bytes ? s.counters.hc_inner_header_bytes : 1),
+                  s.counters.hc_tcp4_packets
+                      ? static_cast<double>(s.counters.hc_tcp4_compressed_header_bytes) /
+                            static_cast<double>(s.counters.hc_tcp4_packets)
+                      : 0.0);
     out << line;
   }
   if (s.counters.bundles_sent)
-    out << "  bundles: " << s.counters.bundles_sent << " sent, carrying " << s.counters.bundled_packets
-        << " small packets\n";
+    out << "  bundles: " << s.counters.bundles_sent << " sent, carrying "
+        << s.counters.bundled_packets << " small packets\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -186,14 +189,18 @@ std::string render_text(const Snapshot& s) {
     out << "  sctp: " << s.transport.sctp_retransmitted_chunks << " chunks retransmitted ("
         << s.transport.sctp_fast_retransmits << " fast), " << s.transport.sctp_data_timeouts
         << " timeouts, " << s.transport.sctp_receive_drops << " received chunks dropped\n";
-  if (s.transport.fec_data_out || s.transport.fec_parity_in || s.transport.fec_forged || s.transport.fec_malformed)
-    out << "  fec: " << s.transport.fec_data_out << " datagrams framed, " << s.transport.fec_parity_out
-        << " parity sent, " << s.transport.fec_parity_in << " parity received, " << s.transport.fec_rebuilt
-        << " rebuilt, " << s.transport.fec_unrecovered << " left to SCTP, " << s.transport.fec_forged
-        << " forged, " << s.transport.fec_malformed << " malformed\n";
-  if (s.transport.path_mtu_changes || s.transport.datagrams_too_big || s.transport.datagrams_fragmented)
-    out << "  path mtu: " << s.transport.path_mtu_changes << " changes, " << s.transport.datagrams_too_big
-        << " datagrams refused as too big, " << s.transport.datagrams_fragmented << " sent as IP fragments\n";
+  if (s.transport.fec_data_out || s.transport.fec_parity_in || s.transport.fec_forged ||
+      s.transport.fec_malformed)
+    out << "  fec: " << s.transport.fec_data_out << " datagrams framed, "
+        << s.transport.fec_parity_out << " parity sent, " << s.transport.fec_parity_in
+        << " parity received, " << s.transport.fec_rebuilt << " rebuilt, "
+        << s.transport.fec_unrecovered << " left to SCTP, " << s.transport.fec_forged << " forged, "
+        << s.transport.fec_malformed << " malformed\n";
+  if (s.transport.path_mtu_changes || s.transport.datagrams_too_big ||
+      s.transport.datagrams_fragmented)
+    out << "  path mtu: " << s.transport.path_mtu_changes << " changes, "
+        << s.transport.datagrams_too_big << " datagrams refused as too big, "
+        << s.transport.datagrams_fragmented << " sent as IP fragments\n";
   out << "  dropped: " << s.counters.dropped_total();
   bool any = false;
   for (std::size_t i = 0; i < gateway::kDropReasons; ++i) {
@@ -213,34 +220,39 @@ std::string render_text(const Snapshot& s) {
     if (peer.flow_limit_hits) out << "   (limit hit " << peer.flow_limit_hits << " times)";
     out << "\n";
     if (peer.handshake_failures)
-      out << "  handshake failures: " << peer.handshake_failures << ", last: " << peer.last_handshake_failure
-          << "\n";
+      out << "  handshake failures: " << peer.handshake_failures
+          << ", last: " << peer.last_handshake_failure << "\n";
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
       out << ": " << a.info.state << (a.ready ? ", ready" : "");
       if (!a.security.empty()) out << ", " << a.security;
-      if (!a.info.pool_state.empty()) out << "  (pool slot " << a.info.slot << ": " << a.info.pool_state << ")";
+      if (!a.info.pool_state.empty())
+        out << "  (pool slot " << a.info.slot << ": " << a.info.pool_state << ")";
       out << "\n";
       if (a.info.paths.empty()) out << "    path: " << a.info.path << "\n";
       for (const transport::PathInfo& p : a.info.paths) {
         char line[256];
-        std::snprintf(line, sizeof line, "    path: %s -> %s%s  %s%s", p.local.c_str(), p.remote.c_str(),
-                      p.learned ? " (learned)" : "", p.state.c_str(), p.primary ? ", primary" : "");
+        std::snprintf(line, sizeof line, "    path: %s -> %s%s  %s%s", p.local.c_str(),
+                      p.remote.c_str(), p.learned ? " (learned)" : "", p.state.c_str(),
+                      p.primary ? ", primary" : "");
         out << line;
         if (p.probed) {
-          std::snprintf(line, sizeof line, "  rtt %.2f ms, loss %u%%", p.srtt_us / 1000.0, p.loss_pct);
+          std::snprintf(line, sizeof line, "  rtt %.2f ms, loss %u%%", p.srtt_us / 1000.0,
+                        p.loss_pct);
           out << line;
         }
         out << "  " << human_bytes(p.bytes_out) << " out, " << human_bytes(p.bytes_in) << " in\n";
         if (!p.fec.empty()) {
-          std::snprintf(line, sizeof line, "      fec: %s, loss %.3f%%, parity %.1f%%; out %llu data + %llu parity",
+          std::snprintf(line, sizeof line,
+                        "      fec: %s, loss %.3f%%, parity %.1f%%; out %llu data + %llu parity",
                         p.fec.c_str(), p.fec_loss * 100, p.fec_redundancy * 100,
-                        static_cast<unsigned long long>(p.fec_data_out), static_cast<unsigned long long>(p.fec_parity_out));
+                        static_cast<unsigned long long>(p.fec_data_out),
+                        static_cast<unsigned long long>(p.fec_parity_out));
           out << line;
           if (p.fec_received)
-            out << "; in " << p.fec_received << " data, " << p.fec_lost << " missing, " << p.fec_rebuilt
-                << " rebuilt, " << p.fec_unrecovered << " left to SCTP";
+            out << "; in " << p.fec_received << " data, " << p.fec_lost << " missing, "
+                << p.fec_rebuilt << " rebuilt, " << p.fec_unrecovered << " left to SCTP";
           out << "\n";
         }
       }
@@ -258,16 +270,16 @@ std::string render_text(const Snapshot& s) {
       if (w.cwnd) {
         out << "    window: cwnd " << human_bytes(w.cwnd);
         if (w.inflight_cap)
-          out << " (cap " << human_bytes(w.inflight_cap) << ": delivered " << w.delivery_rate * 8 / 1000000
-              << " Mbit/s, rtt min " << w.rtt_min_ms << " ms)";
-        out << ", in flight " << w.flight_chunks
-            << " chunks, undelivered " << w.undelivered_chunks << ", peer rwnd " << human_bytes(w.peer_rwnd)
-            << ", our rwnd " << human_bytes(w.local_rwnd) << ", send buffer "
-            << human_bytes(w.send_buffered) << " of " << human_bytes(w.send_buffer) << ", rto "
-            << w.rto_ms << " ms";
+          out << " (cap " << human_bytes(w.inflight_cap) << ": delivered "
+              << w.delivery_rate * 8 / 1000000 << " Mbit/s, rtt min " << w.rtt_min_ms << " ms)";
+        out << ", in flight " << w.flight_chunks << " chunks, undelivered " << w.undelivered_chunks
+            << ", peer rwnd " << human_bytes(w.peer_rwnd) << ", our rwnd "
+            << human_bytes(w.local_rwnd) << ", send buffer " << human_bytes(w.send_buffered)
+            << " of " << human_bytes(w.send_buffer) << ", rto " << w.rto_ms << " ms";
         if (w.data_timeouts) out << ", " << w.data_timeouts << " timeouts";
         if (w.chunks_sent)
-          out << ", retransmitted " << w.chunks_retransmitted << " of " << w.chunks_sent << " chunks";
+          out << ", retransmitted " << w.chunks_retransmitted << " of " << w.chunks_sent
+              << " chunks";
         if (w.restarts) out << ", " << w.restarts << " restarts";
         out << "\n";
       }
@@ -325,7 +337,8 @@ std::string render_json(const Snapshot& s) {
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
   j.field("tun_written_packets", s.tun.written_packets)
       .field("tun_written_bytes", s.tun.written_bytes);
-  j.field("gro_super_packets", s.counters.gro_super_packets).field("gro_segments", s.counters.gro_segments);
+  j.field("gro_super_packets", s.counters.gro_super_packets)
+      .field("gro_segments", s.counters.gro_segments);
   j.field("tunneled_packets", s.counters.tunneled_packets)
       .field("tunneled_bytes", s.counters.tunneled_bytes);
   j.field("received_packets", s.counters.received_packets)
@@ -333,7 +346,8 @@ std::string render_json(const Snapshot& s) {
   j.field("bypassed_packets", s.counters.bypassed_packets)
       .field("bypassed_bytes", s.counters.bypassed_bytes);
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
-  j.field("bundles_sent", s.counters.bundles_sent).field("bundled_packets", s.counters.bundled_packets);
+  j.field("bundles_sent", s.counters.bundles_sent)
+      .field("bundled_packets", s.counters.bundled_packets);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("handshake_failures", s.counters.handshake_failures);
   j.field("dropped_packets", s.counters.dropped_total());
@@ -351,11 +365,13 @@ std::string render_json(const Snapshot& s) {
   j.field("tcp4_compressed_header_bytes", s.counters.hc_tcp4_compressed_header_bytes);
   // Hundredths of a byte, so the schema stays integers: 412 means 4.12 bytes per header.
   j.field("tcp4_average_header_centibytes",
-          s.counters.hc_tcp4_packets ? s.counters.hc_tcp4_compressed_header_bytes * 100 / s.counters.hc_tcp4_packets
-                                     : 0);
-  j.field("ratio_percent", s.counters.hc_inner_header_bytes
-                               ? s.counters.hc_compressed_header_bytes * 100 / s.counters.hc_inner_header_bytes
-                               : 100);
+          s.counters.hc_tcp4_packets
+              ? s.counters.hc_tcp4_compressed_header_bytes * 100 / s.counters.hc_tcp4_packets
+              : 0);
+  j.field("ratio_percent",
+          s.counters.hc_inner_header_bytes
+              ? s.counters.hc_compressed_header_bytes * 100 / s.counters.hc_inner_header_bytes
+              : 100);
   j.field("context_resets_sent", s.counters.hc_context_resets_sent);
   j.field("context_resets_received", s.counters.hc_context_resets_received);
   j.close();
@@ -372,13 +388,15 @@ std::string render_json(const Snapshot& s) {
     j.close(']');
     j.field("tx_packets", peer.tx_packets).field("tx_bytes", peer.tx_bytes);
     j.field("rx_packets", peer.rx_packets).field("rx_bytes", peer.rx_bytes);
-    j.field("flows", static_cast<std::uint64_t>(peer.flows)).field("flow_limit_hits", peer.flow_limit_hits);
+    j.field("flows", static_cast<std::uint64_t>(peer.flows))
+        .field("flow_limit_hits", peer.flow_limit_hits);
     j.field("handshake_failures", peer.handshake_failures)
         .field("last_handshake_failure", peer.last_handshake_failure);
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);
-      j.field("slot", static_cast<std::uint64_t>(a.info.slot)).field("pool_state", a.info.pool_state);
+      j.field("slot", static_cast<std::uint64_t>(a.info.slot))
+          .field("pool_state", a.info.pool_state);
       j.field("security", a.security);
       j.field("path", a.info.path)
           .field("in_streams", static_cast<std::uint64_t>(a.info.in_streams));
@@ -414,9 +432,12 @@ std::string render_json(const Snapshot& s) {
       for (const transport::PathInfo& p : a.info.paths) {
         j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);
         j.field("primary", p.primary).field("probed", p.probed).field("learned", p.learned);
-        j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us)).field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
+        j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us))
+            .field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
         j.field("bytes_out", p.bytes_out).field("bytes_in", p.bytes_in);
-        j.field("fec", p.fec).field("fec_loss", p.fec_loss).field("fec_redundancy", p.fec_redundancy);
+        j.field("fec", p.fec)
+            .field("fec_loss", p.fec_loss)
+            .field("fec_redundancy", p.fec_redundancy);
         j.field("fec_data_out", p.fec_data_out).field("fec_parity_out", p.fec_parity_out);
         j.field("fec_received", p.fec_received).field("fec_lost", p.fec_lost);
         j.field("fec_rebuilt", p.fec_rebuilt).field("fec_unrecovered", p.fec_unrecovered);

@@ -18,7 +18,7 @@ namespace control::commands {
 
 struct AssocSnapshot {
   transport::AssocInfo info;
-  bool ready = false;  // handshake complete: carries packets
+  bool ready = false;    // handshake complete: carries packets
   std::string security;  // "aes256-gcm", "chacha20-poly1305", "authenticated only", "none"
   std::size_t flows = 0;
 };

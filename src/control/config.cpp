@@ -18,7 +18,8 @@ namespace control {
 
 RtoBounds rto_bounds(const TransportConfig& t, bool usrsctp) {
   RtoBounds d = usrsctp ? RtoBounds{1000, 1000, 2000} : RtoBounds{100, 500, 1000};
-  return {t.rto_min_ms.value_or(d.min_ms), t.rto_initial_ms.value_or(d.initial_ms), t.rto_max_ms.value_or(d.max_ms)};
+  return {t.rto_min_ms.value_or(d.min_ms), t.rto_initial_ms.value_or(d.initial_ms),
+          t.rto_max_ms.value_or(d.max_ms)};
 }
 
 namespace {
@@ -177,45 +178,61 @@ void read_tun(const std::string& file, const toml::table& table, TunConfig& tun)
 
 void read_transport(const std::string& file, const toml::table& table, TransportConfig& transport) {
   Section s(file, table, "transport");
-  s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms", "rto_min_ms", "rto_max_ms",
-                "rto_initial_ms", "udp_encapsulation", "heartbeat_ms", "keepalive_s", "path_mtu", "max_window",
-                "fec_max_overhead", "congestion_control", "window_cap"});
+  s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms",
+                "rto_min_ms", "rto_max_ms", "rto_initial_ms", "udp_encapsulation", "heartbeat_ms",
+                "keepalive_s", "path_mtu", "max_window", "fec_max_overhead", "congestion_control",
+                "window_cap"});
   if (auto cap = s.boolean("window_cap")) transport.window_cap = *cap;
-  if (auto v = s.integer("fec_max_overhead", 0, 50)) transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("fec_max_overhead", 0, 50))
+    transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
   if (auto cc = s.string("congestion_control")) {
     if (*cc != "reno" && *cc != "htcp" && *cc != "hstcp")
       s.fail(s.where("congestion_control"), "congestion_control",
              "must be \"reno\", \"htcp\" or \"hstcp\", not '" + *cc + "'");
     transport.congestion_control = *cc;
   }
-  if (auto v = s.integer("max_window", 1 << 20, 256 << 20)) transport.max_window = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("heartbeat_ms", 100, 3600000)) transport.heartbeat_ms = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("keepalive_s", 1, 3600)) transport.keepalive_s = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("max_window", 1 << 20, 256 << 20))
+    transport.max_window = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("heartbeat_ms", 100, 3600000))
+    transport.heartbeat_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("keepalive_s", 1, 3600))
+    transport.keepalive_s = static_cast<std::uint32_t>(*v);
   if (auto v = s.integer("path_mtu", 1280, 9216)) transport.path_mtu = static_cast<int>(*v);
-  if (auto v = s.integer("probe_interval_ms", 10, 60000)) transport.probe_interval_ms = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("failover_ms", 50, 600000)) transport.failover_ms = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("rto_min_ms", 10, 60000)) transport.rto_min_ms = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("rto_max_ms", 10, 600000)) transport.rto_max_ms = static_cast<std::uint32_t>(*v);
-  if (auto v = s.integer("rto_initial_ms", 10, 600000)) transport.rto_initial_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("probe_interval_ms", 10, 60000))
+    transport.probe_interval_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("failover_ms", 50, 600000))
+    transport.failover_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_min_ms", 10, 60000))
+    transport.rto_min_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_max_ms", 10, 600000))
+    transport.rto_max_ms = static_cast<std::uint32_t>(*v);
+  if (auto v = s.integer("rto_initial_ms", 10, 600000))
+    transport.rto_initial_ms = static_cast<std::uint32_t>(*v);
   if (auto kind = s.string("kind")) {
     if (*kind != "udp" && *kind != "kernel" && *kind != "auto")
       s.fail(s.where("kind"), "kind",
-             "must be \"udp\" (userspace SCTP over UDP, RFC 6951), \"kernel\" (the kernel's SCTP) or \"auto\" "
-             "(kernel where the kernel has SCTP, else udp), not '" + *kind + "'");
+             "must be \"udp\" (userspace SCTP over UDP, RFC 6951), \"kernel\" (the kernel's SCTP) "
+             "or \"auto\" "
+             "(kernel where the kernel has SCTP, else udp), not '" +
+                 *kind + "'");
     transport.kind = *kind;
   }
   // The bounds must be ordered with the defaults of every transport the kind may choose.
   for (bool usrsctp : {true, false}) {
     if ((usrsctp && transport.kind == "kernel") || (!usrsctp && transport.kind == "udp")) continue;
     RtoBounds rto = rto_bounds(transport, usrsctp);
-    std::string with = std::string(" (with the ") + (usrsctp ? "udp" : "kernel") + " transport's defaults " +
-                       std::to_string(rto.min_ms) + "/" + std::to_string(rto.initial_ms) + "/" +
-                       std::to_string(rto.max_ms) + " ms for those not set)";
+    std::string with = std::string(" (with the ") + (usrsctp ? "udp" : "kernel") +
+                       " transport's defaults " + std::to_string(rto.min_ms) + "/" +
+                       std::to_string(rto.initial_ms) + "/" + std::to_string(rto.max_ms) +
+                       " ms for those not set)";
     if (rto.min_ms > rto.max_ms)
-      s.fail(s.where(transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms"), transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms",
+      s.fail(s.where(transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms"),
+             transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms",
              "rto_min_ms must not be larger than rto_max_ms" + with);
     if (rto.initial_ms < rto.min_ms || rto.initial_ms > rto.max_ms) {
-      const char* key = transport.rto_initial_ms ? "rto_initial_ms" : transport.rto_min_ms ? "rto_min_ms" : "rto_max_ms";
+      const char* key = transport.rto_initial_ms ? "rto_initial_ms"
+                        : transport.rto_min_ms   ? "rto_min_ms"
+                                                 : "rto_max_ms";
       s.fail(s.where(key), key, "rto_initial_ms must lie between rto_min_ms and rto_max_ms" + with);
     }
   }
@@ -289,10 +306,12 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
     peer.remote.push_back(*ep);
   });
   if (s.has("remote") && peer.remote.empty())
-    s.fail(s.where("remote"), "remote", "needs at least one address (or leave remote out to learn it)");
+    s.fail(s.where("remote"), "remote",
+           "needs at least one address (or leave remote out to learn it)");
   if (auto encryption = s.string("encryption")) {
     if (*encryption != "aead" && *encryption != "none")
-      s.fail(s.where("encryption"), "encryption", "must be \"aead\" or \"none\", not '" + *encryption + "'");
+      s.fail(s.where("encryption"), "encryption",
+             "must be \"aead\" or \"none\", not '" + *encryption + "'");
     peer.seal = *encryption == "aead";
   }
   if (auto key_file = s.string("key_file")) {
@@ -308,8 +327,10 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
                    "authenticated with its key; give remote or key_file");
   } else if (peer.seal) {
     s.fail_section("peer '" + peer.name +
-                   "': encryption = \"aead\" (the default) needs key_file: make a key with `sctptund genkey`, give "
-                   "both gateways the same one, or set encryption = \"none\" (anyone who can reach the port can "
+                   "': encryption = \"aead\" (the default) needs key_file: make a key with "
+                   "`sctptund genkey`, give "
+                   "both gateways the same one, or set encryption = \"none\" (anyone who can reach "
+                   "the port can "
                    "then send into the tunnel)");
   }
   return peer;
@@ -403,7 +424,8 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
   Config config;
   config.path = source_name;
   for (auto&& [key, node] : root) {
-    static constexpr std::string_view kTop[] = {"tun", "transport", "control", "flows", "peer", "policy", "route"};
+    static constexpr std::string_view kTop[] = {"tun",  "transport", "control", "flows",
+                                                "peer", "policy",    "route"};
     if (std::find(std::begin(kTop), std::end(kTop), key.str()) == std::end(kTop))
       throw ConfigError(source_name + ":" + std::to_string(key.source().begin.line) +
                         ": unknown section or key '" + std::string(key.str()) + "'");
@@ -426,12 +448,16 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
   if (auto* flows = sub_table(source_name, root, "flows")) {
     Section s(source_name, *flows, "flows");
     s.allow_only({"tcp_idle_s", "udp_idle_s", "other_idle_s", "linger_s", "max", "max_per_peer"});
-    if (auto v = s.integer("tcp_idle_s", 1, 86400 * 7)) config.flows.tcp_idle_s = static_cast<double>(*v);
-    if (auto v = s.integer("udp_idle_s", 1, 86400 * 7)) config.flows.udp_idle_s = static_cast<double>(*v);
-    if (auto v = s.integer("other_idle_s", 1, 86400 * 7)) config.flows.other_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("tcp_idle_s", 1, 86400 * 7))
+      config.flows.tcp_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("udp_idle_s", 1, 86400 * 7))
+      config.flows.udp_idle_s = static_cast<double>(*v);
+    if (auto v = s.integer("other_idle_s", 1, 86400 * 7))
+      config.flows.other_idle_s = static_cast<double>(*v);
     if (auto v = s.integer("linger_s", 0, 600)) config.flows.linger_s = static_cast<double>(*v);
     if (auto v = s.integer("max", 1, 16777216)) config.flows.max = static_cast<std::uint32_t>(*v);
-    if (auto v = s.integer("max_per_peer", 1, 16777216)) config.flows.max_per_peer = static_cast<std::uint32_t>(*v);
+    if (auto v = s.integer("max_per_peer", 1, 16777216))
+      config.flows.max_per_peer = static_cast<std::uint32_t>(*v);
   }
   if (config.control.socket.empty())
     config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
@@ -457,21 +483,24 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
   // No local given: the wildcard address of IPv4, and of IPv6 too where a peer needs it (an IPv6
   // remote, or a peer whose address is learned and may be either).
   bool v6_wanted = std::any_of(config.peers.begin(), config.peers.end(), [](const PeerConfig& p) {
-    return p.remote.empty() || std::any_of(p.remote.begin(), p.remote.end(),
-                                           [](const base::Endpoint& r) { return r.family() == AF_INET6; });
+    return p.remote.empty() ||
+           std::any_of(p.remote.begin(), p.remote.end(),
+                       [](const base::Endpoint& r) { return r.family() == AF_INET6; });
   });
   if (config.transport.local_default && v6_wanted && config.transport.kind != "kernel")
     config.transport.local.push_back(*base::Endpoint::parse("::", config.transport.port));
   for (std::size_t i = 0; i < config.peers.size(); ++i) {
     const PeerConfig& p = config.peers[i];
     if (p.remote.empty() && config.transport.kind == "kernel")
-      throw ConfigError(source_name + ": peer '" + p.name +
-                        "' has no remote: learning a peer's address needs [transport] kind = \"udp\" "
-                        "(the kernel transport connects to configured addresses only)");
+      throw ConfigError(
+          source_name + ": peer '" + p.name +
+          "' has no remote: learning a peer's address needs [transport] kind = \"udp\" "
+          "(the kernel transport connects to configured addresses only)");
     for (std::size_t j = 0; j < i && p.remote.empty(); ++j) {
       if (config.peers[j].remote.empty() && p.key && config.peers[j].key == p.key)
-        throw ConfigError(source_name + ": peers '" + config.peers[j].name + "' and '" + p.name +
-                          "' have no remote and the same key: their traffic could not be told apart");
+        throw ConfigError(
+            source_name + ": peers '" + config.peers[j].name + "' and '" + p.name +
+            "' have no remote and the same key: their traffic could not be told apart");
     }
   }
   for (std::size_t i = 0; i < config.peers.size(); ++i) {
@@ -482,20 +511,25 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
       config.warnings.push_back("peer '" + config.peers[i].name +
                                 "' is used by no [[policy]] rule");
     const PeerConfig& peer = config.peers[i];
-    std::uint32_t per_assoc = (std::min(config.flows.max, config.flows.max_per_peer) + peer.pool - 1) / peer.pool;
+    std::uint32_t per_assoc =
+        (std::min(config.flows.max, config.flows.max_per_peer) + peer.pool - 1) / peer.pool;
     if (peer.compression && per_assoc > 32768)
-      config.warnings.push_back("peer '" + peer.name + "': up to " + std::to_string(per_assoc) +
-                                " flows per association ([flows] max_per_peer / pool); beyond 32768 the "
-                                "peer's header contexts (65536 per association) may run out and compression "
-                                "then starts over on the streams concerned: raise pool");
+      config.warnings.push_back(
+          "peer '" + peer.name + "': up to " + std::to_string(per_assoc) +
+          " flows per association ([flows] max_per_peer / pool); beyond 32768 the "
+          "peer's header contexts (65536 per association) may run out and compression "
+          "then starts over on the streams concerned: raise pool");
     if (peer.key_file.empty())
-      config.warnings.push_back("peer '" + peer.name +
-                                "': no key_file: NOT authenticated and NOT encrypted; anyone who can send "
-                                "UDP from its address can put packets into " + config.tun.name);
+      config.warnings.push_back(
+          "peer '" + peer.name +
+          "': no key_file: NOT authenticated and NOT encrypted; anyone who can send "
+          "UDP from its address can put packets into " +
+          config.tun.name);
     else if (!peer.seal)
-      config.warnings.push_back("peer '" + peer.name +
-                                "': encryption = \"none\": authenticated, but its traffic crosses the WAN "
-                                "in clear and unprotected against modification");
+      config.warnings.push_back(
+          "peer '" + peer.name +
+          "': encryption = \"none\": authenticated, but its traffic crosses the WAN "
+          "in clear and unprotected against modification");
   }
   return config;
 }
@@ -514,27 +548,33 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   if (addresses(a.tun) != addresses(b.tun)) out.push_back("[tun] addresses");
   if (a.tun.fwmark != b.tun.fwmark || a.tun.bypass_table != b.tun.bypass_table)
     out.push_back("[tun] fwmark / bypass_table");
-  if (a.transport.kind != b.transport.kind || a.transport.udp_encapsulation != b.transport.udp_encapsulation ||
-      a.transport.local != b.transport.local ||
-      a.transport.port != b.transport.port || a.transport.streams != b.transport.streams ||
-      a.transport.probe_interval_ms != b.transport.probe_interval_ms || a.transport.failover_ms != b.transport.failover_ms ||
-      a.transport.rto_min_ms != b.transport.rto_min_ms || a.transport.rto_max_ms != b.transport.rto_max_ms ||
-      a.transport.rto_initial_ms != b.transport.rto_initial_ms || a.transport.heartbeat_ms != b.transport.heartbeat_ms ||
-      a.transport.keepalive_s != b.transport.keepalive_s || a.transport.path_mtu != b.transport.path_mtu ||
+  if (a.transport.kind != b.transport.kind ||
+      a.transport.udp_encapsulation != b.transport.udp_encapsulation ||
+      a.transport.local != b.transport.local || a.transport.port != b.transport.port ||
+      a.transport.streams != b.transport.streams ||
+      a.transport.probe_interval_ms != b.transport.probe_interval_ms ||
+      a.transport.failover_ms != b.transport.failover_ms ||
+      a.transport.rto_min_ms != b.transport.rto_min_ms ||
+      a.transport.rto_max_ms != b.transport.rto_max_ms ||
+      a.transport.rto_initial_ms != b.transport.rto_initial_ms ||
+      a.transport.heartbeat_ms != b.transport.heartbeat_ms ||
+      a.transport.keepalive_s != b.transport.keepalive_s ||
+      a.transport.path_mtu != b.transport.path_mtu ||
       a.transport.max_window != b.transport.max_window ||
       a.transport.fec_max_overhead != b.transport.fec_max_overhead ||
       a.transport.congestion_control != b.transport.congestion_control ||
       a.transport.window_cap != b.transport.window_cap)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
-  if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer) out.push_back("[flows] max / max_per_peer");
+  if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer)
+    out.push_back("[flows] max / max_per_peer");
   bool same_peers = a.peers.size() == b.peers.size();
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&
-                 a.peers[i].port == b.peers[i].port && a.peers[i].compression == b.peers[i].compression &&
-                 a.peers[i].fec == b.peers[i].fec &&
-                 a.peers[i].pool == b.peers[i].pool && a.peers[i].key == b.peers[i].key &&
-                 a.peers[i].seal == b.peers[i].seal;
+                 a.peers[i].port == b.peers[i].port &&
+                 a.peers[i].compression == b.peers[i].compression &&
+                 a.peers[i].fec == b.peers[i].fec && a.peers[i].pool == b.peers[i].pool &&
+                 a.peers[i].key == b.peers[i].key && a.peers[i].seal == b.peers[i].seal;
   }
   if (!same_peers) out.push_back("[[peer]] (added, removed, reordered or changed)");
   return out;

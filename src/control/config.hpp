@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "policy/policy.hpp"
-#include "src/crypto/session.hpp"
 #include "src/base/endpoint.hpp"
+#include "src/crypto/session.hpp"
 
 namespace control {
 
@@ -36,10 +36,10 @@ struct TunConfig {
 };
 
 struct TransportConfig {
-  std::string kind = "udp";          // udp | kernel | auto (kernel if the kernel has SCTP)
-  bool udp_encapsulation = false;    // kernel: SCTP in UDP by the kernel (RFC 6951, Linux 5.11+)
+  std::string kind = "udp";           // udp | kernel | auto (kernel if the kernel has SCTP)
+  bool udp_encapsulation = false;     // kernel: SCTP in UDP by the kernel (RFC 6951, Linux 5.11+)
   std::vector<base::Endpoint> local;  // with port; the wildcard address when none is given
-  bool local_default = false;        // local was not given (0.0.0.0, and :: where a peer needs it)
+  bool local_default = false;         // local was not given (0.0.0.0, and :: where a peer needs it)
   std::uint16_t port = 9899;
   std::uint16_t streams = 256;  // outbound streams we ask for (stream 0 is control)
   // Path supervision and SCTP retransmission timing (shared with the kernel transport).
@@ -48,8 +48,8 @@ struct TransportConfig {
   // Retransmission timeout bounds as given; unset ones take the transport's defaults (rto_bounds).
   std::optional<std::uint32_t> rto_min_ms, rto_max_ms, rto_initial_ms;
   std::uint32_t heartbeat_ms = 1000;  // SCTP heartbeat interval on an idle association
-  std::uint32_t keepalive_s = 25;     // a path that sent nothing this long gets a probe (NAT mappings)
-  int path_mtu = 1500;                // the WAN path's IP MTU: SCTP packets are sized to fit it
+  std::uint32_t keepalive_s = 25;  // a path that sent nothing this long gets a probe (NAT mappings)
+  int path_mtu = 1500;             // the WAN path's IP MTU: SCTP packets are sized to fit it
   // Send and receive buffer of each association, bytes: the most it keeps in flight (a path's
   // bandwidth-delay product needs this much) and the bound of its memory.
   std::uint32_t max_window = 16u << 20;
@@ -88,8 +88,8 @@ struct PeerConfig {
   std::uint16_t pool = 2;   // associations kept ready to the peer (SCTP ports port..port+pool-1)
   std::string key_file;     // as written; relative paths are taken from the config file's folder
   std::optional<crypto::Key> key;  // read from key_file when the config is loaded
-  bool seal = true;         // encryption = "aead" (default) or "none"
-  bool fec = true;          // offer FEC below SCTP (udp transport, with key_file; used when both offer it)
+  bool seal = true;                // encryption = "aead" (default) or "none"
+  bool fec = true;  // offer FEC below SCTP (udp transport, with key_file; used when both offer it)
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.

@@ -116,9 +116,11 @@ TEST_CASE("config: [transport] max_window and the retransmission timeouts of eac
   std::string e = error_of("[transport]\nrto_max_ms = 500\n");
   CHECK(contains(e, "udp transport's defaults 1000/1000/500"));
   CHECK(contains(e, "test.toml:2: [transport] rto_max_ms"));
-  CHECK_NOTHROW(control::parse_config("[transport]\nkind = \"kernel\"\nrto_max_ms = 500\n", "k.toml"));
+  CHECK_NOTHROW(
+      control::parse_config("[transport]\nkind = \"kernel\"\nrto_max_ms = 500\n", "k.toml"));
   CHECK(contains(error_of("[transport]\nkind = \"auto\"\nrto_max_ms = 500\n"), "udp transport"));
-  CHECK(contains(error_of("[transport]\nrto_min_ms = 50\nrto_initial_ms = 40\n"), "rto_initial_ms"));
+  CHECK(
+      contains(error_of("[transport]\nrto_min_ms = 50\nrto_initial_ms = 40\n"), "rto_initial_ms"));
 }
 
 TEST_CASE("config: errors name the file, the line and the key") {
@@ -146,13 +148,17 @@ TEST_CASE("config: errors name the file, the line and the key") {
   e = error_of("[transport]\nkind = \"udp\"\nudp_encapsulation = false\n");
   CHECK(contains(e, "[transport] udp_encapsulation: kind = \"udp\" is always encapsulated"));
   for (const char* kind : {"kernel", "auto", "udp"}) {
-    control::Config k = control::parse_config(std::string("[transport]\nkind = \"") + kind + "\"\n", "test.toml");
+    control::Config k =
+        control::parse_config(std::string("[transport]\nkind = \"") + kind + "\"\n", "test.toml");
     CHECK(k.transport.kind == kind);
     CHECK_FALSE(k.transport.udp_encapsulation);
   }
-  control::Config encaps = control::parse_config("[transport]\nkind = \"kernel\"\nudp_encapsulation = true\n", "t.toml");
+  control::Config encaps =
+      control::parse_config("[transport]\nkind = \"kernel\"\nudp_encapsulation = true\n", "t.toml");
   CHECK(encaps.transport.udp_encapsulation);
-  CHECK_FALSE(control::restart_needed(encaps, control::parse_config("[transport]\nkind = \"kernel\"\n", "t.toml")).empty());
+  CHECK_FALSE(control::restart_needed(
+                  encaps, control::parse_config("[transport]\nkind = \"kernel\"\n", "t.toml"))
+                  .empty());
 
   e = error_of("[transport]\nlocal = [\"192.0.2.300\"]\n");
   CHECK(contains(e, "'192.0.2.300' is not an IPv4 or IPv6 address"));
@@ -167,15 +173,16 @@ TEST_CASE("config: errors name the file, the line and the key") {
   CHECK(contains(e, "[transport] path_mtu: must be between 1280 and 9216"));
   e = error_of("[transport]\nheartbeat_ms = 5\n");
   CHECK(contains(e, "[transport] heartbeat_ms: must be between 100"));
-  control::Config timing =
-      control::parse_config("[transport]\nheartbeat_ms = 30000\nkeepalive_s = 2\npath_mtu = 1400\n", "t.toml");
+  control::Config timing = control::parse_config(
+      "[transport]\nheartbeat_ms = 30000\nkeepalive_s = 2\npath_mtu = 1400\n", "t.toml");
   CHECK(timing.transport.heartbeat_ms == 30000);
   CHECK(timing.transport.keepalive_s == 2);
   CHECK(timing.transport.path_mtu == 1400);
   CHECK_FALSE(control::restart_needed(timing, control::parse_config("", "t.toml")).empty());
 
   e = error_of(
-      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n[[peer]]\nname = \"b\"\nremote = "
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n[[peer]]\nname = "
+      "\"b\"\nremote = "
       "[\"192.0.2.3\"]\nencryption = \"none\"\n");
   CHECK(contains(e, "test.toml:5:"));
   CHECK(contains(e, "'b' is used by another peer"));
@@ -206,8 +213,8 @@ TEST_CASE("config: errors name the file, the line and the key") {
 }
 
 TEST_CASE("config: a peer that no rule uses is a warning") {
-  control::Config c =
-      control::parse_config("[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\nencryption = \"none\"\n", "t.toml");
+  control::Config c = control::parse_config(
+      "[[peer]]\nname = \"idle\"\nremote = [\"192.0.2.9\"]\nencryption = \"none\"\n", "t.toml");
   REQUIRE(c.warnings.size() == 2);
   CHECK(contains(c.warnings[0], "'idle' is used by no [[policy]] rule"));
 }
@@ -245,7 +252,7 @@ action = "drop"
 prefix = "10.2.9.0/24"
 action = "bypass"
 )",
-                                          "t.toml");
+                                            "t.toml");
   CHECK(c.tun.default_action == policy::Action::bypass);
   CHECK(c.tun.fwmark == 77);
   CHECK(c.tun.bypass_table == 1077);
@@ -348,18 +355,21 @@ TEST_CASE("config: [[peer]] key_file and encryption") {
   keys.write("b.key", key + "\n");
 
   // Relative to the config file's folder; the key is read when the config is.
-  control::Config c = control::parse_config(with_peer_keys("key_file = \"b.key\"\n"), keys.dir + "/gw.toml");
+  control::Config c =
+      control::parse_config(with_peer_keys("key_file = \"b.key\"\n"), keys.dir + "/gw.toml");
   REQUIRE(c.peers[0].key.has_value());
   CHECK(c.peers[0].seal);
   std::string why;
   CHECK(*c.peers[0].key == *crypto::parse_key(key, why));
   control::Config none = control::parse_config(
-      with_peer_keys("key_file = \"" + keys.dir + "/b.key\"\nencryption = \"none\"\n"), "elsewhere.toml");
+      with_peer_keys("key_file = \"" + keys.dir + "/b.key\"\nencryption = \"none\"\n"),
+      "elsewhere.toml");
   CHECK(none.peers[0].key == c.peers[0].key);
   CHECK_FALSE(none.peers[0].seal);
   CHECK(c.warnings.empty());
   REQUIRE(none.warnings.size() == 1);
-  CHECK(contains(none.warnings[0], "encryption = \"none\": authenticated, but its traffic crosses the WAN in clear"));
+  CHECK(contains(none.warnings[0],
+                 "encryption = \"none\": authenticated, but its traffic crosses the WAN in clear"));
   CHECK_FALSE(control::restart_needed(c, none).empty());  // encryption changes need a restart
 
   // encryption = "aead" is the default and needs a key.
@@ -384,8 +394,9 @@ TEST_CASE("config: [[peer]] key_file and encryption") {
   CHECK(contains(e, "cannot read key file"));
   CHECK(contains(e, "No such file"));
   // show and reload need only the control socket: they do not open the key files.
-  control::Config skipped = control::parse_config(
-      with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"), "test.toml", control::Keys::skip);
+  control::Config skipped =
+      control::parse_config(with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"),
+                            "test.toml", control::Keys::skip);
   CHECK_FALSE(skipped.peers[0].key.has_value());
   CHECK(skipped.peers[0].key_file == keys.dir + "/missing.key");
 }
@@ -406,10 +417,12 @@ TEST_CASE("config: a peer without remote is learned: it needs a key and the udp 
   CHECK(c.transport.local[0].to_string() == "0.0.0.0:9899");
   CHECK(c.transport.local[1].to_string() == "[::]:9899");
   // Given locals are kept as they are.
-  control::Config given = control::parse_config("[transport]\nlocal = [\"192.0.2.1\"]\n" + peer("a", "a.key"), "t.toml");
+  control::Config given = control::parse_config(
+      "[transport]\nlocal = [\"192.0.2.1\"]\n" + peer("a", "a.key"), "t.toml");
   CHECK(given.transport.local.size() == 1);
   // Peers with configured IPv4 remotes only: IPv4 only, as before.
-  control::Config v4 = control::parse_config("[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n", "t.toml");
+  control::Config v4 = control::parse_config(
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n", "t.toml");
   CHECK(v4.transport.local.size() == 1);
   // Two learned peers: told apart by their keys only, so the keys must differ.
   CHECK_NOTHROW(control::parse_config(peer("a", "a.key") + peer("c", "c.key"), "t.toml"));

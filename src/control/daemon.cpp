@@ -5,8 +5,8 @@
 #include <optional>
 #include <random>
 
-#include "src/control/commands.hpp"
 #include "src/base/log.hpp"
+#include "src/control/commands.hpp"
 #include "src/control/sd_notify.hpp"
 #include "src/transport/kernel/kernel_transport.hpp"
 #include "src/transport/udp/usrsctp_transport.hpp"
@@ -134,8 +134,8 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
                                 [](const control::PeerConfig& p) { return p.remote.empty(); });
     if (learning) why = "a peer without remote needs address learning";
     kind = !learning && transport::kernel::kernel_sctp_available(&why) ? "kernel" : "udp";
-    LOG_INFO("transport auto: %s", kind == "kernel" ? "the kernel has SCTP: kernel"
-                                                    : ("udp (" + why + ")").c_str());
+    LOG_INFO("transport auto: %s",
+             kind == "kernel" ? "the kernel has SCTP: kernel" : ("udp (" + why + ")").c_str());
   }
   transport::SctpOptions common;
   common.locals = t.local;
@@ -153,13 +153,19 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
     transport::kernel::KernelOptions options;
     static_cast<transport::SctpOptions&>(options) = common;
     options.udp_encapsulation = t.udp_encapsulation;
-    auto transport = std::make_unique<transport::kernel::KernelTransport>(loop_, options, peer_endpoints_);
-    LOG_INFO("transport kernel: %s, SCTP port %u%s", t.udp_encapsulation ? "SCTP over UDP by the kernel" : "native SCTP",
-             unsigned{t.port}, t.udp_encapsulation ? ", UDP port the same" : "");
+    auto transport =
+        std::make_unique<transport::kernel::KernelTransport>(loop_, options, peer_endpoints_);
+    LOG_INFO("transport kernel: %s, SCTP port %u%s",
+             t.udp_encapsulation ? "SCTP over UDP by the kernel" : "native SCTP", unsigned{t.port},
+             t.udp_encapsulation ? ", UDP port the same" : "");
     if (t.udp_encapsulation)
-      LOG_WARN("transport kernel: Linux 6.1 mishandles segmentation offload with SCTP in UDP (sent SCTP GSO "
-               "packets arrive broken; UDP GSO packets arriving unsegmented, as over veth, crash it): turn it "
-               "off on the WAN devices: ethtool -K DEV gso off tx-sctp-segmentation off tx-udp-segmentation off");
+      LOG_WARN(
+          "transport kernel: Linux 6.1 mishandles segmentation offload with SCTP in UDP (sent SCTP "
+          "GSO "
+          "packets arrive broken; UDP GSO packets arriving unsegmented, as over veth, crash it): "
+          "turn it "
+          "off on the WAN devices: ethtool -K DEV gso off tx-sctp-segmentation off "
+          "tx-udp-segmentation off");
     return transport;
   }
   transport::udp::UsrsctpOptions options;
@@ -167,7 +173,9 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
   options.heartbeat_ms = t.heartbeat_ms;
   options.keepalive_s = t.keepalive_s;
   options.wan_mtu = t.path_mtu;
-  options.congestion_control = t.congestion_control == "htcp" ? 2 : t.congestion_control == "hstcp" ? 1 : 0;
+  options.congestion_control = t.congestion_control == "htcp"    ? 2
+                               : t.congestion_control == "hstcp" ? 1
+                                                                 : 0;
   options.fec_max_overhead = t.fec_max_overhead / 100.0;
   options.window_cap = t.window_cap;
   return std::make_unique<transport::udp::UsrsctpTransport>(loop_, options, peer_endpoints_);

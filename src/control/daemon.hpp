@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 
+#include "src/base/event_loop.hpp"
 #include "src/control/config.hpp"
 #include "src/control/control.hpp"
-#include "src/base/event_loop.hpp"
-#include "src/gateway/gateway.hpp"
 #include "src/control/route_set.hpp"
+#include "src/gateway/gateway.hpp"
 #include "src/transport/transport.hpp"
 #include "tun/bypass.hpp"
 #include "tun/device.hpp"

@@ -91,8 +91,8 @@ TEST_CASE("sd_notify: a datagram to a socket file") {
 }
 
 TEST_CASE("sd_notify: a datagram to an abstract socket, a vanished manager") {
-  std::string name = "@sctptund-test-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(std::random_device{}());
+  std::string name =
+      "@sctptund-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
   {
     FakeManager manager(name);
     CHECK(control::sd_notify::send("STOPPING=1"));

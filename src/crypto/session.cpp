@@ -60,7 +60,8 @@ std::optional<Key> parse_key(std::string_view text, std::string& error) {
     return std::nullopt;
   }
   if (len != kKeySize) {
-    error = "the key is " + std::to_string(len) + " bytes, it must be 32 (make one with `sctptund genkey`)";
+    error = "the key is " + std::to_string(len) +
+            " bytes, it must be 32 (make one with `sctptund genkey`)";
     return std::nullopt;
   }
   return key;
@@ -83,7 +84,9 @@ bool proof_equal(const Proof& a, std::span<const std::uint8_t> b) {
   return b.size() == a.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-bool aes_gcm_available() { return init() && crypto_aead_aes256gcm_is_available(); }
+bool aes_gcm_available() {
+  return init() && crypto_aead_aes256gcm_is_available();
+}
 
 const char* to_string(Cipher cipher) {
   return cipher == Cipher::aes256_gcm ? "aes256-gcm" : "chacha20-poly1305";
@@ -113,11 +116,12 @@ void Session::seal(std::uint16_t stream, std::span<const std::uint8_t> plain, st
   make_nonce(stream, counter(send_counters_, stream), nonce);
   std::uint8_t* tag = out + plain.size();
   if (cipher_ == Cipher::aes256_gcm) {
-    crypto_aead_aes256gcm_encrypt_detached(out, tag, nullptr, plain.data(), plain.size(), nullptr, 0,
-                                           nullptr, nonce, send_key_.data());
+    crypto_aead_aes256gcm_encrypt_detached(out, tag, nullptr, plain.data(), plain.size(), nullptr,
+                                           0, nullptr, nonce, send_key_.data());
   } else {
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, tag, nullptr, plain.data(), plain.size(),
-                                                       nullptr, 0, nullptr, nonce, send_key_.data());
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, tag, nullptr, plain.data(),
+                                                       plain.size(), nullptr, 0, nullptr, nonce,
+                                                       send_key_.data());
   }
 }
 
@@ -129,10 +133,11 @@ bool Session::open(std::uint16_t stream, std::span<std::uint8_t> sealed) {
   std::size_t len = sealed.size() - kTagSize;
   const std::uint8_t* tag = sealed.data() + len;
   int rc = cipher_ == Cipher::aes256_gcm
-               ? crypto_aead_aes256gcm_decrypt_detached(sealed.data(), nullptr, sealed.data(), len, tag,
-                                                        nullptr, 0, nonce, recv_key_.data())
-               : crypto_aead_chacha20poly1305_ietf_decrypt_detached(sealed.data(), nullptr, sealed.data(),
-                                                                    len, tag, nullptr, 0, nonce, recv_key_.data());
+               ? crypto_aead_aes256gcm_decrypt_detached(sealed.data(), nullptr, sealed.data(), len,
+                                                        tag, nullptr, 0, nonce, recv_key_.data())
+               : crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                     sealed.data(), nullptr, sealed.data(), len, tag, nullptr, 0, nonce,
+                     recv_key_.data());
   if (rc != 0) return false;
   ++n;
   return true;

@@ -90,7 +90,8 @@ void Controller::update() {
   redundancy_ = static_cast<double>(table_[block]) / static_cast<double>(block);
 }
 
-RestartVerdict restart_verdict(const RestartEvidence& e, std::uint32_t min_losses, double max_wait) {
+RestartVerdict restart_verdict(const RestartEvidence& e, std::uint32_t min_losses,
+                               double max_wait) {
   if (e.lost < min_losses && e.waited < max_wait) return RestartVerdict::wait;
   std::uint64_t lost = e.lost, left = e.unrecovered, all = std::uint64_t{e.received} + e.lost;
   return left * 2 <= lost && lost * 20 <= all ? RestartVerdict::restart : RestartVerdict::refuse;

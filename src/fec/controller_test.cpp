@@ -162,8 +162,8 @@ TEST_CASE("fec restart verdict: random losses repaired restart, bursts refuse, t
   CHECK(v(10253, 9, 1, 2.0) == RestartVerdict::restart);    // measured at 20 ms, 0.1 %
   CHECK(v(20000, 20, 10, 2.0) == RestartVerdict::restart);  // half exactly
   CHECK(v(20000, 20, 11, 2.0) == RestartVerdict::refuse);   // bursts parity could not repair
-  CHECK(v(1000, 100, 0, 2.0) == RestartVerdict::refuse);   // 9 % lost: heavy loss
-  CHECK(v(1900, 100, 0, 2.0) == RestartVerdict::restart);  // 5 % exactly
+  CHECK(v(1000, 100, 0, 2.0) == RestartVerdict::refuse);    // 9 % lost: heavy loss
+  CHECK(v(1900, 100, 0, 2.0) == RestartVerdict::restart);   // 5 % exactly
   // One unrepaired loss of the first half second: too few to tell, not a refusal.
   CHECK(v(920, 1, 1, 0.5) == RestartVerdict::wait);
   CHECK(v(1194, 2, 1, 0.5) == RestartVerdict::wait);

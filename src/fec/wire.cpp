@@ -39,7 +39,8 @@ std::optional<Data> parse_data(std::span<const std::uint8_t> datagram) {
   if (!kind || (*kind != Kind::data && *kind != Kind::data_unprotected)) return std::nullopt;
   if (datagram.size() < kDataHeader || datagram.size() - kDataHeader > kMaxPacket)
     return std::nullopt;
-  return Data{base::load_be32(datagram.data() + 4), *kind == Kind::data, datagram.subspan(kDataHeader)};
+  return Data{base::load_be32(datagram.data() + 4), *kind == Kind::data,
+              datagram.subspan(kDataHeader)};
 }
 
 std::span<const std::uint8_t> encode_parity(const Parity& p, const crypto::Key& key,
@@ -93,7 +94,8 @@ std::optional<Report> parse_report(std::span<const std::uint8_t> datagram) {
   if (datagram.size() != kReportSize || kind_of(datagram) != Kind::report) return std::nullopt;
   const std::uint8_t* p = datagram.data();
   if (base::load_be32(p + 24) != 0) return std::nullopt;
-  return Report{base::load_be32(p + 4), base::load_be32(p + 8), base::load_be32(p + 12), base::load_be32(p + 16), base::load_be32(p + 20)};
+  return Report{base::load_be32(p + 4), base::load_be32(p + 8), base::load_be32(p + 12),
+                base::load_be32(p + 16), base::load_be32(p + 20)};
 }
 
 std::optional<Report> parse_report(std::span<const std::uint8_t> datagram, const crypto::Key& key) {

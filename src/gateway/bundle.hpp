@@ -13,8 +13,8 @@
 #include <initializer_list>
 #include <span>
 
-#include "src/transport/transport.hpp"
 #include "src/gateway/wire.hpp"
+#include "src/transport/transport.hpp"
 
 namespace gateway {
 

@@ -25,7 +25,8 @@ Packets ack_burst(int n, std::uint32_t first_ack = 5000) {
 std::vector<gateway::wire::Type> sent_types(const transport::LoopbackTransport& t) {
   std::vector<gateway::wire::Type> types;
   for (const auto& [stream, bytes] : t.sent_log) {
-    if (stream != gateway::wire::kControlStream) types.push_back(static_cast<gateway::wire::Type>(bytes[0]));
+    if (stream != gateway::wire::kControlStream)
+      types.push_back(static_cast<gateway::wire::Type>(bytes[0]));
   }
   return types;
 }
@@ -124,8 +125,9 @@ TEST_CASE("gateway: bundling keeps the order of a stream and never holds a packe
   for (auto& p : ack_burst(1, 20000)) sent.push_back(p);
   for (auto& p : sent) s.tun1.inject(p);
   s.gw1.read_tun();
-  CHECK(sent_types(s.link.a()) ==
-        std::vector<gateway::wire::Type>{gateway::wire::Type::bundle, gateway::wire::Type::packet_hc, gateway::wire::Type::packet_hc});
+  CHECK(sent_types(s.link.a()) == std::vector<gateway::wire::Type>{gateway::wire::Type::bundle,
+                                                                   gateway::wire::Type::packet_hc,
+                                                                   gateway::wire::Type::packet_hc});
   CHECK_FALSE(s.gw1.tun_paused());
   s.link.deliver();
   CHECK(s.tun2.take_written() == sent);
@@ -220,7 +222,8 @@ TEST_CASE("gateway: a malformed BUNDLE delivers its good items before the fault 
     msg.insert(msg.end(), body.begin(), body.end());
   };
   add_item(static_cast<std::uint8_t>(gateway::wire::Type::packet), good);
-  add_item(static_cast<std::uint8_t>(gateway::wire::Type::hello), good);  // not allowed inside a bundle
+  add_item(static_cast<std::uint8_t>(gateway::wire::Type::hello),
+           good);  // not allowed inside a bundle
   add_item(static_cast<std::uint8_t>(gateway::wire::Type::packet), {1, 2, 3});  // not an IP packet
   add_item(static_cast<std::uint8_t>(gateway::wire::Type::packet), good);
   msg.push_back(0x50);  // a length past the end

@@ -33,19 +33,20 @@ const char* to_string(Drop reason);
 struct Counters {
   std::uint64_t tun_read_packets = 0, tun_read_bytes = 0;
   std::uint64_t tun_written_packets = 0, tun_written_bytes = 0;
-  std::uint64_t gro_super_packets = 0, gro_segments = 0;  // TCP segments coalesced into the TUN
+  std::uint64_t gro_super_packets = 0, gro_segments = 0;   // TCP segments coalesced into the TUN
   std::uint64_t tunneled_packets = 0, tunneled_bytes = 0;  // sent into the tunnel
   std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
   std::uint64_t bypassed_packets = 0, bypassed_bytes = 0;  // sent on through normal routing
   std::uint64_t icmp_unreachable_sent = 0;  // admin-prohibited errors for dropped packets
   // Header compression, sending side: inner headers (IP + TCP/UDP) and what replaced them.
   std::uint64_t hc_packets = 0, hc_inner_header_bytes = 0, hc_compressed_header_bytes = 0;
-  std::uint64_t hc_tcp4_packets = 0, hc_tcp4_inner_header_bytes = 0, hc_tcp4_compressed_header_bytes = 0;
+  std::uint64_t hc_tcp4_packets = 0, hc_tcp4_inner_header_bytes = 0,
+                hc_tcp4_compressed_header_bytes = 0;
   std::uint64_t hc_context_resets_sent = 0, hc_context_resets_received = 0;
-  std::uint64_t bundles_sent = 0;     // BUNDLE messages sent (two or more small packets each)
-  std::uint64_t bundled_packets = 0;  // packets that travelled in them
-  std::uint64_t backpressure_pauses = 0;     // times TUN reading paused on a full send buffer
-  std::uint64_t handshake_failures = 0;      // associations aborted: wrong key, mismatched settings
+  std::uint64_t bundles_sent = 0;         // BUNDLE messages sent (two or more small packets each)
+  std::uint64_t bundled_packets = 0;      // packets that travelled in them
+  std::uint64_t backpressure_pauses = 0;  // times TUN reading paused on a full send buffer
+  std::uint64_t handshake_failures = 0;   // associations aborted: wrong key, mismatched settings
   std::array<std::uint64_t, kDropReasons> drops{};
 
   void drop(Drop reason) { ++drops[static_cast<std::size_t>(reason)]; }

@@ -22,8 +22,8 @@ double Timeouts::idle_for(std::uint8_t protocol) const {
   return other_idle;
 }
 
-Flow* FlowTable::lookup_or_open(const base::packet::FlowKey& key, transport::PeerId peer, double now,
-                                OpenResult* result) {
+Flow* FlowTable::lookup_or_open(const base::packet::FlowKey& key, transport::PeerId peer,
+                                double now, OpenResult* result) {
   if (result) *result = OpenResult::ok;
   if (per_peer_.size() <= peer) {
     per_peer_.resize(std::size_t{peer} + 1);
@@ -64,7 +64,8 @@ Flow* FlowTable::lookup_or_open(const base::packet::FlowKey& key, transport::Pee
   return &flow;
 }
 
-void FlowTable::note_tcp_flags(const base::packet::FlowKey& key, std::uint8_t flags, bool outbound, double now) {
+void FlowTable::note_tcp_flags(const base::packet::FlowKey& key, std::uint8_t flags, bool outbound,
+                               double now) {
   if (!(flags & (kFin | kRst))) return;
   auto it = flows_.find(outbound ? key : reversed(key));
   if (it == flows_.end()) return;
@@ -93,7 +94,8 @@ bool FlowTable::evict_one(transport::PeerId peer, const base::packet::FlowKey& k
       base::packet::FlowKey key = queue.front();
       queue.pop_front();
       auto it = flows_.find(key);
-      if (it == flows_.end() || key == keep || it->second.peer != p || !evictable(it->second)) continue;
+      if (it == flows_.end() || key == keep || it->second.peer != p || !evictable(it->second))
+        continue;
       remove(it);
       ++evicted_;
       return true;

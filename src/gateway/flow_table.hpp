@@ -59,7 +59,8 @@ class FlowTable {
                        OpenResult* result = nullptr);
   // Notes TCP flags of a packet of the flow (outbound: key as sent; inbound: the reply's key,
   // reversed here). RST, or FIN both ways, end the flow after the linger.
-  void note_tcp_flags(const base::packet::FlowKey& key, std::uint8_t flags, bool outbound, double now);
+  void note_tcp_flags(const base::packet::FlowKey& key, std::uint8_t flags, bool outbound,
+                      double now);
   // Notes a packet that came back (key as received: reversed here); no-op for unknown flows.
   void note_inbound(const base::packet::FlowKey& key);
   // Called for every flow that expire() removes or that a new flow evicts, before it goes.
@@ -85,7 +86,9 @@ class FlowTable {
   bool evict_one(transport::PeerId peer, const base::packet::FlowKey& keep);
   static constexpr transport::PeerId kAnyPeer = ~transport::PeerId{0};
   void remove(std::unordered_map<base::packet::FlowKey, Flow>::iterator it);
-  static bool evictable(const Flow& flow) { return !flow.established || (flow.fin_out && flow.fin_in); }
+  static bool evictable(const Flow& flow) {
+    return !flow.established || (flow.fin_out && flow.fin_in);
+  }
 
   std::size_t max_flows_, max_per_peer_;
   Timeouts timeouts_;

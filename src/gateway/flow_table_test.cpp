@@ -60,7 +60,8 @@ TEST_CASE("flow table: open, find again, limits, idle expiry per protocol") {
   CHECK(table.lookup_or_open(key_for_port(1), 0, 104.0)->assoc == 0);
 
   std::vector<std::uint16_t> removed;
-  table.set_on_remove([&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.push_back(k.src_port); });
+  table.set_on_remove(
+      [&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.push_back(k.src_port); });
   CHECK(table.expire(203.5) == 2);
   CHECK(removed.size() == 2);  // ports 2 and 3 idle past 100 s; port 1 was seen at 104
   CHECK(table.size() == 1);
@@ -111,28 +112,34 @@ TEST_CASE("stream cursor: data streams only, round robin, shared when flows outn
   CHECK(got == std::vector<std::uint16_t>{1, 2, 3, 1, 2, 3, 1});
 }
 
-TEST_CASE("flow table: a full table evicts the oldest unestablished or closing flow, never an established one") {
+TEST_CASE(
+    "flow table: a full table evicts the oldest unestablished or closing flow, never an "
+    "established one") {
   gateway::FlowTable table(4, 8);
   std::vector<std::uint16_t> removed;
-  table.set_on_remove([&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.push_back(k.src_port); });
+  table.set_on_remove(
+      [&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.push_back(k.src_port); });
   gateway::Flow* kept = table.lookup_or_open(key_for_port(1), 0, 1.0);
   REQUIRE(kept);
   kept->packets = 1;
   table.note_inbound(reply_key(1));
-  CHECK_FALSE(kept->established);  // a SYN and its SYN-ACK: not yet
+  CHECK_FALSE(kept->established);                                // a SYN and its SYN-ACK: not yet
   CHECK(table.lookup_or_open(key_for_port(1), 0, 1.5) == kept);  // the ACK: established now
   CHECK(kept->established);
-  for (std::uint16_t port = 2; port <= 4; ++port) REQUIRE(table.lookup_or_open(key_for_port(port), 0, port));
+  for (std::uint16_t port = 2; port <= 4; ++port)
+    REQUIRE(table.lookup_or_open(key_for_port(port), 0, port));
 
   // A flood of new flows: each evicts the oldest of the unestablished ones.
-  for (std::uint16_t port = 100; port < 110; ++port) REQUIRE(table.lookup_or_open(key_for_port(port), 0, 10.0));
+  for (std::uint16_t port = 100; port < 110; ++port)
+    REQUIRE(table.lookup_or_open(key_for_port(port), 0, 10.0));
   CHECK(table.size() == 4);
   CHECK(table.evicted() == 10);
   CHECK(removed == std::vector<std::uint16_t>{2, 3, 4, 100, 101, 102, 103, 104, 105, 106});
   CHECK(table.lookup_or_open(key_for_port(1), 0, 11.0) == kept);  // the established flow stayed
 
   // Established everywhere: nothing to evict, the new flow is refused.
-  for (std::uint16_t port = 107; port < 110; ++port) establish(table, table.lookup_or_open(key_for_port(port), 0, 12.0), port);
+  for (std::uint16_t port = 107; port < 110; ++port)
+    establish(table, table.lookup_or_open(key_for_port(port), 0, 12.0), port);
   gateway::OpenResult why;
   CHECK(table.lookup_or_open(key_for_port(200), 0, 13.0, &why) == nullptr);
   CHECK(why == gateway::OpenResult::table_full);

@@ -28,9 +28,9 @@ Gateway::Gateway(base::EventLoop& loop, tun::Device& tun, transport::Transport& 
       batch_(options_.batch_size),
       expiry_timer_(loop, 1, 1, [this] { expire_flows(); }),
       icmp_limit_(options_.icmp_per_second, options_.icmp_burst),
-      gro_flush_(loop, [this] { flush_gro(); }, base::BeforeBlock::Order::last) {
-  for (const std::string& name : options_.peer_names)
-  {
+      gro_flush_(
+          loop, [this] { flush_gro(); }, base::BeforeBlock::Order::last) {
+  for (const std::string& name : options_.peer_names) {
     PeerStatus status;
     status.name = name;
     peers_.push_back(status);
@@ -155,7 +155,8 @@ Gateway::Outcome Gateway::bypass(tun::PacketBuf& buf, const std::optional<tun::V
 
 void Gateway::send_unreachable(const base::packet::PacketView& dropped) {
   icmp_buf_.reset();
-  std::size_t n = gateway::icmp::make_admin_prohibited(dropped, dropped.dst.data(), icmp_buf_.tailroom());
+  std::size_t n =
+      gateway::icmp::make_admin_prohibited(dropped, dropped.dst.data(), icmp_buf_.tailroom());
   if (n == 0 || !icmp_limit_.allow(loop_.now())) return;
   icmp_buf_.set_size(n);
   if (write_tun(icmp_buf_, std::nullopt)) ++counters_.icmp_unreachable_sent;
@@ -204,7 +205,8 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
     if (open_result == gateway::OpenResult::peer_limit) ++peers_[peer].flow_limit_hits;
     return Outcome::dropped;
   }
-  if (view.protocol == IPPROTO_TCP && view.has_ports && view.bytes.size() > view.l3_header_len + 13u)
+  if (view.protocol == IPPROTO_TCP && view.has_ports &&
+      view.bytes.size() > view.l3_header_len + 13u)
     flows_.note_tcp_flags(key, view.bytes[view.l3_header_len + 13], true, loop_.now());
   if (!bind_flow(*flow)) {
     counters_.drop(Drop::peer_down);
@@ -212,7 +214,8 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   }
   std::size_t inner_size = buf.size();
   AssocState& state = assocs_.at(flow->assoc);
-  if (state.bundle && !vnet && inner_size <= Bundle::kMaxInnerPacket) return tunnel_bundled(buf, view, *flow, state);
+  if (state.bundle && !vnet && inner_size <= Bundle::kMaxInnerPacket)
+    return tunnel_bundled(buf, view, *flow, state);
   if (!flush_bundle()) return Outcome::blocked;  // the bundle's packets were read before this one
   // With compression, the IP+TCP/UDP header is replaced in place by its compressed form; the
   // original is kept aside to restore the packet when it has to wait (would_block).
@@ -233,7 +236,8 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
     vnet->store(buf.push_front(gateway::wire::kGsoMetaSize));
     header_size += gateway::wire::kGsoMetaSize;
   }
-  gateway::wire::Type type = gateway::wire::packet_type({.gso = vnet.has_value(), .compressed = state.compress});
+  gateway::wire::Type type =
+      gateway::wire::packet_type({.gso = vnet.has_value(), .compressed = state.compress});
   gateway::wire::write_packet_header(buf.push_front(gateway::wire::kPacketHeaderSize), type);
   transport::SendResult result = send_message(flow->assoc, state, flow->stream, buf.data());
   buf.pull_front(header_size);
@@ -289,9 +293,10 @@ Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const base::packet
 bool Gateway::flush_bundle() {
   if (bundle_.empty()) return true;
   auto it = assocs_.find(bundle_.assoc());
-  transport::SendResult result = it == assocs_.end()
-                                     ? transport::SendResult::closed
-                                     : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message());
+  transport::SendResult result =
+      it == assocs_.end()
+          ? transport::SendResult::closed
+          : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message());
   if (result == transport::SendResult::would_block) return false;
   if (result != transport::SendResult::ok) {
     for (std::size_t i = 0; i < bundle_.items(); ++i) counters_.drop(Drop::send_error);
@@ -316,13 +321,15 @@ void Gateway::count_tunneled(gateway::Flow& flow, std::size_t inner_size) {
 void Gateway::note_flow_limit(transport::PeerId peer, bool evicted) {
   // One line per 10 s at most: a flood hits the limit thousands of times a second.
   if (!flow_limit_log_.allow(loop_.now())) return;
-  LOG_WARN("flow limit reached (%zu flows, peer %s %zu; [flows] max %zu, max_per_peer %zu): %s "
-           "(%llu evicted, %llu refused so far)",
-           flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), flows_.max_flows(),
-           options_.max_flows_per_peer,
-           evicted ? "evicting the oldest flows that are not established" : "no flow to evict: new flow dropped",
-           static_cast<unsigned long long>(flows_.evicted()),
-           static_cast<unsigned long long>(counters_.dropped(Drop::flow_limit) + (evicted ? 0 : 1)));
+  LOG_WARN(
+      "flow limit reached (%zu flows, peer %s %zu; [flows] max %zu, max_per_peer %zu): %s "
+      "(%llu evicted, %llu refused so far)",
+      flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), flows_.max_flows(),
+      options_.max_flows_per_peer,
+      evicted ? "evicting the oldest flows that are not established"
+              : "no flow to evict: new flow dropped",
+      static_cast<unsigned long long>(flows_.evicted()),
+      static_cast<unsigned long long>(counters_.dropped(Drop::flow_limit) + (evicted ? 0 : 1)));
 }
 
 bool Gateway::bind_flow(gateway::Flow& flow) {
@@ -373,7 +380,8 @@ codec::Compressor& AssocState::compressor(std::uint16_t stream) {
 
 codec::Decompressor& AssocState::decompressor(std::uint16_t stream) {
   if (decompressors.size() <= stream) decompressors.resize(std::size_t{stream} + 1);
-  if (!decompressors[stream]) decompressors[stream] = std::make_unique<codec::Decompressor>(1024, &decompress_budget);
+  if (!decompressors[stream])
+    decompressors[stream] = std::make_unique<codec::Decompressor>(1024, &decompress_budget);
   return *decompressors[stream];
 }
 
@@ -387,8 +395,8 @@ void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
   auto send = [&](std::span<const std::uint8_t> msg, const char* what) {
     transport::SendResult result = transport_.send(assoc, gateway::wire::kControlStream, msg);
     if (result != transport::SendResult::ok && result != transport::SendResult::would_block)
-      LOG_WARN("peer %s: could not send %s on association %llu", peers_[state.peer].name.c_str(), what,
-               static_cast<unsigned long long>(assoc));
+      LOG_WARN("peer %s: could not send %s on association %llu", peers_[state.peer].name.c_str(),
+               what, static_cast<unsigned long long>(assoc));
     return result == transport::SendResult::ok;
   };
   if (!state.hello_sent) state.hello_sent = send(hs.hello(), "HELLO");
@@ -398,14 +406,16 @@ void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
     state.listed_ready = true;
     peers_[state.peer].ready_assocs.push_back(assoc);
     transport_.set_fec(state.peer, hs.fec());
-    LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s)", peers_[state.peer].name.c_str(),
-             static_cast<unsigned long long>(assoc), hs.peer_instance(),
-             hs.needs_auth() ? "key verified" : "NOT authenticated",
-             hs.session() ? (std::string(", ") + crypto::to_string(hs.session()->cipher())).c_str() : ", not encrypted");
+    LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s)",
+             peers_[state.peer].name.c_str(), static_cast<unsigned long long>(assoc),
+             hs.peer_instance(), hs.needs_auth() ? "key verified" : "NOT authenticated",
+             hs.session() ? (std::string(", ") + crypto::to_string(hs.session()->cipher())).c_str()
+                          : ", not encrypted");
   }
 }
 
-void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state, const std::string& reason) {
+void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state,
+                             const std::string& reason) {
   PeerStatus& peer = peers_[state.peer];
   std::string where = "unknown address";
   for (const transport::AssocInfo& info : transport_.associations()) {
@@ -416,13 +426,15 @@ void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state, const 
   peer.last_handshake_failure = reason + " (" + where + ")";
   // One line per peer per 10 s: a peer with the wrong key retries every few seconds.
   if (peer.failure_log.allow(loop_.now())) {
-    LOG_WARN("peer %s (%s): %s; aborting the association (%llu handshake failures so far)", peer.name.c_str(),
-             where.c_str(), reason.c_str(), static_cast<unsigned long long>(peer.handshake_failures));
+    LOG_WARN("peer %s (%s): %s; aborting the association (%llu handshake failures so far)",
+             peer.name.c_str(), where.c_str(), reason.c_str(),
+             static_cast<unsigned long long>(peer.handshake_failures));
   }
   transport_.abort(assoc, reason.c_str());  // state is gone after this (on_assoc_down)
 }
 
-transport::SendResult Gateway::send_message(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+transport::SendResult Gateway::send_message(transport::AssocId assoc, AssocState& state,
+                                            std::uint16_t stream,
                                             std::span<const std::uint8_t> msg) {
   crypto::Session* session = state.handshake->session();
   if (!session) return transport_.send(assoc, stream, msg);
@@ -473,8 +485,10 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     counters_.drop(Drop::wire_malformed);
     return;
   }
-  bool handshake = message.type == gateway::wire::Type::hello || message.type == gateway::wire::Type::auth;
-  if (opened ? (handshake || message.type == gateway::wire::Type::sealed) : (!handshake && state.handshake->seals())) {
+  bool handshake =
+      message.type == gateway::wire::Type::hello || message.type == gateway::wire::Type::auth;
+  if (opened ? (handshake || message.type == gateway::wire::Type::sealed)
+             : (!handshake && state.handshake->seals())) {
     // Sealing agreed: everything but HELLO and AUTH must come sealed, and they never may.
     counters_.drop(opened ? Drop::wire_malformed : Drop::not_sealed);
     return;
@@ -503,7 +517,8 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
   }
 }
 
-void Gateway::handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
+                           std::span<const std::uint8_t> msg) {
   std::string reason;
   if (!state.handshake->on_peer_hello(msg, reason)) {
     fail_handshake(assoc, state, reason);
@@ -514,7 +529,8 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state, std::spa
   advance_handshake(assoc, state);
 }
 
-void Gateway::handle_auth(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg) {
+void Gateway::handle_auth(transport::AssocId assoc, AssocState& state,
+                          std::span<const std::uint8_t> msg) {
   std::string reason;
   if (!state.handshake->on_peer_auth(msg, reason)) {
     fail_handshake(assoc, state, reason);
@@ -550,16 +566,18 @@ void Gateway::handle_bundle(transport::AssocId assoc, AssocState& state, std::ui
 
 void Gateway::handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg) {
   std::uint16_t stream = 0;
-  if (gateway::wire::decode_context_reset(msg, stream) != gateway::wire::DecodeError::none || !state.compress) {
+  if (gateway::wire::decode_context_reset(msg, stream) != gateway::wire::DecodeError::none ||
+      !state.compress) {
     counters_.drop(Drop::wire_malformed);
     return;
   }
   ++counters_.hc_context_resets_received;
-  if (stream < state.compressors.size() && state.compressors[stream]) state.compressors[stream]->reset();
+  if (stream < state.compressors.size() && state.compressors[stream])
+    state.compressors[stream]->reset();
 }
 
-void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
-                            gateway::wire::PacketForm form) {
+void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                            tun::PacketBuf& msg, gateway::wire::PacketForm form) {
   if (!state.accepts_packets()) {
     counters_.drop(Drop::before_handshake);
     return;
@@ -587,7 +605,8 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
       counters_.drop(Drop::hc_error);
       decompressor.reset();
       const auto reset = gateway::wire::encode_context_reset(stream);
-      if (send_message(assoc, state, gateway::wire::kControlStream, reset) == transport::SendResult::ok)
+      if (send_message(assoc, state, gateway::wire::kControlStream, reset) ==
+          transport::SendResult::ok)
         ++counters_.hc_context_resets_sent;
       return;
     }
@@ -595,14 +614,15 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     std::memcpy(msg.push_front(decoded.header_len).data(), header, decoded.header_len);
   }
   base::packet::PacketView view;
-  if (base::packet::parse(msg.data(), view) != base::packet::ParseError::none || view.total_len != msg.size() ||
-      (vnet && !plausible(*vnet, view))) {
+  if (base::packet::parse(msg.data(), view) != base::packet::ParseError::none ||
+      view.total_len != msg.size() || (vnet && !plausible(*vnet, view))) {
     counters_.drop(Drop::inner_malformed);
     return;
   }
   base::packet::FlowKey key = base::packet::FlowKey::of(view);
   flows_.note_inbound(key);
-  if (view.protocol == IPPROTO_TCP && view.has_ports && view.bytes.size() > view.l3_header_len + 13u)
+  if (view.protocol == IPPROTO_TCP && view.has_ports &&
+      view.bytes.size() > view.l3_header_len + 13u)
     flows_.note_tcp_flags(key, view.bytes[view.l3_header_len + 13], false, loop_.now());
   ++counters_.received_packets;
   counters_.received_bytes += msg.size();
@@ -635,7 +655,8 @@ bool Gateway::plausible(const tun::VnetHdr& vnet, const base::packet::PacketView
   return true;
 }
 
-void Gateway::count_compression(const base::packet::PacketView& view, std::size_t original_len, std::size_t encoded_len) {
+void Gateway::count_compression(const base::packet::PacketView& view, std::size_t original_len,
+                                std::size_t encoded_len) {
   // An escape carries the whole header after its one byte; header_len is then 0.
   std::size_t inner = original_len ? original_len : view.l3_header_len + l4_header_len(view);
   std::size_t out = original_len ? encoded_len : 1 + inner;

@@ -22,7 +22,8 @@
 //
 // Inbound (peer -> TUN):
 //  1. Transport delivers a message: on_message(assoc, stream, buf).
-//  2. gateway::wire::decode(); HELLO completes the handshake of the association; PACKET is accepted only
+//  2. gateway::wire::decode(); HELLO completes the handshake of the association; PACKET is accepted
+//  only
 //     after the peer's HELLO; a BUNDLE is split into its PACKET messages.
 //  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
 //  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
@@ -44,16 +45,16 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "src/base/event_loop.hpp"
+#include "src/base/packet.hpp"
+#include "src/base/rate_limit.hpp"
+#include "src/codec/header_codec.hpp"
 #include "src/gateway/bundle.hpp"
 #include "src/gateway/counters.hpp"
-#include "src/base/event_loop.hpp"
-#include "src/base/rate_limit.hpp"
 #include "src/gateway/flow_table.hpp"
 #include "src/gateway/handshake.hpp"
-#include "src/codec/header_codec.hpp"
 #include "src/gateway/icmp_reply.hpp"
 #include "src/gateway/wire.hpp"
-#include "src/base/packet.hpp"
 #include "src/transport/transport.hpp"
 #include "tun/device.hpp"
 #include "tun/gro.hpp"
@@ -72,7 +73,7 @@ class BypassPath {
 
 struct Options {
   std::vector<std::string> peer_names;  // indexed by transport::PeerId
-  std::size_t max_flows = 262144;         // all peers together
+  std::size_t max_flows = 262144;       // all peers together
   std::size_t max_flows_per_peer = 65536;
   gateway::Timeouts flow_timeouts;
   std::size_t batch_size = 64;
@@ -95,8 +96,8 @@ struct AssocState {
   std::unique_ptr<Handshake> handshake;  // never null for a tracked association
   bool hello_sent = false, auth_sent = false;
   bool listed_ready = false;  // in the peer's ready_assocs (from the moment ready() holds)
-  bool compress = false;  // both HELLOs announced compression
-  bool bundle = false;    // the peer's HELLO announced that it accepts BUNDLE
+  bool compress = false;      // both HELLOs announced compression
+  bool bundle = false;        // the peer's HELLO announced that it accepts BUNDLE
   gateway::StreamCursor streams;
   std::size_t bound_flows = 0;  // flows of the table bound to this association
   // Header compression state per stream, created on first use. Invariant: a stream's
@@ -118,7 +119,7 @@ struct AssocState {
 
 struct PeerStatus {
   std::string name;
-  std::uint64_t flow_limit_hits = 0;  // new flows refused: the peer's flow limit was reached
+  std::uint64_t flow_limit_hits = 0;     // new flows refused: the peer's flow limit was reached
   std::uint64_t handshake_failures = 0;  // associations aborted in the handshake (wrong key, ...)
   std::string last_handshake_failure;    // why, and on which path
   base::RateLimit failure_log{10.0};     // of the handshake failure log line
@@ -164,8 +165,8 @@ class Gateway final : public transport::Events {
   Outcome forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
   Outcome tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view, transport::PeerId peer,
                  const std::optional<tun::VnetHdr>& vnet);
-  Outcome tunnel_bundled(tun::PacketBuf& buf, const base::packet::PacketView& view, gateway::Flow& flow,
-                         AssocState& state);
+  Outcome tunnel_bundled(tun::PacketBuf& buf, const base::packet::PacketView& view,
+                         gateway::Flow& flow, AssocState& state);
   // Sends the bundle; false (and the bundle kept) when the transport would block.
   bool flush_bundle();
   void count_tunneled(gateway::Flow& flow, std::size_t inner_size);
@@ -177,7 +178,8 @@ class Gateway final : public transport::Events {
   void flush_gro();
   void write_super(const tun::PacketBuf& super);  // what the coalescer took
   static bool plausible(const tun::VnetHdr& vnet, const base::packet::PacketView& view);
-  void count_compression(const base::packet::PacketView& view, std::size_t original_len, std::size_t encoded_len);
+  void count_compression(const base::packet::PacketView& view, std::size_t original_len,
+                         std::size_t encoded_len);
   static std::size_t l4_header_len(const base::packet::PacketView& view);
   // Forwards batch_[pending_begin_, pending_end_); stops at the first blocked packet.
   void drain_pending();
@@ -190,13 +192,13 @@ class Gateway final : public transport::Events {
   void handle_auth(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);
   void fail_handshake(transport::AssocId assoc, AssocState& state, const std::string& reason);
   // Every message to a peer leaves here: sealed when the association seals.
-  transport::SendResult send_message(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
-                                     std::span<const std::uint8_t> msg);
+  transport::SendResult send_message(transport::AssocId assoc, AssocState& state,
+                                     std::uint16_t stream, std::span<const std::uint8_t> msg);
   // Opens a SEALED message in place (msg becomes the inner message); false: dropped, counted.
   bool unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg);
   const PeerSecurity& security(transport::PeerId peer) const;
-  void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream, tun::PacketBuf& msg,
-                     gateway::wire::PacketForm form);
+  void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                     tun::PacketBuf& msg, gateway::wire::PacketForm form);
   void handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
                      std::span<const std::uint8_t> msg);
   void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
@@ -210,7 +212,7 @@ class Gateway final : public transport::Events {
   Options options_;
   gateway::Counters counters_;
   gateway::FlowTable flows_;
-  std::size_t next_bind_ = 0;  // rotates the first candidate of bind_flow among equals
+  std::size_t next_bind_ = 0;             // rotates the first candidate of bind_flow among equals
   base::RateLimit flow_limit_log_{10.0};  // of the "flow limit reached" line
   std::unordered_map<transport::AssocId, AssocState> assocs_;
   std::vector<PeerStatus> peers_;  // indexed by PeerId
@@ -223,13 +225,13 @@ class Gateway final : public transport::Events {
   gateway::icmp::RateLimiter icmp_limit_;
   tun::PacketBuf icmp_buf_;
   tun::gso::Segmenter segmenter_;
-  tun::gro::Coalescer gro_;     // TCP segments on their way into the TUN, as one super-packet
+  tun::gro::Coalescer gro_;      // TCP segments on their way into the TUN, as one super-packet
   base::BeforeBlock gro_flush_;  // after the transport's: what it delivered is written too
-  tun::PacketBuf scratch_;  // one software-segmented packet on its way into the TUN
+  tun::PacketBuf scratch_;       // one software-segmented packet on its way into the TUN
   // Small packets read but not yet sent. Invariant: flushed before any other tunnel send and
   // before TUN reading resumes; while non-empty, TUN reading is paused.
   Bundle bundle_;
-  tun::PacketBuf bundle_item_;  // one item of a received BUNDLE on its way into the TUN
+  tun::PacketBuf bundle_item_;        // one item of a received BUNDLE on its way into the TUN
   std::vector<std::uint8_t> sealed_;  // the SEALED form of the message being sent
 };
 

@@ -6,8 +6,8 @@
 
 #include "src/base/bytes.hpp"
 #include "src/base/checksum.hpp"
-#include "src/gateway/gateway_test_sites.hpp"
 #include "src/base/test_packets.hpp"
+#include "src/gateway/gateway_test_sites.hpp"
 #include "src/gateway/wire.hpp"
 
 using namespace gateway::test_sites;
@@ -53,7 +53,8 @@ TEST_CASE("gateway: a flow stays on one data stream; different flows spread over
   auto& log = s.link.a().sent_log;
   std::vector<std::uint16_t> streams;
   for (auto& [stream, bytes] : log) {
-    if (bytes[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet)) streams.push_back(stream);
+    if (bytes[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet))
+      streams.push_back(stream);
   }
   REQUIRE(streams.size() == 15);
   for (int i = 0; i < 5; ++i) {
@@ -253,8 +254,9 @@ namespace {
 std::vector<std::uint8_t> gso_super_packet(std::size_t payload, std::uint16_t mss) {
   auto ip = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 5001, payload);
   ip[6] = 0x40;  // DF
-  base::store_be16(&ip[36], base::checksum::add(std::span(ip).subspan(12, 8),
-                                                 IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20)));
+  base::store_be16(&ip[36],
+                   base::checksum::add(std::span(ip).subspan(12, 8),
+                                       IPPROTO_TCP + static_cast<std::uint32_t>(ip.size() - 20)));
   tun::VnetHdr hdr;
   hdr.flags = tun::VnetHdr::kNeedsCsum;
   hdr.gso_type = tun::VnetHdr::kGsoTcpV4;
@@ -353,7 +355,8 @@ TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the
   CHECK(c.hc_tcp4_packets == 50);
   CHECK(c.hc_tcp4_inner_header_bytes == 50 * 40);
   CHECK(c.hc_tcp4_compressed_header_bytes < 50 * 6);  // one full header, then a few bytes each
-  CHECK(s.link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet_hc));
+  CHECK(s.link.a().sent_log.back().second[0] ==
+        static_cast<std::uint8_t>(gateway::wire::Type::packet_hc));
 }
 
 TEST_CASE("gateway: a broken compressed message resets the stream's contexts on both sides") {
@@ -367,7 +370,8 @@ TEST_CASE("gateway: a broken compressed message resets the stream's contexts on 
 
   // Garbage where a compressed header should be: dropped, never written, reset requested.
   auto id = s.gw1.peers()[0].ready_assocs[0];
-  std::vector<std::uint8_t> junk = {static_cast<std::uint8_t>(gateway::wire::Type::packet_hc), 0x9c, 0xff, 0x01};
+  std::vector<std::uint8_t> junk = {static_cast<std::uint8_t>(gateway::wire::Type::packet_hc), 0x9c,
+                                    0xff, 0x01};
   REQUIRE(s.link.a().send(id, stream, junk) == transport::SendResult::ok);
   s.link.deliver();
   CHECK(s.tun2.take_written().empty());
@@ -387,16 +391,19 @@ TEST_CASE("gateway: compression is used only when both sides offer it") {
   base::EventLoop loop;
   tun::FakeTun tun1("a"), tun2("b");
   transport::LoopbackLink link;
-  gateway::Gateway gw1(loop, tun1, link.a(), nullptr, policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
+  gateway::Gateway gw1(loop, tun1, link.a(), nullptr,
+                       policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
                        TwoSites::options(1, true));
-  gateway::Gateway gw2(loop, tun2, link.b(), nullptr, policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
+  gateway::Gateway gw2(loop, tun2, link.b(), nullptr,
+                       policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
                        TwoSites::options(2, false));
   link.up(16, 16);
   link.deliver();
   auto pkt = tcp4_segment(5, 5, 64);
   tun1.inject(pkt);
   gw1.read_tun();
-  CHECK(link.a().sent_log.back().second[0] == static_cast<std::uint8_t>(gateway::wire::Type::packet));
+  CHECK(link.a().sent_log.back().second[0] ==
+        static_cast<std::uint8_t>(gateway::wire::Type::packet));
   link.deliver();
   CHECK(tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
 }

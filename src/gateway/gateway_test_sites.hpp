@@ -9,9 +9,9 @@
 
 #include "src/base/bytes.hpp"
 #include "src/base/checksum.hpp"
-#include "src/transport/loopback_transport.hpp"
 #include "src/base/test_packets.hpp"
 #include "src/gateway/wire.hpp"
+#include "src/transport/loopback_transport.hpp"
 #include "tun/fake_tun.hpp"
 
 namespace gateway::test_sites {

@@ -32,7 +32,8 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
     return false;
   }
   gateway::wire::Hello hello;
-  if (gateway::wire::DecodeError error = gateway::wire::decode_hello(msg, hello); error != gateway::wire::DecodeError::none) {
+  if (gateway::wire::DecodeError error = gateway::wire::decode_hello(msg, hello);
+      error != gateway::wire::DecodeError::none) {
     reason = std::string("malformed HELLO (") + gateway::wire::to_string(error) + ")";
     return false;
   }
@@ -52,14 +53,15 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   }
   bool peer_seals = hello.capabilities & gateway::wire::kCapSealed;
   if (peer_seals != seal_) {
-    reason = std::string("encryption mismatch: we use \"") + (seal_ ? "aead" : "none") + "\", the peer \"" +
-             (peer_seals ? "aead" : "none") + "\"";
+    reason = std::string("encryption mismatch: we use \"") + (seal_ ? "aead" : "none") +
+             "\", the peer \"" + (peer_seals ? "aead" : "none") + "\"";
     return false;
   }
   crypto::Nonce peer_nonce{};
   if (psk_) {
-    auto ext = std::find_if(hello.extensions.begin(), hello.extensions.end(),
-                            [](const gateway::wire::Extension& e) { return e.type == gateway::wire::kExtNonce; });
+    auto ext = std::find_if(
+        hello.extensions.begin(), hello.extensions.end(),
+        [](const gateway::wire::Extension& e) { return e.type == gateway::wire::kExtNonce; });
     if (ext == hello.extensions.end() || ext->value.size() != crypto::kNonceSize) {
       reason = "the peer's HELLO carries no 32-byte nonce";
       return false;
@@ -78,8 +80,9 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   fec_ = offer_fec_ && (hello.capabilities & gateway::wire::kCapFec);
   if (seal_) {
     bool aes = crypto::aes_gcm_available() && (hello.capabilities & gateway::wire::kCapAesGcm);
-    session_ = std::make_unique<crypto::Session>(*psk_, nonce_, peer_nonce,
-                                                 aes ? crypto::Cipher::aes256_gcm : crypto::Cipher::chacha20_poly1305);
+    session_ = std::make_unique<crypto::Session>(
+        *psk_, nonce_, peer_nonce,
+        aes ? crypto::Cipher::aes256_gcm : crypto::Cipher::chacha20_poly1305);
   }
   return true;
 }

@@ -87,7 +87,8 @@ TEST_CASE("security: a wrong key, a missing key or another encryption setting is
       {"wrong key", keyed(1), keyed(2), "authentication failed"},
       {"no key on the far side", keyed(1), TwoSites::plain(), "the peer does not authenticate"},
       {"no key here", TwoSites::plain(), keyed(1), "the peer expects a pre-shared key"},
-      {"aead against none", keyed(1, true), keyed(1, false), "encryption mismatch: we use \"aead\", the peer \"none\""},
+      {"aead against none", keyed(1, true), keyed(1, false),
+       "encryption mismatch: we use \"aead\", the peer \"none\""},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -110,7 +111,8 @@ TEST_CASE("security: a wrong key, a missing key or another encryption setting is
   }
 }
 
-TEST_CASE("security: forged, modified, replayed, moved and unsealed messages are dropped and counted") {
+TEST_CASE(
+    "security: forged, modified, replayed, moved and unsealed messages are dropped and counted") {
   TwoSites s(keyed(9), keyed(9));
   s.up();
   REQUIRE(s.gw2.peers()[0].ready_assocs.size() == 1);
@@ -135,15 +137,17 @@ TEST_CASE("security: forged, modified, replayed, moved and unsealed messages are
   inject(static_cast<std::uint16_t>(stream + 1), captured);  // moved to another stream
   std::vector<std::uint8_t> garbage(200, 0x55);
   garbage[0] = static_cast<std::uint8_t>(gateway::wire::Type::sealed);
-  inject(stream, garbage);                                    // forged
-  inject(stream, {static_cast<std::uint8_t>(gateway::wire::Type::sealed), 1, 2});  // shorter than a tag
+  inject(stream, garbage);  // forged
+  inject(stream,
+         {static_cast<std::uint8_t>(gateway::wire::Type::sealed), 1, 2});  // shorter than a tag
   CHECK(s.gw2.counters().dropped(gateway::Drop::auth_failed) == 5);
 
   std::vector<std::uint8_t> plain(first.size() + 1);
   plain[0] = static_cast<std::uint8_t>(gateway::wire::Type::packet);
   std::copy(first.begin(), first.end(), plain.begin() + 1);
   inject(stream, plain);
-  inject(gateway::wire::kControlStream, {static_cast<std::uint8_t>(gateway::wire::Type::context_reset), 0, 1});
+  inject(gateway::wire::kControlStream,
+         {static_cast<std::uint8_t>(gateway::wire::Type::context_reset), 0, 1});
   CHECK(s.gw2.counters().dropped(gateway::Drop::not_sealed) == 2);
   CHECK(s.tun2.take_written().empty());
 
@@ -162,14 +166,16 @@ TEST_CASE("security: encryption = none with a key authenticates and sends packet
   auto p = tcp4_segment(1, 1, 100);
   s.tun1.inject(p);
   s.gw1.read_tun();
-  CHECK(data_messages(s.link.a()).back()[0] != static_cast<std::uint8_t>(gateway::wire::Type::sealed));
+  CHECK(data_messages(s.link.a()).back()[0] !=
+        static_cast<std::uint8_t>(gateway::wire::Type::sealed));
   s.link.deliver();
   CHECK(s.tun2.take_written() == Packets{p});
 
   TwoSites wrong(keyed(3, false), keyed(4, false));
   wrong.up();
   CHECK(wrong.gw1.peers()[0].ready_assocs.empty());
-  CHECK(wrong.gw1.peers()[0].last_handshake_failure.find("authentication failed") != std::string::npos);
+  CHECK(wrong.gw1.peers()[0].last_handshake_failure.find("authentication failed") !=
+        std::string::npos);
 }
 
 TEST_CASE("handshake: reflected HELLOs and AUTHs, second HELLOs and early AUTHs are refused") {
@@ -202,7 +208,7 @@ TEST_CASE("handshake: reflected HELLOs and AUTHs, second HELLOs and early AUTHs 
   CHECK(b.session()->open(4, copy));
   CHECK(std::equal(msg.begin(), msg.end(), copy.begin()));
   copy = sealed;
-  CHECK_FALSE(b.session()->open(4, copy));  // the same again: a replay
+  CHECK_FALSE(b.session()->open(4, copy));   // the same again: a replay
   a.session()->seal(4, msg, sealed.data());  // counter 1, not committed: sealing again is the same
   std::vector<std::uint8_t> again(sealed.size());
   a.session()->seal(4, msg, again.data());

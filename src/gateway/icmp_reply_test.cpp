@@ -67,11 +67,11 @@ void check_v4_reply(const Reply& r, const Bytes& original, const std::string& so
   const Bytes& p = r.bytes;
   REQUIRE(r.len == 28 + quote);
   CHECK(p[0] == 0x45);
-  CHECK(p[1] == 0);              // TOS
+  CHECK(p[1] == 0);                       // TOS
   CHECK(base::load_be16(p, 2) == r.len);  // total length
   CHECK(base::load_be16(p, 4) == 0);      // ID
   CHECK(base::load_be16(p, 6) == 0);      // flags (DF clear), fragment offset
-  CHECK(p[8] == 64);             // TTL
+  CHECK(p[8] == 64);                      // TTL
   CHECK(p[9] == IPPROTO_ICMP);
   CHECK(std::memcmp(&p[12], addr(AF_INET, source).data(), 4) == 0);
   CHECK(std::memcmp(&p[16], &original[12], 4) == 0);  // to the dropped packet's source
@@ -123,12 +123,12 @@ void check_v6_reply(const Reply& r, const Bytes& original, const std::string& so
 
 // ICMP messages: test_packets puts sport in the type/code bytes.
 Bytes icmp4(const std::string& src, const std::string& dst, std::uint8_t type, std::uint8_t code) {
-  return base::test_packets::ipv4(src, dst, IPPROTO_ICMP, static_cast<std::uint16_t>(type << 8 | code),
-                            0);
+  return base::test_packets::ipv4(src, dst, IPPROTO_ICMP,
+                                  static_cast<std::uint16_t>(type << 8 | code), 0);
 }
 Bytes icmp6(const std::string& src, const std::string& dst, std::uint8_t type, std::uint8_t code) {
-  return base::test_packets::ipv6(src, dst, IPPROTO_ICMPV6, static_cast<std::uint16_t>(type << 8 | code),
-                            0);
+  return base::test_packets::ipv6(src, dst, IPPROTO_ICMPV6,
+                                  static_cast<std::uint16_t>(type << 8 | code), 0);
 }
 
 // Inserts an IPv6 fragment header (offset in 8-byte units, M flag) after the fixed header.
@@ -159,9 +159,10 @@ TEST_CASE("icmp: base::checksum::internet follows RFC 1071") {
 
 TEST_CASE("icmp: IPv4 TCP, UDP and echo drops get type 3 code 13 quoting the whole original") {
   auto gw = addr(AF_INET, "10.1.0.1");
-  for (auto original : {base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 80),
-                        base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 5353, 53, 100),
-                        icmp4("10.1.0.2", "10.2.0.2", 8, 0)}) {
+  for (auto original :
+       {base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 80),
+        base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 5353, 53, 100),
+        icmp4("10.1.0.2", "10.2.0.2", 8, 0)}) {
     CAPTURE(original[9]);
     check_v4_reply(reply_to(original, gw.data()), original, "10.1.0.1", original.size());
   }
@@ -266,7 +267,8 @@ TEST_CASE("icmp: no reply to multicast destinations or to sources that are not o
   REQUIRE(base::packet::parse(ok, view) == ParseError::none);
   std::array<std::uint8_t, 600> out{};
   CHECK(gateway::icmp::make_admin_prohibited(view, nullptr, out) == 0);
-  CHECK(gateway::icmp::make_admin_prohibited(PacketView{}, addr(AF_INET, "10.1.0.1").data(), out) == 0);
+  CHECK(gateway::icmp::make_admin_prohibited(PacketView{}, addr(AF_INET, "10.1.0.1").data(), out) ==
+        0);
 }
 
 TEST_CASE("icmp: a small out truncates the quote down to the L3 header + 8 bytes, else 0") {

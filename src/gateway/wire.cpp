@@ -56,7 +56,8 @@ std::size_t write_bundle_length(std::uint8_t* out, std::size_t item_len) {
   return 2;
 }
 
-DecodeError next_bundle_item(std::span<const std::uint8_t>& rest, std::span<const std::uint8_t>& item) {
+DecodeError next_bundle_item(std::span<const std::uint8_t>& rest,
+                             std::span<const std::uint8_t>& item) {
   std::size_t len = 0, prefix = 1;
   if (!rest.empty()) {
     len = rest[0];

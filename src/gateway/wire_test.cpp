@@ -35,8 +35,8 @@ TEST_CASE("wire: malformed HELLOs are refused") {
   std::vector<std::uint8_t> bytes = gateway::wire::encode_hello(gateway::wire::Hello{});
   gateway::wire::Hello out;
   CHECK(gateway::wire::decode_hello({}, out) == gateway::wire::DecodeError::empty);
-  CHECK(gateway::wire::decode_hello(std::span(bytes).first(gateway::wire::kHelloFixedSize - 1), out) ==
-        gateway::wire::DecodeError::truncated);
+  CHECK(gateway::wire::decode_hello(std::span(bytes).first(gateway::wire::kHelloFixedSize - 1),
+                                    out) == gateway::wire::DecodeError::truncated);
   auto bad_magic = bytes;
   bad_magic[4] ^= 0xff;
   CHECK(gateway::wire::decode_hello(bad_magic, out) == gateway::wire::DecodeError::bad_magic);

@@ -6,32 +6,46 @@ namespace transport {
 
 const char* association_state(SlotState state) {
   switch (state) {
-    case SlotState::ready: return "established";
-    case SlotState::connecting: return "connecting";
-    case SlotState::draining: return "closing";
-    case SlotState::closed: return "closed";
+    case SlotState::ready:
+      return "established";
+    case SlotState::connecting:
+      return "connecting";
+    case SlotState::draining:
+      return "closing";
+    case SlotState::closed:
+      return "closed";
   }
   return "closed";
 }
 
 const char* to_string(SlotState state) {
   switch (state) {
-    case SlotState::closed: return "closed";
-    case SlotState::connecting: return "connecting";
-    case SlotState::ready: return "ready";
-    case SlotState::draining: return "draining";
+    case SlotState::closed:
+      return "closed";
+    case SlotState::connecting:
+      return "connecting";
+    case SlotState::ready:
+      return "ready";
+    case SlotState::draining:
+      return "draining";
   }
   return "?";
 }
 
 const char* to_string(SlotEvent event) {
   switch (event) {
-    case SlotEvent::connect: return "connect";
-    case SlotEvent::comm_up: return "comm_up";
-    case SlotEvent::lost: return "lost";
-    case SlotEvent::abort: return "abort";
-    case SlotEvent::shutdown: return "shutdown";
-    case SlotEvent::socket_closed: return "socket_closed";
+    case SlotEvent::connect:
+      return "connect";
+    case SlotEvent::comm_up:
+      return "comm_up";
+    case SlotEvent::lost:
+      return "lost";
+    case SlotEvent::abort:
+      return "abort";
+    case SlotEvent::shutdown:
+      return "shutdown";
+    case SlotEvent::socket_closed:
+      return "socket_closed";
   }
   return "?";
 }

@@ -67,7 +67,9 @@ class AssocSlot {
 
   std::uint64_t connects() const { return connects_; }  // connect events so far
   std::uint64_t ups() const { return ups_; }            // comm_up events so far (ready entries)
-  std::uint64_t failed_connects() const { return failed_connects_; }  // connecting -> closed in a row
+  std::uint64_t failed_connects() const {
+    return failed_connects_;
+  }  // connecting -> closed in a row
 
  private:
   BackoffOptions backoff_options_;

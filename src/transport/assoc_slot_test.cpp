@@ -12,8 +12,8 @@ namespace {
 
 constexpr SlotState kStates[] = {SlotState::closed, SlotState::connecting, SlotState::ready,
                                  SlotState::draining};
-constexpr SlotEvent kEvents[] = {SlotEvent::connect, SlotEvent::comm_up, SlotEvent::lost,
-                                 SlotEvent::abort, SlotEvent::shutdown, SlotEvent::socket_closed};
+constexpr SlotEvent kEvents[] = {SlotEvent::connect, SlotEvent::comm_up,  SlotEvent::lost,
+                                 SlotEvent::abort,   SlotEvent::shutdown, SlotEvent::socket_closed};
 
 // Drives a slot through events; CHECKs that each is accepted.
 void drive(AssocSlot& slot, std::initializer_list<SlotEvent> events) {

@@ -52,7 +52,8 @@ std::array<std::uint8_t, kSize> encode(const Probe& probe, const PathKey& key) {
 }
 
 std::optional<Probe> parse(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() != kSize || base::load_be32(bytes.data()) != 0 || base::load_be32(bytes.data() + 4) != kMagic)
+  if (bytes.size() != kSize || base::load_be32(bytes.data()) != 0 ||
+      base::load_be32(bytes.data() + 4) != kMagic)
     return std::nullopt;
   const std::uint8_t* p = bytes.data();
   if ((p[8] != kRequest && p[8] != kEcho) || p[10] != 0 || p[11] != 0) return std::nullopt;

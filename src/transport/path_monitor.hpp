@@ -22,10 +22,10 @@ enum class PathState { unknown, up, down };
 const char* to_string(PathState state);
 
 struct PathMonitorOptions {
-  double probe_interval = 0.2;    // seconds between probes on each path
-  double failover = 0.6;          // a path with no echo for this long is down
-  double hold = 1.0;              // a better path must be up this long before traffic returns
-  std::size_t loss_window = 20;   // probes the loss fraction is computed over
+  double probe_interval = 0.2;   // seconds between probes on each path
+  double failover = 0.6;         // a path with no echo for this long is down
+  double hold = 1.0;             // a better path must be up this long before traffic returns
+  std::size_t loss_window = 20;  // probes the loss fraction is computed over
 };
 
 class PathMonitor {

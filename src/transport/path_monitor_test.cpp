@@ -37,7 +37,7 @@ TEST_CASE("path monitor: unknown until the first echo, up, down after the failov
   std::uint32_t s0 = m.probe_sent(0, 0.0);
   m.probe_sent(1, 0.0);
   CHECK(m.echo_received(0, s0, 0.02));
-  CHECK_FALSE(m.echo_received(0, s0, 0.03));  // duplicate
+  CHECK_FALSE(m.echo_received(0, s0, 0.03));   // duplicate
   CHECK_FALSE(m.echo_received(0, 999, 0.03));  // never sent
   CHECK(m.path(0).state == PathState::up);
   CHECK(m.path(0).srtt == doctest::Approx(0.02));
@@ -153,7 +153,8 @@ TEST_CASE("path monitor: smoothed RTT") {
   CHECK(m.path(0).srtt == doctest::Approx(0.875 * 0.1 + 0.125 * 0.02));
 }
 
-TEST_CASE("path monitor: a learned path is appended, confirmed up, and takes over from a dead primary") {
+TEST_CASE(
+    "path monitor: a learned path is appended, confirmed up, and takes over from a dead primary") {
   PathMonitor m(1, opts(), 0);
   // The configured path never answers: down after the failover time.
   round(m, 0.0, {});

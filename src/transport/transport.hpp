@@ -45,13 +45,13 @@ class Events {
 // What every SCTP backend takes from [transport] (and [tun] fwmark).
 struct SctpOptions {
   std::vector<base::Endpoint> locals;  // addresses to bind, with port
-  std::uint16_t sctp_port = 9899;     // SCTP port of pool slot 0, both sides (and the UDP port)
-  std::uint16_t streams = 256;        // outbound streams asked for, and inbound accepted
+  std::uint16_t sctp_port = 9899;      // SCTP port of pool slot 0, both sides (and the UDP port)
+  std::uint16_t streams = 256;         // outbound streams asked for, and inbound accepted
   std::uint32_t rto_initial_ms = 500, rto_min_ms = 100, rto_max_ms = 1000;
   std::uint32_t probe_interval_ms = 50, failover_ms = 150;  // path supervision
   std::uint32_t max_init_attempts = 4;
   int socket_buffer = 16 << 20;  // SCTP send and receive buffer of each association, bytes
-  std::uint32_t fwmark = 0;     // SO_MARK of the WAN sockets (0: none)
+  std::uint32_t fwmark = 0;      // SO_MARK of the WAN sockets (0: none)
 };
 
 struct PeerEndpoints {
@@ -66,13 +66,13 @@ struct PeerEndpoints {
 
 // One path to a peer: a local UDP socket and one of the peer's addresses (udp transport).
 struct PathInfo {
-  std::string local, remote;  // "192.0.2.1:9899", "192.0.2.2:9899"
-  std::string state;          // "up", "down", "unknown" (no probe answered yet)
-  bool primary = false;       // the path conn_output sends on
-  bool probed = false;        // false: the peer has one path only, state and RTT come from SCTP
-  bool learned = false;       // the address was learned from the peer's authenticated traffic
-  std::uint32_t srtt_us = 0;  // smoothed probe RTT
-  std::uint32_t loss_pct = 0; // unanswered share of the last probes, 0..100
+  std::string local, remote;   // "192.0.2.1:9899", "192.0.2.2:9899"
+  std::string state;           // "up", "down", "unknown" (no probe answered yet)
+  bool primary = false;        // the path conn_output sends on
+  bool probed = false;         // false: the peer has one path only, state and RTT come from SCTP
+  bool learned = false;        // the address was learned from the peer's authenticated traffic
+  std::uint32_t srtt_us = 0;   // smoothed probe RTT
+  std::uint32_t loss_pct = 0;  // unanswered share of the last probes, 0..100
   std::uint64_t bytes_out = 0, bytes_in = 0;  // SCTP datagrams (UDP payload), not probes
   std::uint64_t datagrams_out = 0, datagrams_in = 0;
   // FEC below SCTP (udp transport): "" (not agreed with the peer), "off" (agreed, the path never
@@ -113,16 +113,16 @@ struct WindowInfo {
 struct AssocInfo {
   AssocId id = 0;
   PeerId peer = 0;
-  std::string state;  // "connecting", "established"
+  std::string state;       // "connecting", "established"
   std::uint16_t slot = 0;  // index in the peer's association pool
   std::string pool_state;  // the slot's state (assoc_slot.hpp): connecting, ready, draining, closed
-  std::string path;   // "192.0.2.1:9899 -> 192.0.2.2:9899"
+  std::string path;        // "192.0.2.1:9899 -> 192.0.2.2:9899"
   std::uint16_t in_streams = 0, out_streams = 0;
   std::uint32_t srtt_ms = 0;
   std::uint64_t sent_messages = 0, sent_bytes = 0;
   std::uint64_t received_messages = 0, received_bytes = 0;
-  std::vector<PathInfo> paths;       // every path to the peer, in priority (config) order
-  std::uint64_t path_changes = 0;    // failovers + failbacks of the primary path
+  std::vector<PathInfo> paths;     // every path to the peer, in priority (config) order
+  std::uint64_t path_changes = 0;  // failovers + failbacks of the primary path
   // Path MTU (udp transport; 0: unknown): the WAN IP MTU the peer's associations are sized for
   // (the smallest of [transport] path_mtu and the kernel's MTU of each usable path), the MTU this
   // association's SCTP uses (usrsctp spinfo_mtu, without the 12-byte common header), and the
@@ -138,7 +138,7 @@ struct TransportStats {
   std::uint64_t datagrams_in = 0, datagram_bytes_in = 0;
   std::uint64_t datagrams_unknown_source = 0;  // from an address that is no peer's
   std::uint64_t datagrams_unknown_slot = 0;    // a peer's, for an SCTP port beyond our pool
-  std::uint64_t connects_on_peer_init = 0;      // a closed slot connected at once for the peer's INIT
+  std::uint64_t connects_on_peer_init = 0;  // a closed slot connected at once for the peer's INIT
   std::uint64_t datagrams_malformed = 0;
   std::uint64_t datagrams_bad_checksum = 0;  // SCTP CRC32c mismatch
   std::uint64_t send_errors = 0;

@@ -104,18 +104,27 @@ std::vector<base::Endpoint> peer_addresses(int fd, sctp_assoc_t kassoc) {
 
 const char* path_state_name(int state) {
   switch (state) {
-    case SCTP_ADDR_AVAILABLE: return "available";
-    case SCTP_ADDR_UNREACHABLE: return "unreachable";
-    case SCTP_ADDR_REMOVED: return "removed";
-    case SCTP_ADDR_ADDED: return "added";
-    case SCTP_ADDR_MADE_PRIM: return "made primary";
-    case SCTP_ADDR_CONFIRMED: return "confirmed";
-    case SCTP_ADDR_POTENTIALLY_FAILED: return "potentially failed";
-    default: return "changed";
+    case SCTP_ADDR_AVAILABLE:
+      return "available";
+    case SCTP_ADDR_UNREACHABLE:
+      return "unreachable";
+    case SCTP_ADDR_REMOVED:
+      return "removed";
+    case SCTP_ADDR_ADDED:
+      return "added";
+    case SCTP_ADDR_MADE_PRIM:
+      return "made primary";
+    case SCTP_ADDR_CONFIRMED:
+      return "confirmed";
+    case SCTP_ADDR_POTENTIALLY_FAILED:
+      return "potentially failed";
+    default:
+      return "changed";
   }
 }
 
-// One message on a one-to-many socket, with SCTP_SNDINFO (association, stream, flags); never blocks.
+// One message on a one-to-many socket, with SCTP_SNDINFO (association, stream, flags); never
+// blocks.
 ssize_t send_with_info(int fd, const sctp_sndinfo& info, std::span<const std::uint8_t> bytes) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sctp_sndinfo))] = {};
   iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
@@ -159,23 +168,26 @@ KernelTransport::KernelTransport(base::EventLoop& loop, KernelOptions options,
       pool_({.min = kBackoffMin, .max = kBackoffMax}, options_.sctp_port) {
   std::string why;
   if (!kernel_sctp_available(&why))
-    throw std::runtime_error("this kernel has no SCTP (socket: " + why +
-                             "): load the sctp module or use [transport] kind = \"udp\" or \"auto\"");
+    throw std::runtime_error(
+        "this kernel has no SCTP (socket: " + why +
+        "): load the sctp module or use [transport] kind = \"udp\" or \"auto\"");
   if (options_.udp_encapsulation) {
     // Read by the kernel when an SCTP socket is created: set it before ours are.
     std::ifstream in("/proc/sys/net/sctp/udp_port");
     unsigned current = 0;
     if (!(in >> current))
-      throw std::system_error(ENOTSUP, std::generic_category(),
-                              "this kernel has no SCTP UDP encapsulation (net.sctp.udp_port, Linux 5.11 "
-                              "and later)");
+      throw std::system_error(
+          ENOTSUP, std::generic_category(),
+          "this kernel has no SCTP UDP encapsulation (net.sctp.udp_port, Linux 5.11 "
+          "and later)");
     if (current != options_.sctp_port) {
       write_sysctl("/proc/sys/net/sctp/udp_port", std::to_string(options_.sctp_port));
       LOG_INFO("kernel SCTP: net.sctp.udp_port set to %u (was %u) in this network namespace",
                unsigned{options_.sctp_port}, current);
     }
   }
-  for (const PeerEndpoints& peer : peers_) slot_count_ = std::max<std::size_t>(slot_count_, peer.pool);
+  for (const PeerEndpoints& peer : peers_)
+    slot_count_ = std::max<std::size_t>(slot_count_, peer.pool);
   for (std::size_t slot = 0; slot < slot_count_; ++slot) open_slot_socket(slot);
   for (const PeerEndpoints& peer : peers_) {
     PeerId id = pool_.add_peer(peer.name);
@@ -230,8 +242,8 @@ void KernelTransport::open_slot_socket(std::size_t slot) {
   int on = 1;
   set_option(fd, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY");
   set_option(fd, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO");
-  for (std::uint16_t type : {SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_SHUTDOWN_EVENT,
-                             SCTP_SEND_FAILED_EVENT}) {
+  for (std::uint16_t type :
+       {SCTP_ASSOC_CHANGE, SCTP_PEER_ADDR_CHANGE, SCTP_SHUTDOWN_EVENT, SCTP_SEND_FAILED_EVENT}) {
     sctp_event event{};
     event.se_assoc_id = SCTP_FUTURE_ASSOC;
     event.se_type = type;
@@ -242,7 +254,8 @@ void KernelTransport::open_slot_socket(std::size_t slot) {
   init.sinit_num_ostreams = options_.streams;
   init.sinit_max_instreams = options_.streams;
   init.sinit_max_attempts = static_cast<std::uint16_t>(options_.max_init_attempts);
-  init.sinit_max_init_timeo = static_cast<std::uint16_t>(std::min<std::uint32_t>(options_.rto_max_ms, 65535));
+  init.sinit_max_init_timeo =
+      static_cast<std::uint16_t>(std::min<std::uint32_t>(options_.rto_max_ms, 65535));
   set_option(fd, IPPROTO_SCTP, SCTP_INITMSG, init, "SCTP_INITMSG");
   sctp_rtoinfo rto{};
   rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
@@ -254,8 +267,8 @@ void KernelTransport::open_slot_socket(std::size_t slot) {
   // kernel adds the path's RTO and jitter), a path potentially failed after its first timeout
   // (data moves to another path at once), and inactive after failover_ms worth of RTO_min
   // timeouts (at least 2).
-  std::uint16_t path_max_rxt =
-      static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.failover_ms / std::max(1u, options_.rto_min_ms), 2, 10));
+  std::uint16_t path_max_rxt = static_cast<std::uint16_t>(
+      std::clamp<std::uint32_t>(options_.failover_ms / std::max(1u, options_.rto_min_ms), 2, 10));
   sctp_paddrparams params{};
   params.spp_assoc_id = SCTP_FUTURE_ASSOC;
   params.spp_address.ss_family = static_cast<sa_family_t>(family);  // wildcard: every path
@@ -289,17 +302,21 @@ void KernelTransport::open_slot_socket(std::size_t slot) {
     base::Endpoint any = wildcard(family);
     any.set_port(port);
     if (bind(fd, any.sockaddr_ptr(), any.sockaddr_len()) != 0)
-      throw std::system_error(errno, std::generic_category(), "kernel SCTP bind " + any.to_string());
+      throw std::system_error(errno, std::generic_category(),
+                              "kernel SCTP bind " + any.to_string());
   } else {
     std::vector<std::uint8_t> packed = pack(locals, port);
     if (sctp_bindx(fd, reinterpret_cast<sockaddr*>(packed.data()), static_cast<int>(locals.size()),
                    SCTP_BINDX_ADD_ADDR) != 0)
-      throw std::system_error(errno, std::generic_category(),
-                              "kernel SCTP bind to the [transport] local addresses, port " + std::to_string(port));
+      throw std::system_error(
+          errno, std::generic_category(),
+          "kernel SCTP bind to the [transport] local addresses, port " + std::to_string(port));
   }
-  if (listen(fd, 64) != 0) throw std::system_error(errno, std::generic_category(), "kernel SCTP listen");
+  if (listen(fd, 64) != 0)
+    throw std::system_error(errno, std::generic_category(), "kernel SCTP listen");
   SlotSocket* raw = s.get();
-  s->reader = std::make_unique<base::IoWatcher>(loop_, fd, base::kRead, [this, raw](int) { on_readable(*raw); });
+  s->reader = std::make_unique<base::IoWatcher>(loop_, fd, base::kRead,
+                                                [this, raw](int) { on_readable(*raw); });
   s->writer = std::make_unique<base::IoWatcher>(loop_, fd, base::kWrite, [this, raw](int) {
     raw->writer->stop();
     if (events_) events_->on_writable();
@@ -313,7 +330,7 @@ void KernelTransport::start() {
 }
 
 void KernelTransport::connect(Link& link) {
-  if (link.machine.state() != SlotState::closed) return;  // the peer's INIT was faster
+  if (link.machine.state() != SlotState::closed) return;            // the peer's INIT was faster
   if (double wait = pool_.held_for(link, Time::now()); wait > 0) {  // after an abort
     link.reconnect_timer->start(wait);
     return;
@@ -327,7 +344,8 @@ void KernelTransport::connect(Link& link) {
                         static_cast<int>(peer.remotes.size()), &id);
   if (r != 0 && errno != EINPROGRESS) {
     if (errno == EALREADY || errno == EISCONN) return;  // an association exists: its events follow
-    LOG_DEBUG("peer %s: slot %u: connect failed: %s", peer.name.c_str(), link.slot, std::strerror(errno));
+    LOG_DEBUG("peer %s: slot %u: connect failed: %s", peer.name.c_str(), link.slot,
+              std::strerror(errno));
     link.reconnect_timer->start(pool_.schedule_reconnect(link, Time::now()));
     return;
   }
@@ -335,7 +353,8 @@ void KernelTransport::connect(Link& link) {
   link.kassoc = id;
   if (id) socket.by_kassoc[id] = &link;
   LOG_DEBUG("peer %s: slot %u connecting to %s (SCTP port %u, %zu address(es))", peer.name.c_str(),
-            link.slot, peer.remotes[0].address_string().c_str(), unsigned{port}, peer.remotes.size());
+            link.slot, peer.remotes[0].address_string().c_str(), unsigned{port},
+            peer.remotes.size());
 }
 
 void KernelTransport::on_readable(SlotSocket& socket) {
@@ -351,8 +370,8 @@ void KernelTransport::on_readable(SlotSocket& socket) {
     ssize_t n = recvmsg(socket.fd, &msg, 0);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        LOG_WARN("kernel SCTP: receive on SCTP port %zu failed: %s", options_.sctp_port + socket.slot,
-                 std::strerror(errno));
+        LOG_WARN("kernel SCTP: receive on SCTP port %zu failed: %s",
+                 options_.sctp_port + socket.slot, std::strerror(errno));
       return;
     }
     MessageBuffer::Part part = socket.rx.add(static_cast<std::size_t>(n), msg.msg_flags & MSG_EOR);
@@ -390,9 +409,11 @@ void KernelTransport::on_notification(SlotSocket& socket, std::span<const std::u
   switch (note.sn_header.sn_type) {
     case SCTP_ASSOC_CHANGE: {
       const sctp_assoc_change& c = note.sn_assoc_change;
-      AssocChange change = assoc_change({SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP,
-                                         SCTP_CANT_STR_ASSOC}, c.sac_state);
-      on_assoc_change(socket, c.sac_assoc_id, change, c.sac_inbound_streams, c.sac_outbound_streams);
+      AssocChange change = assoc_change(
+          {SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP, SCTP_CANT_STR_ASSOC},
+          c.sac_state);
+      on_assoc_change(socket, c.sac_assoc_id, change, c.sac_inbound_streams,
+                      c.sac_outbound_streams);
       break;
     }
     case SCTP_PEER_ADDR_CHANGE: {
@@ -455,8 +476,11 @@ void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, A
     socket.by_kassoc[kassoc] = link;
   }
   link->reconnect_timer->stop();
-  if (link->machine.state() == SlotState::closed) pool_.transition(*link, SlotEvent::connect);  // the peer's INIT
-  const char* how = change == AssocChange::restart ? "restarted by peer" : theirs ? "up (started by the peer)" : "up";
+  if (link->machine.state() == SlotState::closed)
+    pool_.transition(*link, SlotEvent::connect);  // the peer's INIT
+  const char* how = change == AssocChange::restart ? "restarted by peer"
+                    : theirs                       ? "up (started by the peer)"
+                                                   : "up";
   pool_.up(*link, in_streams, out_streams, how, ", primary path to " + primary_of(*link));
 }
 
@@ -466,12 +490,13 @@ void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kasso
   if (it == socket.by_kassoc.end()) return;
   Link& link = *it->second;
   base::Endpoint ep = from_kernel(static_cast<const sockaddr*>(addr));
-  if (state == SCTP_ADDR_UNREACHABLE || state == SCTP_ADDR_POTENTIALLY_FAILED || state == SCTP_ADDR_MADE_PRIM)
+  if (state == SCTP_ADDR_UNREACHABLE || state == SCTP_ADDR_POTENTIALLY_FAILED ||
+      state == SCTP_ADDR_MADE_PRIM)
     ++link.path_changes;
   // Path events are per association; the slots of a peer see the same ones: log slot 0's.
   if (link.slot == 0 || state == SCTP_ADDR_MADE_PRIM)
-    LOG_INFO("peer %s: path to %s %s (association %llu, primary now %s)", peers_[link.peer].name.c_str(),
-             ep.address_string().c_str(), path_state_name(state),
+    LOG_INFO("peer %s: path to %s %s (association %llu, primary now %s)",
+             peers_[link.peer].name.c_str(), ep.address_string().c_str(), path_state_name(state),
              static_cast<unsigned long long>(link.assoc), primary_of(link).c_str());
 }
 
@@ -481,11 +506,13 @@ void KernelTransport::link_down(Link& link, const char* why) {
   link.reconnect_timer->start(pool_.lost(link, why, Time::now()));
 }
 
-void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc, const char* reason) {
+void KernelTransport::abort_kernel_assoc(SlotSocket& socket, sctp_assoc_t kassoc,
+                                         const char* reason) {
   sctp_sndinfo info{};
   info.snd_flags = SCTP_ABORT;
   info.snd_assoc_id = kassoc;
-  if (send_with_info(socket.fd, info, {reinterpret_cast<const std::uint8_t*>(reason), std::strlen(reason)}) < 0 &&
+  if (send_with_info(socket.fd, info,
+                     {reinterpret_cast<const std::uint8_t*>(reason), std::strlen(reason)}) < 0 &&
       errno != EINVAL && errno != ENOENT)
     LOG_DEBUG("kernel SCTP: abort of association %d failed: %s", kassoc, std::strerror(errno));
   socket.by_kassoc.erase(kassoc);
@@ -502,7 +529,8 @@ void KernelTransport::abort(AssocId assoc, const char* reason) {
   link->reconnect_timer->start(pool_.schedule_reconnect(*link, now));  // the hold-off
 }
 
-SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) {
+SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream,
+                                 std::span<const std::uint8_t> msg) {
   Link* link = find_link(assoc);
   if (!link || !link->kassoc) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;
@@ -517,7 +545,8 @@ SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream, std::span<
       return SendResult::would_block;
     }
     ++stats_.send_errors;
-    return errno == EPIPE || errno == EINVAL || errno == ENOENT ? SendResult::closed : SendResult::error;
+    return errno == EPIPE || errno == EINVAL || errno == ENOENT ? SendResult::closed
+                                                                : SendResult::error;
   }
   link->count_sent(msg.size());
   ++stats_.datagrams_out;
@@ -533,8 +562,8 @@ KernelTransport::Link* KernelTransport::find_link(AssocId assoc) const {
 void KernelTransport::note_unknown_source(const std::string& from) {
   ++stats_.datagrams_unknown_source;
   if (!unknown_log_.allow(loop_.now())) return;
-  LOG_WARN("association from %s, which is no peer's address: aborted (%llu such so far)", from.c_str(),
-           static_cast<unsigned long long>(stats_.datagrams_unknown_source));
+  LOG_WARN("association from %s, which is no peer's address: aborted (%llu such so far)",
+           from.c_str(), static_cast<unsigned long long>(stats_.datagrams_unknown_source));
 }
 
 std::string KernelTransport::primary_of(const Link& link) const {
@@ -542,7 +571,8 @@ std::string KernelTransport::primary_of(const Link& link) const {
   sctp_prim prim{};
   prim.ssp_assoc_id = link.kassoc;
   socklen_t len = sizeof prim;
-  if (getsockopt(sockets_[link.slot]->fd, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &prim, &len) != 0) return "?";
+  if (getsockopt(sockets_[link.slot]->fd, IPPROTO_SCTP, SCTP_PRIMARY_ADDR, &prim, &len) != 0)
+    return "?";
   return from_kernel(reinterpret_cast<const sockaddr*>(&prim.ssp_addr)).to_string();
 }
 
@@ -586,9 +616,9 @@ std::vector<AssocInfo> KernelTransport::associations() const {
         std::memcpy(&pinfo.spinfo_address, remote.sockaddr_ptr(), remote.sockaddr_len());
         socklen_t len = sizeof pinfo;
         if (getsockopt(fd, IPPROTO_SCTP, SCTP_GET_PEER_ADDR_INFO, &pinfo, &len) == 0) {
-          p.state = pinfo.spinfo_state == SCTP_ACTIVE      ? "up"
-                    : pinfo.spinfo_state == SCTP_PF        ? "potentially-failed"
-                    : pinfo.spinfo_state == SCTP_INACTIVE  ? "down"
+          p.state = pinfo.spinfo_state == SCTP_ACTIVE        ? "up"
+                    : pinfo.spinfo_state == SCTP_PF          ? "potentially-failed"
+                    : pinfo.spinfo_state == SCTP_INACTIVE    ? "down"
                     : pinfo.spinfo_state == SCTP_UNCONFIRMED ? "unconfirmed"
                                                              : "unknown";
           p.srtt_us = pinfo.spinfo_srtt * 1000;
@@ -601,6 +631,8 @@ std::vector<AssocInfo> KernelTransport::associations() const {
   return out;
 }
 
-TransportStats KernelTransport::stats() const { return stats_; }
+TransportStats KernelTransport::stats() const {
+  return stats_;
+}
 
 }  // namespace transport::kernel

@@ -15,7 +15,8 @@
 // Association pool (assoc_pool.hpp): as with usrsctp, slot i of a peer is the association between
 // our SCTP port base+i and the peer's port base+i; a Link is the pool's record of it with the
 // kernel's association id. The slot's socket listens, so a peer's INIT is accepted at any time:
-// two gateways meet whoever starts first, and an INIT collision becomes one association. An association from an address that is no peer's is aborted at once and counted
+// two gateways meet whoever starts first, and an INIT collision becomes one association. An
+// association from an address that is no peer's is aborted at once and counted
 // (datagrams_unknown_source). A lost slot reconnects with backoff (the peer may connect sooner).
 //
 // Multi-homing: the kernel lists all local addresses in INIT / INIT-ACK and heartbeats every peer

@@ -11,8 +11,8 @@ namespace {
 
 // Feeds a steady flow: `rate` bytes/s acknowledged, RTT `rtt`, sampled every 10 ms for `secs`;
 // `limited`: data waits for the cap throughout.
-void steady(transport::udp::InflightCap& cap, double& now, std::uint64_t& acked, double rate, double rtt,
-            double secs, bool limited = true) {
+void steady(transport::udp::InflightCap& cap, double& now, std::uint64_t& acked, double rate,
+            double rtt, double secs, bool limited = true) {
   for (double end = now + secs; now < end; now += 0.01) {
     acked += static_cast<std::uint64_t>(rate * 0.01);
     cap.sample(now, acked, rtt, limited);
@@ -207,7 +207,8 @@ TEST_CASE(
   using transport::udp::SendState;
   // A bulk transfer: 2 MB in flight (1400 chunks of 1452 bytes), 1 MB more waiting.
   CHECK(transport::udp::window_limited(SendState{3u << 20, 1400, 1452, 2u << 20}, 0));
-  CHECK(transport::udp::window_limited(SendState{3u << 20, 1400, 1452, 8u << 20}, 2u << 20));  // the cap
+  CHECK(transport::udp::window_limited(SendState{3u << 20, 1400, 1452, 8u << 20},
+                                       2u << 20));  // the cap
   // The senders behind the TUN send less than the window allows: all of it is in flight.
   CHECK(!transport::udp::window_limited(SendState{1u << 20, 800, 1452, 4u << 20}, 0));
   // A trickle (acknowledgements of flows in the other direction), one chunk waiting for a moment.

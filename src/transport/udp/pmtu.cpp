@@ -6,9 +6,13 @@
 
 namespace transport::udp::pmtu {
 
-int ip_header(int family) { return family == AF_INET6 ? 40 : 20; }
+int ip_header(int family) {
+  return family == AF_INET6 ? 40 : 20;
+}
 
-int min_mtu(int family) { return family == AF_INET6 ? kMinMtu6 : kMinMtu4; }
+int min_mtu(int family) {
+  return family == AF_INET6 ? kMinMtu6 : kMinMtu4;
+}
 
 Budget compute(int configured, int config_header, std::span<const PathSample> paths) {
   Budget b;

@@ -42,8 +42,9 @@ struct Budget {
   int reserve = 0;    // bytes of the payload kept for a framing below SCTP (FEC), not SCTP's
   // usrsctp's spp_pathmtu; never below its smallest (512), where the reserve gives way.
   std::uint32_t sctp_pathmtu() const {
-    return static_cast<std::uint32_t>(payload - kSctpSlack - reserve < 512 ? payload - kSctpSlack
-                                                                           : payload - kSctpSlack - reserve);
+    return static_cast<std::uint32_t>(payload - kSctpSlack - reserve < 512
+                                          ? payload - kSctpSlack
+                                          : payload - kSctpSlack - reserve);
   }
   bool operator==(const Budget&) const = default;
 };

@@ -27,14 +27,16 @@ TEST_CASE("pmtu: a counted path with a smaller MTU lowers the budget; never abov
   CHECK(b.sctp_pathmtu() == 1360);
   // A larger route MTU (jumbo LAN) does not raise it above path_mtu.
   paths = {{AF_INET, 9000, true}};
-  CHECK(transport::udp::pmtu::compute(1500, 20, paths) == transport::udp::pmtu::compute(1500, 20, {}));
+  CHECK(transport::udp::pmtu::compute(1500, 20, paths) ==
+        transport::udp::pmtu::compute(1500, 20, {}));
   // A tie keeps path_mtu as the reason.
   paths = {{AF_INET, 1500, true}};
   CHECK(transport::udp::pmtu::compute(1500, 20, paths).limiting == -1);
 }
 
 TEST_CASE("pmtu: paths that are down or unmeasured do not count") {
-  std::vector<PathSample> paths = {{AF_INET, 1280, false}, {AF_INET, 0, true}, {AF_INET, 1492, true}};
+  std::vector<PathSample> paths = {
+      {AF_INET, 1280, false}, {AF_INET, 0, true}, {AF_INET, 1492, true}};
   Budget b = transport::udp::pmtu::compute(1500, 20, paths);
   CHECK(b.ip_mtu == 1492);
   CHECK(b.limiting == 2);
@@ -56,8 +58,10 @@ TEST_CASE("pmtu: IPv6 paths pay 40 bytes of IP header, and MTUs are floored at t
 
 TEST_CASE("pmtu: only a packet usrsctp lets fragment and that exceeds the budget is fragmented") {
   Budget b = transport::udp::pmtu::compute(1400, 20, {});
-  CHECK_FALSE(transport::udp::pmtu::must_fragment(true, 1472, b));  // DF packets are never fragmented by us
-  CHECK_FALSE(transport::udp::pmtu::must_fragment(false, 1372, b));  // INIT & co: set_df 0, but they fit
+  CHECK_FALSE(
+      transport::udp::pmtu::must_fragment(true, 1472, b));  // DF packets are never fragmented by us
+  CHECK_FALSE(
+      transport::udp::pmtu::must_fragment(false, 1372, b));  // INIT & co: set_df 0, but they fit
   CHECK(transport::udp::pmtu::must_fragment(false, 1373, b));
 }
 

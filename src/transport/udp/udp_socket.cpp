@@ -114,11 +114,13 @@ std::size_t UdpSocket::receive(const Handler& handler, std::size_t limit) {
   return total;
 }
 
-std::span<std::uint8_t> UdpSocket::queue(const base::Endpoint& to, std::span<const std::uint8_t> datagram) {
+std::span<std::uint8_t> UdpSocket::queue(const base::Endpoint& to,
+                                         std::span<const std::uint8_t> datagram) {
   return queue(to, {}, datagram);
 }
 
-std::span<std::uint8_t> UdpSocket::queue(const base::Endpoint& to, std::span<const std::uint8_t> head,
+std::span<std::uint8_t> UdpSocket::queue(const base::Endpoint& to,
+                                         std::span<const std::uint8_t> head,
                                          std::span<const std::uint8_t> body) {
   std::size_t size = head.size() + body.size();
   if (size > kMaxDatagram) {
@@ -238,7 +240,8 @@ int UdpSocket::send_fragmentable(const base::Endpoint& to, std::span<const std::
   return err;
 }
 
-RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark, const base::Endpoint* local) {
+RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark,
+                   const base::Endpoint* local) {
   RouteView view;
   int family = remote.family();
   int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -257,7 +260,8 @@ RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark, const bas
     int mtu = 0;
     len = sizeof mtu;
     bool v6 = family == AF_INET6;
-    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len) == 0) view.mtu = mtu;
+    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len) == 0)
+      view.mtu = mtu;
   }
   close(fd);
   return view;

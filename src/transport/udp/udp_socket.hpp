@@ -41,7 +41,8 @@ class UdpSocket final : public DatagramSocket {
   // Copies the datagram into the send queue; flush() sends the queue. The queue flushes itself
   // when full. A datagram the kernel refuses is counted and dropped (SCTP retransmits).
   // Returns the queued copy (empty if refused), which the caller may still edit until flush().
-  std::span<std::uint8_t> queue(const base::Endpoint& to, std::span<const std::uint8_t> datagram) override;
+  std::span<std::uint8_t> queue(const base::Endpoint& to,
+                                std::span<const std::uint8_t> datagram) override;
   // The same for a datagram made of a header and a body (copied one after the other).
   std::span<std::uint8_t> queue(const base::Endpoint& to, std::span<const std::uint8_t> head,
                                 std::span<const std::uint8_t> body) override;
@@ -74,15 +75,18 @@ class UdpSocket final : public DatagramSocket {
 
 // What the host's routing says about sending to remote from a socket marked fwmark (see
 // RouteView). Asked with a throwaway connected UDP socket.
-RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark, const base::Endpoint* local = nullptr);
+RouteView route_to(const base::Endpoint& remote, std::uint32_t fwmark,
+                   const base::Endpoint* local = nullptr);
 
 // The host's network: UdpSocket and route_to.
 class HostNetwork final : public Network {
  public:
-  std::unique_ptr<DatagramSocket> open(const base::Endpoint& local, std::uint32_t fwmark, int buffer) override {
+  std::unique_ptr<DatagramSocket> open(const base::Endpoint& local, std::uint32_t fwmark,
+                                       int buffer) override {
     return std::make_unique<UdpSocket>(local, fwmark, buffer);
   }
-  RouteView route(const base::Endpoint& remote, std::uint32_t fwmark, const base::Endpoint* local) override {
+  RouteView route(const base::Endpoint& remote, std::uint32_t fwmark,
+                  const base::Endpoint* local) override {
     return route_to(remote, fwmark, local);
   }
 };

@@ -22,8 +22,8 @@
 #include <cstring>
 
 #include "src/base/crc32c.hpp"
-#include "src/fec/wire.hpp"
 #include "src/base/log.hpp"
+#include "src/fec/wire.hpp"
 #include "src/transport/udp/usrsctp_state.hpp"
 
 namespace transport::udp {
@@ -213,7 +213,8 @@ void UsrsctpTransport::on_fec_tick() {
         const fec::wire::Report& a = path.fec->restart_report;
         const fec::wire::Report& b = path.fec->last_report;
         std::uint32_t lost = b.lost - a.lost, left = b.unrecovered - a.unrecovered;
-        fec::RestartEvidence evidence{b.received - a.received, lost, left, now - path.fec->restart_scheduled};
+        fec::RestartEvidence evidence{b.received - a.received, lost, left,
+                                      now - path.fec->restart_scheduled};
         fec::RestartVerdict verdict = fec::restart_verdict(evidence);
         if (verdict == fec::RestartVerdict::wait) {
           path.fec->restart_at = now + kRestartDelay;
@@ -223,8 +224,10 @@ void UsrsctpTransport::on_fec_tick() {
           if (verdict == fec::RestartVerdict::restart)
             restart_congestion_control(peer);
           else
-            LOG_DEBUG("peer %s: no congestion control restart: parity repaired %u of %u losses in %u datagrams",
-                      peers_[peer.id].name.c_str(), lost - left, lost, evidence.received + lost);
+            LOG_DEBUG(
+                "peer %s: no congestion control restart: parity repaired %u of %u losses in %u "
+                "datagrams",
+                peers_[peer.id].name.c_str(), lost - left, lost, evidence.received + lost);
         }
       }
       const fec::Receiver::Stats& rs = path.fec->receiver.stats();
@@ -253,7 +256,8 @@ void UsrsctpTransport::on_fec_tick() {
 void UsrsctpTransport::schedule_restart(PathFec& state, double now) {
   if (state.restart_at >= 0) return;  // one is due already
   state.restart_at = now + kRestartDelay;
-  if (state.restarted_at >= 0) state.restart_at = std::max(state.restart_at, state.restarted_at + kRestartGap);
+  if (state.restarted_at >= 0)
+    state.restart_at = std::max(state.restart_at, state.restarted_at + kRestartGap);
   state.restart_report = state.last_report;
   state.restart_scheduled = now;
 }

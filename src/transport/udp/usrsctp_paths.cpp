@@ -20,7 +20,6 @@
 #include <cmath>
 #include <cstring>
 
-
 #include "src/base/log.hpp"
 #include "src/transport/udp/usrsctp_state.hpp"
 
@@ -142,11 +141,14 @@ void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const base::Endpo
     ++stats_.probes_unauthenticated;
     if (unauth_log_.allow(loop_.now())) {  // one line per 10 s at most
       Peer* claimed = find_peer_by_address(from);
-      LOG_WARN("probe from %s that no key of ours authenticates%s: ignored (%llu such probes so far)",
-               from.to_string().c_str(),
-               claimed ? (" (peer " + peers_[claimed->id].name + "'s address: do both sides have the same key?)").c_str()
-                       : "",
-               static_cast<unsigned long long>(stats_.probes_unauthenticated));
+      LOG_WARN(
+          "probe from %s that no key of ours authenticates%s: ignored (%llu such probes so far)",
+          from.to_string().c_str(),
+          claimed ? (" (peer " + peers_[claimed->id].name +
+                     "'s address: do both sides have the same key?)")
+                        .c_str()
+                  : "",
+          static_cast<unsigned long long>(stats_.probes_unauthenticated));
     }
     return;
   }
@@ -304,7 +306,7 @@ void UsrsctpTransport::on_probe_tick() {
           path.next_probe = now + path.probe_backoff;
         }
       } else {
-        path.probe_backoff = 0;  // the next search starts fast
+        path.probe_backoff = 0;                                  // the next search starts fast
         due = loop_now - path.last_out >= options_.keepalive_s;  // idle: hold NAT mappings open
       }
       if (due) send_request(*peer, i, 0, now);
@@ -368,8 +370,8 @@ UsrsctpTransport::InFlight UsrsctpTransport::in_flight(Peer& peer) const {
     if (status.sstat_unackdata == 0) continue;
     f.unacked[i] = status.sstat_unackdata;
     f.total += status.sstat_unackdata;
-    f.rto = std::max(
-        f.rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms, options_.rto_max_ms));
+    f.rto = std::max(f.rto, std::clamp(status.sstat_primary.spinfo_rto, options_.rto_min_ms,
+                                       options_.rto_max_ms));
   }
   return f;
 }

@@ -75,7 +75,8 @@ void UsrsctpTransport::check_path_mtu(const char* why) {
                     peer->monitor->path(i).state == PathState::up;
       samples.push_back({peer->paths[i].remote.family(), counts ? route_mtu(*peer, i) : 0, counts});
     }
-    transport::udp::pmtu::Budget b = transport::udp::pmtu::compute(options_.wan_mtu, config_header, samples);
+    transport::udp::pmtu::Budget b =
+        transport::udp::pmtu::compute(options_.wan_mtu, config_header, samples);
     b.reserve = peer->pmtu.reserve;
     if (b.payload != peer->pmtu.payload)  // initially path_mtu's (constructor)
       apply_path_mtu(*peer, b, first ? nullptr : why);
@@ -84,9 +85,10 @@ void UsrsctpTransport::check_path_mtu(const char* why) {
   }
 }
 
-void UsrsctpTransport::apply_path_mtu(Peer& peer, const transport::udp::pmtu::Budget& b, const char* why) {
+void UsrsctpTransport::apply_path_mtu(Peer& peer, const transport::udp::pmtu::Budget& b,
+                                      const char* why) {
   const std::string& name = peers_[peer.id].name;
-  bool first = why == nullptr;  // at start: sized before the first connect
+  bool first = why == nullptr;                        // at start: sized before the first connect
   bool mtu_changed = b.payload != peer.pmtu.payload;  // else only the FEC reserve changed
   peer.pmtu = b;
   if (mtu_changed) peer.largest_at_pmtu = 0;
@@ -98,7 +100,8 @@ void UsrsctpTransport::apply_path_mtu(Peer& peer, const transport::udp::pmtu::Bu
   params.spp_flags = SPP_PMTUD_DISABLE;
   for (Link* link : peer.slots) {
     if (!link->sock) continue;  // closed: open_socket sizes the next one
-    if (usrsctp_setsockopt(link->sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &params, sizeof params) != 0) {
+    if (usrsctp_setsockopt(link->sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &params,
+                           sizeof params) != 0) {
       LOG_WARN("peer %s: slot %u: setting the path MTU failed: %s", name.c_str(), link->slot,
                std::strerror(errno));
       continue;
@@ -119,15 +122,16 @@ void UsrsctpTransport::apply_path_mtu(Peer& peer, const transport::udp::pmtu::Bu
              sockets_[path.socket]->local().address_string();
   }
   if (!mtu_changed && !first) {
-    LOG_INFO("peer %s: SCTP packets now <= %d bytes, %d of them kept for FEC", name.c_str(), b.payload, b.reserve);
+    LOG_INFO("peer %s: SCTP packets now <= %d bytes, %d of them kept for FEC", name.c_str(),
+             b.payload, b.reserve);
     return;
   }
   if (b.reserve)
-    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes, %d of them kept for FEC", name.c_str(),
-             b.ip_mtu, reason.c_str(), first ? "" : "now ", b.payload, b.reserve);
+    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes, %d of them kept for FEC",
+             name.c_str(), b.ip_mtu, reason.c_str(), first ? "" : "now ", b.payload, b.reserve);
   else
-    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes", name.c_str(), b.ip_mtu, reason.c_str(),
-             first ? "" : "now ", b.payload);
+    LOG_INFO("peer %s: path MTU %d (%s), SCTP packets %s<= %d bytes", name.c_str(), b.ip_mtu,
+             reason.c_str(), first ? "" : "now ", b.payload);
   if (why) LOG_DEBUG("peer %s: path MTU checked: %s", name.c_str(), why);
 }
 

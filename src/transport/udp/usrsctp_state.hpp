@@ -20,8 +20,8 @@
 #include "src/fec/sender.hpp"
 #include "src/transport/assoc_link.hpp"
 #include "src/transport/message_buffer.hpp"
-#include "src/transport/udp/inflight_cap.hpp"
 #include "src/transport/path_auth.hpp"
+#include "src/transport/udp/inflight_cap.hpp"
 #include "src/transport/udp/pmtu.hpp"
 #include "src/transport/udp/usrsctp_transport.hpp"
 
@@ -31,16 +31,16 @@ namespace transport::udp {
 // datagrams we send on it and how much parity they get, and the rebuilding and in-order release
 // of the ones we receive on it.
 struct UsrsctpTransport::PathFec {
-  PathFec(const crypto::Key& key, const fec::SenderOptions& send, const fec::ReceiverOptions& receive,
-          const fec::ControllerOptions& control)
+  PathFec(const crypto::Key& key, const fec::SenderOptions& send,
+          const fec::ReceiverOptions& receive, const fec::ControllerOptions& control)
       : sender(key, send), receiver(key, receive), controller(control) {}
   fec::Sender sender;
   fec::Receiver receiver;
   fec::Controller controller;
-  std::uint32_t reported_received = 0;  // receiver's `received` when we last sent a report
+  std::uint32_t reported_received = 0;        // receiver's `received` when we last sent a report
   double restart_at = -1, restarted_at = -1;  // congestion control restart due / last judged
-  double restart_scheduled = -1;                // when the due restart was scheduled
-  std::uint64_t retransmitted_seen = 0;  // the peer's SCTP retransmissions at the last tick
+  double restart_scheduled = -1;              // when the due restart was scheduled
+  std::uint64_t retransmitted_seen = 0;       // the peer's SCTP retransmissions at the last tick
   fec::wire::Report last_report, restart_report;  // the peer's latest report; at the scheduling
   bool reported = false;
   std::uint64_t reports_in = 0, reports_out = 0;
@@ -49,7 +49,7 @@ struct UsrsctpTransport::PathFec {
 struct UsrsctpTransport::Peer {
   struct Path {
     std::size_t socket = 0;  // index into owner->sockets_
-    base::Endpoint remote;    // one of the peer's addresses, or a learned address and port
+    base::Endpoint remote;   // one of the peer's addresses, or a learned address and port
     // -1: from the config; else learned, and this is the peer's own id of the path (from its
     // authenticated probes), so a path that moves (NAT rebinding) is replaced, not added.
     int learned_id = -1;
@@ -77,7 +77,7 @@ struct UsrsctpTransport::Peer {
     double next = 0;
     std::vector<std::uint32_t> unacked;  // chunks in flight per slot at the last firing
   } chase;
-  std::uint32_t next_seq = 1;         // requests on paths without a monitor
+  std::uint32_t next_seq = 1;        // requests on paths without a monitor
   std::vector<Link*> slots;          // index = slot = SCTP port - sctp_port
   bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
   // Path MTU (transport_usrsctp_pmtu.cpp): what the peer's associations are sized for, and the
@@ -109,8 +109,8 @@ struct UsrsctpTransport::Link : AssocLink {
   Peer* p = nullptr;
   UsrsctpSocket* sock = nullptr;
   void* conn_addr = nullptr;  // its AF_CONN address (a token, see live_links)
-  bool closing = false;  // aborted: the socket is closed from a zero timer, not serviced
-  bool dirty = false;       // queued in owner->dirty_
+  bool closing = false;       // aborted: the socket is closed from a zero timer, not serviced
+  bool dirty = false;         // queued in owner->dirty_
   base::RateLimit window_log{30.0};  // of the "the window is the limit" line
   // Our last verification tags (from the INIT / INIT-ACK we sent): the peer's SCTP packets carry
   // one, so a packet from an unknown address names its association (0: empty).
@@ -126,7 +126,7 @@ struct UsrsctpTransport::Link : AssocLink {
   // usrsctp less what its send buffer still holds; never going back) and the RTT.
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
-  std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
+  std::uint64_t max_cwnd = 0;         // SCTP_MAX_CWND as last set (0: none)
   std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
   std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart

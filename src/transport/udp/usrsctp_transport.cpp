@@ -37,7 +37,7 @@ void* next_conn_addr() {
   last += 16;
   return reinterpret_cast<void*>(last);
 }
-int usrsctp_users = 0;       // transports alive
+int usrsctp_users = 0;         // transports alive
 bool usrsctp_running = false;  // the stack is initialized (finish fails while associations linger)
 
 void debug_printf(const char* format, ...) {
@@ -78,8 +78,8 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   }
   link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
   if (t.send_framed(*link->p, link->p->primary, {bytes, length})) return 0;
-  std::span<std::uint8_t> datagram =
-      t.sockets_[path.socket]->queue(path.remote, {static_cast<const std::uint8_t*>(buffer), length});
+  std::span<std::uint8_t> datagram = t.sockets_[path.socket]->queue(
+      path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
   path.bytes_out += length;
   // usrsctp leaves the checksum to us (crc32c offload): hardware CRC32c where the CPU has it.
@@ -110,7 +110,8 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
       probe_tick_(loop, 0, std::max(options_.probe_interval_ms, 1u) / 1000.0,
                   [this] { on_probe_tick(); }),
       pmtu_tick_(loop, 2.0, 2.0, [this] { check_path_mtu("periodic"); }),
-      pmtu_recheck_(loop, 0, 0, [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
+      pmtu_recheck_(loop, 0, 0,
+                    [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
       fec_tick_(loop, 0.1, 0.1, [this] { on_fec_tick(); }),
       fec_timer_(loop, 0, 0, [this] { on_fec_timer(); }),
       before_block_(loop, [this] { before_block(); }) {
@@ -155,8 +156,9 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
         loop, sockets_.back()->fd(), base::kRead, [this, i](int) { on_udp_readable(i); }));
     socket_watchers_.back()->start();
     const DatagramSocket& u = *sockets_.back();
-    LOG_INFO("transport udp: SCTP over UDP on %s (UDP GSO %s, GRO %s, CRC32c %s)", u.local().to_string().c_str(),
-             u.gso() ? "on" : "off", u.gro() ? "on" : "off", base::crc32c::hardware() ? "sse4.2" : "software");
+    LOG_INFO("transport udp: SCTP over UDP on %s (UDP GSO %s, GRO %s, CRC32c %s)",
+             u.local().to_string().c_str(), u.gso() ? "on" : "off", u.gro() ? "on" : "off",
+             base::crc32c::hardware() ? "sse4.2" : "software");
   }
   for (PeerId id = 0; id < peers_.size(); ++id) {
     auto peer = std::make_unique<Peer>();
@@ -189,8 +191,9 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
       }
     }
     if (peers_[id].remotes.empty())
-      LOG_INFO("peer %s: no remote configured: its address is learned from its authenticated probes",
-               peers_[id].name.c_str());
+      LOG_INFO(
+          "peer %s: no remote configured: its address is learned from its authenticated probes",
+          peers_[id].name.c_str());
     if (peer->paths.size() > 1) {
       std::string list;
       for (const auto& path : peer->paths) {
@@ -225,7 +228,8 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
       peer->slots.push_back(link.get());
       links_.push_back(std::move(link));
     }
-    peer->pmtu = transport::udp::pmtu::compute(options_.wan_mtu, config_ip_header(), {});  // until checked at start
+    peer->pmtu = transport::udp::pmtu::compute(options_.wan_mtu, config_ip_header(),
+                                               {});  // until checked at start
     peer_state_.push_back(std::move(peer));
   }
 }
@@ -247,9 +251,10 @@ void UsrsctpTransport::start() {
   tick_.start();
   for (auto& peer : peer_state_) {
     if (peer->paths.size() < 2) continue;
-    peer->monitor = std::make_unique<PathMonitor>(peer->paths.size(), monitor_options(), mono_now());
+    peer->monitor =
+        std::make_unique<PathMonitor>(peer->paths.size(), monitor_options(), mono_now());
   }
-  probe_tick_.start();  // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
+  probe_tick_.start();      // supervision, confirmation, keepalives (transport_usrsctp_paths.cpp)
   check_path_mtu("start");  // before the first connect (transport_usrsctp_pmtu.cpp)
   pmtu_tick_.start();
   fec_tick_.start();
@@ -327,9 +332,11 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     ++stats_.datagrams_unknown_slot;
     if (!peer->foreign_slot_logged) {
       peer->foreign_slot_logged = true;
-      LOG_WARN("peer %s: datagram for SCTP port %u, outside our pool (ports %u-%zu): is the "
-               "peer's pool larger? ignored", peers_[peer->id].name.c_str(), port,
-               unsigned{options_.sctp_port}, options_.sctp_port + peer->slots.size() - 1);
+      LOG_WARN(
+          "peer %s: datagram for SCTP port %u, outside our pool (ports %u-%zu): is the "
+          "peer's pool larger? ignored",
+          peers_[peer->id].name.c_str(), port, unsigned{options_.sctp_port},
+          options_.sctp_port + peer->slots.size() - 1);
     }
     return;
   }
@@ -338,8 +345,8 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
   // the INIT meets ours (an INIT collision, which SCTP resolves into one association). Without
   // this, two gateways whose backoff timers are out of phase answer each other's INIT with an
   // ABORT forever, each one's INIT arriving while the other's slot is closed.
-  if (!link.sock && bytes.size() >= kSctpCommonHeader + 4 && bytes[kSctpCommonHeader] == kChunkInit &&
-      pool_.held_for(link, Time::now()) == 0) {
+  if (!link.sock && bytes.size() >= kSctpCommonHeader + 4 &&
+      bytes[kSctpCommonHeader] == kChunkInit && pool_.held_for(link, Time::now()) == 0) {
     link.reconnect_timer->stop();
     ++stats_.connects_on_peer_init;
     open_socket(link);
@@ -441,11 +448,13 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
   if (note.sn_header.sn_type == SCTP_SHUTDOWN_EVENT) pool_.shutdown(link);
   if (note.sn_header.sn_type != SCTP_ASSOC_CHANGE) return;
   const sctp_assoc_change& change = note.sn_assoc_change;
-  AssocChange what = assoc_change({SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP,
-                                   SCTP_CANT_STR_ASSOC}, change.sac_state);
+  AssocChange what = assoc_change(
+      {SCTP_COMM_UP, SCTP_RESTART, SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP, SCTP_CANT_STR_ASSOC},
+      change.sac_state);
   if (is_up(what)) {
     pool_.up(link, change.sac_inbound_streams, change.sac_outbound_streams,
-             what == AssocChange::restart ? "restarted by peer" : "up", " via " + primary_path_text(*link.p));
+             what == AssocChange::restart ? "restarted by peer" : "up",
+             " via " + primary_path_text(*link.p));
   } else if (const char* why = down_reason(what)) {
     link_down(link, why);
   }
@@ -580,14 +589,17 @@ void UsrsctpTransport::note_window_limit(Link& link) {
   if (usrsctp_getsockopt(link.sock, IPPROTO_SCTP, SCTP_STATUS, &status, &len) != 0) return;
   WindowInfo w = read_window(link.sock, {});
   auto limit = static_cast<std::uint64_t>(options_.socket_buffer);
-  if (w.send_buffered * 10 < limit * 9 || std::uint64_t{status.sstat_primary.spinfo_cwnd} * 10 < limit * 9) return;
+  if (w.send_buffered * 10 < limit * 9 ||
+      std::uint64_t{status.sstat_primary.spinfo_cwnd} * 10 < limit * 9)
+    return;
   link.window_log.note(now);
   std::uint32_t srtt = std::max<std::uint32_t>(status.sstat_primary.spinfo_srtt, 1);
-  LOG_WARN("peer %s: association %llu: the window is the limit: %.1f MiB in flight fill [transport] "
-           "max_window at %u ms round trip (at most %.0f Mbit/s); a larger max_window would carry more",
-           peers_[link.peer].name.c_str(), static_cast<unsigned long long>(link.assoc),
-           static_cast<double>(w.send_buffered) / (1 << 20), srtt,
-           static_cast<double>(limit) * 8 / (srtt * 1000.0));
+  LOG_WARN(
+      "peer %s: association %llu: the window is the limit: %.1f MiB in flight fill [transport] "
+      "max_window at %u ms round trip (at most %.0f Mbit/s); a larger max_window would carry more",
+      peers_[link.peer].name.c_str(), static_cast<unsigned long long>(link.assoc),
+      static_cast<double>(w.send_buffered) / (1 << 20), srtt,
+      static_cast<double>(limit) * 8 / (srtt * 1000.0));
 }
 
 TransportStats UsrsctpTransport::stats() const {

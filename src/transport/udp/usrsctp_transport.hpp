@@ -3,13 +3,15 @@
 // driven entirely from the event loop (usrsctp_init_nothreads: no threads, no locks of ours).
 //
 //   UDP datagram in -> DatagramSocket::receive -> Link of the sender -> usrsctp_conninput
-//   usrsctp wants to send -> conn_output(Link*) -> DatagramSocket::queue -> flush before the loop blocks
-//   usrsctp socket readable/writable -> upcall marks the Link -> service() reads messages and
+//   usrsctp wants to send -> conn_output(Link*) -> DatagramSocket::queue -> flush before the loop
+//   blocks usrsctp socket readable/writable -> upcall marks the Link -> service() reads messages
+//   and
 //     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
 //   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
 //   every probe_interval -> a probe on every path of every multi-path peer (doc/PROTOCOL.md)
 //   every 2 s, and at once after the kernel refused a datagram as too big -> each peer's path MTU
-//     from the kernel (route MTU, PMTU cache), applied to its associations (transport_usrsctp_pmtu.cpp)
+//     from the kernel (route MTU, PMTU cache), applied to its associations
+//     (transport_usrsctp_pmtu.cpp)
 //
 // Association pool (assoc_pool.hpp): a peer has `pool` Links (slots), the records of the
 // transport's AssocPool with what is usrsctp's own (usrsctp_state.hpp); slot i is a one-to-one
@@ -22,16 +24,17 @@
 // destination port (bytes 2-3 of the SCTP common header). Datagrams for a slot we do not have
 // (the peer's pool is larger) are dropped and logged once; our slots the peer lacks keep retrying
 // with backoff and are logged once (by the pool). Each slot is an AssocSlot state machine
-// (connecting, ready, draining, closed), shown by `sctptund show`. Links live as long as the transport, because
-// usrsctp may still call conn_output for a socket after it was closed.
+// (connecting, ready, draining, closed), shown by `sctptund show`. Links live as long as the
+// transport, because usrsctp may still call conn_output for a socket after it was closed.
 //
 // Multi-path: usrsctp in AF_CONN mode announces no addresses, so each association is single-path
 // inside and the path choice is ours. The slots of a peer share its paths: a Peer has one Path
 // per (local socket, peer address) pair of the same family, in config order (locals outer,
 // remotes inner). With two or more paths a PathMonitor probes them and names the primary (best
 // live path, with failback hysteresis); conn_output sends every slot's packets on it. Datagrams
-// from any of the peer's addresses on any socket are fed to the peer's associations. When the primary changes, usrsctp's retransmission timers are fired
-// early so that the data lost on the dead path is resent at once on the new one.
+// from any of the peer's addresses on any socket are fed to the peer's associations. When the
+// primary changes, usrsctp's retransmission timers are fired early so that the data lost on the
+// dead path is resent at once on the new one.
 
 #include <cstdint>
 #include <memory>
@@ -43,9 +46,9 @@
 #include "src/transport/assoc_pool.hpp"
 #include "src/transport/path_auth.hpp"
 #include "src/transport/path_monitor.hpp"
+#include "src/transport/transport.hpp"
 #include "src/transport/udp/path_learner.hpp"
 #include "src/transport/udp/pmtu.hpp"
-#include "src/transport/transport.hpp"
 #include "src/transport/udp/udp_socket.hpp"
 
 struct socket;  // usrsctp's socket, declared at global scope by <usrsctp.h>
@@ -94,8 +97,10 @@ class UsrsctpTransport final : public Transport {
   void on_sctp_packet(std::size_t socket_index, const base::Endpoint& from,
                       std::span<const std::uint8_t> bytes);
   // FEC below SCTP: transport_usrsctp_fec.cpp.
-  void on_fec(std::size_t socket_index, const base::Endpoint& from, std::span<const std::uint8_t> bytes);
-  // Sends packet framed (numbered, into the path's parity) when the path frames; false: send it plain.
+  void on_fec(std::size_t socket_index, const base::Endpoint& from,
+              std::span<const std::uint8_t> bytes);
+  // Sends packet framed (numbered, into the path's parity) when the path frames; false: send it
+  // plain.
   bool send_framed(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet);
   PathFec* path_fec(Peer& peer, std::size_t path);  // made on first use; null without FEC
   void on_fec_tick();
@@ -176,19 +181,19 @@ class UsrsctpTransport final : public Transport {
   std::vector<std::unique_ptr<Peer>> peer_state_;  // index = PeerId
   AssocPool pool_;                                 // every slot of every peer
   std::vector<std::unique_ptr<Link>> links_;       // the pool's records, owned
-  std::vector<Link*> dirty_;                  // links whose socket has events to service
+  std::vector<Link*> dirty_;                       // links whose socket has events to service
   TransportStats stats_;
   bool writable_owed_ = false;
   double last_tick_ = 0;
   double tick_remainder_ms_ = 0;
   base::Timer tick_;
   base::Timer probe_tick_;
-  base::Timer pmtu_tick_;      // path MTU: the periodic check
-  base::Timer pmtu_recheck_;   // path MTU: soon after a datagram was refused as too big
-  double pmtu_checked_at_ = -1;  // mono_now() of the last check (-1: none yet)
-  std::uint64_t too_big_seen_ = 0;  // the sockets' too_big counts at the last check
-  base::Timer fec_tick_;   // FEC: redundancy decisions and reports, every 100 ms
-  base::Timer fec_timer_;  // FEC: the next hold deadline or block to close
+  base::Timer pmtu_tick_;                 // path MTU: the periodic check
+  base::Timer pmtu_recheck_;              // path MTU: soon after a datagram was refused as too big
+  double pmtu_checked_at_ = -1;           // mono_now() of the last check (-1: none yet)
+  std::uint64_t too_big_seen_ = 0;        // the sockets' too_big counts at the last check
+  base::Timer fec_tick_;                  // FEC: redundancy decisions and reports, every 100 ms
+  base::Timer fec_timer_;                 // FEC: the next hold deadline or block to close
   std::vector<std::uint8_t> parity_out_;  // parity datagrams made while framing one packet
   std::vector<std::size_t> parity_len_;
   base::BeforeBlock before_block_;
