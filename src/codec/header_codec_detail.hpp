@@ -3,6 +3,8 @@
 // shape of a packet, the bounded writer and reader of compressed headers, and the functions of
 // one file the other calls. Not for callers of the codec (they include header_codec.hpp).
 
+#include <netinet/in.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -94,6 +96,19 @@ void shape(std::uint8_t* hdr, const Parsed& p);
 // The TCP/UDP checksum field value that mode gives the packet hdr (IP + L4 header) + payload.
 std::uint16_t l4_checksum(const std::uint8_t* hdr, const Parsed& p,
                           std::span<const std::uint8_t> payload, std::uint8_t mode);
+// First bytes of the FULL and DIFF forms (+ mode) and the UDP form's flag bits.
+inline constexpr std::uint8_t kFormFull = 0x01, kFormDiff = 0x04;
+inline constexpr std::uint8_t kUdpC = 0x20, kUdpF = 0x10, kUdpI = 0x08;
+// Offset of the checksum in the TCP or UDP header.
+inline std::size_t l4_csum_offset(std::uint8_t proto) {
+  return proto == IPPROTO_TCP ? 16 : 6;
+}
+// Sets the lengths and checksums of a rebuilt header; false when the packet would be too long.
+bool finish_header(std::uint8_t* hdr, const Parsed& p, std::uint8_t mode,
+                   std::span<const std::uint8_t> payload);
+// Reads the rest of the UDP compressed form into hdr, p and mode (lengths and checksums left).
+Error decode_udp(std::uint8_t first, const Context& c, Reader& r, std::uint8_t* hdr, Parsed& p,
+                 std::uint8_t& mode);
 // Makes c describe the packet whose header is hdr (fresh: a new context, else the next packet).
 void store(Context& c, const std::uint8_t* hdr, const Parsed& p, std::uint8_t mode, bool fresh);
 // The IPF bits (IP fields, TCP reserved bits, checksum mode) in which hdr differs from c.
