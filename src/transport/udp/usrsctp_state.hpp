@@ -1,7 +1,8 @@
 #pragma once
 // The state behind UsrsctpTransport, shared by its files: usrsctp_transport.cpp (associations,
-// messages), usrsctp_paths.cpp (paths, probes, address learning), usrsctp_pmtu.cpp,
-// usrsctp_fec.cpp, usrsctp_window.cpp and usrsctp_socket.cpp. Internal: included by those only.
+// messages), usrsctp_receive.cpp (datagrams, SCTP packets, messages and notifications in),
+// usrsctp_paths.cpp (paths, probes, address learning), usrsctp_pmtu.cpp, usrsctp_fec.cpp,
+// usrsctp_window.cpp and usrsctp_socket.cpp. Internal: included by those only.
 
 #include <usrsctp.h>
 
