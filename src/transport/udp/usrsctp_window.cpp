@@ -86,7 +86,6 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
                  status.sstat_primary.spinfo_cwnd};
   link.inflight.sample(now, link.acked, srtt, window_limited(send, link.max_cwnd));
   std::uint64_t cap = options_.window_cap ? link.inflight.cap() : 0;
-  if (cap > 0 && cap < 16 * 1500) cap = 16 * 1500;
   // Only changes of an eighth or more: each one is a setsockopt.
   std::uint64_t diff = cap > link.max_cwnd ? cap - link.max_cwnd : link.max_cwnd - cap;
   if (diff * 8 < link.max_cwnd || (cap == link.max_cwnd)) return;
