@@ -78,7 +78,7 @@ class InflightCap {
   // acked: bytes the association had acknowledged in all (cumulative); srtt: its smoothed RTT,
   // seconds (0: not known yet); limited: data is waiting for the window (else the senders, not
   // the path, set the delivery rate, and the interval says nothing about a full pipe).
-  void sample(double now, std::uint64_t acked, double srtt, bool limited = true);
+  void sample(double now, std::uint64_t acked, double srtt, bool limited);
   // The cap in bytes; 0 while nothing is known (no cap).
   std::uint64_t cap() const { return cap_; }
   double bandwidth() const { return bandwidth_; }  // bytes per second
