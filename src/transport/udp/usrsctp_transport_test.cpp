@@ -142,6 +142,23 @@ std::map<std::uint16_t, std::vector<std::vector<std::uint8_t>>> send_many(TwoSit
   return sent;
 }
 
+// Sends `count` messages of `size` bytes from `from` on `stream` of `assoc`, one per loop
+// iteration while the window takes them, and runs the loop until `to` has received `count`
+// messages in all, at most 10 s. True if it has.
+bool send_until_delivered(TwoSites& s, Site& from, Site& to, AssocId assoc, std::uint16_t stream,
+                          std::size_t count, std::size_t size) {
+  std::size_t sent = 0;
+  return s.run_until(
+      [&] {
+        if (sent < count &&
+            from.transport->send(assoc, stream, message(static_cast<std::uint32_t>(sent), size)) ==
+                SendResult::ok)
+          ++sent;
+        return sent == count && to.events.received == count;
+      },
+      10.0);
+}
+
 }  // namespace
 
 TEST_CASE("usrsctp over the fake network: the pool comes up on both sides") {
@@ -223,16 +240,7 @@ TEST_CASE("usrsctp over the fake network: when one of two paths is cut, traffic 
   s.network.cut(ep("192.0.2.1"), ep("198.51.100.2"));
   AssocId assoc = *s.a.events.up.begin();
   // Messages sent across the cut all arrive, on the same association.
-  std::size_t sent = 0;
-  REQUIRE(s.run_until(
-      [&] {
-        if (sent < 200 &&
-            s.a.transport->send(assoc, 1, message(static_cast<std::uint32_t>(sent), 500)) ==
-                SendResult::ok)
-          ++sent;
-        return sent == 200 && s.b.events.received == 200;
-      },
-      10.0));
+  REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 200, 500));
   CHECK(primary().starts_with("198.51.100.1:9899 -> "));
   CHECK(s.a.transport->associations().front().path_changes >= 1);
   CHECK(s.a.events.downs.empty());
@@ -258,16 +266,7 @@ TEST_CASE(
 
   s.network.nat(ep("100.64.0.2"), ep("192.0.2.11", 40001));  // a new external address and port
   AssocId assoc = *s.b.events.up.begin();
-  std::size_t sent = 0;
-  REQUIRE(s.run_until(
-      [&] {
-        if (sent < 100 &&
-            s.b.transport->send(assoc, 2, message(static_cast<std::uint32_t>(sent), 300)) ==
-                SendResult::ok)
-          ++sent;
-        return sent == 100 && s.a.events.received == 100;
-      },
-      10.0));
+  REQUIRE(send_until_delivered(s, s.b, s.a, assoc, 2, 100, 300));
   CHECK(b_paths().front().remote == "192.0.2.11:40001");
   CHECK(s.b.transport->stats().path_moves == 1);
   CHECK(s.a.events.downs.empty());
