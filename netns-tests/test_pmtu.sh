@@ -27,7 +27,10 @@
 #     and a transfer after that is byte-exact. An association keeps cutting messages for the
 #     lowest MTU it has had, so bulk TCP alone may never send one (only SCTP packets bundling
 #     several chunks grow past it): bursts of UDP datagrams from client to server, of a sweep of
-#     sizes (600..760 bytes), are bundled two to a packet, some of which exceed 1400.
+#     sizes (600..760 bytes), are bundled two to a packet, some of which exceed 1400. Chunks are
+#     bundled only when they wait for the window: each burst (512 datagrams, ~360 KB) is more
+#     than a new association's first window (100 packets) or the cap's floor (256 KB) let out
+#     at once.
 #
 # BLACKHOLE=1: the same topology, but rt drops its ICMP errors (a black hole). Shows the known
 # limit (no PLPMTUD): gw1 -> gw2 bulk traffic stalls (the transfer does not finish in 20 s) while
@@ -241,7 +244,7 @@ grep -qE "peer site-b: path MTU 1500 \(\[transport\] path_mtu\), SCTP packets no
 all_eq 1 path_mtu 1500
 log "gw1's kernel forgot the PMTU: gw1 is back at path_mtu 1500; bursts of 600..760-byte UDP datagrams client -> server"
 for ((size = 600; size <= 760; size += 8)); do
-  in_ns client "$TOOLS_DIR/spray" --to 10.2.0.2 --port 9 --count 64 --timeout 5 \
+  in_ns client "$TOOLS_DIR/spray" --to 10.2.0.2 --port 9 --count 512 --timeout 5 \
     --payload "$(printf '%0*d' $((2 * size)) 0)" >>"$TMPD/bursts.log" || fail "spray failed: $(tail -1 "$TMPD/bursts.log")"
   grep -qE "peer site-b: path MTU $BIG .* SCTP packets now <= $FIT bytes" <(sed -n '/path MTU 1500 (\[transport\] path_mtu)/,$p' "$TMPD/gw1.log") && break
 done

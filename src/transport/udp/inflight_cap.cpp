@@ -13,6 +13,11 @@ bool window_limited(const SendState& send, std::uint64_t cap) {
   return 2 * flight_max >= window;
 }
 
+void InflightCap::push_rate(double now, double rate) {
+  while (!rates_.empty() && rates_.back().value <= rate) rates_.pop_back();
+  rates_.push_back({now, rate});
+}
+
 void InflightCap::sample(double now, std::uint64_t acked, double srtt, bool limited) {
   if (!started_) {
     started_ = true;
@@ -46,9 +51,7 @@ void InflightCap::sample(double now, std::uint64_t acked, double srtt, bool limi
                           : std::max(options_.startup_interval, rtt_min_);
   bool ended = false;
   if (length >= shortest && acked >= interval_acked_) {
-    double rate = static_cast<double>(acked - interval_acked_) / length;
-    while (!rates_.empty() && rates_.back().value <= rate) rates_.pop_back();
-    rates_.push_back({now, rate});
+    push_rate(now, static_cast<double>(acked - interval_acked_) / length);
     interval_start_ = now;
     interval_acked_ = acked;
     ended = true;
@@ -57,6 +60,20 @@ void InflightCap::sample(double now, std::uint64_t acked, double srtt, bool limi
     interval_acked_ = acked;
     interval_limited_ = false;
     full_ = false, full_bandwidth_ = 0, flat_intervals_ = 0;
+    recent_.clear();
+  }
+  // Until the pipe is full, also the rate of the last `shortest` seconds at every sample (a
+  // sliding window): with intervals alone the cap was up to an interval behind a slow start,
+  // and held it below a doubling per RTT (an interval in which the rate doubles averages 0.72 of
+  // its end).
+  if (full_) {
+    recent_.clear();
+  } else {
+    recent_.push_back({now, static_cast<double>(acked)});
+    while (recent_.size() > 2 && recent_[1].at <= now - shortest) recent_.pop_front();
+    const Point& from = recent_.front();
+    double bytes = static_cast<double>(acked) - from.value;
+    if (now - from.at >= shortest && bytes >= 0) push_rate(now, bytes / (now - from.at));
   }
   while (!rates_.empty() && rates_.front().at < now - options_.bandwidth_window &&
          rates_.size() > 1)

@@ -19,9 +19,10 @@
 //   time      = gain * rtt_min                                  until the pipe is full
 //               max(steady_gain * rtt_min, min(rtt_min + steady_headroom, gain * rtt_min))
 //                                                               once it is
-// Until the pipe is full the gain is 2 and the delivery rate is measured per RTT, so that the
-// cap can double per RTT as SCTP's slow start does (measured over two RTTs, the cap held slow
-// start to a doubling per two RTTs). The pipe is full after three intervals in a row in which
+// Until the pipe is full the gain is 2 and the delivery rate is measured over the last RTT at
+// every sample, so that the cap can double per RTT as SCTP's slow start does (measured over two
+// RTTs, the cap held slow start to a doubling per two RTTs; over intervals of one RTT, to less
+// than a doubling per RTT). The pipe is full after three intervals in a row in which
 // the window held data back (`limited`, window_limited) and the bandwidth grew by less than a
 // quarter (BBR's full-pipe test); then the rate is measured over at least two RTTs (bursts of
 // acknowledgements even out) and our own queue on the path may be a quarter of rtt_min, or 20
@@ -93,7 +94,10 @@ class InflightCap {
   bool started_ = false;
   double interval_start_ = 0;
   std::uint64_t interval_acked_ = 0;
+  void push_rate(double now, double rate);
+
   std::deque<Point> rates_, rtts_;  // monotonic deques: max of rates, min of rtts
+  std::deque<Point> recent_;        // until the pipe is full: (time, bytes acked) of the last RTT
   double bandwidth_ = 0, rtt_min_ = 0;
   double high_since_ = -1;         // since when the RTT has been beyond what the cap explains
   bool interval_limited_ = false;  // data waited for the window during this interval

@@ -130,12 +130,10 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
     usrsctp_sysctl_set_sctp_sendspace(window);
     usrsctp_sysctl_set_sctp_recvspace(window);
     usrsctp_sysctl_set_sctp_max_chunks_on_queue(std::max<std::uint32_t>(512, window / 512));
-    // The first window of an association, in packets (RFC 6928; usrsctp's default is 3). It is
-    // also the window usrsctp starts again from whenever the congestion control is set anew
-    // (SCTP_PLUGGABLE_CC: restart_window). 100 packets gave one stream at 100 ms a faster first
-    // second (50 Mbit/s instead of 38), but a restart to 100 packets broke relearning a lowered
-    // path MTU (netns-tests/test_pmtu.sh failed in 7 of 10 runs, with 10 packets in none of 9).
-    usrsctp_sysctl_set_sctp_initial_cwnd(10);
+    // The first window of an association or a new path, in packets (usrsctp's default is 3):
+    // kFirstWindow. usrsctp also starts again from this value whenever the congestion control
+    // is set anew, so restart_window lowers it to kRestartWindow around that (usrsctp_window.cpp).
+    usrsctp_sysctl_set_sctp_initial_cwnd(kFirstWindow);
     // Max burst (4 packets) as usrsctp applies it by default cuts the window itself to flight + 4
     // packets whenever less is in flight, so every pause of the senders behind the TUN (a
     // slow-starting inner TCP waiting for its ACKs) shrank the window back to what they had

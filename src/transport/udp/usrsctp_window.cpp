@@ -55,14 +55,19 @@ constexpr double kRecoveryQuiet = 1.0;  // s without retransmissions: a recovery
 
 // Starts the association's congestion control afresh: setting its module again gives usrsctp's
 // initial window and a slow-start threshold of the peer's window (used after random losses,
-// transport_usrsctp_fec.cpp).
+// usrsctp_fec.cpp).
 void UsrsctpTransport::restart_window(Link& link) {
   constexpr int kPluggableCc = 0x00001202;  // SCTP_PLUGGABLE_CC (not in usrsctp.h)
   if (!link.sock || !link.machine.ready()) return;
   sctp_assoc_value cc{};
   cc.assoc_id = SCTP_FUTURE_ASSOC;
   cc.assoc_value = options_.congestion_control;
-  if (usrsctp_setsockopt(link.sock, IPPROTO_SCTP, kPluggableCc, &cc, sizeof cc) != 0) {
+  // Setting the module gives every path of the association usrsctp's initial window, which is
+  // one value for the whole stack: kRestartWindow for this call only (usrsctp runs on our thread).
+  usrsctp_sysctl_set_sctp_initial_cwnd(kRestartWindow);
+  int rc = usrsctp_setsockopt(link.sock, IPPROTO_SCTP, kPluggableCc, &cc, sizeof cc);
+  usrsctp_sysctl_set_sctp_initial_cwnd(kFirstWindow);
+  if (rc != 0) {
     LOG_WARN("peer %s: association %llu: restarting congestion control failed: %s",
              peers_[link.peer].name.c_str(), static_cast<unsigned long long>(link.assoc),
              std::strerror(errno));
