@@ -53,6 +53,8 @@
 #include <thread>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "tool_cli.hpp"
 
 namespace {
@@ -134,39 +136,17 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::uint16_t be16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
-// Internet checksum (RFC 1071) accumulation over n bytes; fold() gives the final 16 bits.
-std::uint32_t sum16(const std::uint8_t* p, std::size_t n, std::uint32_t acc = 0) {
-  for (; n >= 2; p += 2, n -= 2) acc += be16(p);
-  if (n) acc += std::uint32_t{p[0]} << 8;
-  return acc;
-}
-std::uint16_t fold(std::uint32_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return static_cast<std::uint16_t>(~acc);
-}
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, static_cast<std::uint16_t>(v >> 16));
-  put16(p + 2, static_cast<std::uint16_t>(v));
-}
+using base::load_be16;
+using base::load_be32;
+using base::store_be16;
+using base::store_be32;
 
 // The checksum over the UDP pseudo-header and the ulen bytes of UDP header and payload at
 // ip + ihl, as they stand (0 when the stored checksum is right).
 std::uint16_t udp_sum(const std::uint8_t* ip, std::size_t ihl, std::size_t ulen) {
-  std::uint32_t acc = sum16(ip + 12, 8);         // pseudo-header: addresses,
-  acc += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
-  return fold(sum16(ip + ihl, ulen, acc));
+  std::uint32_t pseudo = base::checksum::add({ip + 12, 8});  // addresses,
+  pseudo += 17 + static_cast<std::uint32_t>(ulen);           // protocol, UDP length
+  return base::checksum::internet({ip + ihl, ulen}, pseudo);
 }
 
 // ---- classic pcap ----------------------------------------------------------------------------
@@ -199,7 +179,7 @@ std::vector<Record> read_pcap(const std::string& path) {
     }() + ")");
   auto u32 = [&](std::size_t off) {
     const std::uint8_t* p = file.data() + off;
-    return swapped ? be32(p)
+    return swapped ? load_be32(p)
                    : std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
                          std::uint32_t{p[3]} << 24;
   };
@@ -233,7 +213,7 @@ unsigned long count_data_chunks(const std::uint8_t* p, std::size_t n) {
   unsigned long chunks = 0;
   for (std::size_t off = 12; off + 4 <= n;) {
     std::uint8_t type = p[off];
-    std::size_t len = be16(p + off + 2);
+    std::size_t len = load_be16(p + off + 2);
     if (len < 4 || len > n - off) break;
     if (type == 0 || type == 64) ++chunks;
     off += (len + 3) & ~std::size_t{3};
@@ -259,9 +239,9 @@ int run(const Args& a) {
       ++other;
       continue;
     }
-    std::uint16_t ethertype = be16(p + 12);
+    std::uint16_t ethertype = load_be16(p + 12);
     while ((ethertype == 0x8100 || ethertype == 0x88a8) && n >= l2 + 4) {
-      ethertype = be16(p + l2 + 2);
+      ethertype = load_be16(p + l2 + 2);
       l2 += 4;
     }
     if (ethertype != 0x0800 || n < l2 + 20 || (p[l2] >> 4) != 4) {
@@ -270,14 +250,14 @@ int run(const Args& a) {
     }
     ++ipv4_count;
     std::uint8_t* ip = p + l2;
-    std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4, total = be16(ip + 2);
-    std::uint32_t src = be32(ip + 12), dst = be32(ip + 16);
-    bool frag = (be16(ip + 6) & 0x3fff) != 0;
+    std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4, total = load_be16(ip + 2);
+    std::uint32_t src = load_be32(ip + 12), dst = load_be32(ip + 16);
+    bool frag = (load_be16(ip + 6) & 0x3fff) != 0;
     bool udp = ip[9] == 17 && !frag && total >= ihl + 8;
     std::size_t sport = 0, dport = 0;
     if (udp && n - l2 >= ihl + 8) {
-      sport = be16(ip + ihl);
-      dport = be16(ip + ihl + 2);
+      sport = load_be16(ip + ihl);
+      dport = load_be16(ip + ihl + 2);
     }
     if ((a.src && src != *a.src) || (a.dst && dst != *a.dst) ||
         (a.udp_port && !(udp && (sport == a.udp_port || dport == a.udp_port)))) {
@@ -289,34 +269,34 @@ int run(const Args& a) {
       ++truncated;  // cut by the snap length (or nonsense): cannot be replayed byte-exact
       continue;
     }
-    if (fold(sum16(ip, ihl)) != 0) ++bad_ip;
+    if (base::checksum::internet({ip, ihl}) != 0) ++bad_ip;
     if (udp) {
-      if (be16(ip + ihl + 6) != 0 && udp_sum(ip, ihl, total - ihl) != 0) ++bad_udp;
+      if (load_be16(ip + ihl + 6) != 0 && udp_sum(ip, ihl, total - ihl) != 0) ++bad_udp;
       data_chunks += count_data_chunks(ip + ihl + 8, total - ihl - 8);
     }
     if (a.rewrite_src) {
       const Endpoint& e = *a.rewrite_src;
       bool first_udp_fragment =
-          frag && ip[9] == 17 && (be16(ip + 6) & 0x1fff) == 0 && total >= ihl + 8;
-      if (first_udp_fragment && be16(ip + ihl + 6) != 0) {
+          frag && ip[9] == 17 && (load_be16(ip + 6) & 0x1fff) == 0 && total >= ihl + 8;
+      if (first_udp_fragment && load_be16(ip + ihl + 6) != 0) {
         // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for the address's two words and the port.
-        std::uint32_t acc = static_cast<std::uint16_t>(~be16(ip + ihl + 6));
+        std::uint32_t acc = static_cast<std::uint16_t>(~load_be16(ip + ihl + 6));
         for (std::size_t off : {std::size_t{12}, std::size_t{14}})
-          acc += static_cast<std::uint16_t>(~be16(ip + off));
-        acc += static_cast<std::uint16_t>(~be16(ip + ihl));
+          acc += static_cast<std::uint16_t>(~load_be16(ip + off));
+        acc += static_cast<std::uint16_t>(~load_be16(ip + ihl));
         acc += (e.addr >> 16) + (e.addr & 0xffff) + e.port;
-        std::uint16_t c = fold(acc);
-        put16(ip + ihl + 6, c ? c : 0xffff);
+        std::uint16_t c = base::checksum::internet({}, acc);  // folded, complemented
+        store_be16(ip + ihl + 6, c ? c : 0xffff);
       }
-      put32(ip + 12, e.addr);
-      if (udp || first_udp_fragment) put16(ip + ihl, e.port);
-      if (udp && be16(ip + ihl + 6) != 0) {
-        put16(ip + ihl + 6, 0);
+      store_be32(ip + 12, e.addr);
+      if (udp || first_udp_fragment) store_be16(ip + ihl, e.port);
+      if (udp && load_be16(ip + ihl + 6) != 0) {
+        store_be16(ip + ihl + 6, 0);
         std::uint16_t c = udp_sum(ip, ihl, total - ihl);
-        put16(ip + ihl + 6, c ? c : 0xffff);  // a computed 0 is sent as 0xffff (RFC 768)
+        store_be16(ip + ihl + 6, c ? c : 0xffff);  // a computed 0 is sent as 0xffff (RFC 768)
       }
-      put16(ip + 10, 0);
-      put16(ip + 10, fold(sum16(ip, ihl)));
+      store_be16(ip + 10, 0);
+      store_be16(ip + 10, base::checksum::internet({ip, ihl}));
       ++rewritten;
     }
     todo.push_back({ip, total, dst});

@@ -37,6 +37,8 @@
 #include <string>
 #include <thread>
 
+#include "src/base/bytes.hpp"
+#include "src/base/checksum.hpp"
 #include "tool_cli.hpp"
 
 namespace {
@@ -106,26 +108,8 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// The Internet checksum (RFC 1071) of the 16-bit big-endian words of p, added to sum.
-std::uint32_t add_words(std::uint32_t sum, const std::uint8_t* p, std::size_t n) {
-  for (std::size_t i = 0; i + 1 < n; i += 2)
-    sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
-  if (n & 1) sum += static_cast<std::uint32_t>(p[n - 1] << 8);
-  return sum;
-}
-std::uint16_t fold(std::uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(~sum & 0xffff);
-}
-
-void put16(std::uint8_t* p, unsigned v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, v >> 16);
-  put16(p + 2, v & 0xffff);
-}
+using base::store_be16;
+using base::store_be32;
 
 std::uint64_t mix(std::uint64_t x) {  // splitmix64 finaliser: the initial sequence numbers
   x += 0x9E3779B97F4A7C15ULL;
@@ -142,31 +126,31 @@ void make_syn(const Args& a, unsigned long long i, std::uint8_t* pkt) {
   std::memset(pkt, 0, kPacketLen);
   std::uint8_t* ip = pkt;
   ip[0] = 0x45;  // version 4, header length 5 words
-  put16(ip + 2, kPacketLen);
-  put16(ip + 4, static_cast<unsigned>(i & 0xffff));
-  put16(ip + 6, 0x4000);  // DF
+  store_be16(ip + 2, kPacketLen);
+  store_be16(ip + 4, static_cast<unsigned>(i & 0xffff));
+  store_be16(ip + 6, 0x4000);  // DF
   ip[8] = 64;
   ip[9] = IPPROTO_TCP;
   std::memcpy(ip + 12, &a.from, 4);  // in_addr is in network byte order already
   std::memcpy(ip + 16, &a.to, 4);
-  put16(ip + 10, fold(add_words(0, ip, kIpLen)));
+  store_be16(ip + 10, base::checksum::internet({ip, kIpLen}));
 
   std::uint8_t* tcp = pkt + kIpLen;
-  put16(tcp, sport);
-  put16(tcp + 2, dport);
-  put32(tcp + 4, static_cast<std::uint32_t>(mix(a.seed ^ (i << 1))));
+  store_be16(tcp, sport);
+  store_be16(tcp + 2, dport);
+  store_be32(tcp + 4, static_cast<std::uint32_t>(mix(a.seed ^ (i << 1))));
   tcp[12] = (kTcpLen / 4) << 4;  // data offset
   tcp[13] = 0x02;                // SYN
-  put16(tcp + 14, 64240);        // window
+  store_be16(tcp + 14, 64240);   // window
   tcp[20] = 2;                   // MSS option: kind 2, length 4, 1460
   tcp[21] = 4;
-  put16(tcp + 22, 1460);
+  store_be16(tcp + 22, 1460);
   std::uint8_t pseudo[12];
   std::memcpy(pseudo, ip + 12, 8);
   pseudo[8] = 0;
   pseudo[9] = IPPROTO_TCP;
-  put16(pseudo + 10, kTcpLen);
-  put16(tcp + 16, fold(add_words(add_words(0, pseudo, sizeof pseudo), tcp, kTcpLen)));
+  store_be16(pseudo + 10, kTcpLen);
+  store_be16(tcp + 16, base::checksum::internet({tcp, kTcpLen}, base::checksum::add(pseudo)));
 }
 
 int run(const Args& a) {
