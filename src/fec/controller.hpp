@@ -3,16 +3,17 @@
 //
 // A path starts without FEC: its datagrams are plain SCTP packets and cost nothing extra. The
 // sender counts the DATA chunks SCTP sends again (retransmissions: the sender's own sign of
-// loss); a burst of them switches framing on. From then on every data datagram is numbered
-// (fec_wire.hpp), the receiver reports what it found missing, and the redundancy follows that
-// loss: the fewest parity datagrams per block that keep the residual loss (what parity could not
-// rebuild, which SCTP then sees) below a target, within the overhead budget. Blocks closed early
-// (by age, at lower rates) are small and need more parity per datagram for the same residual
-// loss: the parity count is chosen per block size (parity_table), within max_overhead of the
-// block's datagrams but at least 2 (small blocks are few bytes; a loss in a sparse stream, such
-// as the acknowledgements flowing back, would otherwise wait for SCTP's retransmission timeout).
-// Framing stays on for the life of the path (the SCTP packets were made smaller for it; SCTP does
-// not grow them back), with no parity while the path is clean.
+// loss); the first one switches framing on (each loss SCTP sees before parity is on halves its
+// window: at 0.1 % loss, waiting for a third cost the first 3 s of a transfer). From then on every
+// data datagram is numbered (fec_wire.hpp), the receiver reports what it found missing, and the
+// redundancy follows that loss: the fewest parity datagrams per block that keep the residual loss
+// (what parity could not rebuild, which SCTP then sees) below a target, within the overhead budget.
+// Blocks closed early (by age, at lower rates) are small and need more parity per datagram for the
+// same residual loss: the parity count is chosen per block size (parity_table), within max_overhead
+// of the block's datagrams but at least 2 (small blocks are few bytes; a loss in a sparse stream,
+// such as the acknowledgements flowing back, would otherwise wait for SCTP's retransmission
+// timeout). Framing stays on for the life of the path (the SCTP packets were made smaller for it;
+// SCTP does not grow them back), with no parity while the path is clean.
 //
 // Residual loss of a block of k data and m parity datagrams, each lost independently with
 // probability p: the data lost in blocks with more than m losses, per data datagram,
@@ -30,7 +31,7 @@ struct ControllerOptions {
   std::size_t block = 32;      // data datagrams per block (the sender's max_data)
   double target = 1e-6;        // residual loss per data datagram aimed at
   double margin = 1.5;         // the loss estimate is multiplied by this (losses come in bursts)
-  std::uint64_t start_retransmits = 3;  // retransmitted chunks within `window` that start framing
+  std::uint64_t start_retransmits = 1;  // retransmitted chunks within `window` that start framing
   double window = 2.0;                  // seconds of history behind the loss estimate
 };
 

@@ -63,10 +63,12 @@ TEST_CASE("fec controller: parity_for is the smallest m that meets the target, w
 }
 
 TEST_CASE(
-    "fec controller: framing starts on a burst of retransmissions, parity follows the reports") {
+    "fec controller: framing starts on retransmissions within the window, parity follows the "
+    "reports") {
   fec::ControllerOptions o;
   o.block = 32;
   o.max_overhead = 0.25;
+  o.start_retransmits = 3;
   fec::Controller c(o);
   CHECK_FALSE(c.framing());
   CHECK(c.redundancy() == 0);
@@ -175,4 +177,16 @@ TEST_CASE("fec restart verdict: random losses repaired restart, bursts refuse, t
   CHECK(v(40000, 2, 2, 4.0) == RestartVerdict::refuse);
   // Counters near the top of their range do not overflow the comparison.
   CHECK(v(0xF0000000u, 0x0F000000u, 0, 1.0) == RestartVerdict::refuse);
+}
+
+TEST_CASE("fec controller: by default the first retransmitted chunk starts framing and parity") {
+  fec::Controller c;
+  c.on_sctp(0, 0, 0.0);
+  c.on_sctp(5000, 0, 0.1);  // a clean path stays plain
+  CHECK_FALSE(c.framing());
+  c.on_sctp(10000, 1, 0.2);
+  REQUIRE(c.framing());
+  CHECK(c.started_at() == 0.2);
+  CHECK(c.loss() == doctest::Approx(1.0 / 10000));
+  CHECK(c.redundancy() > 0);  // parity from the estimate, before the first report
 }

@@ -4,7 +4,7 @@
 // Both ends offer it in their HELLO ([[peer]] fec, with a key); once agreed, each side decides
 // for the datagrams it sends, path by path:
 //  - Until the path loses something, nothing changes: plain SCTP packets. conn_output counts
-//    the DATA chunks SCTP sends again; a burst of them (fec::Controller) starts framing.
+//    the DATA chunks SCTP sends again; the first one (fec::Controller) starts framing.
 //  - Framing: each datagram gets an 8-byte number, and blocks of them get parity datagrams, as
 //    many as the loss the peer reports calls for (within [transport] fec_max_overhead). The
 //    room for the header and the parity overhead is kept in the peer's SCTP packets from the
