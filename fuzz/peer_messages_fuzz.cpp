@@ -23,6 +23,7 @@
 #include "src/gateway/gateway.hpp"
 #include "src/transport/loopback_transport.hpp"
 #include "tun/fake_tun.hpp"
+#include "tun/gso.hpp"
 #include "tun/vnet.hpp"
 
 namespace {
@@ -95,13 +96,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (const auto& written : tun_b.take_written()) {
     std::span<const std::uint8_t> packet(written);
+    tun::VnetHdr hdr;
     if (setup & 1) {
       check(packet.size() >= tun::kVnetHdrSize);
+      hdr = *tun::VnetHdr::load(packet);
       packet = packet.subspan(tun::kVnetHdrSize);
     }
     base::packet::PacketView view;
     check(base::packet::parse(packet, view) == base::packet::ParseError::none);
     check(view.total_len == packet.size());
+    check(tun::gso::vnet_hdr_matches(hdr, view));  // only headers a kernel would make
   }
   return 0;
 }

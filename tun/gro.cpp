@@ -74,6 +74,8 @@ Coalescer::Add Coalescer::add(std::span<const std::uint8_t> packet) {
   if (s.l4 == 0) return Add::refused;
   if (count_ == 0) {
     if (packet[s.l4 + 13] & kTcpPsh) return Add::refused;  // would end at once: nothing to gain
+    // Its payload becomes the super-packet's gso_size: at least kMinGsoSize (vnet.hpp).
+    if (s.payload < kMinGsoSize) return Add::refused;
     buf_.assign(packet);
     count_ = 1;
     v6_ = s.v6;

@@ -8,7 +8,8 @@
 // What joins: in-order TCP data segments of one flow (same addresses, ports, IP fields, ACK,
 // window and TCP options, e.g. the same timestamps), IPv4 IDs counting up by one, each with
 // valid IP and TCP checksums, ACK alone or ACK+PSH (PSH ends the super-packet), every segment
-// but the last exactly as long as the first. Anything else is written as it came. The super-
+// but the last exactly as long as the first, which carries at least kMinGsoSize payload bytes
+// (tun/vnet.hpp: the least gso_size we accept). Anything else is written as it came. The super-
 // packet stands for exactly the segments it was made of: tun::gso::Segmenter turns it back into
 // them byte for byte (the unit tests check that).
 //

@@ -181,6 +181,32 @@ TEST_CASE("gro: 64 KB at most per super-packet; a short segment or PSH ends one"
   CHECK(w.writes == 2);  // 7 ending with PSH, then one alone
 }
 
+TEST_CASE("gro: a super-packet starts only with a segment of at least 64 payload bytes") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    Seg s;
+    s.v6 = v6;
+    s.payload = 63;  // would become a gso_size of 63, which the segmenter and a peer refuse
+    auto small = bulk(s, 5);
+    tun::gro::Coalescer c;
+    Written w = through(c, small);
+    CHECK(w.packets == small);
+    CHECK(w.writes == 5);
+    CHECK(c.super_packets() == 0);
+
+    s.payload = 64;
+    auto least = bulk(s, 5);
+    Seg tail = s;
+    tail.seq += 5 * 64, tail.id += 5, tail.payload = 1;  // a short last one still joins
+    least.push_back(make(tail));
+    tun::gro::Coalescer c2;
+    w = through(c2, least);
+    CHECK(w.packets == least);
+    CHECK(w.writes == 1);
+    CHECK(c2.segments() == 6);
+  }
+}
+
 TEST_CASE("gro: what must not join is written as it came") {
   Seg s;
   std::vector<Bytes> in;

@@ -8,9 +8,10 @@
 namespace tun::gso {
 namespace {
 
-constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::uint8_t kProtoTcp = 6, kProtoUdp = 17;
 constexpr std::size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
 constexpr std::size_t kTcpChecksumOffset = 16;  // within the TCP header
+constexpr std::size_t kUdpChecksumOffset = 6;   // within the UDP header
 constexpr std::uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 
 // Where the TCP header starts and the headers end in a GSO super-packet.
@@ -42,6 +43,45 @@ bool parse_tcp(std::span<const std::uint8_t> p, bool v6, TcpLayout& out) {
 
 }  // namespace
 
+bool vnet_hdr_matches(const VnetHdr& hdr, const base::packet::PacketView& packet) {
+  // Unknown flag bits are refused rather than masked: no TUN sets them.
+  if ((hdr.flags & ~VnetHdr::kKnownFlags) != 0 || hdr.flags == VnetHdr::kKnownFlags) return false;
+  if (hdr.is_plain()) return true;
+  const std::size_t size = packet.total_len, l4 = packet.l3_header_len;
+  if (packet.bytes.size() < size) return false;  // not a view that parse() made
+  const bool csum = (hdr.flags & VnetHdr::kNeedsCsum) != 0;
+  const std::uint8_t kind = hdr.gso_kind();
+  if (kind == VnetHdr::kGsoNone) {
+    if (hdr.gso_type != VnetHdr::kGsoNone) return false;  // kGsoEcn alone
+  } else {
+    if (kind != VnetHdr::kGsoTcpV4 && kind != VnetHdr::kGsoTcpV6) return false;
+    if (packet.version != (kind == VnetHdr::kGsoTcpV4 ? 4 : 6) || packet.protocol != kProtoTcp ||
+        packet.is_fragment || !csum)
+      return false;
+    if (size < l4 + kTcpMinHeader) return false;
+    const std::size_t tcp_len = (packet.bytes[l4 + 12] >> 4) * 4u;
+    const std::size_t headers = l4 + tcp_len;
+    if (tcp_len < kTcpMinHeader || headers > size) return false;
+    if (hdr.hdr_len < headers || hdr.hdr_len > size) return false;
+    if (hdr.gso_size < kMinGsoSize) return false;
+    const std::size_t segments = (size - headers + hdr.gso_size - 1) / hdr.gso_size;
+    if (segments > kMaxGsoSegments) return false;
+  }
+  if (csum) {
+    if (packet.is_fragment || hdr.csum_start != l4) return false;
+    std::size_t field;
+    if (packet.protocol == kProtoTcp) {
+      field = kTcpChecksumOffset;
+    } else if (packet.protocol == kProtoUdp) {
+      field = kUdpChecksumOffset;
+    } else {
+      return false;
+    }
+    if (hdr.csum_offset != field || l4 + field + 2 > size) return false;
+  }
+  return true;
+}
+
 bool complete_checksum(const VnetHdr& hdr, std::span<std::uint8_t> packet) {
   if ((hdr.flags & VnetHdr::kNeedsCsum) == 0) return true;
   const std::size_t start = hdr.csum_start;
@@ -56,6 +96,10 @@ bool complete_checksum(const VnetHdr& hdr, std::span<std::uint8_t> packet) {
 
 bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet,
                         const Emit& emit) {
+  base::packet::PacketView view;  // a plain header does not need it
+  if (!hdr.is_plain() && base::packet::parse(packet, view) != base::packet::ParseError::none)
+    return false;
+  if (!vnet_hdr_matches(hdr, view)) return false;
   if (hdr.is_plain()) {
     emit(packet);
     return true;
@@ -70,16 +114,11 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
     return true;
   }
 
-  const std::uint8_t kind = hdr.gso_kind();
-  if (kind != VnetHdr::kGsoTcpV4 && kind != VnetHdr::kGsoTcpV6) return false;
-  if (hdr.gso_size == 0 || hdr.hdr_len > packet.size()) return false;
-  const bool v6 = kind == VnetHdr::kGsoTcpV6;
+  // TCP GSO, the header checked above against the same headers; parse_tcp() adds what only
+  // segmenting needs (the lengths in the IP header exactly the packet, no IPv6 extensions).
+  const bool v6 = hdr.gso_kind() == VnetHdr::kGsoTcpV6;
   TcpLayout at;
   if (!parse_tcp(packet, v6, at)) return false;
-  if ((hdr.flags & VnetHdr::kNeedsCsum) != 0 &&
-      (hdr.csum_start != at.l4 || hdr.csum_offset != kTcpChecksumOffset)) {
-    return false;
-  }
 
   const std::size_t payload = packet.size() - at.headers;
   const std::size_t mss = hdr.gso_size;

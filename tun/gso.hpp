@@ -13,9 +13,31 @@
 #include <span>
 #include <vector>
 
+#include "src/base/packet.hpp"
 #include "tun/vnet.hpp"
 
 namespace tun::gso {
+
+// True when hdr is a header that Linux hands out of a TUN (IFF_VNET_HDR, TUN_F_CSUM |
+// TUN_F_TSO4 | TUN_F_TSO6) in front of packet, a parsed IPv4 / IPv6 packet of packet.total_len
+// bytes (packet.bytes holds at least that many). Only such headers may reach a kernel or
+// Segmenter::segment(); everything else is refused:
+//  - flag bits other than kNeedsCsum and kDataValid (refused, not masked: no TUN sets them, so
+//    the header was not made by one), and kNeedsCsum together with kDataValid (a TUN sets one
+//    or the other);
+//  - kGsoEcn without a TCP GSO type; any GSO type but kGsoTcpV4 / kGsoTcpV6 (UFO, USO);
+//  - TCP GSO: an IP version other than the type's; an L4 protocol other than TCP; a fragment;
+//    no kNeedsCsum; a TCP header that is short or runs past the packet; hdr_len below the IP +
+//    TCP headers or beyond the packet (anything in between is fine: Linux sets it to the skb's
+//    linear part); gso_size below kMinGsoSize; more than kMaxGsoSegments segments, that is
+//    ceil(payload / gso_size) with the payload what follows the TCP header;
+//  - kNeedsCsum: a fragment; csum_start other than the L4 header's offset
+//    (packet.l3_header_len); csum_offset other than that of the checksum field of TCP (16) or
+//    UDP (6), and any other L4 protocol; a checksum field that ends past the packet.
+// Not looked at, as the kernel ignores them: hdr_len and gso_size without GSO, csum_start and
+// csum_offset without kNeedsCsum. For a plain header (hdr.is_plain()) only the flags count and
+// packet is not looked at (it may be a default-constructed view).
+bool vnet_hdr_matches(const VnetHdr& hdr, const base::packet::PacketView& packet);
 
 // When hdr has kNeedsCsum: completes the partial L4 checksum of packet (the bytes after the vnet
 // header) in place, as the kernel's skb_checksum_help() does: the 16-bit field at
@@ -33,7 +55,7 @@ class Segmenter {
   using Emit = std::function<void(std::span<const std::uint8_t>)>;
 
   // packet: the bytes after the vnet header hdr. Calls emit once per resulting packet, in order:
-  //  - hdr.is_plain(): packet itself, unchecked.
+  //  - hdr.is_plain(): packet itself, unchecked (only the header's flags are).
   //  - no GSO, kNeedsCsum: a copy of packet with the checksum completed (complete_checksum()).
   //  - kGsoTcpV4 / kGsoTcpV6 (kGsoEcn allowed): ceil(payload / gso_size) segments (one if the
   //    payload is empty), payload being what follows the IP and TCP headers as parsed from the
@@ -44,14 +66,11 @@ class Segmenter {
   //    the first segment only, FIN and PSH on the last only; the TCP checksum computed in full.
   //    Everything else (TTL, TOS, DF, flow label, options, urgent pointer) is copied unchanged.
   // Returns false and emits nothing when the packet cannot be handled:
-  //  - no GSO, kNeedsCsum: csum_start + csum_offset + 2 > packet.size();
-  //  - GSO: a type other than TCPv4/TCPv6 (UFO, USO, ECN alone); gso_size 0; hdr_len beyond the
-  //    packet; an IP version that does not match the type; an IPv4 header that is short,
-  //    fragmented, not followed by TCP, or whose total length is not packet.size(); an IPv6
-  //    header followed by anything but TCP (extension headers are refused) or whose payload
-  //    length is not packet.size() - 40 (so no jumbograms); a TCP header that is short or runs
-  //    past the packet; kNeedsCsum with csum_start / csum_offset other than those of the TCP
-  //    checksum field.
+  //  - every header that vnet_hdr_matches() refuses for packet, and with a header that is not
+  //    plain, a packet that base::packet::parse() refuses;
+  //  - GSO: an IPv4 header whose total length is not packet.size(); an IPv6 header followed by
+  //    an extension header or whose payload length is not packet.size() - 40 (so no
+  //    jumbograms).
   // emit must be callable and must not call segment() of this Segmenter.
   bool segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet, const Emit& emit);
 

@@ -304,8 +304,10 @@ TEST_CASE("gso: a payload that is a multiple of gso_size, and unusual sizes") {
     s.payload = 65535 - 20 - 32 - (v6 ? 20 : 0);  // the largest super-packet
     s.mss = 536;
     check_split(s);
-    s.payload = 9;  // an odd payload, a tiny MSS
-    s.mss = 1;
+    s.payload = 129;  // an odd payload, the smallest gso_size accepted
+    s.mss = 64;
+    check_split(s);
+    s.payload = 65535 - 20 - 32 - (v6 ? 20 : 0);  // 1024 segments on IPv4: the most accepted
     check_split(s);
   }
 }
@@ -494,7 +496,7 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
       Bytes fixed = cut;
       if (n >= 6) base::store_be16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
       VnetHdr h = good_hdr;
-      h.hdr_len = 0;
+      h.hdr_len = static_cast<std::uint16_t>(l4 + 32);
       const Result r = run(h, fixed);
       CHECK(r.ok == (n >= l4 + 32));
       CHECK(r.packets.size() == (r.ok ? 1u : 0u));
@@ -503,6 +505,91 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
         CHECK(refused(h, fixed));
       }
     }
+  }
+}
+
+TEST_CASE("gso: headers that a kernel would not make are refused, rule by rule") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    Spec s;
+    s.v6 = v6;
+    s.payload = 3000;
+    const std::size_t l4 = v6 ? 40 : 20;
+    const Bytes super = make_super(s);
+    const VnetHdr gso = gso_hdr(s);
+    auto accepted = [](const VnetHdr& h, const Bytes& p) {
+      const Result r = run(h, p);
+      CHECK(r.ok == !r.packets.empty());
+      return r.ok;
+    };
+    auto with = [](VnetHdr h, auto change) {
+      change(h);
+      return h;
+    };
+    REQUIRE(accepted(gso, super));
+
+    // 1: GSO only with a partial checksum.
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.flags = 0; }), super));
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.flags = VnetHdr::kDataValid; }), super));
+
+    // 2: the checksum field is that of TCP or UDP, in the L4 header. Without GSO too.
+    VnetHdr csum;
+    csum.flags = VnetHdr::kNeedsCsum;
+    csum.csum_start = static_cast<std::uint16_t>(l4);
+    csum.csum_offset = 16;
+    CHECK(accepted(csum, super));
+    CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.csum_start += 4; }), super));
+    CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.csum_offset = 6; }), super));
+    CHECK_FALSE(
+        accepted(with(csum, [](VnetHdr& h) { h.csum_start -= 2, h.csum_offset = 18; }), super));
+    auto relabel = [&](std::uint8_t protocol) {  // the same bytes as another L4 protocol
+      Bytes p = super;
+      p[v6 ? 6 : 9] = protocol;
+      if (!v6) {
+        base::store_be16(p, 10, 0);
+        base::store_be16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
+      }
+      return p;
+    };
+    const Bytes udp = relabel(17);  // its checksum field is then at offset 6
+    CHECK(accepted(with(csum, [](VnetHdr& h) { h.csum_offset = 6; }), udp));
+    CHECK_FALSE(accepted(csum, udp));
+    const Bytes other = relabel(47);  // GRE: no partial checksum of its own
+    CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.csum_offset = 6; }), other));
+    CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.csum_offset = 2; }), other));
+    if (!v6) {
+      Bytes fragment = udp;
+      base::store_be16(fragment, 6, 0x2000);  // MF
+      CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.csum_offset = 6; }), fragment));
+    }
+
+    // 3: hdr_len from the end of the TCP header to the end of the packet.
+    const auto headers = static_cast<std::uint16_t>(l4 + 32);
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.hdr_len = 0; }), super));
+    CHECK_FALSE(accepted(with(gso, [&](VnetHdr& h) { h.hdr_len = headers - 1; }), super));
+    CHECK_FALSE(accepted(with(gso, [&](VnetHdr& h) { h.hdr_len = l4 + 20; }), super));
+    CHECK(accepted(with(gso, [&](VnetHdr& h) { h.hdr_len = headers; }), super));
+    const auto size = static_cast<std::uint16_t>(super.size());
+    CHECK(accepted(with(gso, [&](VnetHdr& h) { h.hdr_len = size; }), super));
+    CHECK_FALSE(accepted(with(gso, [&](VnetHdr& h) { h.hdr_len = size + 1; }), super));
+
+    // 4: flags: kNeedsCsum or kDataValid, or none; nothing else, not both.
+    for (std::uint8_t bit = 4; bit != 0; bit = static_cast<std::uint8_t>(bit << 1)) {
+      CAPTURE(bit);
+      CHECK_FALSE(accepted(with(gso, [&](VnetHdr& h) { h.flags |= bit; }), super));
+      CHECK_FALSE(accepted(with(VnetHdr{}, [&](VnetHdr& h) { h.flags = bit; }), super));
+    }
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.flags |= VnetHdr::kDataValid; }), super));
+    CHECK(accepted(with(VnetHdr{}, [](VnetHdr& h) { h.flags = VnetHdr::kDataValid; }), super));
+
+    // 5: gso_size of at least 64; the ECN bit only with TCP GSO.
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.gso_size = 1; }), super));
+    CHECK_FALSE(accepted(with(gso, [](VnetHdr& h) { h.gso_size = 63; }), super));
+    CHECK(accepted(with(gso, [](VnetHdr& h) { h.gso_size = 64; }), super));
+    CHECK(accepted(with(gso, [](VnetHdr& h) { h.gso_type |= VnetHdr::kGsoEcn; }), super));
+    CHECK_FALSE(accepted(with(csum, [](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }), super));
+    CHECK_FALSE(
+        accepted(with(VnetHdr{}, [](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }), super));
   }
 }
 

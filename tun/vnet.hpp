@@ -29,10 +29,17 @@ namespace tun {
 
 inline constexpr std::size_t kVnetHdrSize = 10;
 
+// Bounds on a GSO super-packet that we accept (tun::gso::vnet_hdr_matches): gso_size at least
+// kMinGsoSize, so that one super-packet of at most 64 KB stands for at most kMaxGsoSegments
+// segments (ceil(65535 / 64) = 1024).
+inline constexpr std::size_t kMinGsoSize = 64;
+inline constexpr std::size_t kMaxGsoSegments = 1024;
+
 struct VnetHdr {
   // flags
   static constexpr std::uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
   static constexpr std::uint8_t kDataValid = 2;  // VIRTIO_NET_HDR_F_DATA_VALID
+  static constexpr std::uint8_t kKnownFlags = kNeedsCsum | kDataValid;  // what a TUN hands out
   // gso_type
   static constexpr std::uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
   static constexpr std::uint8_t kGsoTcpV4 = 1;   // VIRTIO_NET_HDR_GSO_TCPV4

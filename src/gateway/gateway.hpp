@@ -177,7 +177,6 @@ class Gateway final : public transport::Events {
   bool write_tun(tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
   void flush_gro();
   void write_super(const tun::PacketBuf& super);  // what the coalescer took
-  static bool plausible(const tun::VnetHdr& vnet, const base::packet::PacketView& view);
   void count_compression(const base::packet::PacketView& view, std::size_t original_len,
                          std::size_t encoded_len);
   static std::size_t l4_header_len(const base::packet::PacketView& view);

@@ -309,7 +309,8 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
   }
   base::packet::PacketView view;
   if (base::packet::parse(msg.data(), view) != base::packet::ParseError::none ||
-      view.total_len != msg.size() || (vnet && !plausible(*vnet, view))) {
+      view.total_len != msg.size() || (vnet && !tun::gso::vnet_hdr_matches(*vnet, view))) {
+    // Only a header that a kernel would have made for this packet may reach ours.
     counters_.drop(Drop::inner_malformed);
     return;
   }
@@ -324,29 +325,6 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
   ++peer.rx_packets;
   peer.rx_bytes += msg.size();
   if (!write_tun(msg, vnet)) counters_.drop(Drop::tun_write);
-}
-
-bool Gateway::plausible(const tun::VnetHdr& vnet, const base::packet::PacketView& view) {
-  // What the receiving kernel will act on must agree with the packet, so nothing inconsistent
-  // reaches it: the GSO kind with the IP version and TCP, the checksum position inside the packet.
-  switch (vnet.gso_kind()) {
-    case tun::VnetHdr::kGsoNone:
-      break;
-    case tun::VnetHdr::kGsoTcpV4:
-      if (view.version != 4 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
-      break;
-    case tun::VnetHdr::kGsoTcpV6:
-      if (view.version != 6 || view.protocol != IPPROTO_TCP || vnet.gso_size == 0) return false;
-      break;
-    default:
-      return false;
-  }
-  if (vnet.flags & tun::VnetHdr::kNeedsCsum) {
-    if (vnet.csum_start < view.l3_header_len ||
-        std::size_t{vnet.csum_start} + vnet.csum_offset + 2u > view.total_len)
-      return false;
-  }
-  return true;
 }
 
 void Gateway::count_compression(const base::packet::PacketView& view, std::size_t original_len,

@@ -340,6 +340,114 @@ TEST_CASE("gateway: an inconsistent PACKET_GSO from a peer never reaches the TUN
   CHECK(s.gw2.counters().dropped(gateway::Drop::wire_malformed) == 1);
 }
 
+TEST_CASE("gateway: a PACKET_GSO header that a kernel would not make never reaches the TUN") {
+  TwoSites s;
+  s.tun2.set_vnet_hdr(true);
+  s.up();
+  auto id = s.gw1.peers()[0].ready_assocs[0];
+  // Sends hdr and packet as PACKET_GSO to gw2. True when gw2 wrote them into its TUN as they
+  // came; false when it dropped them as inner_malformed and wrote nothing.
+  auto passes = [&](const tun::VnetHdr& hdr, const std::vector<std::uint8_t>& packet) {
+    std::vector<std::uint8_t> framed(tun::kVnetHdrSize);
+    hdr.store(framed);
+    framed.insert(framed.end(), packet.begin(), packet.end());
+    std::vector<std::uint8_t> body = framed;
+    body.insert(body.begin(), static_cast<std::uint8_t>(gateway::wire::Type::packet_gso));
+    const std::uint64_t before = s.gw2.counters().dropped(gateway::Drop::inner_malformed);
+    REQUIRE(s.link.a().send(id, 1, body) == transport::SendResult::ok);
+    s.link.deliver();
+    const auto written = s.tun2.take_written();
+    const std::uint64_t dropped = s.gw2.counters().dropped(gateway::Drop::inner_malformed) - before;
+    if (written.empty()) {
+      CHECK(dropped == 1);
+      return false;
+    }
+    CHECK(dropped == 0);
+    CHECK(written == std::vector<std::vector<std::uint8_t>>{framed});
+    return true;
+  };
+  const auto super = gso_super_packet(3000, 1400);
+  const tun::VnetHdr gso = *tun::VnetHdr::load(super);
+  const std::vector<std::uint8_t> tcp(super.begin() + tun::kVnetHdrSize, super.end());
+  auto with = [](tun::VnetHdr h, auto change) {
+    change(h);
+    return h;
+  };
+  REQUIRE(passes(gso, tcp));
+
+  SUBCASE("rule 1: GSO comes with a partial checksum") {
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.flags = 0; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.flags = tun::VnetHdr::kDataValid; }), tcp));
+  }
+  SUBCASE("rule 2: the checksum field is the L4 header's TCP or UDP checksum") {
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.csum_start = 22; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.csum_start = 0, h.csum_offset = 36; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.csum_offset = 6; }), tcp));
+    tun::VnetHdr csum;  // no GSO, only the checksum left to the kernel
+    csum.flags = tun::VnetHdr::kNeedsCsum;
+    csum.csum_start = 20;
+    csum.csum_offset = 16;
+    CHECK(passes(csum, tcp));
+    CHECK_FALSE(passes(with(csum, [](auto& h) { h.csum_start = 24; }), tcp));
+    CHECK_FALSE(passes(with(csum, [](auto& h) { h.csum_offset = 18; }), tcp));
+    const auto udp = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 53, 53, 100);
+    CHECK(passes(with(csum, [](auto& h) { h.csum_offset = 6; }), udp));
+    CHECK_FALSE(passes(csum, udp));  // TCP's offset in a UDP packet
+    auto v6 = base::test_packets::ipv6("fd01::2", "fd02::2", IPPROTO_UDP, 53, 53, 100);
+    CHECK(passes(with(csum, [](auto& h) { h.csum_start = 40, h.csum_offset = 6; }), v6));
+    CHECK_FALSE(passes(with(csum, [](auto& h) { h.csum_offset = 6; }), v6));  // the v4 offset
+    const auto icmp = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_ICMP, 0, 0, 100);
+    CHECK_FALSE(passes(with(csum, [](auto& h) { h.csum_offset = 2; }), icmp));
+    auto fragment = udp;
+    fragment[6] = 0x20;  // MF
+    CHECK_FALSE(passes(with(csum, [](auto& h) { h.csum_offset = 6; }), fragment));
+  }
+  SUBCASE("rule 3: hdr_len covers the IP and TCP headers and stays inside the packet") {
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.hdr_len = 0; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.hdr_len = 39; }), tcp));
+    const auto size = static_cast<std::uint16_t>(tcp.size());
+    CHECK_FALSE(passes(with(gso, [&](auto& h) { h.hdr_len = size + 1; }), tcp));
+    CHECK(passes(with(gso, [&](auto& h) { h.hdr_len = size; }), tcp));  // the whole linear part
+    CHECK(passes(with(gso, [](auto& h) { h.hdr_len = 1440; }), tcp));
+  }
+  SUBCASE("rule 4: no flag bits but kNeedsCsum or kDataValid, and not both") {
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.flags |= 4; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.flags |= 0x80; }), tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.flags |= tun::VnetHdr::kDataValid; }), tcp));
+    CHECK_FALSE(passes(with(tun::VnetHdr{}, [](auto& h) { h.flags = 4; }), tcp));
+    CHECK(passes(with(tun::VnetHdr{}, [](auto& h) { h.flags = tun::VnetHdr::kDataValid; }), tcp));
+    CHECK(passes(tun::VnetHdr{}, tcp));
+  }
+  SUBCASE("rule 5: gso_size of at least 64, so at most 1024 segments; ECN only with TCP GSO") {
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.gso_size = 1; }), tcp));  // 3000 segments
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.gso_size = 63; }), tcp));
+    CHECK(passes(with(gso, [](auto& h) { h.gso_size = 64; }), tcp));
+    const auto largest = gso_super_packet(65535 - 40, 64);  // 1024 segments, the most
+    const std::vector<std::uint8_t> largest_tcp(largest.begin() + tun::kVnetHdrSize, largest.end());
+    CHECK(passes(*tun::VnetHdr::load(largest), largest_tcp));
+    CHECK(passes(with(gso, [](auto& h) { h.gso_type |= tun::VnetHdr::kGsoEcn; }), tcp));
+    CHECK_FALSE(
+        passes(with(tun::VnetHdr{}, [](auto& h) { h.gso_type = tun::VnetHdr::kGsoEcn; }), tcp));
+    tun::VnetHdr csum_ecn = gso;  // no GSO, checksum partial, ECN
+    csum_ecn.gso_type = tun::VnetHdr::kGsoEcn;
+    csum_ecn.gso_size = 0;
+    CHECK_FALSE(passes(csum_ecn, tcp));
+    CHECK_FALSE(passes(with(gso, [](auto& h) { h.gso_type = tun::VnetHdr::kGsoUdpL4; }), tcp));
+  }
+  SUBCASE("a TCPv6 super-packet passes; with the IPv4 type or no TCP data offset it does not") {
+    auto v6 = base::test_packets::ipv6("fd01::2", "fd02::2", IPPROTO_TCP, 40000, 5001, 3000);
+    v6[52] = 0x50;  // data offset 5
+    tun::VnetHdr h6 = gso;
+    h6.gso_type = tun::VnetHdr::kGsoTcpV6;
+    h6.hdr_len = 60;
+    h6.csum_start = 40;
+    CHECK(passes(h6, v6));
+    CHECK_FALSE(passes(with(h6, [](auto& h) { h.gso_type = tun::VnetHdr::kGsoTcpV4; }), v6));
+    v6[52] = 0x40;  // 16 bytes: shorter than a TCP header
+    CHECK_FALSE(passes(h6, v6));
+  }
+}
+
 TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the headers") {
   TwoSites s(true);
   s.up();
