@@ -21,7 +21,7 @@ struct TcpLayout {
 };
 
 // Parses and checks the IP and TCP headers of a TCPv4 (v6 false) or TCPv6 super-packet; false
-// for anything Segmenter::segment() refuses (see gso.hpp).
+// for anything that neither Segmenter::segment() nor segment_local() can segment (see gso.hpp).
 bool parse_tcp(std::span<const std::uint8_t> p, bool v6, TcpLayout& out) {
   std::size_t l4;
   if (!v6) {
@@ -100,12 +100,39 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
   if (!hdr.is_plain() && base::packet::parse(packet, view) != base::packet::ParseError::none)
     return false;
   if (!vnet_hdr_matches(hdr, view)) return false;
+  return emit_packets(hdr, packet, 0, [&emit](std::span<const std::uint8_t> p) {
+    emit(p);
+    return true;
+  });
+}
+
+bool Segmenter::segment_local(const VnetHdr& hdr, std::span<const std::uint8_t> packet,
+                              std::size_t first, const EmitWhile& emit) {
+  if (!hdr.is_plain()) {
+    base::packet::PacketView view;
+    if (base::packet::parse(packet, view) != base::packet::ParseError::none ||
+        view.total_len != packet.size())
+      return false;
+    const std::uint8_t kind = hdr.gso_kind();
+    if (kind == VnetHdr::kGsoNone) {
+      // Only the checksum to complete; a field inside the IP header would corrupt it.
+      if (hdr.gso_type != VnetHdr::kGsoNone || hdr.csum_start < view.l3_header_len) return false;
+    } else if (kind != VnetHdr::kGsoTcpV4 && kind != VnetHdr::kGsoTcpV6) {
+      return false;
+    }
+  }
+  return emit_packets(hdr, packet, first, emit);
+}
+
+bool Segmenter::emit_packets(const VnetHdr& hdr, std::span<const std::uint8_t> packet,
+                             std::size_t first, const EmitWhile& emit) {
   if (hdr.is_plain()) {
-    emit(packet);
+    if (first == 0) emit(packet);
     return true;
   }
   if (hdr.gso_type == VnetHdr::kGsoNone) {  // only the checksum to complete, in a copy
     if (hdr.csum_start + std::size_t{hdr.csum_offset} + 2 > packet.size()) return false;
+    if (first > 0) return true;
     if (buf_.size() < packet.size()) buf_.resize(packet.size());
     const std::span<std::uint8_t> copy(buf_.data(), packet.size());
     std::copy(packet.begin(), packet.end(), copy.begin());
@@ -114,14 +141,18 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
     return true;
   }
 
-  // TCP GSO, the header checked above against the same headers; parse_tcp() adds what only
-  // segmenting needs (the lengths in the IP header exactly the packet, no IPv6 extensions).
+  // TCP GSO. parse_tcp() checks what segmenting needs (the lengths in the IP header exactly the
+  // packet, no IPv6 extensions, the TCP header inside it); segment() has also checked the header
+  // against the packet (vnet_hdr_matches()), segment_local() the GSO type.
   const bool v6 = hdr.gso_kind() == VnetHdr::kGsoTcpV6;
   TcpLayout at;
-  if (!parse_tcp(packet, v6, at)) return false;
+  if (!parse_tcp(packet, v6, at) || hdr.gso_size == 0) return false;
 
+  // payload < 64 KiB (the IP length fields), so count <= 65535 and first * mss fits.
   const std::size_t payload = packet.size() - at.headers;
   const std::size_t mss = hdr.gso_size;
+  const std::size_t count = payload == 0 ? 1 : (payload + mss - 1) / mss;
+  if (first >= count) return true;
   const std::size_t largest = at.headers + std::min(mss, payload);
   if (buf_.size() < largest) buf_.resize(largest);
   const std::span<std::uint8_t> seg(buf_.data(), largest);
@@ -133,8 +164,8 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
   // The pseudo-header's addresses (v4: 12..20, v6: 8..40); protocol and length added per segment.
   const std::uint16_t addresses =
       v6 ? base::checksum::add(packet.subspan(8, 32)) : base::checksum::add(packet.subspan(12, 8));
-  std::size_t done = 0;
-  for (std::uint32_t i = 0;; i++) {
+  std::size_t done = first * mss;
+  for (auto i = static_cast<std::uint32_t>(first);; i++) {
     const std::size_t chunk = std::min(mss, payload - done);
     const std::size_t size = at.headers + chunk;
     std::copy_n(packet.begin() + static_cast<std::ptrdiff_t>(at.headers + done), chunk,
@@ -158,9 +189,8 @@ bool Segmenter::segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet
     base::store_be16(seg, at.l4 + kTcpChecksumOffset,
                      static_cast<std::uint16_t>(~base::checksum::add(tcp, pseudo)));
     segments_++;
-    emit(seg.first(size));
     done += chunk;
-    if (done >= payload) break;
+    if (!emit(seg.first(size)) || done >= payload) break;
   }
   return true;
 }

@@ -1,8 +1,11 @@
 #pragma once
 // tun::gso: software GSO and checksum completion for packets read from a TUN with IFF_VNET_HDR
 // and TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6. Where such a packet must leave as ordinary packets
-// (a TUN without offloads, a raw socket), segment() turns it into what the kernel would have put
-// on the wire: fully checksummed packets of at most gso_size payload bytes each.
+// (a TUN without offloads, a raw socket, a peer that would refuse its header), the Segmenter
+// turns it into what the kernel would have put on the wire: fully checksummed packets of at most
+// gso_size payload bytes each. Two entry points, one implementation: segment() for a header that
+// came from a peer (only what vnet_hdr_matches() accepts), segment_local() for a header that our
+// own kernel made (anything it can hand out, only the structure checked).
 //
 // Every function here is pure (no I/O, no global state), never throws, and checks every access
 // against the span it was given: malformed input is refused, never read out of bounds.
@@ -20,8 +23,13 @@ namespace tun::gso {
 
 // True when hdr is a header that Linux hands out of a TUN (IFF_VNET_HDR, TUN_F_CSUM |
 // TUN_F_TSO4 | TUN_F_TSO6) in front of packet, a parsed IPv4 / IPv6 packet of packet.total_len
-// bytes (packet.bytes holds at least that many). Only such headers may reach a kernel or
-// Segmenter::segment(); everything else is refused:
+// bytes (packet.bytes holds at least that many), for the common cases: a TCP super-packet and a
+// partial TCP or UDP checksum in the packet's own L4 header. This is what a receiver accepts
+// from a peer: only such headers may reach its kernel or Segmenter::segment(); everything else
+// is refused. Our own kernel hands out more than this (a partial checksum of an encapsulated
+// inner header or of another protocol; gso_size below kMinGsoSize, as TCP allows an MSS below
+// 64): a sender completes such packets with Segmenter::segment_local() before they leave, so
+// that what it sends passes here. Refused:
 //  - flag bits other than kNeedsCsum and kDataValid (refused, not masked: no TUN sets them, so
 //    the header was not made by one), and kNeedsCsum together with kDataValid (a TUN sets one
 //    or the other);
@@ -71,13 +79,50 @@ class Segmenter {
   //  - GSO: an IPv4 header whose total length is not packet.size(); an IPv6 header followed by
   //    an extension header or whose payload length is not packet.size() - 40 (so no
   //    jumbograms).
-  // emit must be callable and must not call segment() of this Segmenter.
+  // emit must be callable and must not call segment() or segment_local() of this Segmenter.
   bool segment(const VnetHdr& hdr, std::span<const std::uint8_t> packet, const Emit& emit);
 
-  // Segments emitted by segment() for GSO packets since construction (a statistic).
+  // Like Emit; returning false stops: no further packet is built or emitted.
+  using EmitWhile = std::function<bool(std::span<const std::uint8_t>)>;
+
+  // segment() for a packet read from our own TUN, whose header our kernel made and so is not
+  // held to vnet_hdr_matches(): the packets emitted are those segment() makes (the same bytes
+  // for every header both accept), but only what the work itself needs is checked:
+  //  - hdr.is_plain(): packet itself, unchecked.
+  //  - gso_type kGsoNone with kNeedsCsum: packet parses (base::packet::parse()) with an IP
+  //    length of exactly packet.size(), and the checksum field lies after the IP header:
+  //    l3_header_len <= csum_start and csum_start + csum_offset + 2 <= packet.size(); any L4
+  //    protocol, any csum_start / csum_offset within those bounds (an inner header of an
+  //    encapsulated packet). Emits a copy with the checksum completed (complete_checksum()).
+  //  - kGsoTcpV4 / kGsoTcpV6 (kGsoEcn allowed): packet parses, and what segment() requires of
+  //    the packet beyond vnet_hdr_matches() holds (IP length exactly the packet, no IPv6
+  //    extension header, a TCP header inside the packet, no fragment); gso_size >= 1 (no lower
+  //    bound beyond that, and no segment limit but the one the size implies); kNeedsCsum,
+  //    hdr_len and csum_start / csum_offset are not looked at (each segment's checksum is
+  //    computed in full). The IP length fields bound the payload below 64 KiB, so the work is
+  //    bounded: at most 65535 segments, each built in a buffer of the headers plus gso_size
+  //    bytes, nothing read outside packet.
+  //  - flag bits other than kNeedsCsum are ignored (kDataValid only means something on write).
+  //  - anything else is refused: other GSO types (UFO, USO, unknown), kGsoEcn without a TCP
+  //    type, a packet that parse() refuses.
+  // first: the packets before the first-th (counting from 0, in the order emitted) are skipped
+  // without being built, so a caller that could send only some of them resumes where it
+  // stopped; nothing is emitted when first >= their number. Emits in order until emit returns
+  // false. Returns false and emits nothing when refused, else true (also when emit stopped).
+  // emit must not call segment() or segment_local() of this Segmenter.
+  bool segment_local(const VnetHdr& hdr, std::span<const std::uint8_t> packet, std::size_t first,
+                     const EmitWhile& emit);
+
+  // Segments emitted by segment() and segment_local() for GSO packets since construction (a
+  // statistic).
   std::uint64_t segments() const { return segments_; }
 
  private:
+  // What both entry points share, after their own checks: emits the packets from the first-th
+  // on while emit returns true; false (nothing emitted) when the packet's structure refuses.
+  bool emit_packets(const VnetHdr& hdr, std::span<const std::uint8_t> packet, std::size_t first,
+                    const EmitWhile& emit);
+
   std::vector<std::uint8_t> buf_;
   std::uint64_t segments_ = 0;
 };

@@ -625,8 +625,278 @@ TEST_CASE("gso: random headers and bytes are refused or segmented correctly (for
     });
     if (!ok) CHECK(emitted == 0);
     if (ok && h.is_plain()) CHECK(bytes == p.size());
+    // Our own kernel's entry: refused or correct too, from any first packet on; and whatever
+    // segment() accepts, it accepts with the same packets.
+    const std::size_t first = rng() % 4 == 0 ? rng() % 8 : 0;
+    std::size_t local = 0;
+    const bool local_ok = seg.segment_local(h, p, first, [&](std::span<const std::uint8_t> out) {
+      local++;
+      if (h.gso_kind() == VnetHdr::kGsoTcpV4 || h.gso_kind() == VnetHdr::kGsoTcpV6) {
+        const std::size_t at = out[0] >> 4 == 6 ? 40 : (out[0] & 0x0fu) * 4u;
+        CHECK(l4_checksum_ok(out, at, 6));
+        if (at != 40) CHECK(ipv4_header_ok(out));
+      }
+      return rng() % 16 != 0;
+    });
+    if (!local_ok) CHECK(local == 0);
+    if (ok && h.gso_kind() != VnetHdr::kGsoNone) CHECK(local_ok);
     Bytes copy = p;
     tun::gso::complete_checksum(h, copy);
+  }
+}
+
+namespace {
+// Runs segment_local() from packet `first` on, stopping after `limit` packets, and collects
+// copies of what it emits.
+Result run_local(tun::gso::Segmenter& seg, const VnetHdr& h, const Bytes& in, std::size_t first = 0,
+                 std::size_t limit = SIZE_MAX) {
+  Result r;
+  r.ok = seg.segment_local(h, in, first, [&](std::span<const std::uint8_t> p) {
+    r.packets.emplace_back(p.begin(), p.end());
+    return r.packets.size() < limit;
+  });
+  return r;
+}
+Result run_local(const VnetHdr& h, const Bytes& in) {
+  tun::gso::Segmenter seg;
+  return run_local(seg, h, in);
+}
+}  // namespace
+
+TEST_CASE("gso: segment_local segments what our own kernel makes, gso_size below 64 too") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    for (std::uint16_t mss : {1, 7, 36, 48, 63, 64, 536, 1448}) {
+      CAPTURE(mss);
+      Spec s;
+      s.v6 = v6;
+      s.payload = 1001;
+      s.mss = mss;
+      s.tcp_flags = kAck | kPsh | kFin | kCwr;
+      const Bytes super = make_super(s);
+      tun::gso::Segmenter seg;
+      const Result r = run_local(seg, gso_hdr(s), super);
+      REQUIRE(r.ok);
+      check_segments(s, super, r.packets);
+      CHECK(seg.segments() == r.packets.size());
+      // Where the peer's rules accept the header too, both entries make the same packets.
+      const Result strict = run(gso_hdr(s), super);
+      CHECK(strict.ok == (mss >= tun::kMinGsoSize));
+      if (strict.ok) CHECK(strict.packets == r.packets);
+    }
+    // The kernel's other habits the peer refuses: no kNeedsCsum, hdr_len 0, kDataValid.
+    Spec s;
+    s.v6 = v6;
+    s.mss = 48;
+    const Bytes super = make_super(s);
+    VnetHdr h = gso_hdr(s);
+    h.flags = VnetHdr::kDataValid;
+    h.hdr_len = 0;
+    h.csum_start = h.csum_offset = 0;
+    const Result r = run_local(h, super);
+    REQUIRE(r.ok);
+    check_segments(s, super, r.packets);
+  }
+}
+
+TEST_CASE("gso: segment_local of the largest super-packet with gso_size 1 stays bounded") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    Spec s;
+    s.v6 = v6;
+    s.payload = 65535 - 20 - 32 - (v6 ? 20 : 0);  // the IP length field's limit
+    s.mss = 1;
+    const Bytes super = make_super(s);
+    tun::gso::Segmenter seg;
+    std::size_t n = 0, largest = 0;
+    Bytes joined;
+    std::uint32_t last_seq = 0;
+    const std::size_t l4 = v6 ? 40 : 20, headers = l4 + 32;
+    REQUIRE(seg.segment_local(gso_hdr(s), super, 0, [&](std::span<const std::uint8_t> p) {
+      n++;
+      largest = std::max(largest, p.size());
+      joined.insert(joined.end(), p.begin() + static_cast<std::ptrdiff_t>(headers), p.end());
+      last_seq = base::load_be32(p, l4 + 4);
+      return true;
+    }));
+    CHECK(n == s.payload);  // one segment per byte: at most 65535 - 40 - 20
+    CHECK(largest == headers + 1);
+    CHECK(last_seq == static_cast<std::uint32_t>(s.seq + s.payload - 1));
+    CHECK(joined == Bytes(super.begin() + static_cast<std::ptrdiff_t>(headers), super.end()));
+  }
+}
+
+TEST_CASE("gso: segment_local resumes at the first-th packet and stops when emit says so") {
+  Spec s;
+  s.payload = 1000;
+  s.mss = 48;  // 21 segments
+  const Bytes super = make_super(s);
+  const VnetHdr h = gso_hdr(s);
+  tun::gso::Segmenter seg;
+  const Result all = run_local(seg, h, super);
+  REQUIRE(all.ok);
+  REQUIRE(all.packets.size() == 21);
+  // In pieces of 4, each resuming where the last stopped: the same packets, each once.
+  std::vector<Bytes> pieces;
+  for (std::size_t first = 0; first < 21; first += 4) {
+    const Result r = run_local(seg, h, super, first, 4);
+    REQUIRE(r.ok);
+    CHECK(r.packets.size() == std::min<std::size_t>(4, 21 - first));
+    pieces.insert(pieces.end(), r.packets.begin(), r.packets.end());
+  }
+  CHECK(pieces == all.packets);
+  for (std::size_t first : {21, 22, 1000}) {
+    const Result r = run_local(seg, h, super, first);
+    CHECK(r.ok);
+    CHECK(r.packets.empty());
+  }
+  // A packet without GSO is packet 0: skipped from 1 on.
+  VnetHdr csum = h;
+  csum.gso_type = VnetHdr::kGsoNone;
+  csum.gso_size = 0;
+  CHECK(run_local(seg, csum, super, 0).packets.size() == 1);
+  CHECK(run_local(seg, csum, super, 1).packets.empty());
+  CHECK(run_local(seg, VnetHdr{}, super, 1).packets.empty());
+  CHECK(run_local(seg, VnetHdr{}, super, 0).packets == std::vector<Bytes>{super});
+}
+
+TEST_CASE("gso: segment_local completes a partial checksum anywhere after the IP header") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    // An outer UDP packet whose payload is an inner IPv4/UDP packet: csum_start at the inner UDP
+    // header, as the kernel leaves encapsulated traffic with local checksum offload.
+    const std::size_t l4 = v6 ? 40 : 20, inner_ip = l4 + 8, inner_udp = inner_ip + 20;
+    const std::size_t inner_payload = 201;
+    Bytes p(inner_udp + 8 + inner_payload, 0);
+    if (v6) {
+      p[0] = 0x60, p[6] = 17, p[7] = 64;
+      base::store_be16(p, 4, static_cast<std::uint32_t>(p.size() - 40));
+      p[8] = 0xfd, p[23] = 1, p[24] = 0xfd, p[39] = 2;
+    } else {
+      p[0] = 0x45, p[8] = 64, p[9] = 17;
+      base::store_be16(p, 2, static_cast<std::uint32_t>(p.size()));
+      p[12] = 10, p[15] = 1, p[16] = 10, p[19] = 2;
+      base::store_be16(p, 10, ~ref_sum(p, 0, 20) & 0xffff);
+    }
+    base::store_be16(p, l4 + 4, static_cast<std::uint32_t>(p.size() - l4));
+    p[inner_ip] = 0x45, p[inner_ip + 8] = 64, p[inner_ip + 9] = 17;
+    base::store_be16(p, inner_ip + 2, static_cast<std::uint32_t>(p.size() - inner_ip));
+    p[inner_ip + 12] = 10, p[inner_ip + 15] = 3, p[inner_ip + 16] = 10, p[inner_ip + 19] = 4;
+    base::store_be16(p, inner_udp + 4, static_cast<std::uint32_t>(8 + inner_payload));
+    for (std::size_t i = 0; i < inner_payload; i++) p[inner_udp + 8 + i] = payload_byte(i);
+    const Bytes inner_only(p.begin() + static_cast<std::ptrdiff_t>(inner_ip), p.end());
+    base::store_be16(p, inner_udp + 6, ref_pseudo(inner_only, 20, 17));  // the partial sum
+
+    VnetHdr h;
+    h.flags = VnetHdr::kNeedsCsum;
+    h.csum_start = static_cast<std::uint16_t>(inner_udp);
+    h.csum_offset = 6;
+    CHECK_FALSE(run(h, p).ok);  // the peer's rules refuse it
+    const Result r = run_local(h, p);
+    REQUIRE(r.ok);
+    REQUIRE(r.packets.size() == 1);
+    const Bytes& out = r.packets[0];
+    CHECK(l4_checksum_ok(Bytes(out.begin() + static_cast<std::ptrdiff_t>(inner_ip), out.end()), 20,
+                         17));
+    Bytes expected = p;  // only the inner checksum changed
+    base::store_be16(expected, inner_udp + 6, base::load_be16(out, inner_udp + 6));
+    CHECK(out == expected);
+
+    // Another protocol (GRE, say) with its checksum field somewhere: completed all the same.
+    Bytes gre = p;
+    gre[v6 ? 6 : 9] = 47;
+    gre[l4 + 4] = gre[l4 + 5] = 0;  // the field: GRE's checksum has no pseudo-header sum
+    if (!v6) base::store_be16(gre, 10, 0), base::store_be16(gre, 10, ~ref_sum(gre, 0, 20) & 0xffff);
+    VnetHdr g;
+    g.flags = VnetHdr::kNeedsCsum;
+    g.csum_start = static_cast<std::uint16_t>(l4);
+    g.csum_offset = 4;
+    const Result rg = run_local(g, gre);
+    REQUIRE(rg.ok);
+    REQUIRE(rg.packets.size() == 1);
+    CHECK(ref_sum(rg.packets[0], l4, gre.size()) == 0xffff);
+
+    // Refused: a field in the IP header or past the end, an IP length other than the packet's.
+    auto with_start = [](VnetHdr hdr, std::size_t start) {
+      hdr.csum_start = static_cast<std::uint16_t>(start);
+      return hdr;
+    };
+    CHECK_FALSE(run_local(with_start(h, l4 - 1), p).ok);
+    CHECK_FALSE(run_local(with_start(h, 0), p).ok);
+    VnetHdr past = h;
+    past.csum_start = static_cast<std::uint16_t>(p.size() - 2);
+    past.csum_offset = 1;
+    CHECK_FALSE(run_local(past, p).ok);
+    past.csum_offset = 0;  // the last two bytes: fine
+    CHECK(run_local(past, p).ok);
+    Bytes longer = p;
+    longer.push_back(0);  // a trailing byte the IP length does not cover
+    CHECK_FALSE(run_local(h, longer).ok);
+    CHECK(run_local(h, longer).packets.empty());
+  }
+}
+
+TEST_CASE("gso: segment_local refuses malformed packets without emitting anything") {
+  for (bool v6 : {false, true}) {
+    CAPTURE(v6);
+    Spec s;
+    s.v6 = v6;
+    s.mss = 48;
+    const std::size_t l4 = v6 ? 40 : 20;
+    const Bytes good = make_super(s);
+    const VnetHdr good_hdr = gso_hdr(s);
+    REQUIRE(run_local(good_hdr, good).ok);
+    auto refused = [&](const VnetHdr& h, const Bytes& p) {
+      const Result r = run_local(h, p);
+      return !r.ok && r.packets.empty();
+    };
+    auto with_hdr = [&](auto change) {
+      VnetHdr h = good_hdr;
+      change(h);
+      return refused(h, good);
+    };
+    auto with_bytes = [&](auto change) {
+      Bytes p = good;
+      change(p);
+      return refused(good_hdr, p);
+    };
+    CHECK(with_hdr([](VnetHdr& h) { h.gso_size = 0; }));
+    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdp; }));
+    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdpL4; }));
+    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }));
+    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = 2; }));
+    CHECK(with_hdr([&](VnetHdr& h) {  // the other family's type
+      h.gso_type = v6 ? VnetHdr::kGsoTcpV4 : VnetHdr::kGsoTcpV6;
+    }));
+    CHECK(with_bytes([&](Bytes& p) { p[v6 ? 6 : 9] = 17; }));  // UDP
+    CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
+    if (v6) {
+      CHECK(with_bytes([](Bytes& p) { p[6] = 0; }));  // a hop-by-hop extension header
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, base::load_be16(p, 4) - 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, 0); }));  // jumbogram
+    } else {
+      CHECK(with_bytes([](Bytes& p) { p[0] = 0x44; }));  // IHL 4
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) + 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) - 1u); }));
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x2000); }));  // MF
+      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x0001); }));  // a fragment offset
+    }
+    // Every truncation, as cut and with the IP length adjusted: refused until the IP and TCP
+    // headers fit, never a read past the end (each cut lives in a vector of exactly its size).
+    for (std::size_t n = 0; n < l4 + 40; n++) {
+      CAPTURE(n);
+      const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
+      CHECK(refused(good_hdr, cut));
+      Bytes fixed = cut;
+      if (n >= 6) base::store_be16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
+      const Result r = run_local(good_hdr, fixed);
+      CHECK(r.ok == (n >= l4 + 32));
+      CHECK(r.packets.size() == (r.ok ? 1u : 0u));
+      if (n >= l4 + 13) {
+        fixed[l4 + 12] = 0xf0;  // a 60-byte TCP header claimed
+        CHECK(refused(good_hdr, fixed));
+      }
+    }
   }
 }
 

@@ -161,6 +161,9 @@ std::string render_text(const Snapshot& s) {
   out << "  tunnel: sent " << s.counters.tunneled_packets << " packets ("
       << human_bytes(s.counters.tunneled_bytes) << "), received " << s.counters.received_packets
       << " packets (" << human_bytes(s.counters.received_bytes) << ")\n";
+  if (s.counters.vnet_completed_locally)
+    out << "  offloads: " << s.counters.vnet_completed_locally
+        << " packets from the tun completed or segmented here (a peer refuses their header)\n";
   out << "  bypass: " << s.counters.bypassed_packets << " packets ("
       << human_bytes(s.counters.bypassed_bytes)
       << ")   icmp unreachable sent: " << s.counters.icmp_unreachable_sent << "\n";
@@ -345,6 +348,7 @@ std::string render_json(const Snapshot& s) {
       .field("received_bytes", s.counters.received_bytes);
   j.field("bypassed_packets", s.counters.bypassed_packets)
       .field("bypassed_bytes", s.counters.bypassed_bytes);
+  j.field("vnet_completed_locally", s.counters.vnet_completed_locally);
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
   j.field("bundles_sent", s.counters.bundles_sent)
       .field("bundled_packets", s.counters.bundled_packets);

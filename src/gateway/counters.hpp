@@ -37,6 +37,10 @@ struct Counters {
   std::uint64_t tunneled_packets = 0, tunneled_bytes = 0;  // sent into the tunnel
   std::uint64_t received_packets = 0, received_bytes = 0;  // came out of the tunnel
   std::uint64_t bypassed_packets = 0, bypassed_bytes = 0;  // sent on through normal routing
+  // Packets read from the TUN whose virtio-net header a peer would refuse
+  // (tun::gso::vnet_hdr_matches), tunneled as the ordinary packets they stand for instead:
+  // checksum completed, super-packet segmented here (Gateway::tunnel_local).
+  std::uint64_t vnet_completed_locally = 0;
   std::uint64_t icmp_unreachable_sent = 0;  // admin-prohibited errors for dropped packets
   // Header compression, sending side: inner headers (IP + TCP/UDP) and what replaced them.
   std::uint64_t hc_packets = 0, hc_inner_header_bytes = 0, hc_compressed_header_bytes = 0;

@@ -107,7 +107,11 @@ Gateway::Outcome Gateway::forward(tun::PacketBuf& buf) {
   }
   Outcome outcome = forward_packet(buf, vnet);
   // A blocked packet is retried from the start: leave it as it was read.
-  if (outcome == Outcome::blocked && tun_.vnet_hdr()) buf.push_front(tun::kVnetHdrSize);
+  if (outcome == Outcome::blocked) {
+    if (tun_.vnet_hdr()) buf.push_front(tun::kVnetHdrSize);
+  } else {
+    local_done_ = 0;  // the next packet starts afresh
+  }
   return outcome;
 }
 
@@ -144,10 +148,13 @@ Gateway::Outcome Gateway::bypass(tun::PacketBuf& buf, const std::optional<tun::V
     } else {
       counters_.drop(Drop::bypass_failed);
     }
+    return true;
   };
+  // Our own kernel's header: anything it hands out is segmented (segment_local), and from
+  // local_done_ on, should part of this packet have gone into the tunnel before a policy change.
   if (!vnet) {
     send_one(buf.data());
-  } else if (!segmenter_.segment(*vnet, buf.data(), send_one)) {
+  } else if (!out_segmenter_.segment_local(*vnet, buf.data(), local_done_, send_one)) {
     counters_.drop(Drop::tun_malformed);  // a super-packet the kernel should not have made
   }
   return Outcome::sent;

@@ -13,7 +13,10 @@
 //     association of the peer and the next data stream (StreamCursor).
 //  5. gateway::wire::write_packet_header() writes the 1-byte PACKET header into the headroom; a GSO
 //     super-packet from a TUN with offloads travels whole as PACKET_GSO with its virtio-net
-//     header (one message for up to 64 KB).
+//     header (one message for up to 64 KB). A header that the peer would refuse
+//     (tun::gso::vnet_hdr_matches: a partial checksum elsewhere than the packet's own TCP/UDP
+//     header, gso_size below 64, ...) never leaves: tunnel_local() completes the checksum or
+//     segments the super-packet here and tunnels the ordinary packets it stands for.
 //  6. Transport::send() on the flow's stream. Small packets (Bundle::kMaxInnerPacket) gather in
 //     the Bundle first while consecutive ones share the stream; the bundle is sent before any
 //     other packet and at the end of the batch, so none waits for company. would_block: the
@@ -165,6 +168,11 @@ class Gateway final : public transport::Events {
   Outcome forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
   Outcome tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view, transport::PeerId peer,
                  const std::optional<tun::VnetHdr>& vnet);
+  // tunnel() of a packet whose header vnet the peer would refuse: each packet that
+  // Segmenter::segment_local() makes of it (checksum completed, super-packet segmented) is
+  // tunneled as an ordinary packet of the same flow, in order. Blocked: see local_done_.
+  // Dropped as tun_malformed when even segment_local() refuses the packet.
+  Outcome tunnel_local(tun::PacketBuf& buf, transport::PeerId peer, const tun::VnetHdr& vnet);
   Outcome tunnel_bundled(tun::PacketBuf& buf, const base::packet::PacketView& view,
                          gateway::Flow& flow, AssocState& state);
   // Sends the bundle; false (and the bundle kept) when the transport would block.
@@ -219,11 +227,23 @@ class Gateway final : public transport::Events {
   // are read but not yet sent; while non-empty, TUN reading is paused.
   std::vector<tun::PacketBuf> batch_;
   std::size_t pending_begin_ = 0, pending_end_ = 0;
+  // Of the packets that Segmenter::segment_local() makes of the packet being forwarded, how many
+  // are done (tunneled, bypassed or dropped and counted). Contract with drain_pending(): a
+  // blocked packet is retried from the start and nothing else is forwarded before it, so when
+  // the transport blocks in the middle of a super-packet, local_done_ stays at the first packet
+  // not sent and the retry resumes there (segment_local() makes the same packets of the same,
+  // unchanged input): none is sent twice, none is lost. forward() resets it to 0 once a packet
+  // is done (not blocked).
+  std::size_t local_done_ = 0;
+  tun::PacketBuf local_packet_;  // one packet of segment_local() on its way into the tunnel
   std::unique_ptr<base::IoWatcher> tun_watch_;  // absent for devices without fd (fakes)
   base::Timer expiry_timer_;
   gateway::icmp::RateLimiter icmp_limit_;
   tun::PacketBuf icmp_buf_;
-  tun::gso::Segmenter segmenter_;
+  tun::gso::Segmenter segmenter_;  // peers' super-packets on their way into a TUN without offloads
+  // Packets from our TUN on their way out (bypass, tunnel_local). Apart from segmenter_, so that
+  // a transport delivering a message from inside send() could not reenter a Segmenter.
+  tun::gso::Segmenter out_segmenter_;
   tun::gro::Coalescer gro_;      // TCP segments on their way into the TUN, as one super-packet
   base::BeforeBlock gro_flush_;  // after the transport's: what it delivered is written too
   tun::PacketBuf scratch_;       // one software-segmented packet on its way into the TUN

@@ -44,6 +44,8 @@ void Gateway::write_super(const tun::PacketBuf& super) {
 
 Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view,
                                  transport::PeerId peer, const std::optional<tun::VnetHdr>& vnet) {
+  // The peer refuses every header but those vnet_hdr_matches() accepts: never send another.
+  if (vnet && !tun::gso::vnet_hdr_matches(*vnet, view)) return tunnel_local(buf, peer, *vnet);
   base::packet::FlowKey key = base::packet::FlowKey::of(view);
   gateway::OpenResult open_result;
   std::uint64_t evicted = flows_.evicted();
@@ -112,6 +114,34 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
       return Outcome::dropped;
   }
   return Outcome::dropped;
+}
+
+Gateway::Outcome Gateway::tunnel_local(tun::PacketBuf& buf, transport::PeerId peer,
+                                       const tun::VnetHdr& vnet) {
+  // The packets are made and sent one at a time from local_done_ on (see there): on would_block
+  // the one that blocked and those after it wait for the retry of this packet, which resumes at
+  // it, so the transport never has to take a whole super-packet's worth at once.
+  bool blocked = false;
+  const bool ok = out_segmenter_.segment_local(
+      vnet, buf.data(), local_done_, [&](std::span<const std::uint8_t> packet) {
+        base::packet::PacketView view;
+        local_packet_.assign(packet);
+        if (base::packet::parse(local_packet_.data(), view) != base::packet::ParseError::none) {
+          counters_.drop(Drop::tun_malformed);  // segment_local() makes only packets that parse
+        } else if (tunnel(local_packet_, view, peer, std::nullopt) == Outcome::blocked) {
+          blocked = true;
+          return false;
+        }
+        ++local_done_;
+        return true;
+      });
+  if (!ok) {
+    counters_.drop(Drop::tun_malformed);  // not even our own kernel makes such a packet
+    return Outcome::dropped;
+  }
+  if (blocked) return Outcome::blocked;
+  ++counters_.vnet_completed_locally;
+  return Outcome::sent;
 }
 
 Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const base::packet::PacketView& view,

@@ -448,6 +448,127 @@ TEST_CASE("gateway: a PACKET_GSO header that a kernel would not make never reach
   }
 }
 
+namespace {
+// The sum of the IPv4 pseudo-header of p, an IPv4 packet whose L4 header starts at l4 (within
+// p) and ends at p's end.
+std::uint32_t pseudo4(std::span<const std::uint8_t> p, std::size_t ip, std::size_t l4,
+                      std::uint8_t proto) {
+  return base::checksum::add(p.subspan(ip + 12, 8)) + proto +
+         static_cast<std::uint32_t>(p.size() - l4);
+}
+bool ipv4_header_ok(std::span<const std::uint8_t> p, std::size_t at = 0) {
+  return base::checksum::add(p.subspan(at, 20)) == 0xffff;
+}
+bool l4_ok(std::span<const std::uint8_t> p, std::size_t ip, std::size_t l4, std::uint8_t proto) {
+  return base::checksum::add(p.subspan(l4), pseudo4(p, ip, l4, proto)) == 0xffff;
+}
+void check_completed_locally(bool compress, bool bundle, std::size_t capacity);
+}  // namespace
+
+TEST_CASE(
+    "gateway: what our kernel hands out but a peer would refuse is completed before it goes") {
+  for (const bool compress : {false, true})
+    for (const bool bundle : {true, false})
+      for (const std::size_t capacity : {std::size_t{1024}, std::size_t{2}}) {
+        CAPTURE(compress);
+        CAPTURE(bundle);
+        CAPTURE(capacity);
+        check_completed_locally(compress, bundle, capacity);
+      }
+}
+
+namespace {
+void check_completed_locally(bool compress, bool bundle, std::size_t capacity) {
+  TwoSites s(compress, bundle);  // gw2 (plain TUN) accepts bundles or not; gw1 follows its HELLO
+  s.tun1.set_vnet_hdr(true);
+  s.up();
+  s.link.a().capacity = capacity;  // 2: the transport blocks in the middle of a super-packet
+  auto pass = [&](const tun::VnetHdr& hdr, const std::vector<std::uint8_t>& packet) {
+    std::vector<std::uint8_t> framed(tun::kVnetHdrSize);
+    hdr.store(framed);
+    framed.insert(framed.end(), packet.begin(), packet.end());
+    s.tun1.inject(framed);
+    s.gw1.read_tun();
+    for (int i = 0; i < 1000 && (s.gw1.tun_paused() || s.tun1.pending()); ++i) {
+      s.link.deliver();  // frees room: on_writable resumes
+      s.gw1.read_tun();
+    }
+    s.link.deliver();
+    return s.tun2.take_written();
+  };
+
+  // (1) An IPv4/UDP packet carrying an IPv4/UDP packet (FOU-like encapsulation): the kernel left
+  // the inner UDP checksum partial (csum_start 48, the inner UDP header) and filled in the outer
+  // one as if the inner were complete (local checksum offload).
+  auto inner = base::test_packets::ipv4("10.9.0.1", "10.9.0.2", IPPROTO_UDP, 5353, 9999, 301);
+  base::store_be16(&inner[24], static_cast<std::uint16_t>(inner.size() - 20));
+  base::store_be16(&inner[10], base::checksum::internet(std::span(inner).first(20)));
+  base::store_be16(&inner[26], base::checksum::internet(std::span(inner).subspan(20),
+                                                        pseudo4(inner, 0, 20, IPPROTO_UDP)));
+  auto outer = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 40001, 5555, 0);
+  outer.insert(outer.end(), inner.begin(), inner.end());
+  base::store_be16(&outer[2], static_cast<std::uint16_t>(outer.size()));
+  base::store_be16(&outer[24], static_cast<std::uint16_t>(outer.size() - 20));
+  base::store_be16(&outer[10], base::checksum::internet(std::span(outer).first(20)));
+  base::store_be16(&outer[26], base::checksum::internet(std::span(outer).subspan(20),
+                                                        pseudo4(outer, 0, 20, IPPROTO_UDP)));
+  const std::vector<std::uint8_t> finished = outer;
+  REQUIRE(l4_ok(finished, 28, 48, IPPROTO_UDP));
+  REQUIRE(l4_ok(finished, 0, 20, IPPROTO_UDP));
+  auto partial = finished;  // as the kernel hands it out: the inner field holds the pseudo sum
+  base::store_be16(&partial[54], base::checksum::add({}, pseudo4(partial, 28, 48, IPPROTO_UDP)));
+  tun::VnetHdr csum;
+  csum.flags = tun::VnetHdr::kNeedsCsum;
+  csum.csum_start = 48;
+  csum.csum_offset = 6;
+  CHECK(pass(csum, partial) == std::vector<std::vector<std::uint8_t>>{finished});
+
+  // (2) A TCP super-packet with gso_size 48 (a TCP MSS Linux allows): 63 segments, more than two
+  // bundles hold, so that a capacity of 2 blocks in the middle of them.
+  const std::size_t payload = 3000, mss = 48;
+  auto super = gso_super_packet(payload, mss);
+  super[tun::kVnetHdrSize + 33] = 0x18;                           // PSH ACK
+  base::store_be32(&super[tun::kVnetHdrSize + 24], 0xfffffff0u);  // wraps during segmentation
+  base::store_be16(&super[tun::kVnetHdrSize + 4], 0xfffe);        // so does the IP ID
+  const tun::VnetHdr gso = *tun::VnetHdr::load(super);
+  const std::vector<std::uint8_t> tcp(super.begin() + tun::kVnetHdrSize, super.end());
+  std::vector<std::vector<std::uint8_t>> want;
+  for (std::size_t done = 0; done < payload; done += mss) {
+    const std::size_t chunk = std::min(mss, payload - done);
+    std::vector<std::uint8_t> seg(tcp.begin(), tcp.begin() + 40);
+    seg.insert(seg.end(), tcp.begin() + static_cast<std::ptrdiff_t>(40 + done),
+               tcp.begin() + static_cast<std::ptrdiff_t>(40 + done + chunk));
+    base::store_be16(&seg[2], static_cast<std::uint16_t>(seg.size()));
+    base::store_be16(&seg[4], static_cast<std::uint16_t>(0xfffe + want.size()));
+    base::store_be16(&seg[10], 0);
+    base::store_be16(&seg[10], base::checksum::internet(std::span(seg).first(20)));
+    base::store_be32(&seg[24], static_cast<std::uint32_t>(0xfffffff0u + done));
+    if (done + chunk < payload) seg[33] = 0x10;  // PSH on the last segment only
+    base::store_be16(&seg[36], 0);
+    base::store_be16(&seg[36], base::checksum::internet(std::span(seg).subspan(20),
+                                                        pseudo4(seg, 0, 20, IPPROTO_TCP)));
+    want.push_back(seg);
+  }
+  REQUIRE(want.size() == 63);
+  const auto got = pass(gso, tcp);
+  CHECK(got == want);
+  for (const auto& seg : got) {
+    CHECK(ipv4_header_ok(seg));
+    CHECK(l4_ok(seg, 0, 20, IPPROTO_TCP));
+  }
+
+  CHECK(s.gw1.counters().vnet_completed_locally == 2);
+  if (capacity == 2) CHECK(s.gw1.counters().backpressure_pauses > 0);  // blocked midway
+  CHECK(s.gw1.counters().dropped_total() == 0);
+  CHECK(s.gw2.counters().dropped_total() == 0);
+  // Nothing the peer would refuse went out: no PACKET_GSO at all.
+  for (const auto& [stream, msg] : s.link.a().sent_log) {
+    CHECK(msg[0] != static_cast<std::uint8_t>(gateway::wire::Type::packet_gso));
+    CHECK(msg[0] != static_cast<std::uint8_t>(gateway::wire::Type::packet_gso_hc));
+  }
+}
+}  // namespace
+
 TEST_CASE("gateway: compressed headers rebuild byte-exact packets and shrink the headers") {
   TwoSites s(true);
   s.up();
