@@ -55,7 +55,8 @@ bool matches(const Rule& rule, const Match& match) {
   });
 }
 
-Policy::Policy(const std::vector<Rule>& rules, Action default_action)
+Policy::Policy(const std::vector<Rule>& rules, Action default_action,
+               const std::vector<SourceGrant>& extra_sources)
     : rule_count_(rules.size()), default_action_(default_action) {
   PrefixTable<std::vector<Rule>> own;  // each prefix's own rules, in file order
   for (const Rule& rule : rules) {
@@ -74,6 +75,48 @@ Policy::Policy(const std::vector<Rule>& rules, Action default_action)
     }
     chains_.insert(prefix, std::move(chain));
   });
+
+  PrefixTable<std::vector<std::uint32_t>> grants;  // each grant prefix's own peers
+  for (const SourceGrant& grant : extra_sources) {
+    const std::vector<std::uint32_t>* existing = grants.find_exact(grant.prefix);
+    std::vector<std::uint32_t> peers = existing ? *existing : std::vector<std::uint32_t>{};
+    peers.push_back(grant.peer);
+    grants.insert(grant.prefix, std::move(peers));
+  }
+  // A prefix X that is the longest one containing an address A: the rule prefixes containing A
+  // are those containing X, so the first chain found walking up from X is A's, and the grants
+  // containing A are those containing X.
+  auto peers_of = [&](const Prefix& prefix) {
+    std::vector<std::uint32_t> peers;
+    bool chain_seen = false;
+    for (int len = static_cast<int>(prefix.length()); len >= 0; --len) {
+      auto up =
+          Prefix::from_bytes(prefix.family(), prefix.bytes().data(), static_cast<unsigned>(len));
+      if (const std::vector<Rule>* chain = chain_seen ? nullptr : chains_.find_exact(*up)) {
+        chain_seen = true;
+        for (const Rule& rule : *chain) {
+          if (rule.action == Action::tunnel) peers.push_back(rule.peer);
+          if (!rule.protocol && rule.ports.empty()) break;  // decides all the rest
+        }
+      }
+      if (const std::vector<std::uint32_t>* granted = grants.find_exact(*up))
+        peers.insert(peers.end(), granted->begin(), granted->end());
+    }
+    std::sort(peers.begin(), peers.end());
+    peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+    return peers;
+  };
+  auto add = [&](const Prefix& prefix, const auto&) {
+    if (!sources_.find_exact(prefix)) sources_.insert(prefix, peers_of(prefix));
+  };
+  chains_.for_each(add);
+  grants.for_each(add);
+}
+
+bool Policy::source_allowed(std::uint32_t peer, std::uint8_t version,
+                            const std::uint8_t* src) const {
+  const std::vector<std::uint32_t>* peers = sources_.lookup(version, src);
+  return peers && std::binary_search(peers->begin(), peers->end(), peer);
 }
 
 Decision Policy::decide(const Match& match) const {
