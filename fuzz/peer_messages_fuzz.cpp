@@ -77,8 +77,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gateway::Gateway sender(loop, tun_a, link.a(), nullptr,
                           policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
                           options(1, setup));
+  // The peer may send from any source, so every well-formed packet reaches the TUN writing path.
   gateway::Gateway receiver(loop, tun_b, link.b(), nullptr,
-                            policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop),
+                            policy::Policy({tunnel_rule("10.1.0.0/16")}, policy::Action::drop,
+                                           {{*policy::Prefix::parse("0.0.0.0/0"), 0},
+                                            {*policy::Prefix::parse("::/0"), 0}}),
                             options(2, setup));
   link.up(16, 16);
   link.deliver();

@@ -121,6 +121,7 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
     peer.flow_limit_hits = status.flow_limit_hits;
     peer.handshake_failures = status.handshake_failures;
     peer.last_handshake_failure = status.last_handshake_failure;
+    peer.source_not_allowed = status.source_not_allowed;
     s.peers.push_back(std::move(peer));
   }
   for (const transport::AssocInfo& info : transport.associations()) {
@@ -225,6 +226,8 @@ std::string render_text(const Snapshot& s) {
     if (peer.handshake_failures)
       out << "  handshake failures: " << peer.handshake_failures
           << ", last: " << peer.last_handshake_failure << "\n";
+    if (peer.source_not_allowed)
+      out << "  source not allowed: " << peer.source_not_allowed << " packets dropped\n";
     for (const AssocSnapshot& a : peer.associations) {
       out << "  association";
       if (a.info.id) out << " " << a.info.id;
@@ -396,6 +399,7 @@ std::string render_json(const Snapshot& s) {
         .field("flow_limit_hits", peer.flow_limit_hits);
     j.field("handshake_failures", peer.handshake_failures)
         .field("last_handshake_failure", peer.last_handshake_failure);
+    j.field("source_not_allowed", peer.source_not_allowed);
     j.open("associations", '[');
     for (const AssocSnapshot& a : peer.associations) {
       j.open().field("id", a.info.id).field("state", a.info.state).field("ready", a.ready);

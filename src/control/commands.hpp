@@ -32,6 +32,7 @@ struct PeerSnapshot {
   std::uint64_t flow_limit_hits = 0;
   std::uint64_t handshake_failures = 0;
   std::string last_handshake_failure;
+  std::uint64_t source_not_allowed = 0;  // inner packets dropped: a source the peer may not use
   std::vector<AssocSnapshot> associations;
 };
 

@@ -76,6 +76,7 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   assoc.ready = true;
   assoc.flows = 3;
   peer.associations.push_back(assoc);
+  peer.source_not_allowed = 5;
   s.peers.push_back(peer);
 
   std::string text = control::commands::render_text(s);
@@ -83,12 +84,16 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   CHECK(text.find("peer: site-\"b\"  (up)") != std::string::npos);
   CHECK(text.find("association 7: established, ready") != std::string::npos);
   CHECK(text.find("dropped: 1 (no_rule 1)") != std::string::npos);
+  CHECK(text.find("\n  source not allowed: 5 packets dropped\n") != std::string::npos);
 
   std::string json = control::commands::render_json(s);
   CHECK(json.find("\"tunneled_packets\":42") != std::string::npos);
   CHECK(json.find("\"name\":\"site-\\\"b\\\"\"") != std::string::npos);
   CHECK(json.find("\"no_rule\":1") != std::string::npos);
   CHECK(json.find("\"ready\":true") != std::string::npos);
+  CHECK(json.find("\"last_handshake_failure\":\"\",\"source_not_allowed\":5,") !=
+        std::string::npos);
+  CHECK(json.find("\"source_not_allowed\":0") != std::string::npos);  // in drops
   CHECK(json.front() == '{');
   CHECK(json.back() == '\n');
 }

@@ -34,6 +34,8 @@ const char* to_string(Drop reason) {
       return "auth_failed";
     case Drop::not_sealed:
       return "not_sealed";
+    case Drop::source_not_allowed:
+      return "source_not_allowed";
     case Drop::count_:
       break;
   }

@@ -25,6 +25,8 @@ enum class Drop : std::uint8_t {
   auth_failed,       // from a peer: a SEALED message that does not authenticate (forged,
                      // modified, replayed, reordered)
   not_sealed,        // from a peer: an unsealed message where sealing was agreed
+  // from a peer: a carried packet from a source the peer may not send from (Policy::source_allowed)
+  source_not_allowed,
   count_
 };
 inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(Drop::count_);

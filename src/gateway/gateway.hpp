@@ -28,7 +28,10 @@
 //  2. gateway::wire::decode(); HELLO completes the handshake of the association; PACKET is accepted
 //  only
 //     after the peer's HELLO; a BUNDLE is split into its PACKET messages.
-//  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN.
+//  3. The inner packet is parsed and its length checked, so nothing malformed reaches the TUN;
+//     its source must be one the peer may send from (Policy::source_allowed), else it is dropped
+//     (source_not_allowed). Only inner packets are checked: an ICMP error passes on its outer
+//     source, whatever packet it quotes.
 //  4. tun::Device::write(): behind a virtio-net header on a TUN with offloads (PACKET_GSO keeps
 //     the sender's; in-order TCP segments of one flow are coalesced into one super-packet,
 //     written before anything else and when the loop goes idle), else a PACKET_GSO
@@ -126,6 +129,8 @@ struct PeerStatus {
   std::uint64_t handshake_failures = 0;  // associations aborted in the handshake (wrong key, ...)
   std::string last_handshake_failure;    // why, and on which path
   base::RateLimit failure_log{10.0};     // of the handshake failure log line
+  std::uint64_t source_not_allowed = 0;  // inner packets dropped: a source the peer may not use
+  base::RateLimit source_log{10.0};      // of the source_not_allowed log line
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
 };
@@ -142,8 +147,8 @@ class Gateway final : public transport::Events {
   void read_tun();
   bool tun_paused() const { return pending_begin_ < pending_end_ || !bundle_.empty(); }
 
-  // Takes effect with the next packet; flows whose rule still sends them to the same peer keep
-  // their association and stream.
+  // Takes effect with the next packet (also the peers' allowed sources); flows whose rule still
+  // sends them to the same peer keep their association and stream.
   void set_policy(policy::Policy policy) { policy_ = std::move(policy); }
   const policy::Policy& policy() const { return policy_; }
   void set_flow_timeouts(const gateway::Timeouts& timeouts) { flows_.set_timeouts(timeouts); }
@@ -193,6 +198,9 @@ class Gateway final : public transport::Events {
   bool bind_flow(gateway::Flow& flow);
   // Logs (at most once per 10 s) that a flow limit was hit: a flow evicted, or the new one refused.
   void note_flow_limit(transport::PeerId peer, bool evicted);
+  // Counts (per peer too) and logs, at most once per 10 s per peer, an inner packet dropped
+  // because the peer may not send from its source.
+  void note_source_not_allowed(transport::PeerId peer, const base::packet::PacketView& view);
   // Sends what of HELLO and AUTH is due; marks the association ready when it becomes so.
   void advance_handshake(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);

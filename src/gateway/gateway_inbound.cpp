@@ -344,6 +344,11 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     counters_.drop(Drop::inner_malformed);
     return;
   }
+  // Before the packet touches any state (flows, counters of what was received).
+  if (!policy_.source_allowed(state.peer, view.version, view.src.data())) {
+    note_source_not_allowed(state.peer, view);
+    return;
+  }
   base::packet::FlowKey key = base::packet::FlowKey::of(view);
   flows_.note_inbound(key);
   if (view.protocol == IPPROTO_TCP && view.has_ports &&
@@ -355,6 +360,21 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
   ++peer.rx_packets;
   peer.rx_bytes += msg.size();
   if (!write_tun(msg, vnet)) counters_.drop(Drop::tun_write);
+}
+
+void Gateway::note_source_not_allowed(transport::PeerId peer,
+                                      const base::packet::PacketView& view) {
+  counters_.drop(Drop::source_not_allowed);
+  PeerStatus& status = peers_[peer];
+  ++status.source_not_allowed;
+  // One line per 10 s per peer at most: a spoofing host can send thousands a second.
+  if (!status.source_log.allow(loop_.now())) return;
+  LOG_WARN(
+      "peer %s: packet from %s to %s dropped: not a source this peer may send from (the [[policy]] "
+      "tunnel rules naming it, its allowed_sources); %llu dropped from this peer so far",
+      status.name.c_str(), base::packet::address_to_string(view.version, view.src.data()).c_str(),
+      base::packet::address_to_string(view.version, view.dst.data()).c_str(),
+      static_cast<unsigned long long>(status.source_not_allowed));
 }
 
 void Gateway::count_compression(const base::packet::PacketView& view, std::size_t original_len,

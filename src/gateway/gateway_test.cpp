@@ -636,3 +636,137 @@ TEST_CASE("gateway: compression is used only when both sides offer it") {
   link.deliver();
   CHECK(tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
 }
+
+TEST_CASE("gateway: a peer's packets from sources outside its allowed set never reach the TUN") {
+  // gw1 tunnels 10.2.0.0/16 and fd02::/64 to the peer, so those are the sources it accepts from
+  // it. A host behind gw2 forges sources: one of site 1's own LAN, one of gw1's other uplink, an
+  // unrelated one. gw2's policy looks at destinations only and tunnels them all.
+  for (bool compress : {false, true}) {
+    CAPTURE(compress);
+    TwoSites s(compress);
+    s.up();
+    const std::vector<std::uint8_t> legit4 =
+        base::test_packets::ipv4("10.2.0.2", "10.1.0.2", IPPROTO_UDP, 5000, 53);
+    const std::vector<std::uint8_t> legit6 =
+        base::test_packets::ipv6("fd02::2", "fd01::2", IPPROTO_UDP, 5000, 53);
+    const std::vector<std::vector<std::uint8_t>> forged = {
+        base::test_packets::ipv4("10.1.0.99", "10.1.0.2", IPPROTO_UDP, 5000, 53),   // site 1's LAN
+        base::test_packets::ipv4("198.18.0.1", "10.1.0.2", IPPROTO_UDP, 5000, 53),  // gw1's uplink
+        base::test_packets::ipv4("192.168.50.1", "10.1.0.2", IPPROTO_UDP, 5000, 53),  // unrelated
+        base::test_packets::ipv6("fd01::99", "fd01::2", IPPROTO_UDP, 5000, 53),
+        base::test_packets::ipv6("2001:db8:77::1", "fd01::2", IPPROTO_UDP, 5000, 53),
+        // Just outside the peer's prefixes: 10.3.0.0 and fd02:0:0:1::.
+        base::test_packets::ipv4("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 5000, 80, 1000),
+        base::test_packets::ipv6("fd02:0:0:1::2", "fd01::2", IPPROTO_TCP, 5000, 80, 1000),
+    };
+    s.tun2.inject(forged[0]);
+    s.tun2.inject(legit4);
+    for (std::size_t i = 1; i < forged.size(); ++i) s.tun2.inject(forged[i]);
+    s.tun2.inject(legit6);
+    s.gw2.read_tun();
+    s.link.deliver();
+    CHECK(s.gw2.counters().tunneled_packets == forged.size() + 2);
+    auto written = s.tun1.take_written();
+    REQUIRE(written.size() == 2);
+    CHECK(written[0] == legit4);
+    CHECK(written[1] == legit6);
+    CHECK(s.gw1.counters().received_packets == 2);
+    CHECK(s.gw1.peers()[0].rx_packets == 2);
+    CHECK(s.gw1.counters().dropped(gateway::Drop::source_not_allowed) == forged.size());
+    CHECK(s.gw1.counters().dropped_total() == forged.size());
+    CHECK(s.gw1.peers()[0].source_not_allowed == forged.size());
+    // The way back is not affected: gw2 accepts what gw1 sends from site 1.
+    auto reply = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 53, 5000);
+    s.tun1.inject(reply);
+    s.gw1.read_tun();
+    s.link.deliver();
+    auto back = s.tun2.take_written();
+    REQUIRE(back.size() == 1);
+    CHECK(back[0] == reply);
+    CHECK(s.gw2.counters().dropped(gateway::Drop::source_not_allowed) == 0);
+  }
+}
+
+namespace {
+
+// An ICMP error from `from` about `quoted` (which went the other way): destination unreachable,
+// IPv4 port unreachable (type 3 code 3) / IPv6 administratively prohibited (type 1 code 1).
+std::vector<std::uint8_t> icmp_error(const std::vector<std::uint8_t>& quoted, const char* from) {
+  base::packet::PacketView view;
+  REQUIRE(base::packet::parse(quoted, view) == base::packet::ParseError::none);
+  auto source = *policy::Prefix::parse(from);
+  std::vector<std::uint8_t> out(1280);
+  std::size_t n = gateway::icmp::make_admin_prohibited(view, source.bytes().data(), out);
+  REQUIRE(n > 0);
+  out.resize(n);
+  if (view.version == 4) {
+    out[21] = 3;  // port unreachable
+    out[22] = out[23] = 0;
+    base::store_be16(&out[22], base::checksum::internet(std::span(out).subspan(20)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gateway: an ICMP error from the peer's side passes on its outer source alone") {
+  TwoSites s;
+  s.up();
+  // gw1's side sent these through the tunnel; their sources are site 1's, not the peer's.
+  auto sent4 = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 40000, 9);
+  auto sent6 = base::test_packets::ipv6("fd01::2", "fd02::2", IPPROTO_UDP, 40000, 9);
+  const std::vector<std::vector<std::uint8_t>> errors = {
+      icmp_error(sent4, "10.2.0.2"),  // the host itself: port unreachable
+      icmp_error(sent4, "10.2.0.1"),  // a router of the peer's LAN
+      icmp_error(sent6, "fd02::2"),
+  };
+  const std::vector<std::vector<std::uint8_t>> forged = {
+      icmp_error(sent4, "192.168.50.1"),  // quotes our packet, but from outside the peer's LAN
+      icmp_error(sent6, "2001:db8::1"),
+  };
+  for (const auto& e : errors) s.tun2.inject(e);
+  for (const auto& e : forged) s.tun2.inject(e);
+  s.gw2.read_tun();
+  s.link.deliver();
+  CHECK(s.gw2.counters().tunneled_packets == errors.size() + forged.size());
+  CHECK(s.tun1.take_written() == errors);
+  CHECK(s.gw1.counters().dropped(gateway::Drop::source_not_allowed) == forged.size());
+}
+
+TEST_CASE(
+    "gateway: a policy's extra allowed sources apply at once, and a new policy replaces them") {
+  using Packets = std::vector<std::vector<std::uint8_t>>;
+  TwoSites s;
+  s.up();
+  auto from = [](const char* src) {
+    return std::string(src).find(':') == std::string::npos
+               ? base::test_packets::ipv4(src, "10.1.0.2", IPPROTO_UDP, 5000, 53)
+               : base::test_packets::ipv6(src, "fd01::2", IPPROTO_UDP, 5000, 53);
+  };
+  auto send = [&](std::initializer_list<const char*> sources) {
+    for (const char* src : sources) s.tun2.inject(from(src));
+    s.gw2.read_tun();
+    s.link.deliver();
+    return s.tun1.take_written();
+  };
+  const std::initializer_list<const char*> sources = {"10.9.1.1", "fd00:9::1", "10.255.0.2",
+                                                      "10.2.0.7"};
+  CHECK(send(sources) == Packets{from("10.2.0.7")});
+  CHECK(s.gw1.peers()[0].source_not_allowed == 3);
+
+  // What a reload does: a new policy, here with the peer's allowed_sources.
+  std::vector<policy::Rule> rules = {tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")};
+  s.gw1.set_policy(policy::Policy(rules, policy::Action::drop,
+                                  {{*policy::Prefix::parse("10.9.0.0/16"), 0},
+                                   {*policy::Prefix::parse("fd00:9::/48"), 0},
+                                   {*policy::Prefix::parse("10.255.0.2/32"), 0}}));
+  CHECK(send(sources) ==
+        Packets{from("10.9.1.1"), from("fd00:9::1"), from("10.255.0.2"), from("10.2.0.7")});
+  CHECK(s.gw1.peers()[0].source_not_allowed == 3);
+
+  // And away again; a peer no tunnel rule names may send from nowhere.
+  s.gw1.set_policy(policy::Policy({}, policy::Action::drop));
+  CHECK(send(sources).empty());
+  CHECK(s.gw1.peers()[0].source_not_allowed == 7);
+  CHECK(s.gw1.counters().dropped(gateway::Drop::source_not_allowed) == 7);
+}
