@@ -290,7 +290,8 @@ std::optional<crypto::Key> read_key_file(const std::string& path, std::string& e
 
 PeerConfig read_peer(const std::string& file, const toml::table& table, Keys keys) {
   Section s(file, table, "peer");
-  s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption", "fec"});
+  s.allow_only({"name", "remote", "port", "compression", "pool", "key_file", "encryption", "fec",
+                "allowed_sources"});
   PeerConfig peer;
   peer.name = s.required_string("name");
   if (!valid_name(peer.name, 64))
@@ -304,6 +305,13 @@ PeerConfig read_peer(const std::string& file, const toml::table& table, Keys key
     auto ep = base::Endpoint::parse(text, peer.port);
     if (!ep) s.fail(where, "remote", "'" + text + "' is not an IPv4 or IPv6 address");
     peer.remote.push_back(*ep);
+  });
+  s.strings("allowed_sources", [&](const std::string& text, const toml::source_region& where) {
+    auto prefix = policy::Prefix::parse(text);
+    if (!prefix)
+      s.fail(where, "allowed_sources",
+             "'" + text + "' is not a prefix (10.9.0.0/16, fd00:9::/48, or an address)");
+    peer.allowed_sources.push_back(*prefix);
   });
   if (s.has("remote") && peer.remote.empty())
     s.fail(s.where("remote"), "remote",
@@ -578,6 +586,15 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
   }
   if (!same_peers) out.push_back("[[peer]] (added, removed, reordered or changed)");
   return out;
+}
+
+policy::Policy make_policy(const Config& config) {
+  std::vector<policy::SourceGrant> grants;
+  for (std::size_t i = 0; i < config.peers.size(); ++i) {
+    for (const policy::Prefix& prefix : config.peers[i].allowed_sources)
+      grants.push_back({prefix, static_cast<std::uint32_t>(i)});
+  }
+  return policy::Policy(config.rules, config.tun.default_action, grants);
 }
 
 Config load_config(const std::string& path, Keys keys) {

@@ -90,6 +90,9 @@ struct PeerConfig {
   std::optional<crypto::Key> key;  // read from key_file when the config is loaded
   bool seal = true;                // encryption = "aead" (default) or "none"
   bool fec = true;  // offer FEC below SCTP (udp transport, with key_file; used when both offer it)
+  // Source prefixes the peer may send from besides those of the tunnel rules naming it
+  // (policy.hpp, "Allowed sources"). A reload applies changes.
+  std::vector<policy::Prefix> allowed_sources;
 };
 
 // A route into the TUN that the daemon installs at start and removes at stop.
@@ -109,6 +112,9 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::vector<std::string> warnings;  // valid but questionable (a peer no rule uses, ...)
 };
+
+// The policy of a config: its rules, [tun] default and every peer's allowed_sources.
+policy::Policy make_policy(const Config& config);
 
 // Keys::skip leaves PeerConfig::key empty (the key files are not opened): for the commands that
 // only need the control socket's path (show, reload), which must work without the keys.

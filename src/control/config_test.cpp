@@ -437,3 +437,47 @@ TEST_CASE("config: [tun] gro, on by default, a boolean") {
   CHECK_FALSE(control::parse_config("[tun]\ngro = false\n", "t.toml").tun.gro);
   CHECK(contains(error_of("[tun]\ngro = 1\n"), "gro"));
 }
+
+TEST_CASE("config: [[peer]] allowed_sources: prefixes the peer may send from, besides its rules") {
+  const std::string base = kValid;
+  control::Config plain = control::parse_config(base, "t.toml");
+  CHECK(plain.peers[0].allowed_sources.empty());
+  std::string with = base;
+  with.replace(with.find("port = 9899\n\n[[policy]]"), 11,
+               "port = 9899\nallowed_sources = [\"10.9.0.0/16\", \"fd00:9::/48\", \"10.255.0.2\"]");
+  control::Config c = control::parse_config(with, "t.toml");
+  REQUIRE(c.peers[0].allowed_sources.size() == 3);
+  CHECK(c.peers[0].allowed_sources[0] == *policy::Prefix::parse("10.9.0.0/16"));
+  CHECK(c.peers[0].allowed_sources[1] == *policy::Prefix::parse("fd00:9::/48"));
+  CHECK(c.peers[0].allowed_sources[2] == *policy::Prefix::parse("10.255.0.2/32"));
+  // The policy: the tunnel rules' prefixes and the listed ones; nothing else.
+  auto allowed = [](const policy::Policy& p, const char* address) {
+    auto a = *policy::Prefix::parse(address);
+    return p.source_allowed(0, static_cast<std::uint8_t>(a.family()), a.bytes().data());
+  };
+  policy::Policy p = control::make_policy(c);
+  for (const char* yes : {"10.2.3.4", "fd02::5", "10.9.1.1", "fd00:9:0:1::1", "10.255.0.2"})
+    CHECK_MESSAGE(allowed(p, yes), yes);
+  for (const char* no : {"10.1.0.1", "fd01::1", "10.255.0.1", "192.0.2.9"})
+    CHECK_FALSE_MESSAGE(allowed(p, no), no);
+  CHECK_FALSE(allowed(control::make_policy(plain), "10.9.1.1"));
+  // A reload applies a change.
+  CHECK(control::restart_needed(plain, c).empty());
+
+  auto e = error_of(
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n"
+      "allowed_sources = [\"10.9.0.0/16\",\n  \"10.9.0.0/33\"]\n");
+  CHECK(contains(e, "test.toml:6: [peer] allowed_sources: '10.9.0.0/33' is not a prefix"));
+  for (const char* bad : {"10.9.0/16", "fd00:9::/129", "10.9.0.0/", "host.example", "",
+                          " 10.9.0.0/16", "fd00::9::1/64", "10.09.0.0/16"}) {
+    CAPTURE(bad);
+    e = error_of(std::string("[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\n"
+                             "encryption = \"none\"\nallowed_sources = [\"") +
+                 bad + "\"]\n");
+    CHECK(contains(e, "[peer] allowed_sources: '" + std::string(bad) + "' is not a prefix"));
+  }
+  e = error_of(
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n"
+      "allowed_sources = \"10.9.0.0/16\"\n");
+  CHECK(contains(e, "[peer] allowed_sources: must be an array of strings"));
+}

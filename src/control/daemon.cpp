@@ -105,9 +105,8 @@ Daemon::Daemon(control::Config config) : config_(std::move(config)) {
   gateway_options.max_flows = config_.flows.max;
   gateway_options.max_flows_per_peer = config_.flows.max_per_peer;
   gateway_options.flow_timeouts = flow_timeouts(config_);
-  gateway_ = std::make_unique<gateway::Gateway>(
-      loop_, *tun_, *transport_, bypass_path_.get(),
-      policy::Policy(config_.rules, config_.tun.default_action), gateway_options);
+  gateway_ = std::make_unique<gateway::Gateway>(loop_, *tun_, *transport_, bypass_path_.get(),
+                                                control::make_policy(config_), gateway_options);
 
   control_ = std::make_unique<control::ControlServer>(
       loop_, config_.control.socket,
@@ -231,7 +230,7 @@ std::string Daemon::reload() {
     LOG_ERROR("reload: routes: %s", error.what());
     return std::string("error: routes: ") + error.what() + "\n";
   }
-  gateway_->set_policy(policy::Policy(next.rules, next.tun.default_action));
+  gateway_->set_policy(control::make_policy(next));
   gateway_->set_flow_timeouts(flow_timeouts(next));
   for (const std::string& warning : next.warnings)
     LOG_WARN("%s: %s", next.path.c_str(), warning.c_str());
