@@ -201,6 +201,9 @@ class Gateway final : public transport::Events {
   // Counts (per peer too) and logs, at most once per 10 s per peer, an inner packet dropped
   // because the peer may not send from its source.
   void note_source_not_allowed(transport::PeerId peer, const base::packet::PacketView& view);
+  // Whether view is an ICMP / ICMPv6 error about a packet that went to peer's side (see
+  // gateway_inbound.cpp): it passes whatever its source.
+  bool reports_on_packet_to(transport::PeerId peer, const base::packet::PacketView& view) const;
   // Sends what of HELLO and AUTH is due; marks the association ready when it becomes so.
   void advance_handshake(transport::AssocId assoc, AssocState& state);
   void handle_hello(transport::AssocId assoc, AssocState& state, std::span<const std::uint8_t> msg);

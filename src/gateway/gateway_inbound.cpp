@@ -345,7 +345,8 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
     return;
   }
   // Before the packet touches any state (flows, counters of what was received).
-  if (!policy_.source_allowed(state.peer, view.version, view.src.data())) {
+  if (!policy_.source_allowed(state.peer, view.version, view.src.data()) &&
+      !reports_on_packet_to(state.peer, view)) {
     note_source_not_allowed(state.peer, view);
     return;
   }
@@ -360,6 +361,32 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
   ++peer.rx_packets;
   peer.rx_bytes += msg.size();
   if (!write_tun(msg, vnet)) counters_.drop(Drop::tun_write);
+}
+
+// ICMP errors come from whatever router on the way dropped our packet: on the peer's side most
+// often the peer gateway itself, from the address of its TUN (where the packet arrived), which is
+// no address of its LAN. Such an error passes when it reports on a packet that went to the peer's
+// side: its quoted packet's destination is an address the peer may send from, and its quoted
+// source is the error's destination (the host it reports to). Its own source is then not checked:
+// a peer can forge the source of an error only about packets to its own side, which it receives
+// and could answer anyway.
+bool Gateway::reports_on_packet_to(transport::PeerId peer,
+                                   const base::packet::PacketView& view) const {
+  if (view.is_fragment) return false;
+  std::span<const std::uint8_t> packet = view.bytes.first(view.total_len);
+  std::size_t at = view.l3_header_len;
+  if (packet.size() < at + 8) return false;
+  std::uint8_t type = packet[at];
+  if (view.version == 4) {
+    if (view.protocol != IPPROTO_ICMP || (type != 3 && type != 11 && type != 12)) return false;
+  } else if (view.protocol != IPPROTO_ICMPV6 || type < 1 || type > 4) {
+    return false;
+  }
+  std::span<const std::uint8_t> quoted = packet.subspan(at + 8);
+  std::size_t src_at = view.version == 4 ? 12 : 8, dst_at = view.version == 4 ? 16 : 24;
+  if (quoted.size() < dst_at + view.addr_len() || quoted[0] >> 4 != view.version) return false;
+  return std::memcmp(quoted.data() + src_at, view.dst.data(), view.addr_len()) == 0 &&
+         policy_.source_allowed(peer, view.version, quoted.data() + dst_at);
 }
 
 void Gateway::note_source_not_allowed(transport::PeerId peer,

@@ -709,20 +709,34 @@ std::vector<std::uint8_t> icmp_error(const std::vector<std::uint8_t>& quoted, co
 
 }  // namespace
 
-TEST_CASE("gateway: an ICMP error from the peer's side passes on its outer source alone") {
+TEST_CASE("gateway: ICMP errors about packets to the peer's side pass from any source") {
   TwoSites s;
   s.up();
   // gw1's side sent these through the tunnel; their sources are site 1's, not the peer's.
   auto sent4 = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_UDP, 40000, 9);
   auto sent6 = base::test_packets::ipv6("fd01::2", "fd02::2", IPPROTO_UDP, 40000, 9);
+  // A packet that did not go to the peer's side (10.3.0.0/16 is no tunnel rule's).
+  auto elsewhere4 = base::test_packets::ipv4("10.1.0.2", "10.3.0.5", IPPROTO_UDP, 40000, 9);
+  auto elsewhere6 = base::test_packets::ipv6("fd01::2", "fd03::5", IPPROTO_UDP, 40000, 9);
+  // An error sent to another host than the one whose packet it quotes.
+  auto misdirected = icmp_error(sent4, "10.255.0.2");
+  misdirected[19] = 3;  // destination 10.1.0.3
+  misdirected[10] = misdirected[11] = 0;
+  base::store_be16(&misdirected[10], base::checksum::internet(std::span(misdirected).first(20)));
   const std::vector<std::vector<std::uint8_t>> errors = {
-      icmp_error(sent4, "10.2.0.2"),  // the host itself: port unreachable
-      icmp_error(sent4, "10.2.0.1"),  // a router of the peer's LAN
-      icmp_error(sent6, "fd02::2"),
+      icmp_error(sent4, "10.2.0.2"),      // the host itself: port unreachable
+      icmp_error(sent4, "10.2.0.1"),      // a router of the peer's LAN
+      icmp_error(sent6, "fd02::2"),       //
+      icmp_error(sent4, "10.255.0.2"),    // the peer gateway, from its TUN address
+      icmp_error(sent6, "fd00:255::2"),   //
+      icmp_error(sent4, "192.168.50.1"),  // a router further on
   };
   const std::vector<std::vector<std::uint8_t>> forged = {
-      icmp_error(sent4, "192.168.50.1"),  // quotes our packet, but from outside the peer's LAN
-      icmp_error(sent6, "2001:db8::1"),
+      icmp_error(elsewhere4, "192.168.50.1"),
+      icmp_error(elsewhere6, "2001:db8::1"),
+      misdirected,
+      // Not an error: an echo reply (type 0) from outside the peer's LAN.
+      base::test_packets::ipv4("192.168.50.1", "10.1.0.2", IPPROTO_ICMP, 0, 0, 56),
   };
   for (const auto& e : errors) s.tun2.inject(e);
   for (const auto& e : forged) s.tun2.inject(e);
