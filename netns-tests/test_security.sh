@@ -12,6 +12,10 @@
 #   3. Replay: tcpdump in gw2 captures what gw1 sends during a small transfer; tools/replay resends
 #      those IPv4 packets byte for byte from gw1 (raw socket, genuine source address). The SCTP
 #      stack of gw2 counts the DATA as duplicates and nothing reaches gw2's TUN.
+#   4. Forged sources: the server sends UDP to the client from its own addresses and from site 1's
+#      LAN, gw1's WAN address and an unrelated one (v4, v6): only its own arrive, gw1 counts and
+#      logs the rest (source_not_allowed); gw2's own ICMP time exceeded (from its TUN address)
+#      still reaches the client.
 #
 #   client ---------- gw1 ============== WAN ============== gw2 ---------- server
 #   10.1.0.2/24   10.1.0.1/24   192.0.2.1 <-- UDP 9899 --> 192.0.2.2   10.2.0.1/24   10.2.0.2/24
@@ -25,7 +29,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_cmds tcpdump ethtool
+need_cmds tcpdump ethtool jq nft ping
 need_tool xfer
 need_tool spray
 need_tool replay
@@ -306,4 +310,51 @@ in_ns client "$XFER" client --host 10.2.0.2 --port 5203 --conns 2 --bytes 104857
 wait_pid "$xpid" 10 || fail "the xfer server did not confirm the transfer after the replay"
 log "3. PASS: the replay was refused as duplicates by SCTP, nothing reached gw2's TUN; tunnel works"
 
-log "PASS: wrong key, spray and replay all kept out ($(( ($(now_ms) - T_START) / 1000 )) s)"
+# ---- 4. forged sources from behind the peer ---------------------------------------------------
+# The server, behind gw2, sends 10 UDP datagrams to the client from each of its own addresses and
+# of addresses it may not use: site 1's LAN, gw1's WAN address, an unrelated one (v4 and v6). Only
+# its own reach the client; gw1 counts the rest per peer. An ICMP error from gw2 itself (time
+# exceeded, from its TUN address) about the client's packet still reaches the client.
+log "4. forged sources: the server sends from addresses that are not site 2's"
+for a in 10.1.0.99/32 192.0.2.1/32 198.51.100.7/32; do in_ns server ip addr add "$a" dev lo; done
+in_ns server ip -6 addr add fd01::99/128 dev lo nodad
+in_ns client nft -f - <<EOF
+table inet srccheck {
+  counter own {}
+  counter forged {}
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr 10.2.0.2 udp dport 7777 counter name "own"
+    ip6 saddr fd02::2 udp dport 7777 counter name "own"
+    ip saddr != 10.2.0.2 udp dport 7777 counter name "forged"
+    ip6 saddr != fd02::2 udp dport 7777 counter name "forged"
+  }
+}
+EOF
+# "PEER GLOBAL": gw1's count of packets from site-b with a source it may not use, and its total.
+not_allowed() { gw_json 1 | jq -r '"\(.peers[] | select(.name == "site-b") | .source_not_allowed) \(.counters.drops.source_not_allowed)"'; }
+read -r before before_all <<<"$(not_allowed)"
+for pair in "10.2.0.2 10.1.0.2" "10.1.0.99 10.1.0.2" "192.0.2.1 10.1.0.2" "198.51.100.7 10.1.0.2" \
+  "fd02::2 fd01::2" "fd01::99 fd01::2"; do
+  read -r src dst <<<"$pair"
+  in_ns server "$SPRAY" --to "$dst" --port 7777 --bind "$src" --count 10 --payload 00 --timeout 10 \
+    >>"$TMPD/spray-src.log" || fail "spray from $src failed: $(tail -n 3 "$TMPD/spray-src.log")"
+done
+sleep 0.5
+nft_packets() { in_ns client nft list counter inet srccheck "$1" | grep -oE 'packets [0-9]+' | awk '{print $2}'; }
+own=$(nft_packets own)
+forged=$(nft_packets forged)
+read -r after after_all <<<"$(not_allowed)"
+log "client received $own datagrams from the server's own addresses, $forged from forged ones; gw1 source_not_allowed $before -> $after"
+((own == 20)) || fail "the client received $own of the 20 datagrams the server sent from its own addresses"
+((forged == 0)) || fail "$forged datagrams with forged sources reached the client through the tunnel"
+((after - before == 40 && after_all - before_all == 40)) ||
+  fail "gw1 counted $((after - before)) (peer) / $((after_all - before_all)) (all) of 40 forged datagrams as source_not_allowed"
+grep -q "peer site-b: packet from .* dropped: not a source this peer may send from" "$TMPD/gw1.log" ||
+  fail "gw1 did not log the forged sources"
+out=$(in_ns client ping -c 1 -W 2 -t 2 10.2.0.2 2>&1 || true)
+grep -q "From 10.255.0.2.*[Tt]ime to live exceeded" <<<"$out" ||
+  fail "no time exceeded from gw2's TUN address for a ping with TTL 2: $out"
+log "4. PASS: forged sources dropped and counted at gw1; gw2's own ICMP error passes"
+
+log "PASS: wrong key, spray, replay and forged sources all kept out ($(( ($(now_ms) - T_START) / 1000 )) s)"
