@@ -209,6 +209,26 @@ void check_split(const Spec& s) {
   CHECK(seg.segments() == r.packets.size());
 }
 
+// Changes to a good TCP super-packet (IPv6 if v6, its TCP header at l4) that make it a packet
+// neither segment() nor segment_local() takes: with_bytes(change) applies one to a copy and says
+// whether it was refused.
+template <class WithBytes>
+void check_malformed_tcp(bool v6, std::size_t l4, const WithBytes& with_bytes) {
+  CHECK(with_bytes([&](Bytes& p) { p[v6 ? 6 : 9] = 17; }));  // UDP
+  CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
+  if (v6) {
+    CHECK(with_bytes([](Bytes& p) { p[6] = 0; }));  // a hop-by-hop extension header
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, base::load_be16(p, 4) - 1u); }));
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, 0); }));  // jumbogram
+  } else {
+    CHECK(with_bytes([](Bytes& p) { p[0] = 0x44; }));  // IHL 4
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) + 1u); }));
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) - 1u); }));
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x2000); }));  // MF
+    CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x0001); }));  // a fragment offset
+  }
+}
+
 }  // namespace
 
 TEST_CASE("vnet: VnetHdr loads and stores the 10-byte layout in host byte order") {
@@ -473,19 +493,7 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
     CHECK(with_hdr([](VnetHdr& h) { h.csum_start = 0xffff, h.csum_offset = 0xffff; }));
 
     CHECK(with_bytes([&](Bytes& p) { p[0] = static_cast<std::uint8_t>(v6 ? 0x45 : 0x65); }));
-    CHECK(with_bytes([&](Bytes& p) { p[v6 ? 6 : 9] = 17; }));  // UDP
-    CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
-    if (v6) {
-      CHECK(with_bytes([](Bytes& p) { p[6] = 0; }));  // a hop-by-hop extension header
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, base::load_be16(p, 4) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, 0); }));  // jumbogram
-    } else {
-      CHECK(with_bytes([](Bytes& p) { p[0] = 0x44; }));  // IHL 4
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) + 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x2000); }));  // MF
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x0001); }));  // a fragment offset
-    }
+    check_malformed_tcp(v6, l4, with_bytes);
 
     // Every truncation: as cut (the length field disagrees), with the IP length field adjusted
     // (fine once the headers fit), and with a 60-byte TCP header claimed (past the end).
@@ -868,19 +876,7 @@ TEST_CASE("gso: segment_local refuses malformed packets without emitting anythin
     CHECK(with_hdr([&](VnetHdr& h) {  // the other family's type
       h.gso_type = v6 ? VnetHdr::kGsoTcpV4 : VnetHdr::kGsoTcpV6;
     }));
-    CHECK(with_bytes([&](Bytes& p) { p[v6 ? 6 : 9] = 17; }));  // UDP
-    CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
-    if (v6) {
-      CHECK(with_bytes([](Bytes& p) { p[6] = 0; }));  // a hop-by-hop extension header
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, base::load_be16(p, 4) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 4, 0); }));  // jumbogram
-    } else {
-      CHECK(with_bytes([](Bytes& p) { p[0] = 0x44; }));  // IHL 4
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) + 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 2, base::load_be16(p, 2) - 1u); }));
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x2000); }));  // MF
-      CHECK(with_bytes([](Bytes& p) { base::store_be16(p, 6, 0x0001); }));  // a fragment offset
-    }
+    check_malformed_tcp(v6, l4, with_bytes);
     // Every truncation, as cut and with the IP length adjusted: refused until the IP and TCP
     // headers fit, never a read past the end (each cut lives in a vector of exactly its size).
     for (std::size_t n = 0; n < l4 + 40; n++) {
