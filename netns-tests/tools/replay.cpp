@@ -1,4 +1,4 @@
-// replay: resends the IPv4 packets of a pcap file byte for byte through a raw socket (an
+// replay: resends the IPv4 and IPv6 packets of a pcap file byte for byte through a raw socket (an
 // on-path attacker replaying captured tunnel datagrams from their genuine source address), or
 // with their source rewritten (an attacker at a third address passing captured datagrams off as
 // its own).
@@ -7,29 +7,31 @@
 //          [--rate PPS] [--timeout S] [--dry-run]
 //
 // Reads a classic pcap file (as `tcpdump -w` writes it: microsecond or nanosecond magic, either
-// byte order; link type EN10MB, VLAN tags allowed), takes the IPv4 packets (optionally only those
-// from --src, to --dst, with UDP source or destination port --udp-port) and sends each one
-// unchanged (but see --rewrite-src) -- IP header included -- with socket(AF_INET, SOCK_RAW,
-// IPPROTO_RAW) to its own destination address. Packets cut short by the capture's snap length
-// cannot be replayed exactly and are skipped (counted as "truncated"). The IPv4 header checksum and
-// the UDP checksum of each packet are verified and the bad ones counted (a capture taken behind a
-// checksum offload holds partial checksums; their replay would die in the receiver's UDP layer).
-// For SCTP over UDP the DATA / I-DATA chunks of the replayed packets are counted (what the
-// receiver's SCTP stack must recognise as duplicates). All of this is checked on the packets as
+// byte order; link type EN10MB, VLAN tags allowed), takes the IPv4 and IPv6 packets (optionally
+// only those from --src, to --dst, with UDP source or destination port --udp-port; IPv6 packets
+// whose first next header is not UDP count as other than UDP, fragments included) and sends each
+// one unchanged (but see --rewrite-src) -- IP header included -- with socket(AF_INET or AF_INET6,
+// SOCK_RAW, IPPROTO_RAW) to its own destination address. Packets cut short by the capture's snap
+// length cannot be replayed exactly and are skipped (counted as "truncated"). The IPv4 header
+// checksum and the UDP checksum of each packet are verified and the bad ones counted (a capture
+// taken behind a checksum offload holds partial checksums; their replay would die in the receiver's
+// UDP layer). For SCTP over UDP the DATA / I-DATA chunks of the replayed packets are counted (what
+// the receiver's SCTP stack must recognise as duplicates). All of this is checked on the packets as
 // captured.
-// --rewrite-src ADDR:PORT changes each selected packet before it is sent: its IPv4 source address
-// becomes ADDR and, if it is UDP, its UDP source port becomes PORT; the IPv4 header checksum and
-// the UDP checksum are then recomputed over the changed packet (a UDP checksum of 0, "none", stays
-// 0). Of a fragmented UDP datagram the first fragment gets the new port and its UDP checksum is
-// adjusted for the changes (RFC 1624: the rest of the datagram is not at hand); later fragments
-// only get the new address. The filters (--src, --dst, --udp-port) apply to the packets as
-// captured. --rate PPS paces the sends (default 5000; 0: as fast as possible).
+// --rewrite-src ADDR:PORT (an IPv6 ADDR in brackets: [2001:db8::2]:40400) changes each selected
+// packet of ADDR's family before it is sent (those of the other family are not selected): its
+// source address becomes ADDR and, if it is UDP, its UDP source port becomes PORT; the IPv4 header
+// checksum and the UDP checksum are then recomputed over the changed packet (an IPv4 UDP checksum
+// of 0, "none", stays 0). Of a fragmented UDP datagram the first fragment gets the new port and its
+// UDP checksum is adjusted for the changes (RFC 1624: the rest of the datagram is not at hand);
+// later fragments only get the new address. The filters (--src, --dst, --udp-port) apply to the
+// packets as captured. --rate PPS paces the sends (default 5000; 0: as fast as possible).
 // --dry-run parses and counts but sends nothing. Everything is bounded by --timeout S (default 30).
 // Prints one summary line on stdout:
-//   replay: records=<n> ipv4=<n> selected=<n> replayed=<n> rewritten=<n> data_chunks=<n>
+//   replay: records=<n> ipv4=<n> ipv6=<n> selected=<n> replayed=<n> rewritten=<n> data_chunks=<n>
 //           bytes=<n> truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n> secs=<s>
-// (rewritten: packets changed by --rewrite-src, 0 without it; other: records that are not IPv4
-// or not selected; bad_*_checksum: as captured, before any rewriting). Exit status: 0 if every
+// (rewritten: packets changed by --rewrite-src, 0 without it; other: records that are not IPv4 or
+// IPv6 or not selected; bad_*_checksum: as captured, before any rewriting). Exit status: 0 if every
 // selected packet was sent (or parsed, with --dry-run) and at least one was selected; 1 if the file
 // cannot be read or parsed, nothing was selected, a send failed or the timeout struck; 2 on bad
 // usage.
@@ -69,36 +71,60 @@ constexpr const char* kUsage =
     "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P]\n"
     "              [--rewrite-src ADDR:PORT] [--rate PPS] [--timeout S] [--dry-run]\n";
 
-std::optional<std::uint32_t> ipv4(const std::string& key, const std::string& v) {
-  in_addr a{};
-  if (::inet_pton(AF_INET, v.c_str(), &a) != 1)
-    usage(key + " must be an IPv4 address, not '" + v + "'");
-  return ntohl(a.s_addr);
+// An IPv4 or IPv6 address as it stands in a packet (network byte order).
+struct Addr {
+  std::uint8_t version = 4;
+  std::uint8_t bytes[16] = {};
+  std::size_t len() const { return version == 4 ? 4 : 16; }
+  bool matches(std::uint8_t v, const std::uint8_t* a) const {
+    return v == version && std::memcmp(a, bytes, len()) == 0;
+  }
+  bool unspecified() const {
+    for (std::size_t i = 0; i < len(); ++i)
+      if (bytes[i]) return false;
+    return true;
+  }
+};
+
+std::optional<Addr> address(const std::string& v) {
+  Addr a;
+  if (::inet_pton(AF_INET, v.c_str(), a.bytes) == 1) return a;
+  a.version = 6;
+  if (::inet_pton(AF_INET6, v.c_str(), a.bytes) == 1) return a;
+  return std::nullopt;
+}
+
+Addr address(const std::string& key, const std::string& v) {
+  std::optional<Addr> a = address(v);
+  if (!a) usage(key + " must be an IPv4 or IPv6 address, not '" + v + "'");
+  return *a;
 }
 
 struct Endpoint {
-  std::uint32_t addr;  // host byte order
+  Addr addr;
   std::uint16_t port;
 };
 
-// --rewrite-src ADDR:PORT: an IPv4 address (not 0.0.0.0, which the kernel would replace with one
-// of its own) and a UDP port from 1 to 65535.
+// --rewrite-src ADDR:PORT or [ADDR6]:PORT: an address (not 0.0.0.0 or ::, which the kernel would
+// replace with one of its own) and a UDP port from 1 to 65535.
 Endpoint endpoint(const std::string& key, const std::string& v) {
   std::size_t colon = v.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
-    usage(key + " must be ADDR:PORT (an IPv4 address and a UDP port), not '" + v + "'");
+    usage(key + " must be ADDR:PORT or [ADDR6]:PORT (an address and a UDP port), not '" + v + "'");
   std::string addr = v.substr(0, colon), port = v.substr(colon + 1);
-  in_addr a{};
-  if (::inet_pton(AF_INET, addr.c_str(), &a) != 1)
-    usage(key + ": '" + addr + "' in '" + v + "' is not an IPv4 address");
-  if (a.s_addr == 0)
-    usage(key + ": the address must not be 0.0.0.0 (the kernel would fill in its own)");
-  return {ntohl(a.s_addr), static_cast<std::uint16_t>(number(key + " port", port, 1, 65535))};
+  bool bracketed = addr.size() > 2 && addr.front() == '[' && addr.back() == ']';
+  if (bracketed) addr = addr.substr(1, addr.size() - 2);
+  std::optional<Addr> a = address(addr);
+  if (!a || (a->version == 6) != bracketed)
+    usage(key + ": '" + addr + "' in '" + v + "' is not an IPv4 address or a bracketed IPv6 one");
+  if (a->unspecified())
+    usage(key + ": the address must not be unspecified (the kernel would fill in its own)");
+  return {*a, static_cast<std::uint16_t>(number(key + " port", port, 1, 65535))};
 }
 
 struct Args {
   std::string pcap;
-  std::optional<std::uint32_t> src, dst;
+  std::optional<Addr> src, dst;
   std::optional<Endpoint> rewrite_src;
   unsigned long udp_port = 0, rate = 5000, timeout = 30;
   bool dry_run = false;
@@ -118,9 +144,9 @@ Args parse(int argc, char** argv) {
     if (k == "--pcap")
       a.pcap = v;
     else if (k == "--src")
-      a.src = ipv4(k, v);
+      a.src = address(k, v);
     else if (k == "--dst")
-      a.dst = ipv4(k, v);
+      a.dst = address(k, v);
     else if (k == "--udp-port")
       a.udp_port = number(k, v, 1, 65535);
     else if (k == "--rewrite-src")
@@ -142,10 +168,12 @@ using base::store_be16;
 using base::store_be32;
 
 // The checksum over the UDP pseudo-header and the ulen bytes of UDP header and payload at
-// ip + ihl, as they stand (0 when the stored checksum is right).
-std::uint16_t udp_sum(const std::uint8_t* ip, std::size_t ihl, std::size_t ulen) {
-  std::uint32_t pseudo = base::checksum::add({ip + 12, 8});  // addresses,
-  pseudo += 17 + static_cast<std::uint32_t>(ulen);           // protocol, UDP length
+// ip + ihl, as they stand (0 when the stored checksum is right). version: of the IP header at ip.
+std::uint16_t udp_sum(std::uint8_t version, const std::uint8_t* ip, std::size_t ihl,
+                      std::size_t ulen) {
+  std::uint32_t pseudo = version == 4 ? base::checksum::add({ip + 12, 8})  // addresses,
+                                      : base::checksum::add({ip + 8, 32});
+  pseudo += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
   return base::checksum::internet({ip + ihl, ulen}, pseudo);
 }
 
@@ -223,13 +251,13 @@ unsigned long count_data_chunks(const std::uint8_t* p, std::size_t n) {
 
 int run(const Args& a) {
   std::vector<Record> records = read_pcap(a.pcap);
-  unsigned long ipv4_count = 0, selected = 0, replayed = 0, data_chunks = 0, truncated = 0,
-                bad_ip = 0, bad_udp = 0, other = 0, rewritten = 0;
+  unsigned long ipv4_count = 0, ipv6_count = 0, selected = 0, replayed = 0, data_chunks = 0,
+                truncated = 0, bad_ip = 0, bad_udp = 0, other = 0, rewritten = 0;
   unsigned long long bytes = 0;
   struct Packet {
     const std::uint8_t* ip;
     std::size_t len;
-    std::uint32_t dst;
+    Addr dst;
   };
   std::vector<Packet> todo;
   for (Record& r : records) {
@@ -244,23 +272,33 @@ int run(const Args& a) {
       ethertype = load_be16(p + l2 + 2);
       l2 += 4;
     }
-    if (ethertype != 0x0800 || n < l2 + 20 || (p[l2] >> 4) != 4) {
+    std::uint8_t version = n > l2 ? p[l2] >> 4 : 0;
+    bool v4 = ethertype == 0x0800 && n >= l2 + 20 && version == 4;
+    bool v6 = ethertype == 0x86dd && n >= l2 + 40 && version == 6;
+    if (!v4 && !v6) {
       ++other;
       continue;
     }
-    ++ipv4_count;
+    ++(v4 ? ipv4_count : ipv6_count);
     std::uint8_t* ip = p + l2;
-    std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4, total = load_be16(ip + 2);
-    std::uint32_t src = load_be32(ip + 12), dst = load_be32(ip + 16);
-    bool frag = (load_be16(ip + 6) & 0x3fff) != 0;
-    bool udp = ip[9] == 17 && !frag && total >= ihl + 8;
+    // ihl: the IP header's length; total: the packet's, by its header.
+    std::size_t ihl = v4 ? std::size_t{ip[0] & 0x0fu} * 4 : 40;
+    std::size_t total = v4 ? load_be16(ip + 2) : 40 + std::size_t{load_be16(ip + 4)};
+    Addr src, dst;
+    src.version = dst.version = version;
+    std::memcpy(src.bytes, ip + (v4 ? 12 : 8), src.len());
+    std::memcpy(dst.bytes, ip + (v4 ? 16 : 24), dst.len());
+    bool frag = v4 && (load_be16(ip + 6) & 0x3fff) != 0;
+    bool udp = ip[v4 ? 9 : 6] == 17 && !frag && total >= ihl + 8;
     std::size_t sport = 0, dport = 0;
     if (udp && n - l2 >= ihl + 8) {
       sport = load_be16(ip + ihl);
       dport = load_be16(ip + ihl + 2);
     }
-    if ((a.src && src != *a.src) || (a.dst && dst != *a.dst) ||
-        (a.udp_port && !(udp && (sport == a.udp_port || dport == a.udp_port)))) {
+    if ((a.src && !a.src->matches(version, src.bytes)) ||
+        (a.dst && !a.dst->matches(version, dst.bytes)) ||
+        (a.udp_port && !(udp && (sport == a.udp_port || dport == a.udp_port))) ||
+        (a.rewrite_src && a.rewrite_src->addr.version != version)) {
       ++other;
       continue;
     }
@@ -269,13 +307,25 @@ int run(const Args& a) {
       ++truncated;  // cut by the snap length (or nonsense): cannot be replayed byte-exact
       continue;
     }
-    if (base::checksum::internet({ip, ihl}) != 0) ++bad_ip;
+    if (v4 && base::checksum::internet({ip, ihl}) != 0) ++bad_ip;
     if (udp) {
-      if (load_be16(ip + ihl + 6) != 0 && udp_sum(ip, ihl, total - ihl) != 0) ++bad_udp;
+      if ((v6 || load_be16(ip + ihl + 6) != 0) && udp_sum(version, ip, ihl, total - ihl) != 0)
+        ++bad_udp;
       data_chunks += count_data_chunks(ip + ihl + 8, total - ihl - 8);
     }
-    if (a.rewrite_src) {
+    if (a.rewrite_src && v6) {
       const Endpoint& e = *a.rewrite_src;
+      std::memcpy(ip + 8, e.addr.bytes, 16);
+      if (udp) {
+        store_be16(ip + ihl, e.port);
+        store_be16(ip + ihl + 6, 0);
+        std::uint16_t c = udp_sum(version, ip, ihl, total - ihl);
+        store_be16(ip + ihl + 6, c ? c : 0xffff);
+      }
+      ++rewritten;
+    } else if (a.rewrite_src) {
+      const Endpoint& e = *a.rewrite_src;
+      std::uint32_t addr = load_be32(e.addr.bytes);
       bool first_udp_fragment =
           frag && ip[9] == 17 && (load_be16(ip + 6) & 0x1fff) == 0 && total >= ihl + 8;
       if (first_udp_fragment && load_be16(ip + ihl + 6) != 0) {
@@ -284,15 +334,15 @@ int run(const Args& a) {
         for (std::size_t off : {std::size_t{12}, std::size_t{14}})
           acc += static_cast<std::uint16_t>(~load_be16(ip + off));
         acc += static_cast<std::uint16_t>(~load_be16(ip + ihl));
-        acc += (e.addr >> 16) + (e.addr & 0xffff) + e.port;
+        acc += (addr >> 16) + (addr & 0xffff) + e.port;
         std::uint16_t c = base::checksum::internet({}, acc);  // folded, complemented
         store_be16(ip + ihl + 6, c ? c : 0xffff);
       }
-      store_be32(ip + 12, e.addr);
+      store_be32(ip + 12, addr);
       if (udp || first_udp_fragment) store_be16(ip + ihl, e.port);
       if (udp && load_be16(ip + ihl + 6) != 0) {
         store_be16(ip + ihl + 6, 0);
-        std::uint16_t c = udp_sum(ip, ihl, total - ihl);
+        std::uint16_t c = udp_sum(version, ip, ihl, total - ihl);
         store_be16(ip + ihl + 6, c ? c : 0xffff);  // a computed 0 is sent as 0xffff (RFC 768)
       }
       store_be16(ip + 10, 0);
@@ -302,12 +352,20 @@ int run(const Args& a) {
     todo.push_back({ip, total, dst});
   }
 
-  int fd = -1;
-  if (!a.dry_run) {
-    fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);  // implies IP_HDRINCL
-    if (fd < 0)
-      throw Error(std::string("socket(AF_INET, SOCK_RAW, IPPROTO_RAW): ") + std::strerror(errno));
-  }
+  // One raw socket per family, opened when a packet of it is to be sent (IPPROTO_RAW implies
+  // IP_HDRINCL / IPV6_HDRINCL).
+  int fd4 = -1, fd6 = -1;
+  auto socket_for = [&](std::uint8_t version) {
+    int& fd = version == 4 ? fd4 : fd6;
+    if (fd < 0) {
+      int family = version == 4 ? AF_INET : AF_INET6;
+      fd = ::socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+      if (fd < 0)
+        throw Error(std::string("socket(") + (version == 4 ? "AF_INET" : "AF_INET6") +
+                    ", SOCK_RAW, IPPROTO_RAW): " + std::strerror(errno));
+    }
+    return fd;
+  };
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(a.timeout);
   bool failed = false;
@@ -326,12 +384,23 @@ int run(const Args& a) {
       bytes += todo[i].len;
       continue;
     }
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_addr.s_addr = htonl(todo[i].dst);
+    sockaddr_storage to{};
+    socklen_t to_len;
+    if (todo[i].dst.version == 4) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&to);
+      sin->sin_family = AF_INET;
+      std::memcpy(&sin->sin_addr, todo[i].dst.bytes, 4);
+      to_len = sizeof(sockaddr_in);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&to);
+      sin6->sin6_family = AF_INET6;
+      std::memcpy(&sin6->sin6_addr, todo[i].dst.bytes, 16);
+      to_len = sizeof(sockaddr_in6);
+    }
+    int fd = socket_for(todo[i].dst.version);
     for (int attempt = 0;; ++attempt) {
       ssize_t r =
-          ::sendto(fd, todo[i].ip, todo[i].len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+          ::sendto(fd, todo[i].ip, todo[i].len, 0, reinterpret_cast<sockaddr*>(&to), to_len);
       if (r == static_cast<ssize_t>(todo[i].len)) {
         ++replayed;
         bytes += todo[i].len;
@@ -347,13 +416,15 @@ int run(const Args& a) {
       break;
     }
   }
-  if (fd >= 0) ::close(fd);
+  for (int fd : {fd4, fd6})
+    if (fd >= 0) ::close(fd);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
-      "replay: records=%zu ipv4=%lu selected=%lu replayed=%lu rewritten=%lu data_chunks=%lu "
+      "replay: records=%zu ipv4=%lu ipv6=%lu selected=%lu replayed=%lu rewritten=%lu "
+      "data_chunks=%lu "
       "bytes=%llu truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
-      records.size(), ipv4_count, selected, replayed, rewritten, data_chunks, bytes, truncated,
-      bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
+      records.size(), ipv4_count, ipv6_count, selected, replayed, rewritten, data_chunks, bytes,
+      truncated, bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
   if (selected == 0) {
     std::fprintf(stderr, "replay: no packet in %s matched\n", a.pcap.c_str());
     return 1;
