@@ -47,8 +47,9 @@ bool someone_listens(const sockaddr_un& addr) {
 
 struct ControlServer::Client {
   int fd = -1;
-  std::string request;
-  std::unique_ptr<base::IoWatcher> watch;
+  std::string request, reply;
+  std::size_t sent = 0;  // bytes of reply written
+  std::unique_ptr<base::IoWatcher> watch, writable;
   std::unique_ptr<base::Timer> deadline;
 };
 
@@ -61,7 +62,9 @@ ControlServer::ControlServer(base::EventLoop& loop, std::string path, Handler ha
   unlink(path_.c_str());
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
-  mode_t old_mask = umask(0077);
+  // The mode comes from the umask at bind() (0600): nothing changes it by path afterwards, where
+  // a link put in its place would be followed.
+  mode_t old_mask = umask(0177);
   int rc = bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   umask(old_mask);
   if (rc != 0 || listen(fd_, 16) != 0) {
@@ -69,7 +72,6 @@ ControlServer::ControlServer(base::EventLoop& loop, std::string path, Handler ha
     close(fd_);
     throw std::runtime_error("control socket " + path_ + ": " + err);
   }
-  chmod(path_.c_str(), 0600);
   accept_watch_ =
       std::make_unique<base::IoWatcher>(loop, fd_, base::kRead, [this](int) { on_accept(); });
   accept_watch_->start();
@@ -111,19 +113,31 @@ void ControlServer::on_client(Client& client) {
   auto newline = client.request.find('\n');
   if (n > 0 && newline == std::string::npos && client.request.size() < kMaxRequest) return;
   std::string line = client.request.substr(0, newline);
-  if (!line.empty()) {
-    std::string reply = handler_(line);
-    // Replies are small (a status page); a blocking write with a bound keeps this simple.
-    int flags = fcntl(client.fd, F_GETFL);
-    fcntl(client.fd, F_SETFL, flags & ~O_NONBLOCK);
-    timeval tv{2, 0};
-    setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    std::size_t off = 0;
-    while (off < reply.size()) {
-      ssize_t w = write(client.fd, reply.data() + off, reply.size() - off);
-      if (w <= 0) break;
-      off += static_cast<std::size_t>(w);
+  if (line.empty()) {
+    finish(client);
+    return;
+  }
+  client.reply = handler_(line);
+  client.watch->stop();
+  Client* raw = &client;
+  client.writable = std::make_unique<base::IoWatcher>(loop_, client.fd, base::kWrite,
+                                                      [this, raw](int) { on_writable(*raw); });
+  on_writable(client);
+}
+
+// Writes what the socket takes without blocking; the rest when it is writable again. A reader
+// that takes longer than the client's deadline (5 s from its connection) is cut off.
+void ControlServer::on_writable(Client& client) {
+  while (client.sent < client.reply.size()) {
+    ssize_t w = send(client.fd, client.reply.data() + client.sent,
+                     client.reply.size() - client.sent, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!client.writable->active()) client.writable->start();
+      return;
     }
+    if (w <= 0) break;  // the reader went away
+    client.sent += static_cast<std::size_t>(w);
   }
   finish(client);
 }
@@ -131,6 +145,7 @@ void ControlServer::on_client(Client& client) {
 void ControlServer::finish(Client& client) {
   // Called from the client's own watcher or timer: stop and close now, free at the next accept.
   client.watch->stop();
+  if (client.writable) client.writable->stop();
   client.deadline->stop();
   close(client.fd);
   client.fd = -1;

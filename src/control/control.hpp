@@ -1,6 +1,8 @@
 #pragma once
 // The control socket: a Unix stream socket (mode 0600) on which the daemon answers one request
 // per connection. Requests are one line of text; the reply is text, then the daemon closes.
+// Nothing here blocks the event loop: a reply is written as fast as the client reads it, and a
+// client that has not read all of it within 5 s of connecting is disconnected.
 //
 //   show         human-readable status (peers, associations, paths, flows, counters)
 //   show json    the same as JSON (schema in man/sctptund.8)
@@ -30,6 +32,7 @@ class ControlServer {
   struct Client;
   void on_accept();
   void on_client(Client& client);
+  void on_writable(Client& client);
   void finish(Client& client);
 
   base::EventLoop& loop_;

@@ -1,8 +1,12 @@
 #include "src/control/control.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <chrono>
 #include <future>
@@ -50,6 +54,51 @@ TEST_CASE("control: requests get replies, the socket is private, a second daemon
   CHECK(access(path.c_str(), F_OK) != 0);  // removed on shutdown
   CHECK_THROWS_WITH(control::request(path, "ping", 1), doctest::Contains("is sctptund running?"));
   std::string sub = path.substr(0, path.rfind('/'));
+  rmdir(sub.c_str());
+  rmdir(sub.substr(0, sub.rfind('/')).c_str());
+}
+
+TEST_CASE("control: a client that does not read its reply never holds up the event loop") {
+  base::EventLoop loop;
+  std::string path = temp_socket_path();
+  const std::string big(8 << 20, 'x');  // far more than the socket buffers hold
+  bool asked = false;
+  control::ControlServer server(loop, path, [&](std::string_view) {
+    asked = true;
+    return big;
+  });
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(write(fd, "show\n", 5) == 5);
+  // The reply is due while nobody reads it: each iteration of the loop must come back at once.
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200 && !asked; ++i) loop.run_once();
+  REQUIRE(asked);
+  for (int i = 0; i < 20; ++i) loop.run_once();
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  // A reader that comes late still gets the whole reply, while the loop runs.
+  auto got = std::async(std::launch::async, [fd] {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  for (int i = 0;
+       i < 4000 && got.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready; ++i)
+    loop.run_once();
+  std::string reply = got.get();
+  CHECK(reply.size() == big.size());
+  CHECK(reply.find_first_not_of('x') == std::string::npos);
+  close(fd);
+  std::string sub = path.substr(0, path.rfind('/'));
+  unlink(path.c_str());
   rmdir(sub.c_str());
   rmdir(sub.substr(0, sub.rfind('/')).c_str());
 }
