@@ -114,8 +114,17 @@ double AssocPool::lost(AssocLink& link, const char* why, Time now) {
 
 void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
   AssocId was = link.assoc;
-  LOG_WARN("peer %s: aborting association %llu: %s", name(link.peer).c_str(),
-           static_cast<unsigned long long>(was), reason);
+  Peer& peer = peers_.at(link.peer);
+  if (peer.abort_log.allow(now.seconds())) {
+    LOG_WARN(
+        "peer %s: aborting association %llu: %s (%llu more aborts not logged since the last "
+        "line)",
+        peer.name.c_str(), static_cast<unsigned long long>(was), reason,
+        static_cast<unsigned long long>(peer.aborts_unlogged));
+    peer.aborts_unlogged = 0;
+  } else {
+    ++peer.aborts_unlogged;
+  }
   link.assoc = 0;
   link.blocked = false;
   transition(link, SlotEvent::abort);

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "src/base/rate_limit.hpp"
 #include "src/transport/assoc_link.hpp"
 #include "src/transport/assoc_slot.hpp"
 #include "src/transport/time.hpp"
@@ -129,6 +130,10 @@ class AssocPool {
   struct Peer {
     std::string name;
     std::vector<AssocLink*> slots;  // index = slot
+    // Aborts are logged once per 10 s per peer (a peer with the wrong key makes one per slot
+    // each hold-off); the line says how many went unlogged since the last.
+    base::RateLimit abort_log{10};
+    std::uint64_t aborts_unlogged = 0;
   };
 
   BackoffOptions backoff_;
