@@ -393,6 +393,20 @@ TEST_CASE("config: [[peer]] key_file and encryption") {
   e = error_of(with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"));
   CHECK(contains(e, "cannot read key file"));
   CHECK(contains(e, "No such file"));
+  // A symbolic link to a key file, a key file of another user, a directory, a huge file.
+  std::string real = keys.write("real.key", key, 0600);
+  REQUIRE(::symlink(real.c_str(), (keys.dir + "/link.key").c_str()) == 0);
+  e = error_of(with_peer_keys("key_file = \"" + keys.dir + "/link.key\"\n"));
+  CHECK(contains(e, "is a symbolic link"));
+  REQUIRE(::geteuid() == 0);  // chown to another user: unit_tests run as root (see README)
+  std::string other = keys.write("other.key", key, 0600);
+  REQUIRE(::chown(other.c_str(), 4242, 4242) == 0);
+  e = error_of(with_peer_keys("key_file = \"" + other + "\"\n"));
+  CHECK(contains(e, "is owned by uid 4242, neither root nor the daemon's user"));
+  REQUIRE(::mkdir((keys.dir + "/dir.key").c_str(), 0700) == 0);
+  CHECK(contains(error_of(with_peer_keys("key_file = \"" + keys.dir + "/dir.key\"\n")),
+                 "is not a regular file"));
+  CHECK(contains(key_error("big.key", std::string(5000, 'A'), 0600), "is 5000 bytes"));
   // show and reload need only the control socket: they do not open the key files.
   control::Config skipped =
       control::parse_config(with_peer_keys("key_file = \"" + keys.dir + "/missing.key\"\n"),
