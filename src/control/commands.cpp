@@ -322,7 +322,8 @@ std::string render_json(const Snapshot& s) {
       .field("challenges_out", s.transport.challenges_out);
   j.field("paths_learned", s.transport.paths_learned).field("path_moves", s.transport.path_moves);
   j.field("datagrams_provisional", s.transport.datagrams_provisional)
-      .field("datagrams_no_path", s.transport.datagrams_no_path);
+      .field("datagrams_no_path", s.transport.datagrams_no_path)
+      .field("datagrams_unproven_control", s.transport.datagrams_unproven_control);
   j.field("sctp_retransmitted_chunks", s.transport.sctp_retransmitted_chunks)
       .field("sctp_fast_retransmits", s.transport.sctp_fast_retransmits)
       .field("sctp_data_timeouts", s.transport.sctp_data_timeouts)

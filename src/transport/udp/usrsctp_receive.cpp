@@ -19,6 +19,25 @@ namespace transport::udp {
 
 using namespace detail;
 
+namespace {
+// Whether every chunk of the SCTP packet is one that carries or acknowledges data or probes
+// liveness: DATA (0), SACK (3), HEARTBEAT (4), HEARTBEAT ACK (5), NR-SACK (16), I-DATA (64),
+// PAD (132). False for any other chunk, a chunk that runs past the packet, or no chunk at all.
+bool only_data_chunks(std::span<const std::uint8_t> packet) {
+  std::size_t off = kSctpCommonHeader, chunks = 0;
+  while (off + 4 <= packet.size()) {
+    std::uint8_t type = packet[off];
+    std::size_t len = base::load_be16(packet.data() + off + 2);
+    if (len < 4 || len > packet.size() - off) return false;
+    if (type != 0 && type != 3 && type != 4 && type != 5 && type != 16 && type != 64 && type != 132)
+      return false;
+    ++chunks;
+    off += (len + 3) & ~std::size_t{3};
+  }
+  return chunks > 0;
+}
+}  // namespace
+
 void UsrsctpTransport::on_udp_readable(std::size_t socket_index) {
   sockets_[socket_index]->receive(
       [&](const base::Endpoint& from, std::span<const std::uint8_t> bytes) {
@@ -61,6 +80,14 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     Link* link = bytes.size() >= 8 ? find_link_by_tag(base::load_be32(bytes.data() + 4)) : nullptr;
     if (!link || !link->p->key || !link->sock) {
       note_unknown_source(from);
+      return;
+    }
+    // Until the address is proven, nothing that can change the association's state (ABORT,
+    // SHUTDOWN*, INIT*, COOKIE*, ERROR, ASCONF*, FORWARD TSN, RE-CONFIG, unknown chunks): whoever
+    // saw a verification tag could send those. Data and acknowledgements keep a peer that moved
+    // going while it is challenged.
+    if (!only_data_chunks(bytes)) {
+      ++stats_.datagrams_unproven_control;
       return;
     }
     ++stats_.datagrams_provisional;

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "src/base/bytes.hpp"
+#include "src/base/crc32c.hpp"
 #include "src/crypto/session.hpp"
 #include "src/transport/udp/fake_network.hpp"
 
@@ -314,4 +316,54 @@ TEST_CASE("usrsctp over the fake network: probes replayed from a third address m
   CHECK(to_evil >= 1);  // the replay was seen: it drew a challenge
   CHECK(s.b.transport->stats().challenges_out - challenges_before == to_evil);
   CHECK(s.a.events.downs.empty());
+}
+
+TEST_CASE(
+    "usrsctp over the fake network: state-changing chunks with a captured tag from a third "
+    "address change nothing") {
+  Layout layout;
+  layout.pool = 1;
+  TwoSites s(11, layout);
+  // An eavesdropper on the path keeps one of a's SCTP packets to b (its verification tag is b's)
+  // and sends chunks that would end or disturb the association from its own address.
+  auto evil = s.network.open(ep("198.18.0.2", 40400), 0, 0);
+  std::vector<std::uint8_t> captured;
+  s.network.set_tap(
+      [&](const base::Endpoint& from, const base::Endpoint&, std::span<const std::uint8_t> bytes) {
+        if (from == ep("192.0.2.1") && captured.empty() && bytes.size() >= 16 &&
+            !transport::path_auth::parse(bytes) && base::load_be32(bytes.data() + 4) != 0)
+          captured.assign(bytes.begin(), bytes.end());
+      });
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(1); }, 10.0));
+  REQUIRE(s.run_until([&] { return !captured.empty(); }, 5.0));
+  // chunk(type, flags, body): an SCTP packet with the captured ports and tag and that one chunk.
+  auto forge = [&](std::uint8_t type, std::uint8_t flags, std::vector<std::uint8_t> body) {
+    std::size_t len = 4 + body.size();
+    std::vector<std::uint8_t> p((12 + len + 3) & ~std::size_t{3}, 0);
+    std::copy(captured.begin(), captured.begin() + 12, p.begin());
+    p[12] = type;
+    p[13] = flags;
+    base::store_be16(p.data() + 14, static_cast<std::uint16_t>(len));
+    std::copy(body.begin(), body.end(), p.begin() + 16);
+    base::crc32c::set_sctp_checksum(p);
+    return p;
+  };
+  const std::vector<std::vector<std::uint8_t>> forged = {
+      forge(6, 0, {}),                  // ABORT
+      forge(7, 0, {0, 0, 0, 0}),        // SHUTDOWN (cumulative TSN 0)
+      forge(14, 0, {}),                 // SHUTDOWN COMPLETE
+      forge(9, 0, {0, 1, 0, 4}),        // ERROR (invalid stream identifier)
+      forge(0xc0, 0, {0, 0, 0x10, 0}),  // FORWARD TSN
+  };
+  auto before = s.b.transport->stats();
+  for (const auto& p : forged) evil->send_now(ep("192.0.2.2"), p);
+  s.run_until([] { return false; }, 0.5);
+  CHECK(s.b.events.downs.empty());
+  CHECK(s.a.events.downs.empty());
+  CHECK(s.b.transport->stats().datagrams_unproven_control - before.datagrams_unproven_control ==
+        forged.size());
+  // The association still carries messages both ways.
+  AssocId a_assoc = *s.a.events.up.begin();
+  CHECK(send_until_delivered(s, s.a, s.b, a_assoc, 1, 20, 300));
 }
