@@ -492,7 +492,8 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
   }
   if (auto* flows = sub_table(source_name, root, "flows")) {
     Section s(source_name, *flows, "flows");
-    s.allow_only({"tcp_idle_s", "udp_idle_s", "other_idle_s", "linger_s", "max", "max_per_peer"});
+    s.allow_only({"tcp_idle_s", "udp_idle_s", "other_idle_s", "linger_s", "max", "max_per_peer",
+                  "max_per_host"});
     if (auto v = s.integer("tcp_idle_s", 1, 86400 * 7))
       config.flows.tcp_idle_s = static_cast<double>(*v);
     if (auto v = s.integer("udp_idle_s", 1, 86400 * 7))
@@ -503,7 +504,15 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
     if (auto v = s.integer("max", 1, 16777216)) config.flows.max = static_cast<std::uint32_t>(*v);
     if (auto v = s.integer("max_per_peer", 1, 16777216))
       config.flows.max_per_peer = static_cast<std::uint32_t>(*v);
+    if (auto v = s.integer("max_per_host", 1, 16777216)) {
+      if (static_cast<std::uint64_t>(*v) > config.flows.max)
+        s.fail(s.where("max_per_host"), "max_per_host",
+               "must not exceed max (" + std::to_string(config.flows.max) + ")");
+      config.flows.max_per_host = static_cast<std::uint32_t>(*v);
+    }
   }
+  if (config.flows.max_per_host == 0)
+    config.flows.max_per_host = std::max(1u, config.flows.max / 8);
   if (config.control.socket.empty())
     config.control.socket = "/run/sctptund/" + config.tun.name + ".sock";
 
@@ -611,8 +620,9 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.window_cap != b.transport.window_cap)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
-  if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer)
-    out.push_back("[flows] max / max_per_peer");
+  if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer ||
+      a.flows.max_per_host != b.flows.max_per_host)
+    out.push_back("[flows] max / max_per_peer / max_per_host");
   bool same_peers = a.peers.size() == b.peers.size();
   for (std::size_t i = 0; same_peers && i < a.peers.size(); ++i) {
     same_peers = a.peers[i].name == b.peers[i].name && a.peers[i].remote == b.peers[i].remote &&

@@ -74,6 +74,7 @@ RtoBounds rto_bounds(const TransportConfig& transport, bool usrsctp);
 struct FlowsConfig {
   double tcp_idle_s = 600, udp_idle_s = 60, other_idle_s = 30, linger_s = 2;
   std::uint32_t max = 262144, max_per_peer = 65536;
+  std::uint32_t max_per_host = 0;  // one inner source address's share; 0 (not set): max / 8
 };
 
 struct ControlConfig {

@@ -495,3 +495,24 @@ TEST_CASE("config: [[peer]] allowed_sources: prefixes the peer may send from, be
       "allowed_sources = \"10.9.0.0/16\"\n");
   CHECK(contains(e, "[peer] allowed_sources: must be an array of strings"));
 }
+
+TEST_CASE("config: [flows] max_per_host: one inside host's share, default max / 8") {
+  control::Config c = control::parse_config("", "empty.toml");
+  CHECK(c.flows.max_per_host == 262144 / 8);
+  c = control::parse_config("[flows]\nmax_per_host = 100\nmax = 1000\n", "t.toml");
+  CHECK(c.flows.max_per_host == 100);
+  c = control::parse_config("[flows]\nmax = 20\n", "t.toml");
+  CHECK(c.flows.max_per_host == 2);
+  c = control::parse_config("[flows]\nmax = 5\n", "t.toml");
+  CHECK(c.flows.max_per_host == 1);
+  std::string e = error_of("[flows]\nmax = 1000\nmax_per_host = 1001\n");
+  CHECK(contains(e, "test.toml:3: [flows] max_per_host: must not exceed max (1000)"));
+  e = error_of("[flows]\nmax_per_host = 0\n");
+  CHECK(contains(e, "[flows] max_per_host: must be between 1 and 16777216, not 0"));
+
+  control::Config a = control::parse_config(kValid, "a.toml");
+  control::Config b = a;
+  b.flows.max_per_host = 7;
+  CHECK(control::restart_needed(a, b) ==
+        std::vector<std::string>{"[flows] max / max_per_peer / max_per_host"});
+}

@@ -104,6 +104,7 @@ Daemon::Daemon(control::Config config) : config_(std::move(config)) {
   gateway_options.gro = config_.tun.gro;
   gateway_options.max_flows = config_.flows.max;
   gateway_options.max_flows_per_peer = config_.flows.max_per_peer;
+  gateway_options.max_flows_per_host = config_.flows.max_per_host;
   gateway_options.flow_timeouts = flow_timeouts(config_);
   gateway_ = std::make_unique<gateway::Gateway>(loop_, *tun_, *transport_, bypass_path_.get(),
                                                 control::make_policy(config_), gateway_options);

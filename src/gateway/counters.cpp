@@ -36,6 +36,8 @@ const char* to_string(Drop reason) {
       return "not_sealed";
     case Drop::source_not_allowed:
       return "source_not_allowed";
+    case Drop::host_flow_limit:
+      return "host_flow_limit";
     case Drop::count_:
       break;
   }

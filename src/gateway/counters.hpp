@@ -14,7 +14,7 @@ enum class Drop : std::uint8_t {
   policy_drop,       // a rule said drop
   peer_down,         // tunnel rule, but the peer has no ready association
   bypass_failed,     // bypass rule, but the host could not route the packet (no route, too big)
-  flow_limit,        // the flow table is full
+  flow_limit,        // the flow table, or the peer's share of it, is full
   send_error,        // the transport refused the message for good
   wire_malformed,    // from a peer: a message we cannot decode
   before_handshake,  // from a peer: a packet before its HELLO
@@ -27,6 +27,8 @@ enum class Drop : std::uint8_t {
   not_sealed,        // from a peer: an unsealed message where sealing was agreed
   // from a peer: a carried packet from a source the peer may not send from (Policy::source_allowed)
   source_not_allowed,
+  // a new flow, and its inner source address holds its share of the flow table, all established
+  host_flow_limit,
   count_
 };
 inline constexpr std::size_t kDropReasons = static_cast<std::size_t>(Drop::count_);

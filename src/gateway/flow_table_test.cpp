@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "src/base/test_packets.hpp"
 
@@ -159,4 +161,121 @@ TEST_CASE("flow table: a peer at its share evicts only its own flows") {
   CHECK(table.count_of_peer(0) == 2);
   CHECK(table.count_of_peer(1) == 1);
   CHECK(table.evicted() == 1);
+}
+
+namespace {
+base::packet::FlowKey key_from(const char* src, std::uint16_t port) {
+  auto bytes = base::test_packets::ipv4(src, "10.2.0.2", IPPROTO_TCP, port, 443);
+  base::packet::PacketView view;
+  base::packet::parse(bytes, view);
+  return base::packet::FlowKey::of(view);
+}
+}  // namespace
+
+TEST_CASE("flow table: a host at its share evicts its own unestablished flows, else is refused") {
+  gateway::FlowTable table(100, 100, {}, 3);
+  std::vector<std::uint16_t> removed;
+  table.set_on_remove(
+      [&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.push_back(k.src_port); });
+  REQUIRE(table.lookup_or_open(key_from("10.1.0.9", 50), 0, 1.0));  // another host, unestablished
+  for (std::uint16_t port = 1; port <= 3; ++port)
+    REQUIRE(table.lookup_or_open(key_for_port(port), 0, port));
+  establish(table, table.lookup_or_open(key_for_port(1), 0, 4.0), 1);
+  CHECK(table.count_of_host(key_for_port(1)) == 3);
+  // At its share: the host's oldest unestablished flow (port 2) goes, not the other host's.
+  REQUIRE(table.lookup_or_open(key_for_port(4), 0, 5.0));
+  CHECK(removed == std::vector<std::uint16_t>{2});
+  CHECK(table.count_of_host(key_for_port(1)) == 3);
+  CHECK(table.count_of_host(key_from("10.1.0.9", 50)) == 1);
+  establish(table, table.lookup_or_open(key_for_port(3), 0, 6.0), 3);
+  establish(table, table.lookup_or_open(key_for_port(4), 0, 6.0), 4);
+  gateway::OpenResult why;
+  CHECK(table.lookup_or_open(key_for_port(5), 0, 7.0, &why) == nullptr);
+  CHECK(why == gateway::OpenResult::host_limit);
+  CHECK(table.lookup_or_open(key_from("10.1.0.10", 5), 0, 7.0));  // other hosts still open flows
+  // A flow of the host that ends frees its place.
+  table.note_tcp_flags(key_for_port(3), 0x04, true, 8.0);
+  CHECK(table.expire(20.0) == 1);
+  CHECK(table.lookup_or_open(key_for_port(5), 0, 21.0));
+  CHECK(table.size() == 5);
+}
+
+TEST_CASE("flow table: a flow moved to another peer is reported before it is reset") {
+  gateway::FlowTable table(10, 10);
+  std::vector<gateway::Flow> left;
+  table.set_on_remove(
+      [&](const base::packet::FlowKey&, const gateway::Flow& f) { left.push_back(f); });
+  gateway::Flow* flow = table.lookup_or_open(key_for_port(9), 0, 1.0);
+  flow->assoc = 5;
+  flow->stream = 2;
+  table.lookup_or_open(key_for_port(9), 0, 1.5);
+  CHECK(left.empty());
+  flow = table.lookup_or_open(key_for_port(9), 1, 2.0);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].assoc == 5);
+  CHECK(left[0].stream == 2);
+  CHECK(left[0].peer == 0);
+  CHECK(flow->assoc == 0);
+  CHECK(table.size() == 1);
+}
+
+TEST_CASE("flow table: expiry removes exactly the flows a full scan would, at the same time") {
+  // A brute-force model: every flow's ends_at, updated as the table documents; each expire()
+  // must remove exactly those with now > ends_at. Timeouts span more than the deadline buckets.
+  gateway::Timeouts t;
+  t.tcp_idle = 3000;
+  t.udp_idle = 7;
+  t.other_idle = 1.5;
+  t.linger = 2;
+  gateway::FlowTable table(100000, 100000, t);
+  std::unordered_map<base::packet::FlowKey, double> model;
+  std::unordered_set<base::packet::FlowKey> closing, removed;
+  table.set_on_remove(
+      [&](const base::packet::FlowKey& k, const gateway::Flow&) { removed.insert(k); });
+  // Flow i: its own source address; TCP, UDP or ICMP (the three timeout classes).
+  auto key = [](std::uint64_t i) {
+    std::uint8_t protocol = i % 3 == 0 ? IPPROTO_TCP : i % 3 == 1 ? IPPROTO_UDP : IPPROTO_ICMP;
+    std::string src = "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    auto bytes = base::test_packets::ipv4(src, "10.2.0.2", protocol, 1000, 443);
+    base::packet::PacketView view;
+    base::packet::parse(bytes, view);
+    return base::packet::FlowKey::of(view);
+  };
+  std::uint64_t seed = 12345;
+  auto next = [&](std::uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  double now = 1000.0;
+  for (int step = 0; step < 20000; ++step) {
+    now += static_cast<double>(next(1000)) / (next(50) == 0 ? 1 : 400.0);
+    base::packet::FlowKey k = key(next(600));
+    std::uint64_t what = next(20);
+    if (what == 0 && k.protocol == IPPROTO_TCP) {
+      table.note_tcp_flags(k, 0x04, true, now);
+      if (model.count(k) && !closing.count(k)) {
+        model[k] = std::min(model[k], now + t.linger);
+        closing.insert(k);
+      }
+    } else if (what == 1) {
+      removed.clear();
+      table.expire(now);
+      std::unordered_set<base::packet::FlowKey> due;
+      for (auto it = model.begin(); it != model.end();) {
+        if (now > it->second) {
+          due.insert(it->first);
+          closing.erase(it->first);
+          it = model.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      REQUIRE(removed.size() == due.size());
+      REQUIRE(removed == due);
+      REQUIRE(table.size() == model.size());
+    } else {
+      REQUIRE(table.lookup_or_open(k, 0, now));
+      if (!closing.count(k)) model[k] = now + t.idle_for(k.protocol);
+    }
+  }
 }

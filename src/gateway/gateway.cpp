@@ -24,7 +24,9 @@ Gateway::Gateway(base::EventLoop& loop, tun::Device& tun, transport::Transport& 
       bypass_(bypass),
       policy_(std::move(policy)),
       options_(std::move(options)),
-      flows_(options_.max_flows, options_.max_flows_per_peer, options_.flow_timeouts),
+      flows_(options_.max_flows, options_.max_flows_per_peer, options_.flow_timeouts,
+             options_.max_flows_per_host ? options_.max_flows_per_host
+                                         : std::max<std::size_t>(1, options_.max_flows / 8)),
       batch_(options_.batch_size),
       expiry_timer_(loop, 1, 1, [this] { expire_flows(); }),
       icmp_limit_(options_.icmp_per_second, options_.icmp_burst),
@@ -43,7 +45,9 @@ Gateway::Gateway(base::EventLoop& loop, tun::Device& tun, transport::Transport& 
   }
   expiry_timer_.start();
   flows_.set_on_remove([this](const base::packet::FlowKey& key, const gateway::Flow& flow) {
-    // The compressor's context of the flow is no longer needed (the far side needs no notice).
+    // The flow leaves its association (removed, or moved to another peer): the association's
+    // count drops and the compressor's context of the flow is no longer needed (the far side
+    // needs no notice).
     auto it = assocs_.find(flow.assoc);
     if (it == assocs_.end()) return;
     --it->second.bound_flows;
@@ -197,18 +201,25 @@ void Gateway::count_tunneled(gateway::Flow& flow, std::size_t inner_size) {
   status.tx_bytes += inner_size;
 }
 
-void Gateway::note_flow_limit(transport::PeerId peer, bool evicted) {
+void Gateway::note_flow_limit(transport::PeerId peer, const base::packet::FlowKey& key,
+                              gateway::OpenResult why) {
   // One line per 10 s at most: a flood hits the limit thousands of times a second.
   if (!flow_limit_log_.allow(loop_.now())) return;
+  const bool evicted = why == gateway::OpenResult::ok;
+  const std::uint64_t refused = counters_.dropped(Drop::flow_limit) +
+                                counters_.dropped(Drop::host_flow_limit) + (evicted ? 0 : 1);
+  std::string host = base::packet::address_to_string(key.version, key.src.data());
   LOG_WARN(
-      "flow limit reached (%zu flows, peer %s %zu; [flows] max %zu, max_per_peer %zu): %s "
-      "(%llu evicted, %llu refused so far)",
-      flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), flows_.max_flows(),
-      options_.max_flows_per_peer,
+      "flow limit reached (%zu flows, peer %s %zu, source %s %zu; [flows] max %zu, "
+      "max_per_peer %zu, max_per_host %zu): %s (%llu evicted, %llu refused so far)",
+      flows_.size(), peers_[peer].name.c_str(), flows_.count_of_peer(peer), host.c_str(),
+      flows_.count_of_host(key), flows_.max_flows(), options_.max_flows_per_peer,
+      flows_.max_per_host(),
       evicted ? "evicting the oldest flows that are not established"
-              : "no flow to evict: new flow dropped",
-      static_cast<unsigned long long>(flows_.evicted()),
-      static_cast<unsigned long long>(counters_.dropped(Drop::flow_limit) + (evicted ? 0 : 1)));
+      : why == gateway::OpenResult::host_limit
+          ? "the source's flows are all established: new flow dropped"
+          : "no flow to evict: new flow dropped",
+      static_cast<unsigned long long>(flows_.evicted()), static_cast<unsigned long long>(refused));
 }
 
 bool Gateway::bind_flow(gateway::Flow& flow) {

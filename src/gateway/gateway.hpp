@@ -81,6 +81,8 @@ struct Options {
   std::vector<std::string> peer_names;  // indexed by transport::PeerId
   std::size_t max_flows = 262144;       // all peers together
   std::size_t max_flows_per_peer = 65536;
+  // One inner source address's share of the table; 0: max_flows / 8 (at least 1).
+  std::size_t max_flows_per_host = 0;
   gateway::Timeouts flow_timeouts;
   std::size_t batch_size = 64;
   std::uint32_t instance = 0;  // our HELLO instance: random per start
@@ -197,7 +199,8 @@ class Gateway final : public transport::Events {
   void drain_pending();
   bool bind_flow(gateway::Flow& flow);
   // Logs (at most once per 10 s) that a flow limit was hit: a flow evicted, or the new one refused.
-  void note_flow_limit(transport::PeerId peer, bool evicted);
+  // why: the limit that refused the flow (ok: a flow was evicted to make room); key: the new flow.
+  void note_flow_limit(transport::PeerId peer, const base::packet::FlowKey& key, OpenResult why);
   // Counts (per peer too) and logs, at most once per 10 s per peer, an inner packet dropped
   // because the peer may not send from its source.
   void note_source_not_allowed(transport::PeerId peer, const base::packet::PacketView& view);

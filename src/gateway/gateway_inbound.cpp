@@ -50,9 +50,10 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   gateway::OpenResult open_result;
   std::uint64_t evicted = flows_.evicted();
   gateway::Flow* flow = flows_.lookup_or_open(key, peer, loop_.now(), &open_result);
-  if (!flow || flows_.evicted() != evicted) note_flow_limit(peer, flow != nullptr);
+  if (!flow || flows_.evicted() != evicted) note_flow_limit(peer, key, open_result);
   if (!flow) {
-    counters_.drop(Drop::flow_limit);
+    counters_.drop(open_result == gateway::OpenResult::host_limit ? Drop::host_flow_limit
+                                                                  : Drop::flow_limit);
     if (open_result == gateway::OpenResult::peer_limit) ++peers_[peer].flow_limit_hits;
     return Outcome::dropped;
   }

@@ -784,3 +784,85 @@ TEST_CASE(
   CHECK(s.gw1.peers()[0].source_not_allowed == 7);
   CHECK(s.gw1.counters().dropped(gateway::Drop::source_not_allowed) == 7);
 }
+
+namespace {
+// A TCP segment from gw1's side (10.1.0.0/16) to 10.2.0.2:80 or back, with the given flags.
+std::vector<std::uint8_t> tcp_with_flags(const char* src, const char* dst, std::uint16_t sport,
+                                         std::uint16_t dport, std::uint8_t flags) {
+  auto p = base::test_packets::ipv4(src, dst, IPPROTO_TCP, sport, dport, 0);
+  p[33] = flags;
+  return p;
+}
+constexpr std::uint8_t kSyn = 0x02, kAck = 0x10;
+
+// One TCP handshake from host:port through gw1 to 10.2.0.2:80 and back (SYN, SYN-ACK, ACK):
+// the flow is established at gw1. Whether the SYN crossed.
+bool open_established(TwoSites& s, const char* host, std::uint16_t port) {
+  s.tun1.inject(tcp_with_flags(host, "10.2.0.2", port, 80, kSyn));
+  s.gw1.read_tun();
+  s.link.deliver();
+  if (s.tun2.take_written().size() != 1) return false;
+  s.tun2.inject(tcp_with_flags("10.2.0.2", host, 80, port, kSyn | kAck));
+  s.gw2.read_tun();
+  s.link.deliver();
+  s.tun1.take_written();
+  s.tun1.inject(tcp_with_flags(host, "10.2.0.2", port, 80, kAck));
+  s.gw1.read_tun();
+  s.link.deliver();
+  return s.tun2.take_written().size() == 1;
+}
+}  // namespace
+
+TEST_CASE("gateway: one inside host cannot fill the flow table with established flows") {
+  gateway::Options o1 = TwoSites::options(1), o2 = TwoSites::options(2);
+  o1.max_flows = o2.max_flows = 64;  // per host: 64 / 8 = 8 by default
+  TwoSites s(o1, o2);
+  s.up();
+  // The attacker completes handshakes until it gets no more flows.
+  std::uint16_t opened = 0;
+  for (std::uint16_t port = 1000; port < 1100; ++port) {
+    if (!open_established(s, "10.1.0.66", port)) break;
+    ++opened;
+  }
+  CHECK(opened < 64);
+  CHECK(s.gw1.flow_table().size() < 64);
+  // Another host still gets its flows.
+  for (std::uint16_t port = 2000; port < 2004; ++port) CHECK(open_established(s, "10.1.0.7", port));
+  CHECK(s.gw1.counters().dropped(gateway::Drop::flow_limit) == 0);
+  CHECK(opened == 8);
+  CHECK(s.gw1.counters().dropped(gateway::Drop::host_flow_limit) == 1);
+}
+
+TEST_CASE("gateway: a flow moved to another peer releases its association's count and context") {
+  gateway::Options o1 = TwoSites::options(1, true), o2 = TwoSites::options(2, true);
+  o1.peer_names = {"other", "third"};
+  o1.peer_security = {TwoSites::plain(true), TwoSites::plain(true)};
+  TwoSites s(o1, o2);
+  s.up();
+  REQUIRE(s.gw1.assocs().size() == 1);
+  const gateway::AssocState& state = s.gw1.assocs().begin()->second;
+  for (std::uint16_t port = 1; port <= 3; ++port) {
+    s.tun1.inject(tcp4_segment(1, port, 100, 0, port));
+    s.gw1.read_tun();
+  }
+  s.link.deliver();
+  REQUIRE(s.tun2.take_written().size() == 3);
+  REQUIRE(state.bound_flows == 3);
+  std::size_t contexts = 0;
+  for (const auto& c : state.compressors) contexts += c ? c->contexts() : 0;
+  REQUIRE(contexts == 3);
+
+  // The reload sends 10.2.0.0/16 to the peer "third" (no association): the flow of port 2 leaves.
+  policy::Rule moved = tunnel_rule("10.2.0.0/16");
+  moved.peer = 1;
+  s.gw1.set_policy(policy::Policy({moved}, policy::Action::drop));
+  s.tun1.inject(tcp4_segment(2, 2, 100, 0, 2));
+  s.gw1.read_tun();
+  CHECK(s.gw1.counters().dropped(gateway::Drop::peer_down) == 1);
+  CHECK(s.gw1.flow_table().count_of_peer(0) == 2);
+  CHECK(s.gw1.flow_table().count_of_peer(1) == 1);
+  CHECK(state.bound_flows == 2);
+  contexts = 0;
+  for (const auto& c : state.compressors) contexts += c ? c->contexts() : 0;
+  CHECK(contexts == 2);
+}

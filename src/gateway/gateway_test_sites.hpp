@@ -71,6 +71,16 @@ struct TwoSites {
             policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
                            policy::Action::drop),
             options(2, security2)) {}
+  // Both sides with the given options (peer names, instances and security as the test sets them).
+  TwoSites(const gateway::Options& options1, const gateway::Options& options2)
+      : gw1(loop, tun1, link.a(), &bypass1,
+            policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("fd02::/64")},
+                           policy::Action::drop),
+            options1),
+        gw2(loop, tun2, link.b(), &bypass2,
+            policy::Policy({tunnel_rule("10.1.0.0/16"), tunnel_rule("fd01::/64")},
+                           policy::Action::drop),
+            options2) {}
 
   void up() {
     link.up(16, 16);
