@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstddef>
 
 #include "src/gateway/gateway_test_sites.hpp"
 
@@ -407,4 +408,15 @@ TEST_CASE("handshake: both sides agree on a key per direction, and the two direc
   copy = b_sealed;
   REQUIRE(a.session()->open(3, copy));
   CHECK(std::equal(msg.begin(), msg.end(), copy.begin()));
+}
+
+TEST_CASE("handshake: a HELLO of protocol version 1 is refused with the upgrade in the reason") {
+  gateway::PeerSecurity s = keyed(4);
+  std::string reason;
+  gateway::Handshake ours(s, 1), old(s, 2);
+  std::vector<std::uint8_t> v1(old.hello().begin(), old.hello().end());
+  v1[offsetof(gateway::wire::HelloFixed, version)] = 1;
+  CHECK_FALSE(ours.on_peer_hello(v1, reason));
+  CHECK(reason.find("the peer speaks protocol version 1, we speak 2") != std::string::npos);
+  CHECK(reason.find("upgrade the other gateway") != std::string::npos);
 }
