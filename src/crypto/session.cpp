@@ -9,24 +9,32 @@
 namespace crypto {
 namespace {
 
-constexpr char kAuthLabel[] = "sctptund auth v1";
-constexpr char kKeyLabel[] = "sctptund key v1";
-
-void keyed_hash(const Key& psk, std::initializer_list<std::span<const std::uint8_t>> parts,
-                std::uint8_t* out, std::size_t out_len) {
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, psk.data(), psk.size(), out_len);
-  for (auto part : parts) crypto_generichash_update(&state, part.data(), part.size());
-  crypto_generichash_final(&state, out, out_len);
-}
+constexpr char kAuthLabel[] = "sctptund auth v2";
+constexpr char kKeyLabel[] = "sctptund key v2";
 
 std::span<const std::uint8_t> label(const char* text) {
   return {reinterpret_cast<const std::uint8_t*>(text), std::strlen(text)};
 }
 
-Key derive(const Key& psk, const Nonce& sealer, const Nonce& opener) {
+// len(hello_a) | hello_a | len(hello_b) | hello_b into the hash, after the given prefix parts.
+void transcript_hash(const Key& psk, std::initializer_list<std::span<const std::uint8_t>> prefix,
+                     const Transcript& transcript, std::uint8_t* out, std::size_t out_len) {
+  std::uint8_t len_a[2], len_b[2];
+  base::store_be16(len_a, static_cast<std::uint16_t>(transcript.hello_a.size()));
+  base::store_be16(len_b, static_cast<std::uint16_t>(transcript.hello_b.size()));
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, psk.data(), psk.size(), out_len);
+  for (auto part : prefix) crypto_generichash_update(&state, part.data(), part.size());
+  for (auto part : {std::span<const std::uint8_t>(len_a), transcript.hello_a,
+                    std::span<const std::uint8_t>(len_b), transcript.hello_b})
+    crypto_generichash_update(&state, part.data(), part.size());
+  crypto_generichash_final(&state, out, out_len);
+}
+
+Key derive(const Key& psk, Role sealer, const Transcript& transcript) {
   Key key;
-  keyed_hash(psk, {label(kKeyLabel), sealer, opener}, key.data(), key.size());
+  transcript_hash(psk, {label(kKeyLabel), label(sealer == Role::a ? "a->b" : "b->a")}, transcript,
+                  key.data(), key.size());
   return key;
 }
 
@@ -73,10 +81,11 @@ Nonce random_nonce() {
   return n;
 }
 
-Proof auth_proof(const Key& psk, std::span<const std::uint8_t> sender_hello,
-                 std::span<const std::uint8_t> receiver_hello) {
+Proof auth_proof(const Key& psk, Role sender, const Transcript& transcript) {
   Proof proof;
-  keyed_hash(psk, {label(kAuthLabel), sender_hello, receiver_hello}, proof.data(), proof.size());
+  const std::uint8_t role = static_cast<std::uint8_t>(sender);
+  transcript_hash(psk, {label(kAuthLabel), std::span(&role, 1)}, transcript, proof.data(),
+                  proof.size());
   return proof;
 }
 
@@ -92,8 +101,10 @@ const char* to_string(Cipher cipher) {
   return cipher == Cipher::aes256_gcm ? "aes256-gcm" : "chacha20-poly1305";
 }
 
-Session::Session(const Key& psk, const Nonce& ours, const Nonce& theirs, Cipher cipher)
-    : cipher_(cipher), send_key_(derive(psk, ours, theirs)), recv_key_(derive(psk, theirs, ours)) {}
+Session::Session(const Key& psk, Role ours, const Transcript& transcript, Cipher cipher)
+    : cipher_(cipher),
+      send_key_(derive(psk, ours, transcript)),
+      recv_key_(derive(psk, other(ours), transcript)) {}
 
 Session::~Session() {
   sodium_memzero(send_key_.data(), send_key_.size());

@@ -3,13 +3,18 @@
 //
 // Keys: each peer has a pre-shared key (PSK) of 32 random bytes, kept base64-encoded in a key
 // file (`sctptund genkey`). The PSK itself never protects traffic; per association:
-//  1. Both sides send a HELLO carrying a fresh random 32-byte nonce (wire extension kExtNonce).
-//  2. Each side sends AUTH: proof = BLAKE2b-256 keyed with the PSK over
-//     "sctptund auth v1" | sender's HELLO | receiver's HELLO (both HELLOs whole, so capabilities,
-//     instances and nonces are all bound; the order tells the two proofs apart, so a reflected
-//     proof fails). The receiver checks it in constant time.
-//  3. Both derive one key per direction: BLAKE2b-256 keyed with the PSK over
-//     "sctptund key v1" | sealer's nonce | opener's nonce.
+//  1. Both sides send a HELLO carrying their instance id (random per daemon start) and a fresh
+//     random 32-byte nonce (wire extension kExtNonce).
+//  2. Roles: the side whose HELLO has the lower instance id is side "a", the other side "b"; both
+//     decide alike. A HELLO with our own instance id (or nonce) is refused: it is a reflection of
+//     ours, so a message we made never verifies as the peer's.
+//  3. Each side sends AUTH: proof = BLAKE2b-256 keyed with the PSK over
+//     "sctptund auth v2" | sender's role ('a' or 'b') | transcript, where transcript is
+//     len(HELLO of a) (2 bytes, big-endian) | HELLO of a | len(HELLO of b) | HELLO of b (both
+//     HELLOs whole, so versions, capabilities, instances and nonces are all bound). The receiver
+//     checks it in constant time against the peer's role.
+//  4. Both derive one key per direction: BLAKE2b-256 keyed with the PSK over
+//     "sctptund key v2" | direction ("a->b" or "b->a") | transcript.
 // Messages: every message after AUTH is SEALED: AEAD(ChaCha20-Poly1305 IETF, or AES-256-GCM when
 // both sides have AES-NI) over the inner message, 16-byte tag appended. The 96-bit AEAD nonce is
 // implicit: stream (2 bytes) | that stream's message counter (8 bytes, from 0) | 2 zero bytes.
@@ -45,8 +50,19 @@ std::string generate_key();
 std::optional<Key> parse_key(std::string_view text, std::string& error);
 Nonce random_nonce();
 
-Proof auth_proof(const Key& psk, std::span<const std::uint8_t> sender_hello,
-                 std::span<const std::uint8_t> receiver_hello);
+// Which end of an association a side is (see above): decided from the two instance ids.
+enum class Role : std::uint8_t { a = 'a', b = 'b' };
+inline Role other(Role role) {
+  return role == Role::a ? Role::b : Role::a;
+}
+
+// Both HELLOs of an association as sent, in role order.
+struct Transcript {
+  std::span<const std::uint8_t> hello_a, hello_b;
+};
+
+// The AUTH proof that the side of role sender makes over the transcript.
+Proof auth_proof(const Key& psk, Role sender, const Transcript& transcript);
 // Constant-time comparison.
 bool proof_equal(const Proof& a, std::span<const std::uint8_t> b);
 
@@ -57,7 +73,9 @@ const char* to_string(Cipher cipher);
 // The AEAD state of one association: a key per direction and per-stream message counters.
 class Session {
  public:
-  Session(const Key& psk, const Nonce& ours, const Nonce& theirs, Cipher cipher);
+  // The keys of the side of role ours: it seals with the key of its direction, opens with the
+  // other's.
+  Session(const Key& psk, Role ours, const Transcript& transcript, Cipher cipher);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

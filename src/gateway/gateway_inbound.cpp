@@ -249,6 +249,19 @@ void Gateway::handle_hello(transport::AssocId assoc, AssocState& state,
     fail_handshake(assoc, state, reason);
     return;
   }
+  // The nonce of another of our associations: our HELLO reflected with its instance id altered
+  // (its AUTH could not verify either; this says why at once).
+  if (state.handshake->needs_auth()) {
+    for (const auto& [id, other] : assocs_) {
+      if (id != assoc && other.handshake && other.handshake->needs_auth() &&
+          other.handshake->nonce() == state.handshake->peer_nonce()) {
+        fail_handshake(assoc, state,
+                       "the peer's HELLO carries the nonce of another of our associations (a "
+                       "reflection of our own HELLO)");
+        return;
+      }
+    }
+  }
   state.compress = state.handshake->compress();
   state.bundle = state.handshake->bundle();
   advance_handshake(assoc, state);

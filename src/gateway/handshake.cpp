@@ -1,11 +1,13 @@
 #include "src/gateway/handshake.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace gateway {
 
 Handshake::Handshake(const PeerSecurity& security, std::uint32_t instance)
     : psk_(security.psk),
+      instance_(instance),
       seal_(security.seal && security.psk),
       offer_compression_(security.compression),
       offer_fec_(security.fec && security.psk) {
@@ -39,7 +41,17 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   }
   if (hello.version != gateway::wire::kVersion) {
     reason = "the peer speaks protocol version " + std::to_string(hello.version) + ", we speak " +
-             std::to_string(gateway::wire::kVersion);
+             std::to_string(gateway::wire::kVersion) +
+             ": both gateways must run the same protocol version (upgrade the other gateway)";
+    return false;
+  }
+  if (hello.instance == instance_) {
+    char ours[16];
+    std::snprintf(ours, sizeof ours, "%08x", instance_);
+    reason = std::string("the peer's HELLO carries our own instance id ") + ours +
+             " (a reflection of our own HELLO, e.g. two of our associations crossed into each "
+             "other; or, very rarely, the peer drew the same random instance: restart either "
+             "gateway)";
     return false;
   }
   bool peer_auth = hello.capabilities & gateway::wire::kCapAuth;
@@ -74,6 +86,8 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   }
   peer_hello_.assign(msg.begin(), msg.end());
   peer_hello_received_ = true;
+  peer_nonce_ = peer_nonce;
+  role_ = instance_ < hello.instance ? crypto::Role::a : crypto::Role::b;
   peer_instance_ = hello.instance;
   compress_ = offer_compression_ && (hello.capabilities & gateway::wire::kCapCompression);
   bundle_ = hello.capabilities & gateway::wire::kCapBundle;
@@ -81,14 +95,19 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   if (seal_) {
     bool aes = crypto::aes_gcm_available() && (hello.capabilities & gateway::wire::kCapAesGcm);
     session_ = std::make_unique<crypto::Session>(
-        *psk_, nonce_, peer_nonce,
+        *psk_, role_, transcript(),
         aes ? crypto::Cipher::aes256_gcm : crypto::Cipher::chacha20_poly1305);
   }
   return true;
 }
 
+crypto::Transcript Handshake::transcript() const {
+  if (role_ == crypto::Role::a) return {hello_, peer_hello_};
+  return {peer_hello_, hello_};
+}
+
 std::array<std::uint8_t, gateway::wire::kAuthSize> Handshake::auth() const {
-  return gateway::wire::encode_auth(crypto::auth_proof(*psk_, hello_, peer_hello_));
+  return gateway::wire::encode_auth(crypto::auth_proof(*psk_, role_, transcript()));
 }
 
 bool Handshake::on_peer_auth(std::span<const std::uint8_t> msg, std::string& reason) {
@@ -96,7 +115,7 @@ bool Handshake::on_peer_auth(std::span<const std::uint8_t> msg, std::string& rea
     reason = "an AUTH out of place";
     return false;
   }
-  crypto::Proof expected = crypto::auth_proof(*psk_, peer_hello_, hello_);
+  crypto::Proof expected = crypto::auth_proof(*psk_, crypto::other(role_), transcript());
   std::span<const std::uint8_t> proof;
   if (gateway::wire::decode_auth(msg, proof) != gateway::wire::DecodeError::none ||
       !crypto::proof_equal(expected, proof)) {

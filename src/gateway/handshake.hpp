@@ -6,8 +6,9 @@
 // Flow on each side (both run it; stream 0 keeps HELLO before AUTH):
 //   association up     -> we send our HELLO (fresh nonce when we hold a key)
 //   peer HELLO         -> on_peer_hello(): version, capabilities and security settings must
-//                         agree, else fatal; with a key the Session is derived now and our AUTH
-//                         is due
+//                         agree, and the HELLO must not be a reflection of ours (our instance id
+//                         or nonce), else fatal; our role (crypto::Role) follows from the two
+//                         instance ids; with a key the Session is derived now and our AUTH is due
 //   peer AUTH          -> on_peer_auth(): the proof must match, else fatal (wrong key)
 // A side sends packets only once peer_ready(): our HELLO sent, the peer's received, and with a
 // key the peer's AUTH verified. That AUTH proves the peer has our HELLO, so it can open what we
@@ -53,6 +54,9 @@ class Handshake {
   bool peer_hello_received() const { return peer_hello_received_; }
   bool peer_authenticated() const { return peer_authenticated_; }
   std::uint32_t peer_instance() const { return peer_instance_; }
+  // Our HELLO's nonce, and the peer's once its HELLO is in (zero without a key).
+  const crypto::Nonce& nonce() const { return nonce_; }
+  const crypto::Nonce& peer_nonce() const { return peer_nonce_; }
   bool compress() const { return compress_; }
   bool bundle() const { return bundle_; }
   bool fec() const { return fec_; }  // both HELLOs offered FEC
@@ -60,9 +64,14 @@ class Handshake {
   crypto::Session* session() const { return session_.get(); }
 
  private:
+  // Both HELLOs in role order; valid once the peer's HELLO is in.
+  crypto::Transcript transcript() const;
+
   std::optional<crypto::Key> psk_;
+  std::uint32_t instance_;
+  crypto::Role role_ = crypto::Role::a;  // ours, once the peer's HELLO is in
   bool seal_, offer_compression_, offer_fec_;
-  crypto::Nonce nonce_{};
+  crypto::Nonce nonce_{}, peer_nonce_{};
   std::vector<std::uint8_t> hello_, peer_hello_;
   bool peer_hello_received_ = false, peer_authenticated_ = false;
   std::uint32_t peer_instance_ = 0;

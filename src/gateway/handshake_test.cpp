@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstddef>
 
 #include "src/gateway/gateway_test_sites.hpp"
 
@@ -42,6 +43,75 @@ std::vector<std::vector<std::uint8_t>> data_messages(const transport::LoopbackTr
   }
   return out;
 }
+
+// An on-path attacker terminating two associations of one gateway (or one gateway's pool talking
+// to itself): whatever the gateway sends on one association is delivered to it on the other, so
+// each association sees the other's HELLO and AUTH as the peer's.
+class CrossedTransport final : public transport::Transport {
+ public:
+  static constexpr transport::AssocId kX = 1, kY = 2;
+  void set_events(transport::Events* events) override { events_ = events; }
+  void start() override {}
+  transport::SendResult send(transport::AssocId assoc, std::uint16_t stream,
+                             std::span<const std::uint8_t> msg) override {
+    if (!up(assoc)) return transport::SendResult::closed;
+    std::vector<std::uint8_t> bytes(msg.begin(), msg.end());
+    if (alter_hello_instance && bytes[0] == static_cast<std::uint8_t>(gateway::wire::Type::hello))
+      bytes[15] ^= 0x5a;  // the low byte of the instance id
+    queue_.push_back({assoc == kX ? kY : kX, stream, std::move(bytes)});
+    return transport::SendResult::ok;
+  }
+  void abort(transport::AssocId assoc, const char*) override {
+    if (!up(assoc)) return;
+    ++aborts;
+    (assoc == kX ? x_up_ : y_up_) = false;
+    events_->on_assoc_down(assoc);
+  }
+  std::vector<transport::AssocInfo> associations() const override {
+    std::vector<transport::AssocInfo> out;
+    for (transport::AssocId id : {kX, kY}) {
+      if (!up(id)) continue;
+      transport::AssocInfo info;
+      info.id = id;
+      info.state = "established";
+      info.out_streams = 16;
+      out.push_back(info);
+    }
+    return out;
+  }
+  transport::TransportStats stats() const override { return {}; }
+  const char* kind() const override { return "crossed"; }
+
+  void bring_up() {
+    x_up_ = y_up_ = true;
+    events_->on_assoc_up(kX, 0, 16);
+    events_->on_assoc_up(kY, 0, 16);
+  }
+  // Delivers every queued message (and what the handlers send in reply) to the other association.
+  void deliver() {
+    tun::PacketBuf buf;
+    while (!queue_.empty()) {
+      Queued q = std::move(queue_.front());
+      queue_.erase(queue_.begin());
+      if (!up(q.to)) continue;
+      buf.assign(q.bytes);
+      events_->on_message(q.to, q.stream, buf);
+    }
+  }
+  std::size_t aborts = 0;
+  bool alter_hello_instance = false;  // rewrite the instance id of every HELLO in transit
+
+ private:
+  struct Queued {
+    transport::AssocId to;
+    std::uint16_t stream;
+    std::vector<std::uint8_t> bytes;
+  };
+  bool up(transport::AssocId id) const { return id == kX ? x_up_ : id == kY && y_up_; }
+  transport::Events* events_ = nullptr;
+  std::vector<Queued> queue_;
+  bool x_up_ = false, y_up_ = false;
+};
 
 }  // namespace
 
@@ -228,9 +298,11 @@ TEST_CASE("crypto: keys parse from base64 only at 32 bytes; both ciphers round t
   for (crypto::Cipher cipher : {crypto::Cipher::chacha20_poly1305, crypto::Cipher::aes256_gcm}) {
     if (cipher == crypto::Cipher::aes256_gcm && !crypto::aes_gcm_available()) continue;
     CAPTURE(crypto::to_string(cipher));
-    crypto::Nonce n1 = crypto::random_nonce(), n2 = crypto::random_nonce();
-    crypto::Session x(key_from(1), n1, n2, cipher), y(key_from(1), n2, n1, cipher);
-    crypto::Session wrong(key_from(2), n2, n1, cipher);
+    std::vector<std::uint8_t> hello_a = {1, 2, 3}, hello_b = {4, 5};
+    crypto::Transcript transcript{hello_a, hello_b};
+    crypto::Session x(key_from(1), crypto::Role::a, transcript, cipher),
+        y(key_from(1), crypto::Role::b, transcript, cipher);
+    crypto::Session wrong(key_from(2), crypto::Role::b, transcript, cipher);
     std::vector<std::uint8_t> big(65000);
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 13);
     std::vector<std::uint8_t> sealed(big.size() + crypto::kTagSize);
@@ -241,4 +313,110 @@ TEST_CASE("crypto: keys parse from base64 only at 32 bytes; both ciphers round t
     REQUIRE(y.open(1, copy));
     CHECK(std::equal(big.begin(), big.end(), copy.begin()));
   }
+}
+
+TEST_CASE("handshake: HELLOs and AUTHs swapped between two of our associations are refused") {
+  gateway::PeerSecurity s = keyed(6);
+  std::string reason;
+  // Two associations of the same gateway (same instance): an attacker hands each the other's
+  // HELLO, then the other's AUTH.
+  gateway::Handshake x(s, 7), y(s, 7);
+  bool x_hello = x.on_peer_hello(y.hello(), reason);
+  bool y_hello = y.on_peer_hello(x.hello(), reason);
+  CHECK_FALSE(x_hello);
+  CHECK_FALSE(y_hello);
+  CHECK(reason.find("reflection") != std::string::npos);
+  if (x_hello && y_hello) {
+    CHECK_FALSE(x.on_peer_auth(y.auth(), reason));
+    CHECK_FALSE(y.on_peer_auth(x.auth(), reason));
+    // What x seals must not open as the peer's on y.
+    std::vector<std::uint8_t> msg = {1, 2, 3}, sealed(3 + crypto::kTagSize);
+    x.session()->seal(1, msg, sealed.data());
+    CHECK_FALSE(y.session()->open(1, sealed));
+  }
+}
+
+TEST_CASE("security: a gateway whose two associations are crossed into each other refuses both") {
+  REQUIRE(crypto::init());
+  for (bool seal : {true, false}) {
+    CAPTURE(seal);
+    base::EventLoop loop;
+    FakeBypass bypass;
+    tun::FakeTun tun{"tun1"};
+    CrossedTransport crossed;
+    gateway::Gateway gw(loop, tun, crossed, &bypass,
+                        policy::Policy({tunnel_rule("10.2.0.0/16"), tunnel_rule("10.1.0.0/16")},
+                                       policy::Action::drop),
+                        TwoSites::options(1, keyed(8, seal)));
+    crossed.bring_up();
+    crossed.deliver();
+    CHECK(gw.peers()[0].ready_assocs.empty());
+    CHECK(crossed.aborts == 2);
+    CHECK(gw.peers()[0].handshake_failures == 2);
+    CHECK(gw.counters().handshake_failures == 2);
+    INFO(gw.peers()[0].last_handshake_failure);
+    CHECK(gw.peers()[0].last_handshake_failure.find("reflection") != std::string::npos);
+    // Nothing of ours comes back into our own TUN.
+    tun.inject(tcp4_segment(1, 1, 100));
+    gw.read_tun();
+    crossed.deliver();
+    CHECK(tun.take_written().empty());
+  }
+}
+
+TEST_CASE("security: a crossed HELLO with its instance id altered is refused by its nonce") {
+  REQUIRE(crypto::init());
+  base::EventLoop loop;
+  FakeBypass bypass;
+  tun::FakeTun tun{"tun1"};
+  CrossedTransport crossed;
+  crossed.alter_hello_instance = true;
+  gateway::Gateway gw(loop, tun, crossed, &bypass,
+                      policy::Policy({tunnel_rule("10.2.0.0/16")}, policy::Action::drop),
+                      TwoSites::options(1, keyed(8)));
+  crossed.bring_up();
+  crossed.deliver();
+  CHECK(gw.peers()[0].ready_assocs.empty());
+  CHECK(gw.peers()[0].handshake_failures >= 1);
+  INFO(gw.peers()[0].last_handshake_failure);
+  CHECK(gw.peers()[0].last_handshake_failure.find("nonce of another of our associations") !=
+        std::string::npos);
+}
+
+TEST_CASE("handshake: both sides agree on a key per direction, and the two directions differ") {
+  gateway::PeerSecurity s = keyed(4);
+  std::string reason;
+  gateway::Handshake a(s, 0x11111111), b(s, 0x22222222);
+  REQUIRE(b.on_peer_hello(a.hello(), reason));
+  REQUIRE(a.on_peer_hello(b.hello(), reason));
+  REQUIRE(a.on_peer_auth(b.auth(), reason));
+  REQUIRE(b.on_peer_auth(a.auth(), reason));
+  CHECK(a.auth() != b.auth());
+  std::vector<std::uint8_t> msg = {9, 8, 7, 6}, a_sealed(4 + crypto::kTagSize),
+                            b_sealed(4 + crypto::kTagSize);
+  a.session()->seal(3, msg, a_sealed.data());
+  b.session()->seal(3, msg, b_sealed.data());
+  // Same stream, counter and plaintext: only the direction's key differs.
+  CHECK(a_sealed != b_sealed);
+  auto copy = a_sealed;
+  CHECK_FALSE(a.session()->open(3, copy));  // our own message is not the peer's
+  copy = b_sealed;
+  CHECK_FALSE(b.session()->open(3, copy));
+  copy = a_sealed;
+  REQUIRE(b.session()->open(3, copy));
+  CHECK(std::equal(msg.begin(), msg.end(), copy.begin()));
+  copy = b_sealed;
+  REQUIRE(a.session()->open(3, copy));
+  CHECK(std::equal(msg.begin(), msg.end(), copy.begin()));
+}
+
+TEST_CASE("handshake: a HELLO of protocol version 1 is refused with the upgrade in the reason") {
+  gateway::PeerSecurity s = keyed(4);
+  std::string reason;
+  gateway::Handshake ours(s, 1), old(s, 2);
+  std::vector<std::uint8_t> v1(old.hello().begin(), old.hello().end());
+  v1[offsetof(gateway::wire::HelloFixed, version)] = 1;
+  CHECK_FALSE(ours.on_peer_hello(v1, reason));
+  CHECK(reason.find("the peer speaks protocol version 1, we speak 2") != std::string::npos);
+  CHECK(reason.find("upgrade the other gateway") != std::string::npos);
 }

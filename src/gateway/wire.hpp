@@ -25,7 +25,7 @@
 //   PACKET_GSO (0x03) on a flow's stream: type(1), the 10-byte virtio-net header as the sender's
 //          TUN gave it (little-endian: flags(1) gso_type(1) hdr_len(2) gso_size(2)
 //          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
-//          and/or one with a partial checksum. Every version-1 receiver accepts it: a TUN with
+//          and/or one with a partial checksum. Every receiver accepts it: a TUN with
 //          offloads takes it as is, otherwise the receiver segments it in software.
 // A side sends PACKET messages only after it has received the peer's HELLO, and accepts them only
 // after it has received the peer's HELLO.
@@ -40,7 +40,7 @@
 
 namespace gateway::wire {
 
-inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::uint8_t kVersion = 2;          // 2: roles bound into AUTH and the keys
 inline constexpr std::uint32_t kMagic = 0x53435444;  // "SCTD"
 inline constexpr std::uint16_t kControlStream = 0;
 
