@@ -17,7 +17,7 @@
 #     copy of gw1's probe with its MAC altered, and replays gw1's captured datagrams -- authenticated probes and SCTP packets with valid tags --
 #     rewritten to come from 198.18.0.2:40400 (tools/replay --rewrite-src), during a transfer:
 #     gw2's path for gw1 stays, the transfer is byte-exact, and gw2 sends evil nothing but a
-#     bounded number of 52-byte challenges (no SCTP).
+#     bounded number of 60-byte challenges (no SCTP).
 #
 #   client ----- gw1 ---------- nat ------------------------------- gw2 ----- server
 #   10.1.0.2     wan0           in0 100.64.0.1      out0            wan0 192.0.2.2    10.2.0.2
@@ -194,7 +194,7 @@ table inet watch {
   chain in {
     type filter hook input priority 0; policy accept;
     ip saddr { 192.0.2.2, 198.18.0.1 } counter name from_gw2
-    ip saddr { 192.0.2.2, 198.18.0.1 } udp length != 60 counter name from_gw2_not_challenge
+    ip saddr { 192.0.2.2, 198.18.0.1 } udp length != 68 counter name from_gw2_not_challenge
   }
 }
 EOF
@@ -202,20 +202,20 @@ before=$(gw_json 2)
 xfer_start 5102 10000000 90
 in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --count 5000 --rate 2000 --timeout 20 >"$TMPD/spray.log" ||
   fail "spray failed: $(cat "$TMPD/spray.log")"
-# One of gw1's authenticated probes (52 bytes after the IP and UDP headers), its MAC altered:
+# One of gw1's authenticated probes (60 bytes after the IP and UDP headers), its MAC altered:
 # a forgery with gw1's key tag, sent 5 times from evil. tools/spray sends it with one sendto()
 # each (a shell's printf to /dev/udp is line-buffered: it would split the datagram after every
 # 0x0a byte, which the probe's timestamp, tag or MAC contain in some runs).
-pkt_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 'udp[4:2] = 60 and udp[8:4] = 0 and udp[12:4] = 0x53545042' 2>/dev/null |
+pkt_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 'udp[4:2] = 68 and udp[8:4] = 0 and udp[12:4] = 0x53545042' 2>/dev/null |
   grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n')
 [[ $pkt_hex =~ ^4[5-9a-f] ]] || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
 ihl=$((0x${pkt_hex:1:1} * 4))  # the IPv4 header's length (tcpdump -x starts at the IP header)
-probe_hex=${pkt_hex:$(((ihl + 8) * 2)):104}
-((${#probe_hex} == 104)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
-forged=${probe_hex:0:102}$(printf '%02x' $((0x${probe_hex:102:2} ^ 1)))
+probe_hex=${pkt_hex:$(((ihl + 8) * 2)):120}
+((${#probe_hex} == 120)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
+forged=${probe_hex:0:118}$(printf '%02x' $((0x${probe_hex:118:2} ^ 1)))
 in_ns evil "$TOOLS_DIR/spray" --to 192.0.2.2 --port "$PORT" --payload "$forged" --count 5 --timeout 5 \
   >"$TMPD/forged.log" || fail "could not send the forged probe: $(cat "$TMPD/forged.log")"
-grep -q 'sent=5 .* payload=52$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 52 bytes: $(cat "$TMPD/forged.log")"
+grep -q 'sent=5 .* payload=60$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 60 bytes: $(cat "$TMPD/forged.log")"
 for round in 1 2 3; do
   in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/gw1.pcap" --rewrite-src 198.18.0.2:40400 --rate 500 --timeout 20 \
     >"$TMPD/replay$round.log" || fail "replay failed: $(cat "$TMPD/replay$round.log")"
@@ -233,6 +233,6 @@ not_challenge=$(in_ns evil nft list counter inet watch from_gw2_not_challenge | 
 log "spoofing: $(tail -n 1 "$TMPD/replay1.log"); gw2: $provisional replayed SCTP packets fed provisionally, $unauth unauthenticated probes, $challenges challenges; evil received $to_evil datagrams from gw2 ($not_challenge not challenges)"
 ((provisional > 0)) || fail "no replayed SCTP packet reached the verification-tag check (did the replay work?)"
 ((unauth >= 5)) || fail "the 5 forged probes were not all counted as unauthenticated ($unauth)"
-((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 52-byte challenges"
+((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 60-byte challenges"
 ((challenges <= 40)) || fail "gw2 sent $challenges challenges to the spoofer: not bounded"
 log "PASS 5: spoofed and replayed datagrams from 198.18.0.2 did not move gw2's path; the transfer was byte-exact"
