@@ -82,12 +82,17 @@ PathLearner::Candidate* PathLearner::candidate_for(PeerState& peer, std::size_t 
   std::erase_if(peer.candidates, [&](const Candidate& c) {
     return (c.socket == socket && c.from == from) || now - c.created >= kCandidateLife;
   });
-  if (peer.candidates.size() >= kMaxCandidates) {  // the oldest not awaiting an answer goes
+  auto same_address = [&](const Candidate& c) { return c.from.same_address(from); };
+  bool address_full =
+      static_cast<std::size_t>(std::count_if(peer.candidates.begin(), peer.candidates.end(),
+                                             same_address)) >= kMaxCandidatesPerAddress;
+  if (address_full || peer.candidates.size() >= kMaxCandidates) {
+    // The oldest not awaiting an answer goes: of this address when it has its share, else any.
     auto victim = peer.candidates.end();
     for (auto it = peer.candidates.begin(); it != peer.candidates.end(); ++it) {
       bool awaiting = it->last_challenge >= 0 && now - it->last_challenge < kAnswerWait;
-      if (!awaiting && (victim == peer.candidates.end() || it->created < victim->created))
-        victim = it;
+      if (awaiting || (address_full && !same_address(*it))) continue;
+      if (victim == peer.candidates.end() || it->created < victim->created) victim = it;
     }
     if (victim == peer.candidates.end()) return nullptr;
     peer.candidates.erase(victim);

@@ -19,10 +19,13 @@
 //   4. Commit: that request, from exactly the candidate's address and port on the same socket,
 //      makes it a path: it replaces the learned path with the same peer path id on that socket
 //      (the peer moved: NAT rebinding, another uplink), else it adds one (up to kMaxPaths).
-// Candidates live kCandidateLife; at most kMaxCandidates per peer. A candidate is awaiting its
-// answer for kAnswerWait after each challenge; a new address evicts the oldest candidate that is
-// not, and while all are, it becomes no candidate (it may try again later). So replays from many
-// addresses cannot push out a genuine candidate between its challenge and the answer.
+// Candidates live kCandidateLife; at most kMaxCandidates per peer, kMaxCandidatesPerAddress of
+// them with one IP address (any ports). A candidate is awaiting its answer for kAnswerWait after
+// each challenge. A new address and port evicts the oldest candidate that is not awaiting: of
+// its own IP address when that has kMaxCandidatesPerAddress, else of all; when every one it could
+// evict is awaiting, it becomes no candidate (it may try again later). So replays from many
+// ports cannot push out a genuine candidate between its challenge and the answer, nor hold the
+// slots another address needs.
 // A request from one of the peer's paths (address and port, on the socket) is just echoed.
 // Probes of our own (reflected back to us) never reach the learner: they fail verification
 // (path_auth.hpp, the sender field).
@@ -46,6 +49,7 @@ class PathLearner {
   static constexpr double kAnswerWait = 1.0;     // seconds a challenge awaits its answer
   static constexpr int kChallengesPerCandidate = 8, kChallengesPerPeerPerSecond = 20;
   static constexpr std::size_t kMaxPaths = 32, kMaxCandidates = 4;
+  static constexpr std::size_t kMaxCandidatesPerAddress = 2;  // of one peer, any ports
   // The peer path id of a challenge to an address nominated by SCTP (no request named one).
   static constexpr std::uint8_t kNoPathId = 0xff;
 

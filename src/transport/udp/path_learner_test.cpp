@@ -400,3 +400,22 @@ TEST_CASE("path learner: one peer's flood does not starve another peer's challen
   CHECK(others == PathLearner::kChallengesPerCandidate);
   CHECK(flood <= PathLearner::kChallengesPerPeerPerSecond);
 }
+
+TEST_CASE("path learner: replays from one address's many ports leave room for another address") {
+  Peer p;
+  base::Endpoint genuine = ep("198.51.100.1", 4000);
+  int evil_candidates = 0;
+  // The flood starts first: the captured request replayed from 200 ports of one address.
+  for (int i = 0; i < 200; ++i) {
+    auto port = static_cast<std::uint16_t>(20000 + i);
+    evil_candidates +=
+        p.req(0, ep("203.0.113.66", port), request(0), 0.0005 * i).new_candidate ? 1 : 0;
+  }
+  CHECK(evil_candidates == static_cast<int>(PathLearner::kMaxCandidatesPerAddress));
+  // The peer's new address is a candidate, is challenged and commits all the same.
+  PathLearner::Answer g = p.req(0, genuine, request(0), 0.1);
+  CHECK(g.new_candidate);
+  REQUIRE(g.echo);
+  REQUIRE(g.echo->challenge());
+  CHECK(p.req(0, genuine, request(0, g.echo->probe.cookie), 0.15).commit);
+}
