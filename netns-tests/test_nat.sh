@@ -19,7 +19,7 @@
 #     gw1's captured datagrams -- authenticated probes and SCTP packets with valid tags --
 #     rewritten to come from evil's address, port 40400 (tools/replay --rewrite-src): gw2's path
 #     for gw1 stays, the transfer is byte-exact, and gw2 sends evil nothing but a bounded number
-#     of 52-byte challenges (no SCTP).
+#     of 60-byte challenges (no SCTP).
 #
 #   client ----- gw1 ---------- nat ------------------------------- gw2 ----- server
 #   10.1.0.2     wan0           in0 100.64.0.1      out0            wan0 192.0.2.2    10.2.0.2
@@ -191,20 +191,20 @@ table inet watch {
   chain in {
     type filter hook input priority 0; policy accept;
     $NFT_FAMILY saddr { $GW2, $EVIL_GW } counter name from_gw2
-    $NFT_FAMILY saddr { $GW2, $EVIL_GW } udp length != 60 counter name from_gw2_not_challenge
+    $NFT_FAMILY saddr { $GW2, $EVIL_GW } udp length != 68 counter name from_gw2_not_challenge
   }
 }
 EOF
 before=$(gw_json 2)
 xfer_start 5102 10000000 90
-# One of gw1's authenticated probes (52 bytes after the IP and UDP headers: SCTP ports 0, magic
+# One of gw1's authenticated probes (60 bytes after the IP and UDP headers: SCTP ports 0, magic
 # "STPB"), its MAC altered: a forgery with gw1's key tag, sent 5 times from evil while nothing
 # else comes from there, and counted before the flood (whose probe-shaped datagrams would
 # otherwise use up the budget of probes gw2 checks). tools/spray sends it with one sendto() each.
 if [[ $WAN_FAMILY == 6 ]]; then
-  probe_filter='ip6 proto 17 and ip6[44:2] = 60 and ip6[48:4] = 0 and ip6[52:4] = 0x53545042'
+  probe_filter='ip6 proto 17 and ip6[44:2] = 68 and ip6[48:4] = 0 and ip6[52:4] = 0x53545042'
 else
-  probe_filter='udp[4:2] = 60 and udp[8:4] = 0 and udp[12:4] = 0x53545042'
+  probe_filter='udp[4:2] = 68 and udp[8:4] = 0 and udp[12:4] = 0x53545042'
 fi
 pkt_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 "$probe_filter" 2>/dev/null |
   grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n')
@@ -215,13 +215,13 @@ else
   [[ $pkt_hex =~ ^4[5-9a-f] ]] || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
   ihl=$((0x${pkt_hex:1:1} * 4))  # the IPv4 header's length (tcpdump -x starts at the IP header)
 fi
-probe_hex=${pkt_hex:$(((ihl + 8) * 2)):104}
-((${#probe_hex} == 104)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
-forged=${probe_hex:0:102}$(printf '%02x' $((0x${probe_hex:102:2} ^ 1)))
+probe_hex=${pkt_hex:$(((ihl + 8) * 2)):120}
+((${#probe_hex} == 120)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
+forged=${probe_hex:0:118}$(printf '%02x' $((0x${probe_hex:118:2} ^ 1)))
 unauth0=$(jnum "$before" probes_unauthenticated)
 in_ns evil "$TOOLS_DIR/spray" --to "$GW2" --port "$PORT" --payload "$forged" --count 5 --timeout 5 \
   >"$TMPD/forged.log" || fail "could not send the forged probe: $(cat "$TMPD/forged.log")"
-grep -q 'sent=5 .* payload=52$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 52 bytes: $(cat "$TMPD/forged.log")"
+grep -q 'sent=5 .* payload=60$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 60 bytes: $(cat "$TMPD/forged.log")"
 for ((i = 0; i < 50; i++)); do
   unauth=$(($(jnum "$(gw_json 2)" probes_unauthenticated) - unauth0))
   ((unauth >= 5)) && break
@@ -245,6 +245,6 @@ to_evil=$(in_ns evil nft list counter inet watch from_gw2 | grep -oE 'packets [0
 not_challenge=$(in_ns evil nft list counter inet watch from_gw2_not_challenge | grep -oE 'packets [0-9]+' | grep -oE '[0-9]+')
 log "spoofing: $(tail -n 1 "$TMPD/replay1.log"); gw2: $provisional replayed SCTP packets fed provisionally, $unauth of the 5 forged probes counted unauthenticated, $challenges challenges; evil received $to_evil datagrams from gw2 ($not_challenge not challenges)"
 ((provisional > 0)) || fail "no replayed SCTP packet reached the verification-tag check (did the replay work?)"
-((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 52-byte challenges"
+((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 60-byte challenges"
 ((challenges <= 40)) || fail "gw2 sent $challenges challenges to the spoofer: not bounded"
 log "PASS 5: spoofed and replayed datagrams from $EVIL did not move gw2's path; the transfer was byte-exact"

@@ -10,7 +10,7 @@
 namespace transport::path_auth {
 namespace {
 
-constexpr std::size_t kMacOffset = 36, kMacSize = 16;
+constexpr std::size_t kSenderOffset = 36, kMacOffset = 44, kMacSize = 16;
 
 void keyed_hash(std::span<std::uint8_t> out, const crypto::Key& key,
                 std::span<const std::uint8_t> in) {
@@ -28,6 +28,7 @@ PathKey derive(const crypto::Key& psk) {
   std::uint8_t tag[32];
   keyed_hash(tag, out.key, bytes_of("sctptund tag v1"));
   out.tag = base::load_be32(tag);
+  out.self = random_cookie();
   return out;
 }
 
@@ -47,6 +48,7 @@ std::array<std::uint8_t, kSize> encode(const Probe& probe, const PathKey& key) {
   base::store_be64(p + 16, probe.stamp);
   base::store_be32(p + 24, key.tag);
   base::store_be64(p + 28, probe.cookie);
+  base::store_be64(p + kSenderOffset, key.self);
   keyed_hash({p + kMacOffset, kMacSize}, key.key, {p, kMacOffset});
   return out;
 }
@@ -64,11 +66,13 @@ std::optional<Probe> parse(std::span<const std::uint8_t> bytes) {
   probe.stamp = base::load_be64(p + 16);
   probe.key_tag = base::load_be32(p + 24);
   probe.cookie = base::load_be64(p + 28);
+  probe.sender = base::load_be64(p + kSenderOffset);
   return probe;
 }
 
 bool verify(std::span<const std::uint8_t> bytes, const PathKey& key) {
-  if (bytes.size() != kSize) return false;
+  if (bytes.size() != kSize || base::load_be64(bytes.data() + kSenderOffset) == key.self)
+    return false;
   std::uint8_t mac[kMacSize];
   keyed_hash(mac, key.key, bytes.first(kMacOffset));
   return sodium_memcmp(mac, bytes.data() + kMacOffset, kMacSize) == 0;

@@ -26,30 +26,42 @@ PathLearner::Answer PathLearner::on_request(std::size_t peer_id, std::span<const
   }
   // From elsewhere: a candidate. The answer to its challenge makes it a path; else challenge it.
   PeerState& peer = state(peer_id);
-  Candidate& c = candidate_for(peer, socket, from, now, answer);
-  if (request.cookie != 0 && request.cookie == c.cookie) {
-    Candidate proven = c;
+  Candidate* c = candidate_for(peer, socket, from, now, answer);
+  if (!c) return answer;
+  if (request.cookie != 0 && request.cookie == c->cookie) {
+    Candidate proven = *c;
     answer.commit = commit(peer, paths, proven, request.path_id);
     answer.echo = Echo{socket, from, echo};
     return answer;
   }
-  challenge(c, request.path_id, request.seq, request.stamp, now, answer);
+  challenge(peer, *c, request.path_id, request.seq, request.stamp, now, answer);
   return answer;
 }
 
 PathLearner::Answer PathLearner::nominate(std::size_t peer_id, std::size_t socket,
                                           const base::Endpoint& from, double now) {
   Answer answer;
-  challenge(candidate_for(state(peer_id), socket, from, now, answer), kNoPathId, 0, 0, now, answer);
+  PeerState& peer = state(peer_id);
+  if (Candidate* c = candidate_for(peer, socket, from, now, answer))
+    challenge(peer, *c, kNoPathId, 0, 0, now, answer);
   return answer;
 }
 
-bool PathLearner::answer(std::size_t peer_id, std::uint64_t cookie, double now) {
+std::optional<std::size_t> PathLearner::answer(std::size_t peer_id, std::span<const PathView> paths,
+                                               std::size_t socket, const base::Endpoint& from,
+                                               std::uint64_t cookie, double now) {
+  std::optional<std::size_t> path;
+  for (std::size_t i = 0; i < paths.size() && !path; ++i) {
+    const PathView& p = paths[i];
+    if (p.socket == socket && (p.learned_id >= 0 ? p.remote == from : p.remote.same_address(from)))
+      path = i;
+  }
+  if (!path) return std::nullopt;
   PeerState& peer = state(peer_id);
-  if (cookie == peer.answered_cookie && now - peer.answered_at < kChallengeGap) return false;
+  if (cookie == peer.answered_cookie && now - peer.answered_at < kChallengeGap) return std::nullopt;
   peer.answered_cookie = cookie;
   peer.answered_at = now;
-  return true;
+  return path;
 }
 
 std::size_t PathLearner::expire(double now) {
@@ -61,35 +73,45 @@ std::size_t PathLearner::expire(double now) {
   return dropped;
 }
 
-PathLearner::Candidate& PathLearner::candidate_for(PeerState& peer, std::size_t socket,
+PathLearner::Candidate* PathLearner::candidate_for(PeerState& peer, std::size_t socket,
                                                    const base::Endpoint& from, double now,
                                                    Answer& answer) {
   for (Candidate& c : peer.candidates) {
-    if (c.socket == socket && c.from == from && now - c.created < kCandidateLife) return c;
+    if (c.socket == socket && c.from == from && now - c.created < kCandidateLife) return &c;
   }
   std::erase_if(peer.candidates, [&](const Candidate& c) {
     return (c.socket == socket && c.from == from) || now - c.created >= kCandidateLife;
   });
-  if (peer.candidates.size() >= kMaxCandidates) {  // the oldest goes
-    peer.candidates.erase(std::min_element(
-        peer.candidates.begin(), peer.candidates.end(),
-        [](const Candidate& a, const Candidate& b) { return a.created < b.created; }));
+  auto same_address = [&](const Candidate& c) { return c.from.same_address(from); };
+  bool address_full =
+      static_cast<std::size_t>(std::count_if(peer.candidates.begin(), peer.candidates.end(),
+                                             same_address)) >= kMaxCandidatesPerAddress;
+  if (address_full || peer.candidates.size() >= kMaxCandidates) {
+    // The oldest not awaiting an answer goes: of this address when it has its share, else any.
+    auto victim = peer.candidates.end();
+    for (auto it = peer.candidates.begin(); it != peer.candidates.end(); ++it) {
+      bool awaiting = it->last_challenge >= 0 && now - it->last_challenge < kAnswerWait;
+      if (awaiting || (address_full && !same_address(*it))) continue;
+      if (victim == peer.candidates.end() || it->created < victim->created) victim = it;
+    }
+    if (victim == peer.candidates.end()) return nullptr;
+    peer.candidates.erase(victim);
   }
   peer.candidates.push_back({socket, from, cookies_(), now, -1, 0});
   answer.new_candidate = from;
-  return peer.candidates.back();
+  return &peer.candidates.back();
 }
 
-void PathLearner::challenge(Candidate& c, std::uint8_t path_id, std::uint32_t seq,
+void PathLearner::challenge(PeerState& peer, Candidate& c, std::uint8_t path_id, std::uint32_t seq,
                             std::uint64_t stamp, double now, Answer& answer) {
   if (c.challenges >= kChallengesPerCandidate) return;
   if (c.last_challenge >= 0 && now - c.last_challenge < kChallengeGap) return;
-  if (now - challenge_window_start_ >= 1.0) {
-    challenge_window_start_ = now;
-    challenges_in_window_ = 0;
+  if (now - peer.challenge_window_start >= 1.0) {
+    peer.challenge_window_start = now;
+    peer.challenges_in_window = 0;
   }
-  if (challenges_in_window_ >= kChallengesPerSecond) return;
-  ++challenges_in_window_;
+  if (peer.challenges_in_window >= kChallengesPerPeerPerSecond) return;
+  ++peer.challenges_in_window;
   ++c.challenges;
   c.last_challenge = now;
   answer.echo = Echo{c.socket, c.from, {path_auth::kEcho, path_id, seq, stamp, 0, c.cookie}};

@@ -1,5 +1,6 @@
 #include "src/transport/udp/path_learner.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -186,8 +187,8 @@ TEST_CASE("path learner: challenges to a candidate are spaced and counted") {
 TEST_CASE("path learner: a flood from many addresses stays within its bounds") {
   Peer p;
   int challenges = 0, candidates_made = 0;
-  // 1000 addresses of two peers within one second: 4 candidates per peer at most, 100
-  // challenges in all.
+  // 1000 addresses of two peers within one second: 4 candidates per peer at most, each awaiting
+  // its answer for kAnswerWait, so 4 candidates made and challenged per peer.
   for (int i = 0; i < 1000; ++i) {
     std::string address = "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
     PathLearner::Answer x = p.req(0, ep(address.c_str(), 4000), request(0), i * 0.0009, i % 2);
@@ -197,31 +198,52 @@ TEST_CASE("path learner: a flood from many addresses stays within its bounds") {
     CHECK(p.learner.candidates(0) <= PathLearner::kMaxCandidates);
     CHECK(p.learner.candidates(1) <= PathLearner::kMaxCandidates);
   }
-  CHECK(candidates_made == 1000);
-  CHECK(challenges == PathLearner::kChallengesPerSecond);
+  CHECK(candidates_made == 2 * static_cast<int>(PathLearner::kMaxCandidates));
+  CHECK(challenges == 2 * static_cast<int>(PathLearner::kMaxCandidates));
   CHECK(p.learner.candidates(0) == PathLearner::kMaxCandidates);
-  // A second later the budget is back.
+  // Once their challenges wait no more, new addresses replace them, with a fresh budget.
   PathLearner::Answer later = p.req(0, ep("10.9.9.9", 4000), request(0), 1.5);
+  CHECK(later.new_candidate);
   CHECK(later.echo);
-  CHECK(p.learner.challenges_in_window() == 1);
+  CHECK(p.learner.challenges_in_window(0) == 1);
 }
 
-TEST_CASE("path learner: the oldest candidate makes room, and its cookie commits nothing") {
+TEST_CASE("path learner: each peer's challenges have their own budget") {
+  Peer p;
+  // Four addresses of peer 0 that keep sending (every 10 ms, for a second): each gets a
+  // challenge every 100 ms until the peer's budget of the second is spent.
+  int challenges = 0;
+  for (int i = 0; i < 100; ++i) {
+    for (int a = 0; a < 4; ++a) {
+      std::string address = "10.0.0." + std::to_string(a + 1);
+      challenges += p.req(0, ep(address.c_str(), 4000), request(0), i * 0.01).echo ? 1 : 0;
+    }
+  }
+  CHECK(challenges == PathLearner::kChallengesPerPeerPerSecond);
+  CHECK(p.learner.challenges_in_window(0) == PathLearner::kChallengesPerPeerPerSecond);
+  CHECK(p.learner.challenges_in_window(1) == 0);
+  CHECK(p.req(0, ep("10.1.0.1", 4000), request(0), 0.995, 1).echo);  // peer 1's own budget
+}
+
+TEST_CASE("path learner: the oldest candidate no longer awaiting its answer makes room") {
   Peer p;
   std::vector<base::Endpoint> from;
   for (int i = 0; i < 5; ++i) {
     from.push_back(ep(("10.1.0." + std::to_string(i + 1)).c_str(), 4000));
-    p.req(0, from.back(), request(0), i * 0.2);  // cookies 1 to 5
+    p.req(0, from.back(), request(0), i * 0.2);  // cookies 1 to 4; the fifth: no room
   }
   CHECK(p.learner.candidates(0) == PathLearner::kMaxCandidates);
-  PathLearner::Answer late = p.req(0, from[0], request(0, 1), 1.0);
-  CHECK_FALSE(late.commit);
-  CHECK(late.new_candidate);  // evicted: it starts over with a new cookie
+  // At 1.0 the first challenge waits no more: the first candidate goes, its cookie with it.
+  PathLearner::Answer late = p.req(0, from[4], request(0), 1.0);
+  CHECK(late.new_candidate);
   REQUIRE(late.echo);
-  CHECK(late.echo->probe.cookie == 6);
+  CHECK(late.echo->probe.cookie == 5);
+  PathLearner::Answer old = p.req(0, from[0], request(0, 1), 1.05);
+  CHECK_FALSE(old.commit);
+  CHECK_FALSE(old.new_candidate);  // every slot awaits its answer again
   // The others still commit.
-  PathLearner::Answer ok = p.req(0, from[4], request(0, 5), 1.1);
-  CHECK(ok.commit);
+  CHECK(p.req(0, from[3], request(0, 4), 1.1).commit);
+  CHECK(p.req(0, from[4], request(0, 5), 1.1).commit);
 }
 
 TEST_CASE("path learner: candidates and their cookies expire") {
@@ -291,15 +313,109 @@ TEST_CASE("path learner: replays from another address move nothing") {
 }
 
 TEST_CASE("path learner: echoes carrying a challenge are answered once per gap, and move nothing") {
-  // Echoes reach the learner only from one of the peer's paths (the transport drops the others);
-  // the learner only rate-limits our answers to the cookie they carry.
   Peer p;
-  p.req(0, ep("198.51.100.1", 4000), request(0), 0.0);
-  CHECK(p.learner.answer(0, 77, 0.0));
-  CHECK_FALSE(p.learner.answer(0, 77, 0.05));  // the same challenge again (replayed): not yet
-  CHECK(p.learner.answer(0, 78, 0.06));        // a new challenge: at once
-  CHECK(p.learner.answer(0, 77, 0.2));         // the old one, after the gap
-  CHECK(p.learner.answer(1, 78, 0.2));         // per peer
-  CHECK(p.learner.candidates(0) == 1);         // untouched
-  CHECK(p.paths.empty());
+  base::Endpoint hub = ep("198.51.100.1", 4000);
+  p.paths.push_back({0, hub, -1});  // configured: by address, any port
+  p.req(0, ep("198.51.100.9", 4000), request(0), 0.0);
+  CHECK(p.learner.answer(0, p.paths, 0, hub, 77, 0.0) == std::optional<std::size_t>(0));
+  CHECK_FALSE(p.learner.answer(0, p.paths, 0, hub, 77, 0.05));  // the same challenge: not yet
+  CHECK(p.learner.answer(0, p.paths, 0, hub, 78, 0.06));        // a new challenge: at once
+  CHECK(p.learner.answer(0, p.paths, 0, hub, 77, 0.2));         // the old one, after the gap
+  CHECK(p.learner.answer(1, p.paths, 0, hub, 78, 0.2));         // per peer
+  CHECK(p.learner.answer(0, p.paths, 0, ep("198.51.100.1", 5000), 79, 0.3));  // any port
+  CHECK(p.learner.candidates(0) == 1);                                        // untouched
+  CHECK(p.paths.size() == 1);
+}
+
+TEST_CASE("path learner: challenges from no path of the peer are not answered") {
+  Peer p;
+  base::Endpoint hub = ep("198.51.100.1", 4000), evil = ep("203.0.113.66", 4000);
+  p.paths.push_back({0, hub, -1});
+  p.paths.push_back({1, ep("198.51.100.2", 4000), 3});  // learned: by address and port
+  CHECK_FALSE(p.learner.answer(0, p.paths, 0, evil, 77, 0.0));
+  CHECK_FALSE(p.learner.answer(0, p.paths, 1, hub, 77, 0.1));  // the hub's address, other socket
+  CHECK_FALSE(p.learner.answer(0, p.paths, 1, ep("198.51.100.2", 4001), 77, 0.2));
+  CHECK(p.learner.answer(0, p.paths, 1, ep("198.51.100.2", 4000), 77, 0.3) ==
+        std::optional<std::size_t>(1));
+}
+
+TEST_CASE("path learner: a captured challenge and the reflected-answer sequence move nothing") {
+  // Two learners, a hub h (learns spoke s at sa) and the spoke; an eavesdropper at evil.
+  Peer h, s;
+  base::Endpoint sa = ep("198.51.100.1", 4000), ha = ep("192.0.2.2", 9899),
+                 evil = ep("203.0.113.66", 4000);
+  s.paths.push_back({0, ha, -1});
+  h.learn(0, sa, 0, 0.0);  // cookie 1
+  // The eavesdropper makes itself a candidate at h (a captured request of s replayed) and gets
+  // the challenge, cookie 2.
+  PathLearner::Answer x = h.req(0, evil, request(0), 1.0);
+  REQUIRE(x.echo);
+  REQUIRE(x.echo->to == evil);
+  std::uint64_t cookie = x.echo->probe.cookie;
+  // It sends the challenge on to s: from its own address, s does not answer.
+  CHECK_FALSE(s.learner.answer(0, s.paths, 0, evil, cookie, 1.01));
+  // Nor does the hub's own challenge reflected to the hub verify (path_auth: the sender field),
+  // so h never answers it either; and s's answer to a genuine challenge (cookie 1, replayed from
+  // evil) is a wrong cookie there.
+  for (int i = 0; i < 10; ++i)
+    CHECK_FALSE(h.req(0, evil, request(0, i % 2 ? cookie - 1 : 0), 1.1 + i * 0.1).commit);
+  REQUIRE(h.paths.size() == 1);
+  CHECK(h.paths[0].remote == sa);
+}
+
+TEST_CASE("path learner: replays from many ports do not evict a candidate awaiting its answer") {
+  Peer p;
+  base::Endpoint genuine = ep("198.51.100.1", 4000);
+  PathLearner::Answer g = p.req(0, genuine, request(0), 0.0);  // cookie 1
+  REQUIRE(g.echo);
+  REQUIRE(g.echo->challenge());
+  // A captured request replayed from 200 ports of the eavesdropper's address, within 100 ms.
+  for (int i = 0; i < 200; ++i) {
+    auto port = static_cast<std::uint16_t>(20000 + i);
+    CHECK_FALSE(p.req(0, ep("203.0.113.66", port), request(0), 0.0005 * i).commit);
+    CHECK(p.learner.candidates(0) <= PathLearner::kMaxCandidates);
+  }
+  // The genuine answer, one round trip later, still commits.
+  PathLearner::Answer answer = p.req(0, genuine, request(0, 1), 0.15);
+  CHECK(answer.commit);
+  REQUIRE(p.paths.size() == 1);
+  CHECK(p.paths[0].remote == genuine);
+}
+
+TEST_CASE("path learner: one peer's flood does not starve another peer's challenges") {
+  Peer p;
+  int others = 0, flood = 0;
+  base::Endpoint other = ep("198.51.100.7", 4000);
+  // Peer 0's captured request replayed from 2000 ports within a second; meanwhile peer 1 moved
+  // and sends a request from its new address every 125 ms.
+  for (int i = 0; i < 2000; ++i) {
+    auto port = static_cast<std::uint16_t>(20000 + i);
+    double now = i * 0.0005;
+    flood += p.req(0, ep("203.0.113.66", port), request(0), now, 0).echo ? 1 : 0;
+    if (i % 250 == 0) {
+      PathLearner::Answer x = p.req(0, other, request(0), now, 1);
+      others += x.echo && x.echo->challenge() ? 1 : 0;
+    }
+  }
+  CHECK(others == PathLearner::kChallengesPerCandidate);
+  CHECK(flood <= PathLearner::kChallengesPerPeerPerSecond);
+}
+
+TEST_CASE("path learner: replays from one address's many ports leave room for another address") {
+  Peer p;
+  base::Endpoint genuine = ep("198.51.100.1", 4000);
+  int evil_candidates = 0;
+  // The flood starts first: the captured request replayed from 200 ports of one address.
+  for (int i = 0; i < 200; ++i) {
+    auto port = static_cast<std::uint16_t>(20000 + i);
+    evil_candidates +=
+        p.req(0, ep("203.0.113.66", port), request(0), 0.0005 * i).new_candidate ? 1 : 0;
+  }
+  CHECK(evil_candidates == static_cast<int>(PathLearner::kMaxCandidatesPerAddress));
+  // The peer's new address is a candidate, is challenged and commits all the same.
+  PathLearner::Answer g = p.req(0, genuine, request(0), 0.1);
+  CHECK(g.new_candidate);
+  REQUIRE(g.echo);
+  REQUIRE(g.echo->challenge());
+  CHECK(p.req(0, genuine, request(0, g.echo->probe.cookie), 0.15).commit);
 }

@@ -14,7 +14,8 @@
 // moved (the peer moved: NAT rebinding, another uplink) or added. Traffic moves to it and
 // retransmissions fire at once. A datagram that proves nothing (no valid MAC, no known tag)
 // moves nothing and is answered by nothing; a replayed authenticated probe from a third address
-// only draws challenges there.
+// only draws challenges there, a challenge is answered only when it came from one of the peer's
+// paths, and our own probes reflected back to us fail verification (path_auth.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -81,6 +82,16 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const base::Endpoint& 
                                 std::span<const std::uint8_t> bytes) {
   if (bytes.size() == path_auth::kSize) {
     on_auth_probe(socket_index, from, bytes);
+    return;
+  }
+  if (bytes.size() == path_auth::kSizeV1) {  // the previous version's: no sender, not accepted
+    ++stats_.datagrams_malformed;
+    if (old_probe_log_.allow(loop_.now())) {  // one line per 10 s at most
+      LOG_WARN(
+          "authenticated probe of an earlier sctptund (52 bytes) from %s: ignored; "
+          "learning addresses needs the same version on both sides",
+          from.to_string().c_str());
+    }
     return;
   }
   if (bytes.size() != kProbeSize) {
@@ -163,17 +174,26 @@ void UsrsctpTransport::on_auth_probe(std::size_t socket_index, const base::Endpo
     if (!id) return;
     peer->paths[*id].confirmed = true;
     if (probe->seq != 0) echo_arrived(*peer, *id, socket_index, probe->seq);
-    if (probe->cookie != 0 && learner_.answer(peer->id, probe->cookie, now))
-      send_request(*peer, *id, probe->cookie, now);
+    if (probe->cookie == 0) return;
+    // A challenge: answered only when it came from one of the peer's paths, back to where it
+    // came from, on that path.
+    std::vector<PathLearner::PathView> paths = path_views(*peer);
+    if (auto path = learner_.answer(peer->id, paths, socket_index, from, probe->cookie, now))
+      send_request(*peer, *path, probe->cookie, now, &from);
     return;
   }
   // A request: echoed from one of the peer's paths, else the learner's (candidate, commit).
-  std::vector<PathLearner::PathView> paths;
-  paths.reserve(peer->paths.size());
-  for (const Peer::Path& path : peer->paths)
-    paths.push_back({path.socket, path.remote, path.learned_id});
+  std::vector<PathLearner::PathView> paths = path_views(*peer);
   carry_out(*peer, socket_index,
             learner_.on_request(peer->id, paths, socket_index, from, *probe, now), now);
+}
+
+std::vector<PathLearner::PathView> UsrsctpTransport::path_views(const Peer& peer) const {
+  std::vector<PathLearner::PathView> paths;
+  paths.reserve(peer.paths.size());
+  for (const Peer::Path& path : peer.paths)
+    paths.push_back({path.socket, path.remote, path.learned_id});
+  return paths;
 }
 
 void UsrsctpTransport::carry_out(Peer& peer, std::size_t socket_index,
@@ -249,16 +269,17 @@ int UsrsctpTransport::send_auth(Peer& peer, std::size_t socket_index, const base
   return sockets_[socket_index]->send_now(to, bytes);
 }
 
-void UsrsctpTransport::send_request(Peer& peer, std::size_t i, std::uint64_t cookie, double now) {
+void UsrsctpTransport::send_request(Peer& peer, std::size_t i, std::uint64_t cookie, double now,
+                                    const base::Endpoint* to) {
   Peer::Path& path = peer.paths[i];
+  const base::Endpoint& remote = to ? *to : path.remote;
   std::uint32_t seq = peer.monitor ? peer.monitor->probe_sent(i, now) : peer.next_seq++;
   if (seq == 0) seq = peer.next_seq++;
   auto stamp = static_cast<std::uint64_t>(now * 1e6);
   auto id = static_cast<std::uint8_t>(i);
   int err;
   if (peer.key) {
-    err =
-        send_auth(peer, path.socket, path.remote, {path_auth::kRequest, id, seq, stamp, 0, cookie});
+    err = send_auth(peer, path.socket, remote, {path_auth::kRequest, id, seq, stamp, 0, cookie});
   } else {
     std::uint8_t probe[kProbeSize] = {};
     base::store_be32(probe + 4, kProbeMagic);
@@ -266,7 +287,7 @@ void UsrsctpTransport::send_request(Peer& peer, std::size_t i, std::uint64_t coo
     probe[9] = id;
     base::store_be32(probe + 12, seq);
     base::store_be64(probe + 16, stamp);
-    err = sockets_[path.socket]->send_now(path.remote, probe);
+    err = sockets_[path.socket]->send_now(remote, probe);
   }
   path.last_out = loop_.now();
   if (err == 0) {

@@ -162,6 +162,7 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
     auto peer = std::make_unique<Peer>();
     peer->id = pool_.add_peer(peers_[id].name);
     peer->key = peers_[id].path_key;
+    if (peer->key) peer->key->self = probe_self_;
     peer->fec_offered = peers_[id].fec && peer->key;
     if (peer->fec_offered) peer->fec_key = path_auth::fec_key(*peer->key);
     // One path per (local socket, remote address) of the same family, locals outer.

@@ -116,7 +116,11 @@ class UsrsctpTransport final : public Transport {
   void on_auth_probe(std::size_t socket_index, const base::Endpoint& from,
                      std::span<const std::uint8_t> bytes);
   void echo_arrived(Peer& peer, std::size_t path, std::size_t socket_index, std::uint32_t seq);
-  void send_request(Peer& peer, std::size_t path, std::uint64_t cookie, double now);
+  // A request on path (to its remote, or to *to: the answer to a challenge goes back to where
+  // the challenge came from).
+  void send_request(Peer& peer, std::size_t path, std::uint64_t cookie, double now,
+                    const base::Endpoint* to = nullptr);
+  std::vector<PathLearner::PathView> path_views(const Peer& peer) const;
   int send_auth(Peer& peer, std::size_t socket_index, const base::Endpoint& to,
                 const path_auth::Probe& probe);
   // Carries out what the learner answered for an input from socket_index.
@@ -168,8 +172,11 @@ class UsrsctpTransport final : public Transport {
   friend void upcall(UsrsctpSocket*, void*, int);
 
   base::EventLoop& loop_;
-  base::RateLimit unknown_log_{10.0};  // of the "no peer's address" log line
-  base::RateLimit unauth_log_{10.0};   // of the "no key of ours" log line
+  base::RateLimit unknown_log_{10.0};    // of the "no peer's address" log line
+  base::RateLimit unauth_log_{10.0};     // of the "no key of ours" log line
+  base::RateLimit old_probe_log_{10.0};  // of the "probe of an earlier sctptund" log line
+  // The sender field of all our authenticated probes (path_auth.hpp): random per transport.
+  std::uint64_t probe_self_ = path_auth::random_cookie();
   PathLearner learner_;  // candidates, challenges and commits of every peer (path_learner.hpp)
   UsrsctpOptions options_;
   HostNetwork host_network_;

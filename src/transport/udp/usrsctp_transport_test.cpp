@@ -367,3 +367,56 @@ TEST_CASE(
   AssocId a_assoc = *s.a.events.up.begin();
   CHECK(send_until_delivered(s, s.a, s.b, a_assoc, 1, 20, 300));
 }
+
+TEST_CASE("usrsctp over the fake network: probes captured, replayed and reflected move nothing") {
+  Layout layout;  // a behind a NAT, learned by b from its probes (as above)
+  layout.a_locals = {"100.64.0.2"};
+  layout.b_remotes = {};
+  layout.pool = 1;
+  TwoSites s(11, layout);
+  s.network.nat(ep("100.64.0.2"), ep("192.0.2.10", 40000));
+  const base::Endpoint a_out = ep("192.0.2.10", 40000), b_addr = ep("192.0.2.2"),
+                       evil_addr = ep("198.18.0.2", 40400);
+  // An eavesdropper sees every authenticated probe between a and b, and whatever reaches its own
+  // address (challenges). It sends each of them, once, to both gateways from its own address:
+  // replays of each side's probes to the other, reflections of each side's own probes (requests,
+  // echoes, challenges) back to it, and the answers these draw, in turn captured and replayed.
+  auto evil = s.network.open(evil_addr, 0, 0);
+  std::vector<std::vector<std::uint8_t>> captured;
+  s.network.set_tap(
+      [&](const base::Endpoint& from, const base::Endpoint&, std::span<const std::uint8_t> bytes) {
+        if (from != evil_addr && bytes.size() >= 8 && transport::path_auth::parse(bytes) &&
+            captured.size() < 4000)
+          captured.emplace_back(bytes.begin(), bytes.end());
+      });
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(1) && captured.size() >= 5; }, 10.0));
+  std::size_t next = 0;
+  s.run_until(
+      [&] {
+        evil->receive([&](const base::Endpoint&, std::span<const std::uint8_t> bytes) {
+          if (captured.size() < 4000) captured.emplace_back(bytes.begin(), bytes.end());
+        });
+        for (; next < captured.size(); ++next) {
+          auto probe = captured[next];  // the vector may grow while sending
+          evil->send_now(b_addr, probe);
+          evil->send_now(a_out, probe);
+        }
+        return false;
+      },
+      3.0);
+  INFO("datagrams the eavesdropper captured and sent: " << captured.size());
+  auto b = s.b.transport->associations().front();
+  REQUIRE(b.paths.size() == 1);
+  CHECK(b.paths.front().remote == "192.0.2.10:40000");
+  CHECK(s.b.transport->stats().paths_learned == 1);
+  CHECK(s.b.transport->stats().path_moves == 0);
+  CHECK(s.a.transport->stats().paths_learned == 0);
+  CHECK(s.a.transport->stats().path_moves == 0);
+  REQUIRE(s.a.transport->associations().front().paths.size() == 1);
+  // The genuine path still carries the traffic, both ways.
+  CHECK(send_until_delivered(s, s.a, s.b, s.a.transport->associations().front().id, 0, 20, 300));
+  CHECK(send_until_delivered(s, s.b, s.a, b.id, 0, 20, 300));
+  CHECK(s.a.events.downs.empty());
+  CHECK(s.b.events.downs.empty());
+}
