@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_flood: a flood of new flows from inside a site (security/limits item 5). gw1's flow table
-# is limited to LIMIT flows for its one peer: by default the daemon's own limits (no [flows]
-# table: max 262144, max_per_peer 65536, so LIMIT = 65536); FLOW_LIMITS=N sets [flows] max =
-# max_per_peer = N.
+# is limited to LIMIT flows for its one peer: by default the daemon's own limits (max 262144,
+# max_per_peer 65536, so LIMIT = 65536); FLOW_LIMITS=N sets [flows] max = max_per_peer = N. The
+# flood comes from one host: [flows] max_per_host is set to LIMIT (the one-host cap has its unit
+# test, src/gateway/gateway_test.cpp).
 #   1. An established connection first: rr (request/response, byte-checked both ways) runs over
 #      one TCP connection client -> server for the whole test (RR_COUNT exchanges, one every
 #      RR_INTERVAL_US); a 20 MB xfer each way warms the buffers up. Baseline: gw1's VmRSS/VmHWM.
@@ -70,12 +71,15 @@ SLACK_KB=$((8 * 1024))
 RR_COUNT=${RR_COUNT:-2500}
 RR_INTERVAL_US=${RR_INTERVAL_US:-20000}
 DPORTS=1-50000 DPORT_SPAN=50000
+# The flood comes from one host, so its share ([flows] max_per_host, by default max / 8) is
+# raised to the peer's: what is tested here is the table and the peer's share under a flood.
 if [[ $FLOW_LIMITS == default ]]; then
   TABLE_MAX=262144 LIMIT=65536   # the defaults (src/control/config.hpp); one peer: its share is the limit
+  GW_EXTRA[1]=$(printf '[flows]\nmax_per_host = %d\n' "$LIMIT")
 else
   [[ $FLOW_LIMITS =~ ^[1-9][0-9]*$ ]] || fail "FLOW_LIMITS must be a number or 'default', not '$FLOW_LIMITS'"
   TABLE_MAX=$FLOW_LIMITS LIMIT=$FLOW_LIMITS
-  GW_EXTRA[1]=$(printf '[flows]\nmax = %d\nmax_per_peer = %d\n' "$FLOW_LIMITS" "$FLOW_LIMITS")
+  GW_EXTRA[1]=$(printf '[flows]\nmax = %d\nmax_per_peer = %d\nmax_per_host = %d\n' "$FLOW_LIMITS" "$FLOW_LIMITS" "$FLOW_LIMITS")
 fi
 FILL_SPORT=1024
 FLOOD_SPORT=$((FILL_SPORT + (LIMIT + DPORT_SPAN - 1) / DPORT_SPAN))  # past the fill's 5-tuples

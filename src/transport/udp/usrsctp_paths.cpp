@@ -225,14 +225,26 @@ void UsrsctpTransport::commit(Peer& peer, const PathLearner::Commit& c, double n
   std::size_t index = c.path;
   if (c.kind == PathLearner::Commit::Kind::moved) {
     Peer::Path& path = peer.paths[index];
-    LOG_INFO("peer %s: path %zu moved from %s to %s (proved by the peer's key; socket %s)",
-             name.c_str(), index, path.remote.to_string().c_str(), c.remote.to_string().c_str(),
-             sockets_[c.socket]->local().to_string().c_str());
+    if (peer.learn_log.allow(loop_.now())) {
+      LOG_INFO(
+          "peer %s: path %zu moved from %s to %s (proved by the peer's key; socket %s; %llu "
+          "moves or refusals not logged since the last line)",
+          name.c_str(), index, path.remote.to_string().c_str(), c.remote.to_string().c_str(),
+          sockets_[c.socket]->local().to_string().c_str(),
+          static_cast<unsigned long long>(peer.learn_unlogged));
+      peer.learn_unlogged = 0;
+    } else {
+      ++peer.learn_unlogged;
+    }
     path.remote = c.remote;
     ++stats_.path_moves;
   } else if (c.kind == PathLearner::Commit::Kind::full) {
-    LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
-             name.c_str(), c.remote.to_string().c_str(), peer.paths.size());
+    if (peer.learn_log.allow(loop_.now())) {
+      LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
+               name.c_str(), c.remote.to_string().c_str(), peer.paths.size());
+    } else {
+      ++peer.learn_unlogged;
+    }
     return;
   } else {
     Peer::Path path;

@@ -81,6 +81,10 @@ struct UsrsctpTransport::Peer {
   std::uint32_t next_seq = 1;        // requests on paths without a monitor
   std::vector<Link*> slots;          // index = slot = SCTP port - sctp_port
   bool foreign_slot_logged = false;  // the peer sent to a slot we do not have
+  // Paths moved or refused (a full peer): one line per 10 s (a NAT that rebinds often, or
+  // someone moving the path back and forth, must not flood the log), with the count since.
+  base::RateLimit learn_log{10};
+  std::uint64_t learn_unlogged = 0;
   // Path MTU (transport_usrsctp_pmtu.cpp): what the peer's associations are sized for, and the
   // largest DF datagram sent to the peer since it was set.
   transport::udp::pmtu::Budget pmtu;
