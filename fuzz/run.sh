@@ -14,7 +14,7 @@ cxx=$(command -v clang++-14 || command -v clang++ || true)
 mkdir -p "$out"
 
 case $target in
-  header_codec | peer_messages | tun_packets | config | fec_input | gro) ;;
+  header_codec | peer_messages | tun_packets | config | fec_input | gro | path_probes) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 max_len=4096
