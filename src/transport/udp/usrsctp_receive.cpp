@@ -24,17 +24,14 @@ namespace {
 // liveness: DATA (0), SACK (3), HEARTBEAT (4), HEARTBEAT ACK (5), NR-SACK (16), I-DATA (64),
 // PAD (132). False for any other chunk, a chunk that runs past the packet, or no chunk at all.
 bool only_data_chunks(std::span<const std::uint8_t> packet) {
-  std::size_t off = kSctpCommonHeader, chunks = 0;
-  while (off + 4 <= packet.size()) {
-    std::uint8_t type = packet[off];
-    std::size_t len = base::load_be16(packet.data() + off + 2);
-    if (len < 4 || len > packet.size() - off) return false;
-    if (type != 0 && type != 3 && type != 4 && type != 5 && type != 16 && type != 64 && type != 132)
-      return false;
+  std::size_t chunks = 0;
+  bool allowed = true;
+  bool whole = for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t>) {
     ++chunks;
-    off += (len + 3) & ~std::size_t{3};
-  }
-  return chunks > 0;
+    allowed = allowed && (type == 0 || type == 3 || type == 4 || type == 5 || type == 16 ||
+                          type == 64 || type == 132);
+  });
+  return whole && allowed && chunks > 0;
 }
 }  // namespace
 

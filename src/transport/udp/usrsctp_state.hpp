@@ -164,26 +164,36 @@ inline constexpr std::size_t kProbeSize = 24;
 inline constexpr std::uint32_t kProbeMagic = path_auth::kMagic;
 inline constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
 
+// Walks the chunks of an SCTP packet after its common header: fn(type, chunk) for each, chunk
+// being its bytes (its header included, its padding not). Returns false, having walked the ones
+// before it, at a chunk shorter than its own header or one that runs past the packet.
+template <typename Fn>
+bool for_each_chunk(std::span<const std::uint8_t> packet, Fn&& fn) {
+  std::size_t off = kSctpCommonHeader;
+  while (off + 4 <= packet.size()) {
+    std::size_t len = base::load_be16(packet.data() + off + 2);
+    if (len < 4 || len > packet.size() - off) return false;
+    fn(packet[off], packet.subspan(off, len));
+    off += (len + 3) & ~std::size_t{3};
+  }
+  return true;
+}
+
 // Counts the DATA (and I-DATA) chunks of an SCTP packet we send into link's counters: new TSNs
 // (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
 inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std::uint8_t> packet) {
   constexpr std::uint8_t kData = 0, kIData = 64;
-  std::size_t off = kSctpCommonHeader;
-  while (off + 8 <= packet.size()) {
-    std::size_t len = base::load_be16(packet.data() + off + 2);
-    if (len < 4) break;
-    if (packet[off] == kData || packet[off] == kIData) {
-      std::uint32_t tsn = base::load_be32(packet.data() + off + 4);
-      ++link.data_chunks_out;
-      if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
-        link.highest_tsn = tsn;
-        link.tsn_seen = true;
-      } else {
-        ++link.data_chunks_retransmitted;
-      }
+  for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t> chunk) {
+    if ((type != kData && type != kIData) || chunk.size() < 8) return;
+    std::uint32_t tsn = base::load_be32(chunk.data() + 4);
+    ++link.data_chunks_out;
+    if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
+      link.highest_tsn = tsn;
+      link.tsn_seen = true;
+    } else {
+      ++link.data_chunks_retransmitted;
     }
-    off += (len + 3) & ~std::size_t{3};
-  }
+  });
 }
 
 inline bool is_probe(std::span<const std::uint8_t> bytes) {
