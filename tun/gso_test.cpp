@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <span>
 #include <stdexcept>
@@ -209,11 +210,34 @@ void check_split(const Spec& s) {
   CHECK(seg.segments() == r.packets.size());
 }
 
+// A good super-packet and its header, and a way of segmenting (segment() or segment_local()):
+// whether it refuses a packet (fails and emits nothing), and changed copies of the two.
+struct Refusals {
+  std::function<Result(const VnetHdr&, const Bytes&)> run;
+  Bytes good;
+  VnetHdr good_hdr;
+  bool refused(const VnetHdr& h, const Bytes& p) const {
+    const Result r = run(h, p);
+    return !r.ok && r.packets.empty();
+  }
+  template <typename Change>
+  bool with_hdr(Change change) const {
+    VnetHdr h = good_hdr;
+    change(h);
+    return refused(h, good);
+  }
+  template <typename Change>
+  bool with_bytes(Change change) const {
+    Bytes p = good;
+    change(p);
+    return refused(good_hdr, p);
+  }
+};
+
 // Changes to a good TCP super-packet (IPv6 if v6, its TCP header at l4) that make it a packet
-// neither segment() nor segment_local() takes: with_bytes(change) applies one to a copy and says
-// whether it was refused.
-template <class WithBytes>
-void check_malformed_tcp(bool v6, std::size_t l4, const WithBytes& with_bytes) {
+// neither segment() nor segment_local() takes.
+void check_malformed_tcp(bool v6, std::size_t l4, const Refusals& t) {
+  auto with_bytes = [&](auto change) { return t.with_bytes(change); };
   CHECK(with_bytes([&](Bytes& p) { p[v6 ? 6 : 9] = 17; }));  // UDP
   CHECK(with_bytes([&](Bytes& p) { p[l4 + 12] = 0x40; }));   // TCP data offset 4 < 5
   if (v6) {
@@ -464,43 +488,30 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
     const VnetHdr good_hdr = gso_hdr(s);
     REQUIRE(run(good_hdr, good).ok);
 
-    auto refused = [&](const VnetHdr& h, const Bytes& p) {
-      const Result r = run(h, p);
-      return !r.ok && r.packets.empty();
-    };
-    auto with_hdr = [&](auto change) {
-      VnetHdr h = good_hdr;
-      change(h);
-      return refused(h, good);
-    };
-    auto with_bytes = [&](auto change) {
-      Bytes p = good;
-      change(p);
-      return refused(good_hdr, p);
-    };
+    const Refusals t{[](const VnetHdr& h, const Bytes& p) { return run(h, p); }, good, good_hdr};
 
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_size = 0; }));
-    CHECK(with_hdr([&](VnetHdr& h) { h.hdr_len = static_cast<std::uint16_t>(good.size() + 1); }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdp; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdpL4; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = 2; }));
-    CHECK(with_hdr([&](VnetHdr& h) {  // the other family's type
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_size = 0; }));
+    CHECK(t.with_hdr([&](VnetHdr& h) { h.hdr_len = static_cast<std::uint16_t>(good.size() + 1); }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdp; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdpL4; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = 2; }));
+    CHECK(t.with_hdr([&](VnetHdr& h) {  // the other family's type
       h.gso_type = v6 ? VnetHdr::kGsoTcpV4 : VnetHdr::kGsoTcpV6;
     }));
-    CHECK(with_hdr([](VnetHdr& h) { h.csum_start++; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.csum_offset = 6; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.csum_start = 0xffff, h.csum_offset = 0xffff; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.csum_start++; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.csum_offset = 6; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.csum_start = 0xffff, h.csum_offset = 0xffff; }));
 
-    CHECK(with_bytes([&](Bytes& p) { p[0] = static_cast<std::uint8_t>(v6 ? 0x45 : 0x65); }));
-    check_malformed_tcp(v6, l4, with_bytes);
+    CHECK(t.with_bytes([&](Bytes& p) { p[0] = static_cast<std::uint8_t>(v6 ? 0x45 : 0x65); }));
+    check_malformed_tcp(v6, l4, t);
 
     // Every truncation: as cut (the length field disagrees), with the IP length field adjusted
     // (fine once the headers fit), and with a 60-byte TCP header claimed (past the end).
     for (std::size_t n = 0; n < l4 + 40; n++) {
       CAPTURE(n);
       const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
-      CHECK(refused(good_hdr, cut));
+      CHECK(t.refused(good_hdr, cut));
       Bytes fixed = cut;
       if (n >= 6) base::store_be16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
       VnetHdr h = good_hdr;
@@ -510,7 +521,7 @@ TEST_CASE("gso: malformed super-packets are refused without emitting anything") 
       CHECK(r.packets.size() == (r.ok ? 1u : 0u));
       if (n >= l4 + 13) {
         fixed[l4 + 12] = 0xf0;
-        CHECK(refused(h, fixed));
+        CHECK(t.refused(h, fixed));
       }
     }
   }
@@ -854,35 +865,23 @@ TEST_CASE("gso: segment_local refuses malformed packets without emitting anythin
     const Bytes good = make_super(s);
     const VnetHdr good_hdr = gso_hdr(s);
     REQUIRE(run_local(good_hdr, good).ok);
-    auto refused = [&](const VnetHdr& h, const Bytes& p) {
-      const Result r = run_local(h, p);
-      return !r.ok && r.packets.empty();
-    };
-    auto with_hdr = [&](auto change) {
-      VnetHdr h = good_hdr;
-      change(h);
-      return refused(h, good);
-    };
-    auto with_bytes = [&](auto change) {
-      Bytes p = good;
-      change(p);
-      return refused(good_hdr, p);
-    };
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_size = 0; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdp; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdpL4; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }));
-    CHECK(with_hdr([](VnetHdr& h) { h.gso_type = 2; }));
-    CHECK(with_hdr([&](VnetHdr& h) {  // the other family's type
+    const Refusals t{[](const VnetHdr& h, const Bytes& p) { return run_local(h, p); }, good,
+                     good_hdr};
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_size = 0; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdp; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoUdpL4; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = VnetHdr::kGsoEcn; }));
+    CHECK(t.with_hdr([](VnetHdr& h) { h.gso_type = 2; }));
+    CHECK(t.with_hdr([&](VnetHdr& h) {  // the other family's type
       h.gso_type = v6 ? VnetHdr::kGsoTcpV4 : VnetHdr::kGsoTcpV6;
     }));
-    check_malformed_tcp(v6, l4, with_bytes);
+    check_malformed_tcp(v6, l4, t);
     // Every truncation, as cut and with the IP length adjusted: refused until the IP and TCP
     // headers fit, never a read past the end (each cut lives in a vector of exactly its size).
     for (std::size_t n = 0; n < l4 + 40; n++) {
       CAPTURE(n);
       const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
-      CHECK(refused(good_hdr, cut));
+      CHECK(t.refused(good_hdr, cut));
       Bytes fixed = cut;
       if (n >= 6) base::store_be16(fixed, v6 ? 4 : 2, static_cast<std::uint32_t>(v6 ? n - 40 : n));
       const Result r = run_local(good_hdr, fixed);
@@ -890,7 +889,7 @@ TEST_CASE("gso: segment_local refuses malformed packets without emitting anythin
       CHECK(r.packets.size() == (r.ok ? 1u : 0u));
       if (n >= l4 + 13) {
         fixed[l4 + 12] = 0xf0;  // a 60-byte TCP header claimed
-        CHECK(refused(good_hdr, fixed));
+        CHECK(t.refused(good_hdr, fixed));
       }
     }
   }
