@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 namespace control {
 
@@ -55,11 +56,9 @@ std::optional<crypto::Key> read_key_file(const std::string& path, std::string& e
   std::optional<crypto::Key> key;
   if (problem.empty() && len > 4096) problem = "grew past 4096 bytes while it was read";
   if (problem.empty()) {
-    std::string text(buf.data(), len);
     std::string why;
-    key = crypto::parse_key(text, why);
+    key = crypto::parse_key(std::string_view(buf.data(), len), why);
     if (!key) problem = why;
-    sodium_memzero(text.data(), text.size());
   }
   sodium_memzero(buf.data(), buf.size());
   if (!problem.empty()) error = "key file '" + path + "': " + problem;

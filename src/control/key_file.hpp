@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "src/crypto/session.hpp"
+#include "src/crypto/key.hpp"
 
 namespace control {
 

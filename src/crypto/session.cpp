@@ -29,6 +29,7 @@ void transcript_hash(const Key& psk, std::initializer_list<std::span<const std::
                     std::span<const std::uint8_t>(len_b), transcript.hello_b})
     crypto_generichash_update(&state, part.data(), part.size());
   crypto_generichash_final(&state, out, out_len);
+  sodium_memzero(&state, sizeof state);  // it held the key's blocks
 }
 
 Key derive(const Key& psk, Role sealer, const Transcript& transcript) {
@@ -43,36 +44,6 @@ Key derive(const Key& psk, Role sealer, const Transcript& transcript) {
 bool init() {
   static const bool ok = sodium_init() >= 0;
   return ok;
-}
-
-std::string generate_key() {
-  Key key;
-  randombytes_buf(key.data(), key.size());
-  char out[sodium_base64_ENCODED_LEN(kKeySize, sodium_base64_VARIANT_ORIGINAL)];
-  sodium_bin2base64(out, sizeof out, key.data(), key.size(), sodium_base64_VARIANT_ORIGINAL);
-  sodium_memzero(key.data(), key.size());
-  return out;
-}
-
-std::optional<Key> parse_key(std::string_view text, std::string& error) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!text.empty() && space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && space(text.back())) text.remove_suffix(1);
-  Key key;
-  std::size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(key.data(), key.size(), text.data(), text.size(), nullptr, &len, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != text.data() + text.size()) {
-    error = "not a base64 key (make one with `sctptund genkey`)";
-    return std::nullopt;
-  }
-  if (len != kKeySize) {
-    error = "the key is " + std::to_string(len) +
-            " bytes, it must be 32 (make one with `sctptund genkey`)";
-    return std::nullopt;
-  }
-  return key;
 }
 
 Nonce random_nonce() {
@@ -105,11 +76,6 @@ Session::Session(const Key& psk, Role ours, const Transcript& transcript, Cipher
     : cipher_(cipher),
       send_key_(derive(psk, ours, transcript)),
       recv_key_(derive(psk, other(ours), transcript)) {}
-
-Session::~Session() {
-  sodium_memzero(send_key_.data(), send_key_.size());
-  sodium_memzero(recv_key_.data(), recv_key_.size());
-}
 
 std::uint64_t& Session::counter(std::vector<std::uint64_t>& counters, std::uint16_t stream) {
   if (counters.size() <= stream) counters.resize(std::size_t{stream} + 1);

@@ -1,8 +1,8 @@
 #pragma once
 // Peer authentication and message protection with libsodium.
 //
-// Keys: each peer has a pre-shared key (PSK) of 32 random bytes, kept base64-encoded in a key
-// file (`sctptund genkey`). The PSK itself never protects traffic; per association:
+// Keys (src/crypto/key.hpp): each peer has a pre-shared key (PSK). The PSK itself never protects
+// traffic; per association:
 //  1. Both sides send a HELLO carrying their instance id (random per daemon start) and a fresh
 //     random 32-byte nonce (wire extension kExtNonce).
 //  2. Roles: the side whose HELLO has the lower instance id is side "a", the other side "b"; both
@@ -25,29 +25,22 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
-#include <string>
-#include <string_view>
 #include <vector>
+
+#include "src/crypto/key.hpp"
 
 namespace crypto {
 
-inline constexpr std::size_t kKeySize = 32;
 inline constexpr std::size_t kNonceSize = 32;  // the HELLO nonce
 inline constexpr std::size_t kProofSize = 32;
 inline constexpr std::size_t kTagSize = 16;
-using Key = std::array<std::uint8_t, kKeySize>;
 using Nonce = std::array<std::uint8_t, kNonceSize>;
 using Proof = std::array<std::uint8_t, kProofSize>;
 
 // Initialises libsodium once; false if it cannot (the daemon refuses to start).
 bool init();
 
-// A new random PSK, base64 (standard alphabet, padded): 44 characters.
-std::string generate_key();
-// Parses a key file's contents: base64 of exactly 32 bytes, surrounding whitespace ignored.
-std::optional<Key> parse_key(std::string_view text, std::string& error);
 Nonce random_nonce();
 
 // Which end of an association a side is (see above): decided from the two instance ids.
@@ -76,7 +69,6 @@ class Session {
   // The keys of the side of role ours: it seals with the key of its direction, opens with the
   // other's.
   Session(const Key& psk, Role ours, const Transcript& transcript, Cipher cipher);
-  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -94,7 +86,7 @@ class Session {
   static void make_nonce(std::uint16_t stream, std::uint64_t n, std::uint8_t out[12]);
 
   Cipher cipher_;
-  Key send_key_{}, recv_key_{};
+  Key send_key_, recv_key_;
   std::vector<std::uint64_t> send_counters_, recv_counters_;  // indexed by stream
 };
 

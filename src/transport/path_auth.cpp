@@ -28,6 +28,7 @@ PathKey derive(const crypto::Key& psk) {
   std::uint8_t tag[32];
   keyed_hash(tag, out.key, bytes_of("sctptund tag v1"));
   out.tag = base::load_be32(tag);
+  sodium_memzero(tag, sizeof tag);
   out.self = random_cookie();
   return out;
 }
