@@ -13,8 +13,8 @@
 #          [--modes a,b,...] [--csv FILE] [--no-deps]
 # Modes: path0 (sctptund with path 0 only), path1 (path 1 only), failover (both paths,
 # `multipath` unset: one primary, the other on standby), aggregate (both, `multipath =
-# "aggregate"`), MODE@NAME=LINES (both paths with the TOML LINES (';'-separated) added to
-# [transport], e.g. 'failover@fast=failover_ms = 50').
+# "aggregate"`), MODE@NAME=LINES[|BINARY] (both paths with the TOML LINES (';'-separated) added
+# to [transport], and the sctptund binary BINARY, e.g. 'failover@fast=failover_ms = 50').
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -90,12 +90,19 @@ need_tool delayline
 
 MODES=()
 if [[ -n $modes_opt ]]; then IFS=, read -r -a MODES <<<"$modes_opt"; else MODES=("${MODES_DEFAULT[@]}"); fi
-declare -A MODE_LINES=()
+declare -A MODE_LINES=() MODE_BIN=()
 for m in "${MODES[@]}"; do
   case $m in
     path0 | path1 | failover) ;;
     aggregate) MODE_LINES[$m]='multipath = "aggregate"' ;;
-    *@*=*) MODE_LINES[$m]=${m#*=}; MODE_LINES[$m]=${MODE_LINES[$m]//;/$'\n'} ;;
+    *@*=*)
+      IFS='|' read -r lines bin <<<"${m#*=}"
+      MODE_LINES[$m]=${lines//;/$'\n'}
+      if [[ -n $bin ]]; then
+        [[ -x $bin ]] || fail "mode $m: $bin is not an executable"
+        MODE_BIN[$m]=$bin
+      fi
+      ;;
     *) fail "unknown mode '$m' (path0, path1, failover, aggregate, MODE@NAME=LINES)" ;;
   esac
 done
@@ -184,7 +191,7 @@ declare -A SAMPLE=() MED=()
 METRICS=(tcp1 tcp8)
 
 run_mode() {  # run_mode SCENARIO MODE ROUND
-  local s=$1 m=$2 r=$3 k
+  local s=$1 m=$2 r=$3 k SCTPTUND=${MODE_BIN[$2]:-$SCTPTUND}
   for k in "${METRICS[@]}"; do SAMPLE["$s|$m|$k|$r"]=NA; done
   mode_configs "$m"
   start_gw 1
@@ -217,7 +224,10 @@ write_results() {  # write_results ROUNDS_DONE
   {
     echo "sctptund multipath benchmark, $(date '+%F %T'), $n of $rounds round(s) done"
     echo "  host: $(uname -r), $(nproc) CPUs; iperf3 runs of $dur s; sctptund: $SCTPTUND ($SCTPTUND_REV)"
-    for m in "${MODES[@]}"; do [[ -z ${MODE_LINES[$m]:-} ]] || echo "  $m: [transport] ${MODE_LINES[$m]//$'\n'/; }"; done
+    for m in "${MODES[@]}"; do
+      [[ -z ${MODE_LINES[$m]:-}${MODE_BIN[$m]:-} ]] ||
+        echo "  ${m%%=*}: [transport] ${MODE_LINES[$m]//$'\n'/; }; binary ${MODE_BIN[$m]:-$SCTPTUND}"
+    done
     for s in "${SCENARIOS[@]}"; do
       IFS='|' read -r p0 p1 <<<"${SCENARIO[$s]}"
       printf '\n%s: path 0 %s; path 1 %s (one-way ms, loss %% each way, Mbit/s, queue ms)\n' "$s" "${p0% }" "${p1# }"
