@@ -148,6 +148,8 @@ class UsrsctpTransport final : public Transport {
   void read_messages(Link& link);
   void handle_notification(Link& link, std::span<const std::uint8_t> bytes);
   void open_socket(Link& link);
+  // Logs that call (usrsctp_socket, _bind, _connect) failed for link, errno saying why.
+  void log_socket_failure(Link& link, const char* call);
   void close_socket(Link& link);
   void note_window_limit(Link& link);
   void cap_window(Link& link, double now);
