@@ -58,7 +58,7 @@ bool AssocPool::transition(AssocLink& link, SlotEvent event) {
   SlotState from = link.machine.state();
   if (!link.machine.on(event)) {
     Peer& peer = peers_.at(link.peer);
-    if (peer.illegal_log.allow(Time::now().seconds())) {
+    if (peer.illegal_log.allow(latest_.seconds())) {
       LOG_WARN(
           "peer %s: slot %u: event %s is illegal in state %s (ignored; %llu such events not "
           "logged since the last line)",
@@ -96,6 +96,7 @@ std::string unlogged_note(std::uint64_t unlogged) {
 
 bool AssocPool::up(AssocLink& link, std::uint16_t in_streams, std::uint16_t out_streams,
                    const char* how, const std::string& where, Time now) {
+  saw(now);
   if (!transition(link, SlotEvent::comm_up)) return false;
   if (link.assoc && events_) events_->on_assoc_down(link.assoc);
   link.assoc = next_assoc_id_++;
@@ -118,6 +119,7 @@ void AssocPool::shutdown(AssocLink& link) {
 }
 
 double AssocPool::lost(AssocLink& link, const char* why, Time now) {
+  saw(now);
   AssocId was = link.assoc;
   link.assoc = 0;
   link.blocked = false;
@@ -145,6 +147,7 @@ double AssocPool::lost(AssocLink& link, const char* why, Time now) {
 }
 
 void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
+  saw(now);
   AssocId was = link.assoc;
   Peer& peer = peers_.at(link.peer);
   if (peer.abort_log.allow(now.seconds())) {
@@ -166,6 +169,7 @@ void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
 }
 
 double AssocPool::schedule_reconnect(AssocLink& link, Time now) {
+  saw(now);
   double delay = std::max(link.machine.next_backoff(), held_for(link, now));
   link.reconnect_at = now + delay;
   return delay;

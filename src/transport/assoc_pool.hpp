@@ -95,8 +95,8 @@ class AssocPool {
   // The hold-off after an abort, seconds (the backoff's max).
   double hold_off() const { return backoff_.max; }
 
-  // Feeds event to link's machine and logs the change; false (logged once per 10 s per peer,
-  // nothing changed) when the table does not allow it.
+  // Feeds event to link's machine and logs the change; false (nothing changed; logged once per
+  // 10 s per peer, in the latest time the pool was handed) when the table does not allow it.
   bool transition(AssocLink& link, SlotEvent event);
 
   // The association of link is established (change: comm_up) or was restarted by the peer
@@ -143,8 +143,15 @@ class AssocPool {
     std::uint64_t illegal_unlogged = 0;
   };
 
+  // Remembers now as the latest time the pool was handed (up, lost, abort, schedule_reconnect):
+  // transition(), called without one, limits its line in it.
+  void saw(Time now) {
+    if (now - latest_ > 0) latest_ = now;
+  }
+
   BackoffOptions backoff_;
   std::uint16_t base_port_;
+  Time latest_;
   Events* events_ = nullptr;
   std::vector<Peer> peers_;        // index = PeerId
   std::vector<AssocLink*> links_;  // every slot of every peer, in the order added

@@ -190,6 +190,10 @@ TEST_CASE("assoc pool: illegal events are logged once per 10 s per peer") {
   for (int i = 0; i < 100; ++i) f.pool.transition(f.link(1, i % 2), SlotEvent::comm_up);
   CHECK(capture.count("peer b: slot") == 1);
   CHECK(capture.count("is illegal in state closed (ignored; 0 such events") == 1);
+  // The pool reads no clock: the limit counts in the latest time it was handed.
+  f.pool.schedule_reconnect(f.link(1, 0), Time(20));
+  f.pool.transition(f.link(1, 0), SlotEvent::comm_up);
+  CHECK(capture.count("(ignored; 99 such events not logged since the last line)") == 1);
 }
 
 TEST_CASE("assoc pool: a lost slot that is draining or already closed just closes") {
