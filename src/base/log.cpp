@@ -7,6 +7,8 @@ namespace base::log {
 namespace {
 Level current = Level::info;
 constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
+Sink sink_fn = nullptr;
+void* sink_context = nullptr;
 }  // namespace
 
 void set_level(Level level) {
@@ -33,7 +35,16 @@ void write(Level level, const char* fmt, ...) {
   va_start(args, fmt);
   std::vsnprintf(line, sizeof line, fmt, args);
   va_end(args);
+  if (sink_fn) {
+    sink_fn(level, line, sink_context);
+    return;
+  }
   std::fprintf(stderr, "sctptund[%s]: %s\n", kNames[static_cast<int>(level)], line);
+}
+
+void set_sink(Sink sink, void* context) {
+  sink_fn = sink;
+  sink_context = context;
 }
 
 }  // namespace base::log

@@ -13,6 +13,11 @@ bool parse_level(std::string_view text, Level& out);
 
 void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
+// For tests: where write() sends each line instead of stderr (nullptr: stderr again), with the
+// line as formatted (no prefix, no newline) and the context given here.
+using Sink = void (*)(Level level, const char* line, void* context);
+void set_sink(Sink sink, void* context);
+
 }  // namespace base::log
 
 #define LOG_DEBUG(...)                                        \

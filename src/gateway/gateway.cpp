@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "src/base/log.hpp"
 #include "src/base/packet.hpp"
@@ -282,11 +283,27 @@ const PeerSecurity& Gateway::security(transport::PeerId peer) const {
 
 void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
   Handshake& hs = *state.handshake;
+  PeerStatus& peer = peers_[state.peer];
+  // The lines below come once per association, as often as the peer opens them: within the
+  // peer's assoc_log limit, with the count of those left out.
+  auto may_log = [&](std::string& unlogged) {
+    if (!peer.assoc_log.allow(loop_.now())) {
+      ++peer.assoc_unlogged;
+      return false;
+    }
+    if (peer.assoc_unlogged)
+      unlogged = "; " + std::to_string(peer.assoc_unlogged) +
+                 " more lines about its associations not logged since the last";
+    peer.assoc_unlogged = 0;
+    return true;
+  };
   auto send = [&](std::span<const std::uint8_t> msg, const char* what) {
     transport::SendResult result = transport_.send(assoc, gateway::wire::kControlStream, msg);
-    if (result != transport::SendResult::ok && result != transport::SendResult::would_block)
-      LOG_WARN("peer %s: could not send %s on association %llu", peers_[state.peer].name.c_str(),
-               what, static_cast<unsigned long long>(assoc));
+    std::string unlogged;
+    if (result != transport::SendResult::ok && result != transport::SendResult::would_block &&
+        may_log(unlogged))
+      LOG_WARN("peer %s: could not send %s on association %llu%s", peer.name.c_str(), what,
+               static_cast<unsigned long long>(assoc), unlogged.c_str());
     return result == transport::SendResult::ok;
   };
   if (!state.hello_sent) state.hello_sent = send(hs.hello(), "HELLO");
@@ -294,13 +311,17 @@ void Gateway::advance_handshake(transport::AssocId assoc, AssocState& state) {
     state.auth_sent = send(hs.auth(), "AUTH");
   if (!state.listed_ready && state.ready()) {
     state.listed_ready = true;
-    peers_[state.peer].ready_assocs.push_back(assoc);
+    peer.ready_assocs.push_back(assoc);
     transport_.set_fec(state.peer, hs.fec());
-    LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s)",
-             peers_[state.peer].name.c_str(), static_cast<unsigned long long>(assoc),
-             hs.peer_instance(), hs.needs_auth() ? "key verified" : "NOT authenticated",
-             hs.session() ? (std::string(", ") + crypto::to_string(hs.session()->cipher())).c_str()
-                          : ", not encrypted");
+    std::string unlogged;
+    if (may_log(unlogged))
+      LOG_INFO("peer %s: association %llu ready (peer instance %08x, %s%s%s)", peer.name.c_str(),
+               static_cast<unsigned long long>(assoc), hs.peer_instance(),
+               hs.needs_auth() ? "key verified" : "NOT authenticated",
+               hs.session()
+                   ? (std::string(", ") + crypto::to_string(hs.session()->cipher())).c_str()
+                   : ", not encrypted",
+               unlogged.c_str());
   }
 }
 

@@ -133,6 +133,10 @@ struct PeerStatus {
   base::RateLimit failure_log{10.0};     // of the handshake failure log line
   std::uint64_t source_not_allowed = 0;  // inner packets dropped: a source the peer may not use
   base::RateLimit source_log{10.0};      // of the source_not_allowed log line
+  // Of the lines about its associations (ready, could not send): at most 8 per 10 s, so that a
+  // pool starting up is logged whole, a peer cycling associations not.
+  base::RateLimit assoc_log{10.0, 8};
+  std::uint64_t assoc_unlogged = 0;
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
 };

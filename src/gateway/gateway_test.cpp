@@ -6,6 +6,7 @@
 
 #include "src/base/bytes.hpp"
 #include "src/base/checksum.hpp"
+#include "src/base/test_log.hpp"
 #include "src/base/test_packets.hpp"
 #include "src/gateway/gateway_test_sites.hpp"
 #include "src/gateway/wire.hpp"
@@ -166,6 +167,20 @@ TEST_CASE("gateway: flows of a lost association move to the next one") {
   s.link.deliver();
   CHECK(s.tun2.take_written() == std::vector<std::vector<std::uint8_t>>{pkt});
   CHECK(s.gw1.flow_table().size() == 1);
+}
+
+TEST_CASE("gateway: a peer cycling associations gets at most 8 lines about them per 10 s") {
+  TwoSites s;
+  base::test::LogCapture capture;
+  for (int i = 0; i < 100; ++i) {  // the loop's time stands still: all within one interval
+    s.up();
+    REQUIRE(s.gw1.peers()[0].ready_assocs.size() == 1);
+    s.link.down();
+  }
+  CHECK(s.gw1.peers()[0].assoc_unlogged == 92);
+  // Both gateways call their peer "other": 8 lines each.
+  CHECK(capture.count("peer other: association") == 16);
+  CHECK(capture.count("ready (peer instance 00000002") == 8);
 }
 
 TEST_CASE("gateway: bypass hands the packet to the host; drop answers with admin-prohibited") {

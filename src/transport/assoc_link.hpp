@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "src/base/rate_limit.hpp"
 #include "src/transport/assoc_slot.hpp"
 #include "src/transport/time.hpp"
 #include "src/transport/transport.hpp"
@@ -27,6 +28,11 @@ struct AssocLink {
   Time reconnect_at;     // the pool's last decision: when the next connect attempt is due
   bool blocked = false;  // a send returned would_block: on_writable is owed
   bool mismatch_logged = false;  // "is the peer's pool smaller?" said once
+  // Its association coming up or being lost, and its socket failing to open, are logged at most
+  // twice per 10 s (a peer that opens and aborts associations, or INITs for a slot whose socket
+  // cannot open, must not flood the log); the next line says how many went unlogged since.
+  base::RateLimit change_log{10, 2};
+  std::uint64_t changes_unlogged = 0;
   std::uint64_t sent_messages = 0, sent_bytes = 0, received_messages = 0, received_bytes = 0;
 
   void count_sent(std::size_t bytes) {

@@ -1,6 +1,7 @@
 #include "src/transport/assoc_pool.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "src/base/log.hpp"
@@ -56,8 +57,17 @@ bool AssocPool::any_ready(PeerId peer) const {
 bool AssocPool::transition(AssocLink& link, SlotEvent event) {
   SlotState from = link.machine.state();
   if (!link.machine.on(event)) {
-    LOG_WARN("peer %s: slot %u: event %s is illegal in state %s (ignored)", name(link.peer).c_str(),
-             link.slot, to_string(event), to_string(from));
+    Peer& peer = peers_.at(link.peer);
+    if (peer.illegal_log.allow(latest_.seconds())) {
+      LOG_WARN(
+          "peer %s: slot %u: event %s is illegal in state %s (ignored; %llu such events not "
+          "logged since the last line)",
+          peer.name.c_str(), link.slot, to_string(event), to_string(from),
+          static_cast<unsigned long long>(peer.illegal_unlogged));
+      peer.illegal_unlogged = 0;
+    } else {
+      ++peer.illegal_unlogged;
+    }
     return false;
   }
   if (from != link.machine.state())
@@ -66,15 +76,36 @@ bool AssocPool::transition(AssocLink& link, SlotEvent event) {
   return true;
 }
 
+bool AssocPool::may_log_change(AssocLink& link, Time now, std::uint64_t& unlogged) {
+  if (!link.change_log.allow(now.seconds())) {
+    ++link.changes_unlogged;
+    return false;
+  }
+  unlogged = link.changes_unlogged;
+  link.changes_unlogged = 0;
+  return true;
+}
+
+namespace {
+// The tail of a rate-limited slot line: "" when nothing went unlogged (the usual case).
+std::string unlogged_note(std::uint64_t unlogged) {
+  if (!unlogged) return "";
+  return " (" + std::to_string(unlogged) + " more of this slot's lines not logged since the last)";
+}
+}  // namespace
+
 bool AssocPool::up(AssocLink& link, std::uint16_t in_streams, std::uint16_t out_streams,
-                   const char* how, const std::string& where) {
+                   const char* how, const std::string& where, Time now) {
+  saw(now);
   if (!transition(link, SlotEvent::comm_up)) return false;
   if (link.assoc && events_) events_->on_assoc_down(link.assoc);
   link.assoc = next_assoc_id_++;
   link.in_streams = in_streams;
   link.out_streams = out_streams;
-  LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s%s", name(link.peer).c_str(),
-           static_cast<unsigned long long>(link.assoc), link.slot, link.port, how, where.c_str());
+  if (std::uint64_t unlogged = 0; may_log_change(link, now, unlogged))
+    LOG_INFO("peer %s: association %llu (slot %u, SCTP port %u) %s%s%s", name(link.peer).c_str(),
+             static_cast<unsigned long long>(link.assoc), link.slot, link.port, how, where.c_str(),
+             unlogged_note(unlogged).c_str());
   if (events_) events_->on_assoc_up(link.assoc, link.peer, link.out_streams);
   return true;
 }
@@ -88,13 +119,16 @@ void AssocPool::shutdown(AssocLink& link) {
 }
 
 double AssocPool::lost(AssocLink& link, const char* why, Time now) {
+  saw(now);
   AssocId was = link.assoc;
   link.assoc = 0;
   link.blocked = false;
   if (link.machine.state() != SlotState::closed) transition(link, SlotEvent::lost);
   if (was) {
-    LOG_INFO("peer %s: association %llu (slot %u) lost (%s)", name(link.peer).c_str(),
-             static_cast<unsigned long long>(was), link.slot, why);
+    if (std::uint64_t unlogged = 0; may_log_change(link, now, unlogged))
+      LOG_INFO("peer %s: association %llu (slot %u) lost (%s)%s", name(link.peer).c_str(),
+               static_cast<unsigned long long>(was), link.slot, why,
+               unlogged_note(unlogged).c_str());
     if (events_) events_->on_assoc_down(was);
   } else {
     LOG_DEBUG("peer %s: slot %u: no association (%s), retrying", name(link.peer).c_str(), link.slot,
@@ -113,6 +147,7 @@ double AssocPool::lost(AssocLink& link, const char* why, Time now) {
 }
 
 void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
+  saw(now);
   AssocId was = link.assoc;
   Peer& peer = peers_.at(link.peer);
   if (peer.abort_log.allow(now.seconds())) {
@@ -134,6 +169,7 @@ void AssocPool::abort(AssocLink& link, const char* reason, Time now) {
 }
 
 double AssocPool::schedule_reconnect(AssocLink& link, Time now) {
+  saw(now);
   double delay = std::max(link.machine.next_backoff(), held_for(link, now));
   link.reconnect_at = now + delay;
   return delay;

@@ -95,16 +95,17 @@ class AssocPool {
   // The hold-off after an abort, seconds (the backoff's max).
   double hold_off() const { return backoff_.max; }
 
-  // Feeds event to link's machine and logs the change; false (logged, nothing changed) when the
-  // table does not allow it.
+  // Feeds event to link's machine and logs the change; false (nothing changed; logged once per
+  // 10 s per peer, in the latest time the pool was handed) when the table does not allow it.
   bool transition(AssocLink& link, SlotEvent event);
 
   // The association of link is established (change: comm_up) or was restarted by the peer
   // (restart): a new AssocId with these stream counts; the previous one, if any, goes down first
-  // (on_assoc_down), then on_assoc_up. Logged as "association N (slot, SCTP port) <how><where>".
-  // False when the slot cannot take it (a draining or closed slot): nothing changed.
+  // (on_assoc_down), then on_assoc_up. Logged as "association N (slot, SCTP port) <how><where>"
+  // (within the slot's change_log limit, as is lost()'s line). False when the slot cannot take it
+  // (a draining or closed slot): nothing changed.
   bool up(AssocLink& link, std::uint16_t in_streams, std::uint16_t out_streams, const char* how,
-          const std::string& where);
+          const std::string& where, Time now);
   // SHUTDOWN from the peer: the slot drains; its association (if any) goes down.
   void shutdown(AssocLink& link);
   // The association is gone or never came up (why: for the log): the slot is closed, its
@@ -126,6 +127,10 @@ class AssocPool {
   // message and byte counters.
   AssocInfo info(const AssocLink& link) const;
 
+  // Whether a line about link's association or socket may be logged now (its change_log); if
+  // not, counts it in changes_unlogged. When it may, unlogged is the count to report in it (reset).
+  static bool may_log_change(AssocLink& link, Time now, std::uint64_t& unlogged);
+
  private:
   struct Peer {
     std::string name;
@@ -134,10 +139,19 @@ class AssocPool {
     // each hold-off); the line says how many went unlogged since the last.
     base::RateLimit abort_log{10};
     std::uint64_t aborts_unlogged = 0;
+    base::RateLimit illegal_log{10};  // of the "event is illegal in state" line
+    std::uint64_t illegal_unlogged = 0;
   };
+
+  // Remembers now as the latest time the pool was handed (up, lost, abort, schedule_reconnect):
+  // transition(), called without one, limits its line in it.
+  void saw(Time now) {
+    if (now - latest_ > 0) latest_ = now;
+  }
 
   BackoffOptions backoff_;
   std::uint16_t base_port_;
+  Time latest_;
   Events* events_ = nullptr;
   std::vector<Peer> peers_;        // index = PeerId
   std::vector<AssocLink*> links_;  // every slot of every peer, in the order added

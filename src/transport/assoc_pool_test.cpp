@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/test_log.hpp"
+
 using transport::AssocChange;
 using transport::AssocId;
 using transport::AssocLink;
@@ -57,7 +59,7 @@ struct Fixture {
   // connect, then COMM_UP with 16 streams each way.
   void bring_up(AssocLink& link) {
     REQUIRE(pool.transition(link, SlotEvent::connect));
-    REQUIRE(pool.up(link, 16, 16, "up", ""));
+    REQUIRE(pool.up(link, 16, 16, "up", "", Time(0)));
   }
 };
 
@@ -105,7 +107,7 @@ TEST_CASE("assoc pool: up gives a fresh id, found by lookup; a restart replaces 
   CHECK(f.pool.any_ready(1));
 
   // The peer restarted slot a0: the old id goes down first, a new one comes up.
-  REQUIRE(f.pool.up(a0, 8, 4, "restarted by peer", ""));
+  REQUIRE(f.pool.up(a0, 8, 4, "restarted by peer", "", Time(0)));
   CHECK(f.events.take() == std::vector<std::string>{"down 1", "up 3 peer 0 streams 4"});
   CHECK(f.pool.find(1) == nullptr);  // an id is never reused
   CHECK(f.pool.find(3) == &a0);
@@ -115,12 +117,12 @@ TEST_CASE("assoc pool: up gives a fresh id, found by lookup; a restart replaces 
 TEST_CASE("assoc pool: up is refused where the slot cannot carry an association") {
   Fixture f;
   FakeLink& a0 = f.link(0, 0);
-  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", ""));  // closed: no socket, no association
+  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", "", Time(0)));  // closed: no socket, no association
   CHECK(a0.assoc == 0);
   f.bring_up(a0);
   f.pool.shutdown(a0);
   CHECK(a0.machine.state() == SlotState::draining);
-  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", ""));  // draining: nothing new
+  CHECK_FALSE(f.pool.up(a0, 16, 16, "up", "", Time(0)));  // draining: nothing new
   CHECK(a0.assoc == 0);
   CHECK(f.events.take() == std::vector<std::string>{"up 1 peer 0 streams 16", "down 1"});
 }
@@ -152,6 +154,46 @@ TEST_CASE("assoc pool: lost takes the association down and reconnects with backo
   CHECK(f.events.take().empty());  // no association, nothing to tell
   f.bring_up(a1);
   CHECK(f.pool.lost(a1, "communication lost", now) == doctest::Approx(0.1));
+}
+
+TEST_CASE("assoc pool: a slot's ups and losses are logged at most twice per 10 s") {
+  // A peer that opens associations and aborts them again, 1000 times within 5 s: two lines, and
+  // the next one, 10 s on, reports the rest. The gateway still hears every change.
+  Fixture f;
+  FakeLink& a0 = f.link(0, 0);
+  base::test::LogCapture capture;
+  for (int i = 0; i < 1000; ++i) {
+    Time now(100 + i * 0.005);
+    REQUIRE(f.pool.transition(a0, SlotEvent::connect));
+    REQUIRE(f.pool.up(a0, 16, 16, "up", "", now));
+    f.pool.lost(a0, "communication lost", now);
+  }
+  CHECK(f.events.take().size() == 2000);
+  CHECK(capture.count("peer a: association 1 (slot 0, SCTP port 9899) up") == 1);
+  CHECK(capture.count("peer a: association 1 (slot 0) lost (communication lost)") == 1);
+  CHECK(capture.count("association") == 2);
+  // Another slot has its own limit.
+  FakeLink& a1 = f.link(0, 1);
+  f.bring_up(a1);
+  CHECK(capture.count("(slot 1, SCTP port 9900) up") == 1);
+  REQUIRE(f.pool.transition(a0, SlotEvent::connect));
+  REQUIRE(f.pool.up(a0, 16, 16, "up", "", Time(110)));
+  REQUIRE_FALSE(capture.lines().empty());
+  CHECK(capture.lines().back() ==
+        "peer a: association 1002 (slot 0, SCTP port 9899) up (1998 more of this slot's lines not "
+        "logged since the last)");
+}
+
+TEST_CASE("assoc pool: illegal events are logged once per 10 s per peer") {
+  Fixture f;
+  base::test::LogCapture capture;
+  for (int i = 0; i < 100; ++i) f.pool.transition(f.link(1, i % 2), SlotEvent::comm_up);
+  CHECK(capture.count("peer b: slot") == 1);
+  CHECK(capture.count("is illegal in state closed (ignored; 0 such events") == 1);
+  // The pool reads no clock: the limit counts in the latest time it was handed.
+  f.pool.schedule_reconnect(f.link(1, 0), Time(20));
+  f.pool.transition(f.link(1, 0), SlotEvent::comm_up);
+  CHECK(capture.count("(ignored; 99 such events not logged since the last line)") == 1);
 }
 
 TEST_CASE("assoc pool: a lost slot that is draining or already closed just closes") {

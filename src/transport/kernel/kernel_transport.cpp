@@ -198,9 +198,17 @@ void KernelTransport::on_readable(SlotSocket& socket) {
     msg.msg_controllen = sizeof control;
     ssize_t n = recvmsg(socket.fd, &msg, 0);
     if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        LOG_WARN("kernel SCTP: receive on SCTP port %zu failed: %s",
-                 options_.sctp_port + socket.slot, std::strerror(errno));
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      if (!receive_error_log_.allow(loop_.now())) {
+        ++receive_errors_unlogged_;
+        return;
+      }
+      LOG_WARN(
+          "kernel SCTP: receive on SCTP port %zu failed: %s (%llu such failures not logged "
+          "since the last line)",
+          options_.sctp_port + socket.slot, std::strerror(errno),
+          static_cast<unsigned long long>(receive_errors_unlogged_));
+      receive_errors_unlogged_ = 0;
       return;
     }
     MessageBuffer::Part part = socket.rx.add(static_cast<std::size_t>(n), msg.msg_flags & MSG_EOR);
@@ -310,7 +318,8 @@ void KernelTransport::on_assoc_change(SlotSocket& socket, sctp_assoc_t kassoc, A
   const char* how = change == AssocChange::restart ? "restarted by peer"
                     : theirs                       ? "up (started by the peer)"
                                                    : "up";
-  pool_.up(*link, in_streams, out_streams, how, ", primary path to " + primary_of(*link));
+  pool_.up(*link, in_streams, out_streams, how, ", primary path to " + primary_of(*link),
+           Time::now());
 }
 
 void KernelTransport::on_peer_addr_change(SlotSocket& socket, sctp_assoc_t kassoc, const void* addr,

@@ -99,6 +99,9 @@ class KernelTransport final : public Transport {
   std::vector<std::unique_ptr<Link>> links_;          // the pool's records, owned
   TransportStats stats_;
   base::RateLimit unknown_log_{10.0};
+  // Of the "receive failed" line: whatever makes recvmsg fail may make it fail at each wakeup.
+  base::RateLimit receive_error_log_{10.0};
+  std::uint64_t receive_errors_unlogged_ = 0;
 };
 
 }  // namespace transport::kernel

@@ -89,8 +89,12 @@ void UsrsctpTransport::on_probe(std::size_t socket_index, const base::Endpoint& 
     if (old_probe_log_.allow(loop_.now())) {  // one line per 10 s at most
       LOG_WARN(
           "authenticated probe of an earlier sctptund (52 bytes) from %s: ignored; "
-          "learning addresses needs the same version on both sides",
-          from.to_string().c_str());
+          "learning addresses needs the same version on both sides (%llu such probes not "
+          "logged since the last line)",
+          from.to_string().c_str(), static_cast<unsigned long long>(old_probes_unlogged_));
+      old_probes_unlogged_ = 0;
+    } else {
+      ++old_probes_unlogged_;
     }
     return;
   }
@@ -240,8 +244,12 @@ void UsrsctpTransport::commit(Peer& peer, const PathLearner::Commit& c, double n
     ++stats_.path_moves;
   } else if (c.kind == PathLearner::Commit::Kind::full) {
     if (peer.learn_log.allow(loop_.now())) {
-      LOG_WARN("peer %s: %s proved itself, but the peer has %zu paths already: not added",
-               name.c_str(), c.remote.to_string().c_str(), peer.paths.size());
+      LOG_WARN(
+          "peer %s: %s proved itself, but the peer has %zu paths already: not added (%llu moves "
+          "or refusals not logged since the last line)",
+          name.c_str(), c.remote.to_string().c_str(), peer.paths.size(),
+          static_cast<unsigned long long>(peer.learn_unlogged));
+      peer.learn_unlogged = 0;
     } else {
       ++peer.learn_unlogged;
     }

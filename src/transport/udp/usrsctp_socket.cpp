@@ -27,6 +27,18 @@ void set_option(UsrsctpSocket* sock, int level, int name, const T& value, const 
 
 }  // namespace
 
+void UsrsctpTransport::log_socket_failure(Link& link, const char* call) {
+  // A socket that cannot open fails at every attempt, which the peer's INITs can make frequent
+  // (connects_on_peer_init): logged within the slot's limit of lines.
+  int error = errno;
+  if (std::uint64_t unlogged = 0; AssocPool::may_log_change(link, Time::now(), unlogged))
+    LOG_ERROR(
+        "peer %s: slot %u: %s failed: %s (%llu more of this slot's lines not logged since the "
+        "last)",
+        peers_[link.peer].name.c_str(), link.slot, call, std::strerror(error),
+        static_cast<unsigned long long>(unlogged));
+}
+
 void UsrsctpTransport::open_socket(Link& link) {
   close_socket(link);
   link.tsn_seen = false;  // a new association numbers its chunks afresh
@@ -36,8 +48,7 @@ void UsrsctpTransport::open_socket(Link& link) {
   link.max_cwnd = 0;
   link.sock = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!link.sock) {
-    LOG_ERROR("peer %s: usrsctp_socket failed: %s", peers_[link.peer].name.c_str(),
-              std::strerror(errno));
+    log_socket_failure(link, "usrsctp_socket");
     schedule_reconnect(link);
     return;
   }
@@ -105,16 +116,14 @@ void UsrsctpTransport::open_socket(Link& link) {
   addr.sconn_port = htons(link.port);
   addr.sconn_addr = link.conn_addr;
   if (usrsctp_bind(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    LOG_ERROR("peer %s: usrsctp_bind failed: %s", peers_[link.peer].name.c_str(),
-              std::strerror(errno));
+    log_socket_failure(link, "usrsctp_bind");
     close_socket(link);
     schedule_reconnect(link);
     return;
   }
   if (usrsctp_connect(link.sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS) {
-    LOG_ERROR("peer %s: usrsctp_connect failed: %s", peers_[link.peer].name.c_str(),
-              std::strerror(errno));
+    log_socket_failure(link, "usrsctp_connect");
     close_socket(link);
     schedule_reconnect(link);
     return;

@@ -148,6 +148,8 @@ class UsrsctpTransport final : public Transport {
   void read_messages(Link& link);
   void handle_notification(Link& link, std::span<const std::uint8_t> bytes);
   void open_socket(Link& link);
+  // Logs that call (usrsctp_socket, _bind, _connect) failed for link, errno saying why.
+  void log_socket_failure(Link& link, const char* call);
   void close_socket(Link& link);
   void note_window_limit(Link& link);
   void cap_window(Link& link, double now);
@@ -175,6 +177,7 @@ class UsrsctpTransport final : public Transport {
   base::RateLimit unknown_log_{10.0};    // of the "no peer's address" log line
   base::RateLimit unauth_log_{10.0};     // of the "no key of ours" log line
   base::RateLimit old_probe_log_{10.0};  // of the "probe of an earlier sctptund" log line
+  std::uint64_t old_probes_unlogged_ = 0;
   // The sender field of all our authenticated probes (path_auth.hpp): random per transport.
   std::uint64_t probe_self_ = path_auth::random_cookie();
   PathLearner learner_;  // candidates, challenges and commits of every peer (path_learner.hpp)

@@ -23,6 +23,7 @@
 
 #include "src/base/bytes.hpp"
 #include "src/base/crc32c.hpp"
+#include "src/base/test_log.hpp"
 #include "src/crypto/session.hpp"
 #include "src/transport/udp/fake_network.hpp"
 
@@ -273,6 +274,27 @@ TEST_CASE(
   CHECK(s.b.transport->stats().path_moves == 1);
   CHECK(s.a.events.downs.empty());
   CHECK(s.b.events.downs.empty());
+}
+
+TEST_CASE("usrsctp over the fake network: a stranger's flood of datagrams gets one log line each") {
+  TwoSites s;
+  auto stranger = s.network.open(ep("198.18.0.2", 40400), 0, 0);
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
+  base::test::LogCapture capture;
+  std::vector<std::uint8_t> junk(40, 0x5a), old_probe(52, 0);
+  base::crc32c::set_sctp_checksum(junk);  // past the checksum: dropped for its source
+  base::store_be32(old_probe.data() + 4, transport::path_auth::kMagic);  // an earlier version's
+  for (int i = 0; i < 500; ++i) {
+    stranger->send_now(ep("192.0.2.2"), junk);
+    stranger->send_now(ep("192.0.2.2"), old_probe);
+  }
+  s.run_until([] { return false; }, 0.3);
+  CHECK(s.b.transport->stats().datagrams_unknown_source == 500);
+  CHECK(s.b.transport->stats().datagrams_malformed == 500);
+  CHECK(capture.count("which is no peer's address") == 1);
+  CHECK(capture.count("earlier sctptund") == 1);
+  CHECK(capture.lines().size() == 2);
 }
 
 TEST_CASE("usrsctp over the fake network: probes replayed from a third address move nothing") {
