@@ -13,22 +13,36 @@
 #     the first ping from the server side answers, and the NAT port has not changed.
 #  4. Restart: gw2 restarts (it forgets gw1's address); the tunnel comes back (gw1 probes while
 #     it has no association).
-#  5. Spoofing: a third namespace (evil, 198.18.0.2 / 2001:db8:e::2) sends, during a transfer, a
-#     copy of gw1's probe with its MAC altered (first, while the WAN is otherwise quiet, until gw2
-#     has counted all 5 as unauthenticated), then hostile datagrams (tools/spray), and replays
-#     gw1's captured datagrams -- authenticated probes and SCTP packets with valid tags --
-#     rewritten to come from evil's address, port 40400 (tools/replay --rewrite-src): gw2's path
-#     for gw1 stays, the transfer is byte-exact, and gw2 sends evil nothing but a bounded number
-#     of 60-byte challenges (no SCTP).
+#  5. Spoofing: a third namespace (evil, 198.18.0.2 / 2001:db8:e::2) attacks during a transfer,
+#     from its own address (tools/replay: port 40400), with what it captured of gw1's datagrams
+#     to gw2 and sees of gw2's probes to gw1 (gw2's outgoing WAN probes are mirrored to it, as
+#     an on-path observer sees them):
+#     a. forgery: a copy of gw1's probe with its MAC altered, 5 times (while the WAN is otherwise
+#        quiet, until gw2 has counted all 5 as unauthenticated);
+#     b. reflection: gw1's captured requests, replayed from evil, draw gw2's challenges; evil
+#        sends each challenge back to gw2, and every probe it sees gw2 send to gw1 too, from
+#        the same socket (tools/replay --reflect --tap), so that gw2, were it to answer its own
+#        challenge, would hand evil the request that commits evil's address: evil reflected
+#        something, gw2 counted all of it as unauthenticated (its own probes never verify);
+#     c. forged SCTP control: ABORT, SHUTDOWN and INIT chunks with the verification tag and
+#        ports of gw1's captured packets and a valid CRC32c (tools/replay --forge-chunks): gw2
+#        counts them all as unproven control and its associations stay the same;
+#     d. hostile datagrams (tools/spray) and three replays of gw1's captured datagrams --
+#        authenticated probes and SCTP packets with valid tags -- rewritten to come from evil
+#        (tools/replay --rewrite-src).
+#     Throughout: gw2's path for gw1 stays, gw2 logs no path to evil, the transfer is byte-exact,
+#     gw2's associations are the same, and gw2 sends evil nothing but a bounded number of 60-byte
+#     challenges (no SCTP).
 #
 #   client ----- gw1 ---------- nat ------------------------------- gw2 ----- server
 #   10.1.0.2     wan0           in0 100.64.0.1      out0            wan0 192.0.2.2    10.2.0.2
 #                100.64.0.2     masquerade -> 192.0.2.10 (.11)  <-->                  (no route
 #                [sctptund]     UDP ports 40000-40999 random        [sctptund]         to 100.64/24)
 #                remote 192.0.2.2                                   no remote for gw1
-#                                                                   ev0 198.18.0.1
-#                                                                    |
-#                                                                   evil 198.18.0.2 (spray, replay)
+#                                                                   ev0 198.18.0.1 (+ copies of
+#                                                                    |   wan0's outgoing probes)
+#                                                                   evil 198.18.0.2 (spray, replay:
+#                                                                        forge, reflect, tap)
 #
 # WAN_FAMILY=6 (test_nat_v6.sh): the same over an IPv6-only WAN with NAT66 masquerade (gw1
 # 2001:db8:64::2 behind nat 2001:db8:f::10 (then ::11), gw2 2001:db8:f::2, evil 2001:db8:e::2).
@@ -50,6 +64,8 @@ fi
 need_tool xfer
 need_tool spray
 need_tool replay
+# The payload size of an authenticated path probe (doc/PROTOCOL.md, "Path probes").
+PROBE_LEN=60
 
 topo_up
 # Replace the direct WAN veth by gw1 -- nat -- gw2, and add evil beside gw2.
@@ -184,6 +200,18 @@ sleep 1
 in_ns client ping -c 20 -i 0.05 -q 10.2.0.2 >/dev/null || fail "pings during the capture failed"
 sleep 3  # a keepalive probe or two
 stop_pid "$tp"
+# Authenticated probes: UDP length PROBE_LEN + 8, SCTP ports 0, magic "STPB"; requests: kind 3.
+ulen=$((PROBE_LEN + 8))
+if [[ $WAN_FAMILY == 6 ]]; then
+  probe_filter="ip6 proto 17 and ip6[44:2] = $ulen and ip6[48:4] = 0 and ip6[52:4] = 0x53545042"
+  request_filter="$probe_filter and ip6[56] = 3"
+else
+  probe_filter="udp[4:2] = $ulen and udp[8:4] = 0 and udp[12:4] = 0x53545042"
+  request_filter="$probe_filter and udp[16] = 3"
+fi
+tcpdump -r "$TMPD/gw1.pcap" -w "$TMPD/requests.pcap" "$request_filter" 2>/dev/null
+requests=$(tcpdump -r "$TMPD/requests.pcap" 2>/dev/null | wc -l)
+((requests > 0)) || fail "no authenticated request of gw1 in the capture"
 in_ns evil nft -f - <<EOF
 table inet watch {
   counter from_gw2 {}
@@ -191,21 +219,32 @@ table inet watch {
   chain in {
     type filter hook input priority 0; policy accept;
     $NFT_FAMILY saddr { $GW2, $EVIL_GW } counter name from_gw2
-    $NFT_FAMILY saddr { $GW2, $EVIL_GW } udp length != 68 counter name from_gw2_not_challenge
+    $NFT_FAMILY saddr { $GW2, $EVIL_GW } udp length != $ulen counter name from_gw2_not_challenge
   }
 }
 EOF
+# The on-path view: copies of gw2's outgoing WAN probes (from the tunnel port, UDP length ulen,
+# SCTP ports 0, the magic) go to evil too (addressed to gw1's NAT: evil's IP stack drops them,
+# its tap sees them).
+in_ns gw2 tc qdisc add dev wan0 clsact
+if [[ $WAN_FAMILY == 6 ]]; then
+  in_ns gw2 tc filter add dev wan0 egress protocol ipv6 u32 match ip6 protocol 17 0xff \
+    match u16 "$PORT" 0xffff at 40 match u16 $ulen 0xffff at 44 match u32 0 0xffffffff at 48 \
+    match u32 0x53545042 0xffffffff at 52 action mirred egress mirror dev ev0
+else
+  in_ns gw2 tc filter add dev wan0 egress protocol ip u32 match ip protocol 17 0xff \
+    match u16 "$PORT" 0xffff at 20 match u16 $ulen 0xffff at 24 match u32 0 0xffffffff at 28 \
+    match u32 0x53545042 0xffffffff at 32 action mirred egress mirror dev ev0
+fi
+# assoc_ids: the ids of gw2's associations, sorted.
+assoc_ids() { gw_json 2 | tr -d ' \n' | grep -oE '"id":[0-9]+' | sort | tr '\n' ' '; }
+assocs_before=$(assoc_ids)
 before=$(gw_json 2)
 xfer_start 5102 10000000 90
-# One of gw1's authenticated probes (60 bytes after the IP and UDP headers: SCTP ports 0, magic
-# "STPB"), its MAC altered: a forgery with gw1's key tag, sent 5 times from evil while nothing
-# else comes from there, and counted before the flood (whose probe-shaped datagrams would
-# otherwise use up the budget of probes gw2 checks). tools/spray sends it with one sendto() each.
-if [[ $WAN_FAMILY == 6 ]]; then
-  probe_filter='ip6 proto 17 and ip6[44:2] = 68 and ip6[48:4] = 0 and ip6[52:4] = 0x53545042'
-else
-  probe_filter='udp[4:2] = 68 and udp[8:4] = 0 and udp[12:4] = 0x53545042'
-fi
+# a. One of gw1's authenticated probes, its MAC altered: a forgery with gw1's key tag, sent 5
+# times from evil while nothing else comes from there, and counted before the flood (whose
+# probe-shaped datagrams would otherwise use up the budget of probes gw2 checks). tools/spray
+# sends it with one sendto() each.
 pkt_hex=$(tcpdump -r "$TMPD/gw1.pcap" -x -c 1 "$probe_filter" 2>/dev/null |
   grep -E '^[[:space:]]+0x' | sed -E 's/^[[:space:]]+0x[0-9a-f]+:[[:space:]]+//' | tr -d ' \n')
 if [[ $WAN_FAMILY == 6 ]]; then
@@ -215,19 +254,59 @@ else
   [[ $pkt_hex =~ ^4[5-9a-f] ]] || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
   ihl=$((0x${pkt_hex:1:1} * 4))  # the IPv4 header's length (tcpdump -x starts at the IP header)
 fi
-probe_hex=${pkt_hex:$(((ihl + 8) * 2)):120}
-((${#probe_hex} == 120)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
-forged=${probe_hex:0:118}$(printf '%02x' $((0x${probe_hex:118:2} ^ 1)))
+probe_hex=${pkt_hex:$(((ihl + 8) * 2)):$((PROBE_LEN * 2))}
+((${#probe_hex} == PROBE_LEN * 2)) || fail "no authenticated probe of gw1 in the capture (got '${pkt_hex}')"
+last=$((PROBE_LEN * 2 - 2))
+forged=${probe_hex:0:last}$(printf '%02x' $((0x${probe_hex:last:2} ^ 1)))
 unauth0=$(jnum "$before" probes_unauthenticated)
 in_ns evil "$TOOLS_DIR/spray" --to "$GW2" --port "$PORT" --payload "$forged" --count 5 --timeout 5 \
   >"$TMPD/forged.log" || fail "could not send the forged probe: $(cat "$TMPD/forged.log")"
-grep -q 'sent=5 .* payload=60$' "$TMPD/forged.log" || fail "the forged probe did not go out 5 times as 60 bytes: $(cat "$TMPD/forged.log")"
+grep -q "sent=5 .* payload=$PROBE_LEN\$" "$TMPD/forged.log" ||
+  fail "the forged probe did not go out 5 times as $PROBE_LEN bytes: $(cat "$TMPD/forged.log")"
 for ((i = 0; i < 50; i++)); do
   unauth=$(($(jnum "$(gw_json 2)" probes_unauthenticated) - unauth0))
   ((unauth >= 5)) && break
   sleep 0.1
 done
 ((unauth >= 5)) || fail "the 5 forged probes were not all counted as unauthenticated ($unauth)"
+# b. Reflection: gw1's requests from evil draw challenges; evil sends them back to gw2, and with
+# them what it sees of gw2's probes to gw1 (among them the request carrying the challenge's
+# cookie, were gw2 to answer its own challenge), from the same socket, for 2 s after the last
+# request, at most 100 datagrams.
+unauth1=$(jnum "$(gw_json 2)" probes_unauthenticated)
+in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/requests.pcap" --rewrite-src "$(ep "$EVIL" 40400)" --rate 5 \
+  --reflect 2 --reflect-max 100 --tap eth0 --udp-port "$PORT" --timeout 10 >"$TMPD/reflect.log" ||
+  fail "replay --reflect failed: $(cat "$TMPD/reflect.log")"
+reflected=$(grep -oE 'reflected=[0-9]+' "$TMPD/reflect.log" | grep -oE '[0-9]+$')
+tapped=$(grep -oE 'tapped=[0-9]+' "$TMPD/reflect.log" | grep -oE '[0-9]+$')
+((reflected > 0)) || fail "evil got no challenge to reflect: $(cat "$TMPD/reflect.log")"
+moves=$(grep -E 'learned|moved' "$TMPD/gw2.log" | grep -F "$EVIL" || true)
+[[ -z $moves ]] || fail "gw2 took evil's address for gw1's under reflection: $moves"
+remote=$(learned_remote 2)
+[[ $remote == "$port_after" ]] || fail "gw2's path to gw1 moved to $remote under reflection (was $port_after)"
+for ((i = 0; i < 20; i++)); do
+  unauth_reflect=$(($(jnum "$(gw_json 2)" probes_unauthenticated) - unauth1))
+  ((unauth_reflect >= reflected + tapped)) && break
+  sleep 0.1
+done
+((unauth_reflect >= reflected + tapped)) ||
+  fail "gw2 counted $unauth_reflect of the $reflected reflected and $tapped tapped probes as unauthenticated"
+log "reflection: $requests captured requests of gw1 from evil; evil reflected $reflected datagrams of gw2 and sent $tapped of gw2's probes to gw1 back; gw2 counted $unauth_reflect unauthenticated"
+# c. SCTP control chunks with a captured verification tag, from evil.
+json_c=$(gw_json 2)
+in_ns evil "$TOOLS_DIR/replay" --pcap "$TMPD/gw1.pcap" --rewrite-src "$(ep "$EVIL" 40400)" \
+  --forge-chunks abort,shutdown,init,abort,shutdown,init --timeout 5 >"$TMPD/forge.log" ||
+  fail "replay --forge-chunks failed: $(cat "$TMPD/forge.log")"
+n_forged=$(grep -oE 'forged=[0-9]+' "$TMPD/forge.log" | grep -oE '[0-9]+$')
+((n_forged == 6)) || fail "not all 6 forged SCTP packets went out: $(cat "$TMPD/forge.log")"
+sleep 1  # an ABORT or SHUTDOWN taken would have ended an association by now
+assocs_now=$(assoc_ids)
+[[ $assocs_now == "$assocs_before" ]] ||
+  fail "gw2's associations changed after forged ABORT/SHUTDOWN/INIT from evil: $assocs_before -> $assocs_now ($(grep -iE 'lost|closed|abort|shut' "$TMPD/gw2.log" | tail -n 3))"
+unproven=$(($(jnum "$(gw_json 2)" datagrams_unproven_control) - $(jnum "$json_c" datagrams_unproven_control)))
+((unproven >= n_forged)) || fail "gw2 counted $unproven of the $n_forged forged control packets as unproven control"
+log "forged control: $n_forged SCTP packets (ABORT, SHUTDOWN, INIT) with gw1's captured tag from evil; gw2 counted $unproven as unproven control; associations unchanged ($assocs_now)"
+# d. Hostile datagrams, then replays of the capture.
 in_ns evil "$TOOLS_DIR/spray" --to "$GW2" --port "$PORT" --count 5000 --rate 2000 --timeout 20 >"$TMPD/spray.log" ||
   fail "spray failed: $(cat "$TMPD/spray.log")"
 for round in 1 2 3; do
@@ -235,16 +314,19 @@ for round in 1 2 3; do
     >"$TMPD/replay$round.log" || fail "replay failed: $(cat "$TMPD/replay$round.log")"
 done
 xfer_wait "during the spoofing"
+in_ns gw2 tc qdisc del dev wan0 clsact
 after=$(gw_json 2)
 remote=$(learned_remote 2)
 [[ $remote == "$port_after" ]] || fail "gw2's path to gw1 moved to $remote under spoofing (was $port_after)"
 grep -qF "$EVIL" <<<"$(grep -E 'learned|moved' "$TMPD/gw2.log")" && fail "gw2 logged a path to the spoofer"
+assocs_now=$(assoc_ids)
+[[ $assocs_now == "$assocs_before" ]] || fail "gw2's associations changed under spoofing: $assocs_before -> $assocs_now"
 provisional=$(($(jnum "$after" datagrams_provisional) - $(jnum "$before" datagrams_provisional)))
 challenges=$(($(jnum "$after" challenges_out) - $(jnum "$before" challenges_out)))
 to_evil=$(in_ns evil nft list counter inet watch from_gw2 | grep -oE 'packets [0-9]+' | grep -oE '[0-9]+')
 not_challenge=$(in_ns evil nft list counter inet watch from_gw2_not_challenge | grep -oE 'packets [0-9]+' | grep -oE '[0-9]+')
 log "spoofing: $(tail -n 1 "$TMPD/replay1.log"); gw2: $provisional replayed SCTP packets fed provisionally, $unauth of the 5 forged probes counted unauthenticated, $challenges challenges; evil received $to_evil datagrams from gw2 ($not_challenge not challenges)"
 ((provisional > 0)) || fail "no replayed SCTP packet reached the verification-tag check (did the replay work?)"
-((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than 60-byte challenges"
+((not_challenge == 0)) || fail "gw2 sent evil $not_challenge datagrams other than $PROBE_LEN-byte challenges"
 ((challenges <= 40)) || fail "gw2 sent $challenges challenges to the spoofer: not bounded"
-log "PASS 5: spoofed and replayed datagrams from $EVIL did not move gw2's path; the transfer was byte-exact"
+log "PASS 5: forged, reflected, control-chunk and replayed datagrams from $EVIL did not move gw2's path or end its associations; the transfer was byte-exact"

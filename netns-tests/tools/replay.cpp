@@ -5,6 +5,7 @@
 //
 //   replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P] [--rewrite-src ADDR:PORT]
 //          [--rate PPS] [--timeout S] [--dry-run]
+//          [--reflect S [--reflect-max N] [--tap IFACE]] [--forge-chunks LIST]
 //
 // Reads a classic pcap file (as `tcpdump -w` writes it: microsecond or nanosecond magic, either
 // byte order; link type EN10MB, VLAN tags allowed), takes the IPv4 and IPv6 packets (optionally
@@ -26,18 +27,41 @@
 // UDP checksum is adjusted for the changes (RFC 1624: the rest of the datagram is not at hand);
 // later fragments only get the new address. The filters (--src, --dst, --udp-port) apply to the
 // packets as captured. --rate PPS paces the sends (default 5000; 0: as fast as possible).
-// --dry-run parses and counts but sends nothing. Everything is bounded by --timeout S (default 30).
-// Prints one summary line on stdout:
+// --dry-run parses and counts but sends nothing. The sending is bounded by --timeout S (default
+// 30).
+// The attacker at ADDR:PORT can also answer (each needs --rewrite-src; a UDP socket bound to
+// ADDR:PORT, made before the first packet goes out, so nothing sent to it is missed):
+// --reflect S: while the packets go out and for S seconds (1..60) after, every datagram that
+// arrives on that socket is sent back to its sender from the same socket, unchanged (what
+// reflecting a gateway's own challenges and probes back to it looks like); at most
+// --reflect-max N (default 200) datagrams in all, counted "reflected".
+// --tap IFACE (with --reflect): also the UDP datagrams that IFACE shows addressed to other hosts
+// (PACKET_OTHERHOST: a tap or mirror port, an on-path observer), of ADDR's family and, with
+// --udp-port, from or to that port: their payload is sent from the socket to the address and
+// port they came from, as if the attacker had sent them; counted "tapped", within the same N.
+// --forge-chunks LIST (abort, shutdown, init; comma-separated, repeats allowed, at most 16):
+// instead of replaying, takes the first selected UDP datagram that carries SCTP (non-zero SCTP
+// ports, a valid CRC32c; bare or after the header of an FEC data datagram) and sends from the
+// socket to its destination address and port one SCTP packet per entry with the same SCTP ports and
+// verification tag and a valid CRC32c, carrying one chunk: ABORT (type 6, flags 0, length 4),
+// SHUTDOWN (type 7, length 8, cumulative TSN ack 0) or INIT (type 1, length 20, a random initiate
+// tag and initial TSN); counted "forged". Whoever saw one packet of an association can send these
+// from anywhere. Prints one summary line on stdout:
 //   replay: records=<n> ipv4=<n> ipv6=<n> selected=<n> replayed=<n> rewritten=<n> data_chunks=<n>
-//           bytes=<n> truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n> secs=<s>
+//           bytes=<n> truncated=<n> bad_ip_checksum=<n> bad_udp_checksum=<n> other=<n>
+//           reflected=<n> tapped=<n> forged=<n> secs=<s>
 // (rewritten: packets changed by --rewrite-src, 0 without it; other: records that are not IPv4 or
 // IPv6 or not selected; bad_*_checksum: as captured, before any rewriting). Exit status: 0 if every
-// selected packet was sent (or parsed, with --dry-run) and at least one was selected; 1 if the file
-// cannot be read or parsed, nothing was selected, a send failed or the timeout struck; 2 on bad
-// usage.
+// selected packet was sent (or parsed, with --dry-run; with --forge-chunks: every forged packet)
+// and at least one was selected; 1 if the file cannot be read or parsed, nothing was selected, a
+// send failed, the timeout struck or --forge-chunks found no SCTP packet; 2 on bad usage.
 
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,11 +74,13 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "sctp_checksum.hpp"
 #include "src/base/bytes.hpp"
 #include "src/base/checksum.hpp"
 #include "tool_cli.hpp"
@@ -69,7 +95,8 @@ using tool::usage;
 
 constexpr const char* kUsage =
     "usage: replay --pcap FILE [--src ADDR] [--dst ADDR] [--udp-port P]\n"
-    "              [--rewrite-src ADDR:PORT] [--rate PPS] [--timeout S] [--dry-run]\n";
+    "              [--rewrite-src ADDR:PORT] [--rate PPS] [--timeout S] [--dry-run]\n"
+    "              [--reflect S [--reflect-max N] [--tap IFACE]] [--forge-chunks LIST]\n";
 
 // An IPv4 or IPv6 address as it stands in a packet (network byte order).
 struct Addr {
@@ -122,11 +149,42 @@ Endpoint endpoint(const std::string& key, const std::string& v) {
   return {*a, static_cast<std::uint16_t>(number(key + " port", port, 1, 65535))};
 }
 
+// The SCTP chunk types --forge-chunks knows.
+constexpr std::uint8_t kInit = 1, kAbort = 6, kShutdown = 7;
+// The header of an FEC data datagram before the SCTP packet it carries (src/fec/wire.hpp:
+// 00 00 46 01|04, a 32-bit sequence number).
+constexpr std::size_t kFecDataHeader = 8;
+
+// --forge-chunks LIST: the chunk types, in order.
+std::vector<std::uint8_t> chunk_list(const std::string& key, const std::string& v) {
+  std::vector<std::uint8_t> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    std::size_t comma = v.find(',', start);
+    std::string name =
+        v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name == "abort")
+      out.push_back(kAbort);
+    else if (name == "shutdown")
+      out.push_back(kShutdown);
+    else if (name == "init")
+      out.push_back(kInit);
+    else
+      usage(key + ": '" + name + "' is none of abort, shutdown, init");
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (out.size() > 16) usage(key + ": at most 16 chunks");
+  return out;
+}
+
 struct Args {
   std::string pcap;
   std::optional<Addr> src, dst;
   std::optional<Endpoint> rewrite_src;
-  unsigned long udp_port = 0, rate = 5000, timeout = 30;
+  unsigned long udp_port = 0, rate = 5000, timeout = 30, reflect = 0, reflect_max = 200;
+  std::string tap;
+  std::vector<std::uint8_t> forge;
   bool dry_run = false;
 };
 
@@ -155,10 +213,21 @@ Args parse(int argc, char** argv) {
       a.rate = number(k, v, 0, 10000000);
     else if (k == "--timeout")
       a.timeout = number(k, v, 1, 3600);
+    else if (k == "--reflect")
+      a.reflect = number(k, v, 1, 60);
+    else if (k == "--reflect-max")
+      a.reflect_max = number(k, v, 1, 100000);
+    else if (k == "--tap")
+      a.tap = v;
+    else if (k == "--forge-chunks")
+      a.forge = chunk_list(k, v);
     else
       usage("unknown option " + k);
   }
   if (a.pcap.empty()) usage("--pcap is required");
+  if ((a.reflect || !a.forge.empty()) && !a.rewrite_src)
+    usage("--reflect and --forge-chunks need --rewrite-src (the address and port to answer from)");
+  if (!a.tap.empty() && !a.reflect) usage("--tap needs --reflect");
   return a;
 }
 
@@ -175,6 +244,23 @@ std::uint16_t udp_sum(std::uint8_t version, const std::uint8_t* ip, std::size_t 
                                       : base::checksum::add({ip + 8, 32});
   pseudo += 17 + static_cast<std::uint32_t>(ulen);  // protocol, UDP length
   return base::checksum::internet({ip + ihl, ulen}, pseudo);
+}
+
+// The socket address of addr and port (network byte order in, host order port).
+socklen_t sockaddr_of(const Addr& addr, std::uint16_t port, sockaddr_storage& out) {
+  out = {};
+  if (addr.version == 4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&out);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, addr.bytes, 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  std::memcpy(&sin6->sin6_addr, addr.bytes, 16);
+  return sizeof(sockaddr_in6);
 }
 
 // ---- classic pcap ----------------------------------------------------------------------------
@@ -258,6 +344,8 @@ int run(const Args& a) {
     const std::uint8_t* ip;
     std::size_t len;
     Addr dst;
+    std::size_t ihl;
+    bool udp;
   };
   std::vector<Packet> todo;
   for (Record& r : records) {
@@ -349,8 +437,84 @@ int run(const Args& a) {
       store_be16(ip + 10, base::checksum::internet({ip, ihl}));
       ++rewritten;
     }
-    todo.push_back({ip, total, dst});
+    todo.push_back({ip, total, dst, ihl, udp});
   }
+
+  // The attacker's own UDP socket (--reflect, --forge-chunks), bound before anything goes out.
+  int us = -1, tap = -1;
+  unsigned long reflected = 0, tapped = 0, forged = 0;
+  if ((a.reflect || !a.forge.empty()) && !a.dry_run) {
+    const Endpoint& e = *a.rewrite_src;
+    us = ::socket(e.addr.version == 4 ? AF_INET : AF_INET6,
+                  SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (us < 0) throw Error(std::string("socket(SOCK_DGRAM): ") + std::strerror(errno));
+    sockaddr_storage self{};
+    socklen_t self_len = sockaddr_of(e.addr, e.port, self);
+    if (::bind(us, reinterpret_cast<sockaddr*>(&self), self_len) != 0)
+      throw Error("bind to the --rewrite-src endpoint: " + std::string(std::strerror(errno)));
+  }
+  if (!a.tap.empty() && !a.dry_run) {
+    unsigned index = ::if_nametoindex(a.tap.c_str());
+    if (index == 0) throw Error("--tap " + a.tap + ": " + std::strerror(errno));
+    tap = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    if (tap < 0) throw Error(std::string("socket(AF_PACKET): ") + std::strerror(errno));
+    sockaddr_ll ll{};
+    ll.sll_family = AF_PACKET;
+    ll.sll_protocol = htons(ETH_P_ALL);
+    ll.sll_ifindex = static_cast<int>(index);
+    if (::bind(tap, reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
+      throw Error("bind to --tap " + a.tap + ": " + std::strerror(errno));
+  }
+  // Answers what arrived (--reflect, --tap) until `until` or until --reflect-max is spent.
+  auto serve = [&](Clock::time_point until) {
+    std::uint8_t buf[65536];
+    while (reflected + tapped < a.reflect_max) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+      pollfd fds[2] = {{us, POLLIN, 0}, {tap, POLLIN, 0}};
+      int n = ::poll(fds, tap >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(0, left.count())));
+      if (n < 0 && errno != EINTR) throw Error(std::string("poll: ") + std::strerror(errno));
+      if (n <= 0 && Clock::now() >= until) return;
+      for (;;) {  // our socket: back to the sender
+        if (reflected + tapped >= a.reflect_max) return;
+        sockaddr_storage from{};
+        socklen_t from_len = sizeof from;
+        ssize_t r =
+            ::recvfrom(us, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+        if (r < 0) break;
+        if (::sendto(us, buf, static_cast<std::size_t>(r), 0, reinterpret_cast<sockaddr*>(&from),
+                     from_len) == r)
+          ++reflected;
+      }
+      while (tap >= 0) {  // datagrams between others: their payload, from us, to their sender
+        if (reflected + tapped >= a.reflect_max) return;
+        sockaddr_ll ll{};
+        socklen_t ll_len = sizeof ll;
+        ssize_t r = ::recvfrom(tap, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ll), &ll_len);
+        if (r < 0) break;
+        std::size_t len = static_cast<std::size_t>(r);
+        if (ll.sll_pkttype != PACKET_OTHERHOST || len < 1) continue;
+        std::uint8_t version = buf[0] >> 4;
+        if (version != a.rewrite_src->addr.version) continue;
+        std::size_t ihl = version == 4 ? std::size_t{buf[0] & 0x0fu} * 4 : 40;
+        if (ihl < 20 || len < ihl + 8) continue;
+        bool udp = version == 4 ? buf[9] == 17 && (load_be16(buf + 6) & 0x3fff) == 0 : buf[6] == 17;
+        std::size_t total =
+            version == 4 ? load_be16(buf + 2) : 40 + std::size_t{load_be16(buf + 4)};
+        std::size_t ulen = load_be16(buf + ihl + 4);
+        if (!udp || total > len || ulen < 8 || ulen > total - ihl) continue;
+        std::uint16_t sport = load_be16(buf + ihl), dport = load_be16(buf + ihl + 2);
+        if (a.udp_port && sport != a.udp_port && dport != a.udp_port) continue;
+        Addr src;
+        src.version = version;
+        std::memcpy(src.bytes, buf + (version == 4 ? 12 : 8), src.len());
+        sockaddr_storage to{};
+        socklen_t to_len = sockaddr_of(src, sport, to);
+        if (::sendto(us, buf + ihl + 8, ulen - 8, 0, reinterpret_cast<sockaddr*>(&to), to_len) ==
+            static_cast<ssize_t>(ulen - 8))
+          ++tapped;
+      }
+    }
+  };
 
   // One raw socket per family, opened when a packet of it is to be sent (IPPROTO_RAW implies
   // IP_HDRINCL / IPV6_HDRINCL).
@@ -369,7 +533,62 @@ int run(const Args& a) {
   auto start = Clock::now();
   auto deadline = start + std::chrono::seconds(a.timeout);
   bool failed = false;
-  for (std::size_t i = 0; i < todo.size() && !failed; ++i) {
+  if (!a.forge.empty()) {
+    // The first selected datagram carrying SCTP: its ports and verification tag.
+    const Packet* model = nullptr;
+    const std::uint8_t* model_sctp = nullptr;
+    for (const Packet& p : todo) {
+      if (!p.udp) continue;
+      const std::uint8_t* sctp = p.ip + p.ihl + 8;
+      std::size_t n = p.len - p.ihl - 8;
+      if (n >= kFecDataHeader && load_be16(sctp) == 0 && sctp[2] == 0x46 &&
+          (sctp[3] == 1 || sctp[3] == 4)) {
+        sctp += kFecDataHeader;  // an FEC data datagram: the SCTP packet follows its header
+        n -= kFecDataHeader;
+      }
+      if (n < 16 || load_be16(sctp) == 0 || load_be16(sctp + 2) == 0) continue;
+      std::vector<std::uint8_t> copy(sctp, sctp + n);
+      tool::set_sctp_checksum(copy);
+      if (std::memcmp(copy.data() + 8, sctp + 8, 4) == 0) {
+        model = &p;
+        model_sctp = sctp;
+        break;
+      }
+    }
+    if (!model) throw Error("--forge-chunks: no SCTP packet among the selected ones");
+    std::mt19937 rng(std::random_device{}());
+    sockaddr_storage to{};
+    socklen_t to_len = sockaddr_of(model->dst, load_be16(model->ip + model->ihl + 2), to);
+    for (std::uint8_t type : a.forge) {
+      std::vector<std::uint8_t> pkt(model_sctp, model_sctp + 8);
+      std::uint8_t chunk[20] = {type, 0, 0, 0};
+      std::size_t chunk_len = type == kAbort ? 4 : type == kShutdown ? 8 : 20;
+      store_be16(chunk + 2, static_cast<std::uint16_t>(chunk_len));
+      if (type == kInit) {
+        store_be32(chunk + 4, rng() | 1);  // initiate tag (non-zero)
+        store_be32(chunk + 8, 65536);      // a_rwnd
+        store_be16(chunk + 12, 10);        // outbound streams
+        store_be16(chunk + 14, 10);        // inbound streams
+        store_be32(chunk + 16, rng());     // initial TSN
+      }
+      pkt.resize(12);
+      pkt.insert(pkt.end(), chunk, chunk + chunk_len);
+      tool::set_sctp_checksum(pkt);
+      if (a.dry_run) {
+        ++forged;
+        continue;
+      }
+      if (::sendto(us, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&to), to_len) !=
+          static_cast<ssize_t>(pkt.size())) {
+        std::fprintf(stderr, "replay: sendto (forged chunk %u): %s\n", unsigned{type},
+                     std::strerror(errno));
+        failed = true;
+        break;
+      }
+      ++forged;
+    }
+  }
+  for (std::size_t i = 0; a.forge.empty() && i < todo.size() && !failed; ++i) {
     if (Clock::now() >= deadline) {
       std::fprintf(stderr, "replay: timed out after %lu s\n", a.timeout);
       failed = true;
@@ -377,7 +596,12 @@ int run(const Args& a) {
     }
     if (a.rate > 0) {
       auto due = start + std::chrono::nanoseconds(i * 1000000000ULL / a.rate);
-      if (due > Clock::now()) std::this_thread::sleep_until(due);
+      if (us >= 0 && a.reflect)
+        serve(due);
+      else if (due > Clock::now())
+        std::this_thread::sleep_until(due);
+    } else if (us >= 0 && a.reflect) {
+      serve(Clock::now());
     }
     if (a.dry_run) {
       ++replayed;
@@ -385,18 +609,7 @@ int run(const Args& a) {
       continue;
     }
     sockaddr_storage to{};
-    socklen_t to_len;
-    if (todo[i].dst.version == 4) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&to);
-      sin->sin_family = AF_INET;
-      std::memcpy(&sin->sin_addr, todo[i].dst.bytes, 4);
-      to_len = sizeof(sockaddr_in);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&to);
-      sin6->sin6_family = AF_INET6;
-      std::memcpy(&sin6->sin6_addr, todo[i].dst.bytes, 16);
-      to_len = sizeof(sockaddr_in6);
-    }
+    socklen_t to_len = sockaddr_of(todo[i].dst, 0, to);
     int fd = socket_for(todo[i].dst.version);
     for (int attempt = 0;; ++attempt) {
       ssize_t r =
@@ -416,19 +629,22 @@ int run(const Args& a) {
       break;
     }
   }
-  for (int fd : {fd4, fd6})
+  if (us >= 0 && a.reflect) serve(Clock::now() + std::chrono::seconds(a.reflect));
+  for (int fd : {fd4, fd6, us, tap})
     if (fd >= 0) ::close(fd);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
       "replay: records=%zu ipv4=%lu ipv6=%lu selected=%lu replayed=%lu rewritten=%lu "
-      "data_chunks=%lu "
-      "bytes=%llu truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu other=%lu secs=%.2f%s\n",
+      "data_chunks=%lu bytes=%llu truncated=%lu bad_ip_checksum=%lu bad_udp_checksum=%lu "
+      "other=%lu reflected=%lu tapped=%lu forged=%lu secs=%.2f%s\n",
       records.size(), ipv4_count, ipv6_count, selected, replayed, rewritten, data_chunks, bytes,
-      truncated, bad_ip, bad_udp, other, secs, a.dry_run ? " (dry run)" : "");
+      truncated, bad_ip, bad_udp, other, reflected, tapped, forged, secs,
+      a.dry_run ? " (dry run)" : "");
   if (selected == 0) {
     std::fprintf(stderr, "replay: no packet in %s matched\n", a.pcap.c_str());
     return 1;
   }
+  if (!a.forge.empty()) return failed || forged != a.forge.size() ? 1 : 0;
   return failed || replayed != todo.size() ? 1 : 0;
 }
 

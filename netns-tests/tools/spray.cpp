@@ -22,7 +22,7 @@
 // packets meet the SCTP stack's verification-tag check), sometimes mismatched, sometimes random.
 // The checksum is the CRC32c (Castagnoli) of RFC 4960 appendix B over the packet with the field
 // taken as zero, stored least significant byte first, as Linux and usrsctp do
-// (src/base/crc32c.hpp).
+// (sctp_checksum.hpp).
 //
 // --rate PPS paces the datagrams (0, the default: as fast as possible). --timeout S (default 30)
 // bounds the run. Prints one summary line on stdout:
@@ -58,14 +58,17 @@
 #include <thread>
 #include <vector>
 
+#include "sctp_checksum.hpp"
 #include "tool_cli.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+using tool::crc32c;
 using tool::Error;
 using tool::number;
+using tool::set_sctp_checksum;
 using tool::usage;
 
 constexpr const char* kUsage =
@@ -136,34 +139,6 @@ Args parse(int argc, char** argv) {
   if (a.to.empty()) usage("--to is required");
   if (a.sctp_port + a.pool - 1 > 65535) usage("--sctp-port + --pool - 1 must be at most 65535");
   return a;
-}
-
-// ---- CRC32c (Castagnoli), reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF -----
-
-struct CrcTable {
-  std::uint32_t t[256];
-  constexpr CrcTable() : t{} {
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int b = 0; b < 8; ++b) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-  }
-};
-constexpr CrcTable kCrc;
-
-std::uint32_t crc32c(const std::uint8_t* p, std::size_t n) {
-  std::uint32_t c = 0xFFFFFFFFu;
-  while (n-- > 0) c = (c >> 8) ^ kCrc.t[(c ^ *p++) & 0xff];
-  return c ^ 0xFFFFFFFFu;
-}
-
-// The SCTP checksum: CRC32c over the packet with bytes 8..11 taken as zero, stored LSB first.
-void set_sctp_checksum(std::vector<std::uint8_t>& pkt) {
-  if (pkt.size() < 12) return;
-  std::memset(pkt.data() + 8, 0, 4);
-  std::uint32_t c = crc32c(pkt.data(), pkt.size());
-  for (int i = 0; i < 4; ++i) pkt[8 + i] = static_cast<std::uint8_t>(c >> (8 * i));
 }
 
 // ---- random packets ---------------------------------------------------------------------------
