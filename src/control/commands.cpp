@@ -241,7 +241,9 @@ std::string render_text(const Snapshot& s) {
         char line[256];
         std::snprintf(line, sizeof line, "    path: %s -> %s%s  %s%s", p.local.c_str(),
                       p.remote.c_str(), p.learned ? " (learned)" : "", p.state.c_str(),
-                      p.primary ? ", primary" : "");
+                      p.primary  ? ", primary"
+                      : p.active ? ", carries it"
+                                 : "");
         out << line;
         if (p.probed) {
           std::snprintf(line, sizeof line, "  rtt %.2f ms, loss %u%%", p.srtt_us / 1000.0,
@@ -440,7 +442,8 @@ std::string render_json(const Snapshot& s) {
       j.open("paths", '[');
       for (const transport::PathInfo& p : a.info.paths) {
         j.open().field("local", p.local).field("remote", p.remote).field("state", p.state);
-        j.field("primary", p.primary).field("probed", p.probed).field("learned", p.learned);
+        j.field("primary", p.primary).field("active", p.active);
+        j.field("probed", p.probed).field("learned", p.learned);
         j.field("srtt_us", static_cast<std::uint64_t>(p.srtt_us))
             .field("loss_percent", static_cast<std::uint64_t>(p.loss_pct));
         j.field("bytes_out", p.bytes_out).field("bytes_in", p.bytes_in);

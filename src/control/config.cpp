@@ -181,7 +181,7 @@ void read_transport(const std::string& file, const toml::table& table, Transport
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms",
                 "rto_min_ms", "rto_max_ms", "rto_initial_ms", "udp_encapsulation", "heartbeat_ms",
                 "keepalive_s", "path_mtu", "max_window", "fec_max_overhead", "congestion_control",
-                "window_cap"});
+                "window_cap", "multipath"});
   if (auto cap = s.boolean("window_cap")) transport.window_cap = *cap;
   if (auto v = s.integer("fec_max_overhead", 0, 50))
     transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
@@ -235,6 +235,18 @@ void read_transport(const std::string& file, const toml::table& table, Transport
                                                  : "rto_max_ms";
       s.fail(s.where(key), key, "rto_initial_ms must lie between rto_min_ms and rto_max_ms" + with);
     }
+  }
+  if (auto mode = s.string("multipath")) {
+    if (*mode != "failover" && *mode != "aggregate")
+      s.fail(s.where("multipath"), "multipath",
+             "must be \"failover\" (one path carries the traffic) or \"aggregate\" (the "
+             "associations spread over all live paths), not '" +
+                 *mode + "'");
+    if (*mode == "aggregate" && transport.kind != "udp")
+      s.fail(s.where("multipath"), "multipath",
+             "\"aggregate\" needs kind = \"udp\": the kernel's SCTP sends an association's "
+             "data on one path at a time");
+    transport.multipath = *mode;
   }
   if (auto encaps = s.boolean("udp_encapsulation")) {
     if (transport.kind == "udp" && !*encaps)
@@ -555,7 +567,8 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.max_window != b.transport.max_window ||
       a.transport.fec_max_overhead != b.transport.fec_max_overhead ||
       a.transport.congestion_control != b.transport.congestion_control ||
-      a.transport.window_cap != b.transport.window_cap)
+      a.transport.window_cap != b.transport.window_cap ||
+      a.transport.multipath != b.transport.multipath)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer ||

@@ -57,6 +57,10 @@ struct TransportConfig {
   std::uint32_t fec_max_overhead = 25;
   // usrsctp's congestion control: "reno" (RFC 4960), "htcp" or "hstcp" (udp transport).
   std::string congestion_control = "reno";
+  // udp transport, several paths to a peer: "failover" (one path carries the traffic, the others
+  // stand by) or "aggregate" (the pool's associations spread over the live paths, each its own
+  // congestion window: flows on different associations add up).
+  std::string multipath = "failover";
   // udp transport: cap SCTP's window at a few measured bandwidth-delay products (inflight_cap.hpp).
   bool window_cap = true;
 };

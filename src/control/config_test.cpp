@@ -516,3 +516,19 @@ TEST_CASE("config: [flows] max_per_host: one inside host's share, default max / 
   CHECK(control::restart_needed(a, b) ==
         std::vector<std::string>{"[flows] max / max_per_peer / max_per_host"});
 }
+
+TEST_CASE("config: [transport] multipath: failover by default, aggregate for kind udp only") {
+  CHECK(control::parse_config(kValid, "t.toml").transport.multipath == "failover");
+  control::Config c = control::parse_config("[transport]\nmultipath = \"aggregate\"\n", "t.toml");
+  CHECK(c.transport.multipath == "aggregate");
+  std::string e = error_of("[transport]\nmultipath = \"bond\"\n");
+  CHECK(contains(e, "test.toml:2"));
+  CHECK(contains(e, "[transport] multipath: must be \"failover\""));
+  e = error_of("[transport]\nkind = \"kernel\"\nmultipath = \"aggregate\"\n");
+  CHECK(contains(e, "\"aggregate\" needs kind = \"udp\""));
+  CHECK(contains(error_of("[transport]\nkind = \"auto\"\nmultipath = \"aggregate\"\n"),
+                 "needs kind = \"udp\""));
+  control::Config b = c;
+  b.transport.multipath = "failover";
+  CHECK(control::restart_needed(c, b).size() == 1);
+}

@@ -178,6 +178,7 @@ std::unique_ptr<transport::Transport> Daemon::make_transport() {
                                                                  : 0;
   options.fec_max_overhead = t.fec_max_overhead / 100.0;
   options.window_cap = t.window_cap;
+  options.aggregate = t.multipath == "aggregate";
   return std::make_unique<transport::udp::UsrsctpTransport>(loop_, options, peer_endpoints_);
 }
 

@@ -68,7 +68,8 @@ struct PeerEndpoints {
 struct PathInfo {
   std::string local, remote;   // "192.0.2.1:9899", "192.0.2.2:9899"
   std::string state;           // "up", "down", "unknown" (no probe answered yet)
-  bool primary = false;        // the path conn_output sends on
+  bool primary = false;        // the best live path (failover mode: the one that carries traffic)
+  bool active = false;         // this association's packets go out on it now
   bool probed = false;         // false: the peer has one path only, state and RTT come from SCTP
   bool learned = false;        // the address was learned from the peer's authenticated traffic
   std::uint32_t srtt_us = 0;   // smoothed probe RTT

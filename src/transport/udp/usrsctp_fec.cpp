@@ -179,13 +179,11 @@ void UsrsctpTransport::on_fec_tick() {
   for (auto& peer_ptr : peer_state_) {
     Peer& peer = *peer_ptr;
     if (!peer.fec_offered || peer.paths.empty()) continue;
-    if (peer.fec_agreed) {
-      std::uint64_t sent = 0, again = 0;
-      for (const Link* link : peer.slots) {
-        sent += link->data_chunks_out;
-        again += link->data_chunks_retransmitted;
-      }
-      PathFec* state = path_fec(peer, peer.primary);
+    for (std::size_t i = 0; peer.fec_agreed && i < peer.paths.size(); ++i) {
+      const std::uint64_t sent = peer.paths[i].data_chunks_out;
+      const std::uint64_t again = peer.paths[i].data_chunks_retransmitted;
+      if (sent == 0) continue;  // never carried data
+      PathFec* state = path_fec(peer, i);
       bool was = state->controller.framing();
       state->controller.on_sctp(sent, again, now);
       // SCTP resent chunks although parity protects the path: a loss parity missed halved a
@@ -201,7 +199,7 @@ void UsrsctpTransport::on_fec_tick() {
         LOG_INFO(
             "peer %s: FEC on for path %s: SCTP retransmitted %llu of %llu chunks lately; "
             "datagrams numbered, parity as the loss calls for (at most %.0f%%)",
-            peers_[peer.id].name.c_str(), peer.paths[peer.primary].remote.to_string().c_str(),
+            peers_[peer.id].name.c_str(), peer.paths[i].remote.to_string().c_str(),
             static_cast<unsigned long long>(again), static_cast<unsigned long long>(sent),
             options_.fec_max_overhead * 100);
       }

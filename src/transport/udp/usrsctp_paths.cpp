@@ -358,7 +358,15 @@ void UsrsctpTransport::on_probe_tick() {
 }
 
 void UsrsctpTransport::update_paths(Peer& link, double now) {
-  if (!link.monitor || !link.monitor->update(now)) return;
+  if (!link.monitor) return;
+  bool primary_changed = link.monitor->update(now);
+  if (options_.aggregate && update_active(link, now) && !primary_changed) {
+    // A path left the active set: its slots moved to the others, and what they had in flight
+    // on it goes out again at once (as on a failover).
+    auto unacked = nudge_retransmission(link);
+    link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
+  }
+  if (!primary_changed) return;
   std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
   link.primary = to;
   ++link.path_changes;
@@ -374,6 +382,43 @@ void UsrsctpTransport::update_paths(Peer& link, double now) {
   if (!failover) return;
   auto unacked = nudge_retransmission(link);
   link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
+}
+
+// Aggregate mode: the paths the slots spread over are the up ones that have been up for the
+// failback hold (a path that just came back waits as long as a failback would), and the primary.
+// Paths are every (local socket, peer address) pair, so two uplinks to a peer with two
+// addresses make four; they are ordered so that the first ones share neither a local socket nor
+// a peer address with an earlier one (then those sharing one, then the rest), so that a pool of
+// two spreads over both uplinks at both ends whatever the routing picks by.
+// Returns true when a path that carried slots left the set.
+bool UsrsctpTransport::update_active(Peer& peer, double now) {
+  std::vector<std::size_t> live;
+  const PathMonitor& m = *peer.monitor;
+  for (std::size_t i = 0; i < m.size() && i < peer.paths.size(); ++i) {
+    const PathMonitor::Path& p = m.path(i);
+    if (p.state != PathState::up) continue;
+    if (i == m.primary() || now - p.up_since >= m.options().hold) live.push_back(i);
+  }
+  std::vector<std::size_t> active;
+  for (int shared_allowed = 0; shared_allowed <= 2; ++shared_allowed) {
+    for (std::size_t i : live) {
+      if (std::find(active.begin(), active.end(), i) != active.end()) continue;
+      bool socket_used = false, remote_used = false;
+      for (std::size_t j : active) {
+        socket_used |= peer.paths[j].socket == peer.paths[i].socket;
+        remote_used |= peer.paths[j].remote.same_address(peer.paths[i].remote);
+      }
+      if (int{socket_used} + int{remote_used} <= shared_allowed) active.push_back(i);
+    }
+  }
+  if (active == peer.active) return false;
+  bool lost = false;
+  for (std::size_t i : peer.active)
+    lost |= std::find(active.begin(), active.end(), i) == active.end();
+  LOG_INFO("peer %s: associations spread over %zu path(s)%s", peers_[peer.id].name.c_str(),
+           active.size(), lost ? " (a path left)" : "");
+  peer.active = std::move(active);
+  return lost;
 }
 
 void UsrsctpTransport::chase_retransmission(Peer& peer, double now) {

@@ -175,7 +175,7 @@ void UsrsctpTransport::handle_notification(Link& link, std::span<const std::uint
   if (is_up(what)) {
     pool_.up(link, change.sac_inbound_streams, change.sac_outbound_streams,
              what == AssocChange::restart ? "restarted by peer" : "up",
-             " via " + primary_path_text(*link.p), Time::now());
+             " via " + path_text(*link.p, link.slot), Time::now());
   } else if (const char* why = down_reason(what)) {
     link_down(link, why);
   }

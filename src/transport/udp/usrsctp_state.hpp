@@ -59,6 +59,8 @@ struct UsrsctpTransport::Peer {
     double next_probe = 0;   // unconfirmed single path: when to probe next, and the backoff
     double probe_backoff = 0;
     std::uint64_t bytes_out = 0, bytes_in = 0, datagrams_out = 0, datagrams_in = 0;
+    // DATA chunks sent on it by any slot, and how many of them were retransmissions (FEC's cue).
+    std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
     std::shared_ptr<PathFec> fec;  // made when FEC is offered by us (receiving) or agreed (sending)
     bool learned() const { return learned_id >= 0; }
   };
@@ -66,7 +68,14 @@ struct UsrsctpTransport::Peer {
   PeerId id = 0;
   std::optional<path_auth::PathKey> key;  // authenticated probes and learning: with a key only
   std::vector<Path> paths;  // priority order (config, then learned); empty until one is learned
-  std::size_t primary = 0;  // the path conn_output sends on (for every slot); valid if paths exist
+  std::size_t primary = 0;  // the path failover mode sends on; valid if paths exist
+  // Aggregate mode: the paths carrying traffic (up, and up for the failback hold unless primary),
+  // in path order; empty: every slot on the primary.
+  std::vector<std::size_t> active;
+  // The path slot's packets go out on.
+  std::size_t path_for(std::uint16_t slot) const {
+    return active.empty() ? primary : active[slot % active.size()];
+  }
   std::unique_ptr<PathMonitor> monitor;  // with two or more paths
   std::uint64_t path_changes = 0;
   // After a failover the peer may not have noticed yet and still sends its SACKs of our

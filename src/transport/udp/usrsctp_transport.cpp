@@ -68,16 +68,20 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
     ++t.stats_.datagrams_no_path;
     return 0;
   }
-  UsrsctpTransport::Peer::Path& path = link->p->paths[link->p->primary];
+  const std::size_t on = link->p->path_for(link->slot);
+  UsrsctpTransport::Peer::Path& path = link->p->paths[on];
   path.last_out = t.loop_.now();
+  const std::uint64_t chunks = link->data_chunks_out, again = link->data_chunks_retransmitted;
   count_data_chunks(*link, {bytes, length});
+  path.data_chunks_out += link->data_chunks_out - chunks;
+  path.data_chunks_retransmitted += link->data_chunks_retransmitted - again;
   // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
   if (transport::udp::pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
-    t.send_fragmentable(*link->p, link->p->primary, {bytes, length});
+    t.send_fragmentable(*link->p, on, {bytes, length});
     return 0;
   }
   link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
-  if (t.send_framed(*link->p, link->p->primary, {bytes, length})) return 0;
+  if (t.send_framed(*link->p, on, {bytes, length})) return 0;
   std::span<std::uint8_t> datagram = t.sockets_[path.socket]->queue(
       path.remote, {static_cast<const std::uint8_t*>(buffer), length});
   ++path.datagrams_out;
@@ -321,10 +325,10 @@ void UsrsctpTransport::service_link(Link& link) {
   }
 }
 
-std::string UsrsctpTransport::primary_path_text(const Peer& peer) const {
+std::string UsrsctpTransport::path_text(const Peer& peer, std::uint16_t slot) const {
   if (peer.paths.empty()) return "(no path: the peer's address is not known yet)";
-  const Peer::Path& primary = peer.paths[peer.primary];
-  return sockets_[primary.socket]->local().to_string() + " -> " + primary.remote.to_string();
+  const Peer::Path& path = peer.paths[peer.path_for(slot)];
+  return sockets_[path.socket]->local().to_string() + " -> " + path.remote.to_string();
 }
 
 UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
@@ -376,7 +380,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
   for (const auto& link : links_) {
     AssocInfo info = pool_.info(*link);
     const Peer& peer = *link->p;
-    info.path = primary_path_text(peer);
+    info.path = path_text(peer, link->slot);
     info.path_changes = peer.path_changes;
     if (link->sock && link->machine.ready()) {
       sctp_status status{};
@@ -402,6 +406,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
       p.local = sockets_[path.socket]->local().to_string();
       p.remote = path.remote.to_string();
       p.primary = i == peer.primary;
+      p.active = i == peer.path_for(link->slot);
       p.learned = path.learned();
       p.bytes_out = path.bytes_out;
       p.bytes_in = path.bytes_in;

@@ -65,6 +65,10 @@ struct UsrsctpOptions : SctpOptions {
   std::uint32_t congestion_control = 0;
   double fec_max_overhead = 0.25;  // the most parity FEC may add, per data datagram
   bool window_cap = true;          // cap the window at a few bandwidth-delay products
+  // Several paths to a peer: false, the primary carries every association (the others stand
+  // by); true, association slot s goes on the s-th live path (modulo their number), so each
+  // path's associations have congestion windows of their own and flows on them add up.
+  bool aggregate = false;
   // Where the WAN sockets come from (nullptr: the host's; tests: fake_network.hpp). Outlives the
   // transport.
   Network* network = nullptr;
@@ -129,6 +133,7 @@ class UsrsctpTransport final : public Transport {
   void nominate(Link& link, std::size_t socket_index, const base::Endpoint& from);
   void commit(Peer& peer, const PathLearner::Commit& commit, double now);
   PathMonitorOptions monitor_options() const;
+  bool update_active(Peer& peer, double now);
   void update_paths(Peer& peer, double now);
   std::vector<std::uint32_t> nudge_retransmission(Peer& peer);
   void chase_retransmission(Peer& peer, double now);
@@ -165,7 +170,8 @@ class UsrsctpTransport final : public Transport {
   int route_mtu(const Peer& peer, std::size_t path) const;  // 0: unknown
   void send_fragmentable(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet);
   void after_flush_pmtu();
-  std::string primary_path_text(const Peer& peer) const;  // "local -> remote", for logs and show
+  // "local -> remote" of the path slot's packets go out on, for logs and show.
+  std::string path_text(const Peer& peer, std::uint16_t slot) const;
   // The UDP socket that carries traffic to remote: the one bound to the source address the
   // host's routing picks for it.
   std::optional<std::size_t> pick_socket(const base::Endpoint& remote) const;

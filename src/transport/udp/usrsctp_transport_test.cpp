@@ -69,6 +69,7 @@ struct Layout {
   std::vector<const char*> a_locals = {"192.0.2.1"}, b_locals = {"192.0.2.2"};
   std::vector<const char*> a_remotes = {"192.0.2.2"}, b_remotes = {"192.0.2.1"};
   std::uint16_t pool = 2;
+  bool aggregate = false;  // [transport] multipath = "aggregate" on both sides
 };
 
 struct TwoSites {
@@ -78,13 +79,15 @@ struct TwoSites {
 
   explicit TwoSites(std::uint64_t seed = 1, const Layout& layout = {}) : network(loop, seed) {
     REQUIRE(crypto::init());
-    make(a, layout.a_locals, layout.a_remotes, "b", layout.pool);
-    make(b, layout.b_locals, layout.b_remotes, "a", layout.pool);
+    make(a, layout.a_locals, layout.a_remotes, "b", layout.pool, layout.aggregate);
+    make(b, layout.b_locals, layout.b_remotes, "a", layout.pool, layout.aggregate);
   }
 
   void make(Site& site, const std::vector<const char*>& locals,
-            const std::vector<const char*>& remotes, const char* peer_name, std::uint16_t pool) {
+            const std::vector<const char*>& remotes, const char* peer_name, std::uint16_t pool,
+            bool aggregate = false) {
     UsrsctpOptions options;
+    options.aggregate = aggregate;
     for (const char* l : locals) options.locals.push_back(ep(l));
     options.network = &network;
     transport::PeerEndpoints peer;
@@ -246,6 +249,66 @@ TEST_CASE("usrsctp over the fake network: when one of two paths is cut, traffic 
   REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 200, 500));
   CHECK(primary().starts_with("198.51.100.1:9899 -> "));
   CHECK(s.a.transport->associations().front().path_changes >= 1);
+  CHECK(s.a.events.downs.empty());
+}
+
+TEST_CASE(
+    "usrsctp over the fake network: aggregate mode spreads the pool over both uplinks, and a cut "
+    "moves a slot to the other") {
+  Layout layout;
+  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
+  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
+  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
+  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  layout.pool = 2;
+  layout.aggregate = true;
+  TwoSites s(7, layout);
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
+  // The path each association of a sends on, by slot.
+  auto carriers = [&] {
+    std::map<std::uint16_t, std::string> out;
+    for (const auto& a : s.a.transport->associations())
+      for (const auto& p : a.paths)
+        if (p.active) out[a.slot] = p.local + " -> " + p.remote;
+    return out;
+  };
+  // Once every path has been up for the hold: slot 0 on the first uplink at both ends, slot 1 on
+  // the second (not the cross paths, which share an uplink with slot 0's at one end).
+  REQUIRE(s.run_until(
+      [&] {
+        auto c = carriers();
+        return c[0] == "192.0.2.1:9899 -> 192.0.2.2:9899" &&
+               c[1] == "198.51.100.1:9899 -> 198.51.100.2:9899";
+      },
+      10.0));
+  std::vector<AssocId> assocs(s.a.events.up.begin(), s.a.events.up.end());
+  REQUIRE(assocs.size() == 2);
+  auto bytes_out = [&](const std::string& local) {
+    std::uint64_t n = 0;
+    auto list = s.a.transport->associations();
+    for (const auto& p : list.front().paths)
+      if (p.local.starts_with(local)) n += p.bytes_out;
+    return n;
+  };
+  std::uint64_t first = bytes_out("192.0.2.1:"), second = bytes_out("198.51.100.1:");
+  for (AssocId assoc : assocs) {
+    s.b.events.received = 0;
+    REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 100, 800));
+  }
+  CHECK(bytes_out("192.0.2.1:") - first > 40'000);
+  CHECK(bytes_out("198.51.100.1:") - second > 40'000);
+  // a's first uplink dies: its slot moves to the second, and messages across the cut all arrive
+  // on the same associations.
+  s.network.cut(ep("192.0.2.1"), ep("192.0.2.2"));
+  s.network.cut(ep("192.0.2.1"), ep("198.51.100.2"));
+  for (AssocId assoc : assocs) {
+    s.b.events.received = 0;
+    REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 2, 150, 600));
+  }
+  auto c = carriers();
+  CHECK(c[0].starts_with("198.51.100.1:9899 -> "));
+  CHECK(c[1].starts_with("198.51.100.1:9899 -> "));
   CHECK(s.a.events.downs.empty());
 }
 
