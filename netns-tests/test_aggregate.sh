@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test_aggregate: [transport] multipath = "aggregate" over two WAN links. Each gateway has
+# local = [its wan0, its wan1] and remote = [the peer's wan0, wan1]; pool 2, so association slot 0
+# goes on wan0 and slot 1 on wan1. Two paced transfers client -> server (two flows: one on each
+# association):
+#  1. Both links carry tunnel traffic at once (each at least a quarter of one flow's rate).
+#  2. wan0 is cut (nftables drop of UDP on gw1's wan0, both directions): both flows go on over
+#     wan1, and the longest gap in data delivered to either receiver is at most MAX_GAP_MS
+#     (default 300).
+#  3. wan0 is restored: after the failback hold both links carry traffic again.
+#  Both transfers complete byte-exact, without a reset, on the associations they started on.
+#
+#   client -- gw1 == wan0 192.0.2.0/24 ==== gw2 -- server
+#                 == wan1 198.51.100.0/24 ==
+#   gapmeter send x2 (paced) ------------------------>  gapmeter recv x2 (bytes verified, gaps)
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_cmds nft
+need_tool gapmeter
+
+MAX_GAP_MS=${MAX_GAP_MS:-300}
+RATE=${RATE:-4000000}     # bytes/s of each paced transfer
+BYTES=${BYTES:-32000000}  # 8 s at RATE
+
+topo_up
+wan1_up
+multipath_configs 'multipath="aggregate"' "failover_ms=100"
+start_gw 1
+start_gw 2
+wait_tunnel 10
+
+# Byte counters of tunnel datagrams leaving gw1 per WAN link (after any cut: dropped ones do not count).
+in_ns gw1 nft -f - <<EOF
+table inet stpath {
+  counter w0_out {}
+  counter w1_out {}
+  chain out {
+    type filter hook output priority 10; policy accept;
+    oifname "wan0" udp dport $PORT counter name "w0_out"
+    oifname "wan1" udp dport $PORT counter name "w1_out"
+  }
+}
+EOF
+cnt() { in_ns gw1 nft list counter inet stpath "$1" | grep -oE 'bytes [0-9]+' | awk '{print $2}'; }
+# Bytes leaving gw1 on wan0 and wan1 during SECS seconds: sets D0 and D1.
+measure() {
+  local a0 a1
+  a0=$(cnt w0_out); a1=$(cnt w1_out)
+  sleep "$1"
+  D0=$(($(cnt w0_out) - a0)); D1=$(($(cnt w1_out) - a1))
+}
+assoc_ids() { gw_json 1 | grep -oE '"id": *[0-9]+' | tr -d ' ' | sort | tr '\n' ' '; }
+
+# Both slots' associations up and spread (one on each link) before the transfers start.
+for ((i = 0; i < 50; i++)); do
+  grep -qE "associations spread over [2-9] path" "$TMPD/gw1.log" && break
+  sleep 0.1
+done
+grep -qE "associations spread over [2-9] path" "$TMPD/gw1.log" || fail "gw1 did not spread its associations over 2 or more paths"
+ids_before=$(assoc_ids)
+
+RPIDS=() SPIDS=()
+for port in 5201 5202; do
+  bg_ns server "$TMPD/recv-$port.log" "$TOOLS_DIR/gapmeter" recv --port "$port" --bytes "$BYTES" --timeout 60
+  RPIDS+=("$BG_PID")
+  wait_listen server "$port"
+  bg_ns client "$TMPD/send-$port.log" "$TOOLS_DIR/gapmeter" send --host 10.2.0.2 --port "$port" \
+    --bytes "$BYTES" --rate "$RATE" --timeout 60
+  SPIDS+=("$BG_PID")
+done
+sleep 1.5
+measure 0.5
+log "1. both flows running: gw1 sent $D0 bytes on wan0, $D1 on wan1 in 0.5 s"
+((D0 > RATE / 8 && D1 > RATE / 8)) || fail "the flows do not use both links ($D0 and $D1 bytes in 0.5 s)"
+
+t_cut=$(now_ms)
+in_ns gw1 nft -f - <<EOF
+table inet stcut {
+  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" udp dport $PORT drop; }
+  chain out { type filter hook output priority -400; policy accept; oifname "wan0" udp dport $PORT drop; }
+}
+EOF
+log "2. cut wan0"
+sleep 0.5
+measure 1
+log "2. during the cut: gw1 sent $D0 bytes on wan0, $D1 on wan1 in 1 s"
+((D1 > RATE * 3 / 2)) || fail "both flows did not move to wan1 ($D1 bytes in 1 s)"
+
+t_restore=$(now_ms)
+in_ns gw1 nft delete table inet stcut
+log "3. restored wan0"
+sleep 1
+back=0
+for ((i = 0; i < 8; i++)); do
+  measure 0.5
+  if ((D0 > RATE / 8 && D1 > RATE / 8)); then back=1; break; fi
+done
+log "3. after the restore: gw1 sent $D0 bytes on wan0, $D1 on wan1 in 0.5 s ($((1000 + 500 * (i + 1))) ms after the restore)"
+((back)) || fail "the flows did not spread over both links again within 5 s of the restore"
+
+worst=0
+for k in 0 1; do
+  port=$((5201 + k))
+  wait_pid "${SPIDS[k]}" 60 || fail "sender $port failed (status $?): $(cat "$TMPD/send-$port.log")"
+  wait_pid "${RPIDS[k]}" 60 || fail "receiver $port failed (status $?): $(tail -3 "$TMPD/recv-$port.log")"
+  summary=$(grep '^received' "$TMPD/recv-$port.log") || fail "flow $port: no summary from the receiver"
+  [[ $summary == *"exact yes"* && $summary != *RESET* ]] || fail "flow $port: not byte-exact: $summary"
+  gaps=$(awk '$1 == "gap" {printf "%s ms at %+d ms; ", $3, $2 - '"$t_cut"'}' "$TMPD/recv-$port.log")
+  g=$(awk '/^received/ {printf "%d", $6 + 0.5}' "$TMPD/recv-$port.log")
+  log "flow $port: $summary"
+  log "flow $port: delivery gaps >= 50 ms (relative to the cut; restore at +$((t_restore - t_cut)) ms): ${gaps:-none}"
+  ((g > worst)) && worst=$g
+  ((g <= MAX_GAP_MS)) || fail "flow $port: longest delivery gap $g ms exceeds $MAX_GAP_MS ms"
+done
+ids_after=$(assoc_ids)
+[[ $ids_after == "$ids_before" ]] || fail "gw1's associations changed: $ids_before -> $ids_after"
+log "sctptund show (gw1):"
+gw_show 1 || fail "'sctptund show' failed in gw1"
+log "PASS: aggregate over two links; a cut link's flow went on over the other with a delivery gap of at most $worst ms (limit $MAX_GAP_MS ms), both byte-exact"
