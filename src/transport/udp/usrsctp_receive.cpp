@@ -20,16 +20,41 @@ namespace transport::udp {
 using namespace detail;
 
 namespace {
-// Whether every chunk of the SCTP packet is one that carries or acknowledges data or probes
-// liveness: DATA (0), SACK (3), HEARTBEAT (4), HEARTBEAT ACK (5), NR-SACK (16), I-DATA (64),
-// PAD (132). False for any other chunk, a chunk that runs past the packet, or no chunk at all.
-bool only_data_chunks(std::span<const std::uint8_t> packet) {
+// Whether an SCTP packet from an address that is no path may be fed to link's association: every
+// chunk one that carries data, acknowledges it or probes liveness, in a form SCTP takes without
+// ending the association (it aborts on the others as protocol violations):
+//   DATA (0) with user data,
+//   SACK (3) whose length matches its blocks and that acknowledges only TSNs the link sent (the
+//     cumulative TSN and the end of every gap block at most the highest one; none before any),
+//   HEARTBEAT (4), HEARTBEAT ACK (5), PAD (132).
+// I-DATA and NR-SACK are never negotiated (SCTP aborts on them): refused like every other chunk.
+// False too for a chunk that runs past the packet, or no chunk at all.
+bool harmless_from_unproven(const UsrsctpTransport::Link& link,
+                            std::span<const std::uint8_t> packet) {
+  constexpr std::uint8_t kData = 0, kSack = 3, kHeartbeat = 4, kHeartbeatAck = 5, kPad = 132;
+  constexpr std::size_t kDataHeader = 16, kSackHeader = 16;
+  auto sent = [&](std::uint32_t tsn) {
+    return link.tsn_seen && static_cast<std::int32_t>(tsn - link.highest_tsn) <= 0;
+  };
   std::size_t chunks = 0;
   bool allowed = true;
-  bool whole = for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t>) {
+  bool whole = for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t> c) {
     ++chunks;
-    allowed = allowed && (type == 0 || type == 3 || type == 4 || type == 5 || type == 16 ||
-                          type == 64 || type == 132);
+    if (type == kData) {
+      allowed = allowed && c.size() > kDataHeader;
+    } else if (type == kSack) {
+      if (c.size() < kSackHeader) {
+        allowed = false;
+        return;
+      }
+      std::uint32_t cum = base::load_be32(c.data() + 4);
+      std::size_t gaps = base::load_be16(c.data() + 12), dups = base::load_be16(c.data() + 14);
+      allowed = allowed && c.size() == kSackHeader + 4 * (gaps + dups) && sent(cum);
+      for (std::size_t g = 0; allowed && g < gaps; ++g)
+        allowed = sent(cum + base::load_be16(c.data() + kSackHeader + 4 * g + 2));
+    } else {
+      allowed = allowed && (type == kHeartbeat || type == kHeartbeatAck || type == kPad);
+    }
   });
   return whole && allowed && chunks > 0;
 }
@@ -80,10 +105,10 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
       return;
     }
     // Until the address is proven, nothing that can change the association's state (ABORT,
-    // SHUTDOWN*, INIT*, COOKIE*, ERROR, ASCONF*, FORWARD TSN, RE-CONFIG, unknown chunks): whoever
-    // saw a verification tag could send those. Data and acknowledgements keep a peer that moved
-    // going while it is challenged.
-    if (!only_data_chunks(bytes)) {
+    // SHUTDOWN*, INIT*, COOKIE*, ERROR, ASCONF*, FORWARD TSN, RE-CONFIG, unknown chunks, and data
+    // or acknowledgements SCTP would abort on): whoever saw a verification tag could send those.
+    // Data and acknowledgements keep a peer that moved going while it is challenged.
+    if (!harmless_from_unproven(*link, bytes)) {
       ++stats_.datagrams_unproven_control;
       return;
     }
