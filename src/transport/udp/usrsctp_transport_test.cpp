@@ -423,8 +423,9 @@ TEST_CASE("usrsctp over the fake network: probes captured, replayed and reflecte
 }
 
 TEST_CASE(
-    "usrsctp over the fake network: data and acknowledgements with a captured tag from a third "
-    "address that SCTP would take for a protocol violation change nothing") {
+    "usrsctp over the fake network: data and acknowledgements with a captured tag and TSNs from a "
+    "third "
+    "address change nothing") {
   // Each forged packet on an association of its own (doctest runs the case once per subcase).
   std::size_t which = 0;
   SUBCASE("DATA without user data") {
@@ -435,6 +436,9 @@ TEST_CASE(
   }
   SUBCASE("a gap block beyond what was sent") {
     which = 2;
+  }
+  SUBCASE("DATA at the TSN a sends next") {
+    which = 3;
   }
   Layout layout;
   layout.pool = 1;
@@ -497,6 +501,9 @@ TEST_CASE(
       // SACKs acknowledging what b never sent: cumulatively, and in a gap block.
       forge(3, 0, cat({be32(b_tsn + 1000), be32(1 << 20), {0, 0, 0, 0}})),
       forge(3, 0, cat({be32(b_tsn), be32(1 << 20), {0, 1, 0, 0}, {3, 0xe8, 3, 0xe8}})),
+      // Well-formed DATA (unordered) at the TSN a sends next: b would acknowledge it to a, which
+      // never sent it.
+      forge(0, 7, cat({be32(a_tsn + 1), {0, 1, 0, 0}, be32(0), {1, 2, 3, 4, 5, 6, 7, 8}})),
   };
   auto before = s.b.transport->stats();
   evil->send_now(ep("192.0.2.2"), forged.at(which));
