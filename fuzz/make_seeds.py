@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets from the recorded traces (testdata/traces, raw-IP
-pcaps) and the shipped configs. Run from anywhere; rewrites fuzz/corpus/{peer_messages,tun_packets,config,gro}.
+pcaps) and the shipped configs. Run from anywhere; rewrites
+fuzz/corpus/{peer_messages,tun_packets,config,gro,transport_datagrams,control_requests}.
 The seeds are committed; re-run this only when the traces or the wire format change."""
 import hashlib, os, shutil, struct, glob
 
@@ -144,3 +145,45 @@ for v6 in (False, True):
         mixed.append(tcp_segment(v6, 40000 + i % 2, 1000 + (i // 2) * 1000, 7 + i // 2, bytes(1000)))
     gro.append(framed(mixed))
 write('gro', gro)
+
+# transport_datagrams: records [selector][length (2)][bytes] (fuzz/transport_datagrams_fuzz.cpp:
+# selector bits 0-1 the source, bit 2 port 9899, bits 3-5 the shape the harness gives the bytes).
+def record(source, shape, body, port9899=True):
+    return bytes([source | (4 if port9899 else 0) | shape << 3]) + struct.pack('>H', len(body)) + body
+
+def chunk(kind, flags, body):
+    c = struct.pack('>BBH', kind, flags, 4 + len(body)) + body
+    return c + bytes(-len(c) % 4)
+
+common = bytes(12)  # ports, tag and CRC32c: filled in by the harness (shapes 2 and 4)
+sack = chunk(3, 0, struct.pack('>IIHH', 0, 1 << 20, 0, 0))
+heartbeat = chunk(4, 0, struct.pack('>HH', 1, 12) + b'beat1234')
+data = chunk(0, 3, struct.pack('>IHHI', 1, 1, 0, 0) + b'fuzzed message')
+init = chunk(1, 0, struct.pack('>IIHHI', 0x1234, 1 << 20, 16, 16, 7))
+probe = lambda kind, path, seq, cookie: bytes([kind, path]) + struct.pack('>IQQ', seq, 1000, cookie)
+datagrams = [
+    record(0, 2, common + sack) + record(1, 2, common + heartbeat),
+    record(2, 2, common + sack) + record(3, 2, common + heartbeat),
+    record(0, 3, probe(0, 0, 5, 0)) + record(1, 3, probe(1, 1, 6, 0)),
+    record(2, 3, probe(0, 0, 7, 0)) + record(3, 3, probe(0, 1, 8, 99), False),
+    record(0, 4, bytes([1]) + struct.pack('>I', 1) + common + data) +
+    record(0, 4, bytes([1]) + struct.pack('>I', 3) + common + data) +
+    record(0, 5, struct.pack('>IBBB', 1, 3, 1, 0) + struct.pack('>H', 40) + bytes(40)) +
+    record(0, 6, struct.pack('>IIIII', 3, 2, 1, 0, 1)),
+    record(0, 7, bytes([1, 0]) + struct.pack('>I', 9)) + record(2, 7, bytes([2, 1]) + struct.pack('>I', 9)),
+    record(2, 1, bytes([0x26, 0xab, 0x26, 0xab]) + bytes(8) + init) + record(0, 0, b'\x00\x00\x46\x01garbage'),
+]
+write('transport_datagrams', datagrams)
+
+# control_requests: [how the client sends][its bytes] (fuzz/control_requests_fuzz.cpp: bits 0-6
+# the size of each read - 1, bit 7 the client closes; the lines after the request name the
+# snapshot's parts).
+write('control_requests', [
+    bytes([0x80 | 15]) + b'show\n',
+    bytes([0x80 | 3]) + 'show json\ntun0\npeer \u00e9\n192.0.2.2:9899\n192.0.2.1:9899 -> 192.0.2.2:9899\n'
+    'established\nfailure "quoted" \\ \x01'.encode(),
+    bytes([0x7f]) + b'ping\n',
+    bytes([0x80]) + b'reload',
+    bytes([0x80 | 127]) + b'x' * 4100 + b'\n',
+    bytes([0x10]) + b'frobnicate \x1b[2J\xff\n',
+])

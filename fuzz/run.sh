@@ -14,13 +14,15 @@ cxx=$(command -v clang++-14 || command -v clang++ || true)
 mkdir -p "$out"
 
 case $target in
-  header_codec | peer_messages | tun_packets | config | fec_input | gro | path_probes) ;;
+  header_codec | peer_messages | tun_packets | config | fec_input | gro | path_probes | \
+    transport_datagrams | control_requests) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 max_len=4096
 case $target in
   peer_messages | tun_packets) max_len=20000 ;;
   gro) max_len=70000 ;;
+  control_requests) max_len=8192 ;;  # past the longest request (4096 bytes)
 esac
 
 # A build of its own with clang (CMake option SCTPTUND_FUZZ): the project's libraries instrumented
@@ -43,5 +45,8 @@ cd "$repo"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 [[ -d fuzz/corpus/$target ]] && cp -r "fuzz/corpus/$target/." "$corpus/"
-"$cmake_dir/${target}_fuzz" -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+# The end of the output: the final coverage line and stats, or the finding (the recommended
+# dictionary, printed before them, left out).
+"$cmake_dir/${target}_fuzz" -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 "$corpus" 2>&1 |
+  grep -v -e '^"' -e 'ecommended dictionary' | tail -n 12
 echo "fuzz $target: ${seconds}s without a finding"

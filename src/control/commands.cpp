@@ -467,4 +467,24 @@ std::string render_json(const Snapshot& s) {
   return j.str() + "\n";
 }
 
+std::string handle(std::string_view request, const Requests& requests) {
+  if (request == "show") return render_text(requests.snapshot());
+  if (request == "show json") return render_json(requests.snapshot());
+  if (request == "reload") return requests.reload();
+  if (request == "ping") return "pong\n";
+  constexpr std::size_t kShown = 64;
+  std::string out = "error: unknown request '";
+  for (char c : request.substr(0, kShown)) {
+    auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b >= 0x7f || c == '\'' || c == '\\') {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", b);
+      out += esc;
+    } else {
+      out += c;
+    }
+  }
+  return out + (request.size() > kShown ? "'...\n" : "'\n");
+}
+
 }  // namespace control::commands

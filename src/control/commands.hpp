@@ -3,7 +3,9 @@
 // `wg show`) or as JSON. Rendering is pure, so it is unit-tested without a daemon.
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/gateway/counters.hpp"
@@ -55,5 +57,16 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
 
 std::string render_text(const Snapshot& snapshot);
 std::string render_json(const Snapshot& snapshot);
+
+// The reply to one request line of the control socket (control.hpp): "show" and "show json"
+// render what snapshot() takes, "reload" is reload()'s reply, "ping" is "pong". Anything else
+// gets one line, "error: unknown request '...'", naming at most the first 64 bytes of the
+// request with every byte outside printable ASCII (and the quote and backslash) as \xNN, so the
+// reply is text a terminal shows as it is, whatever was sent.
+struct Requests {
+  std::function<Snapshot()> snapshot;
+  std::function<std::string()> reload;
+};
+std::string handle(std::string_view request, const Requests& requests);
 
 }  // namespace control::commands

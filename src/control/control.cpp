@@ -16,8 +16,6 @@
 namespace control {
 namespace {
 
-constexpr std::size_t kMaxRequest = 4096;
-
 sockaddr_un make_address(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -44,6 +42,16 @@ bool someone_listens(const sockaddr_un& addr) {
 }
 
 }  // namespace
+
+ParsedRequest parse_request(std::string_view received, bool closed) {
+  using Kind = ParsedRequest::Kind;
+  std::size_t newline = received.find('\n');
+  std::string_view line = received.substr(0, newline);
+  if (line.size() > kMaxRequest) return {Kind::too_long, {}};
+  if (newline == std::string_view::npos && !closed) return {Kind::incomplete, {}};
+  if (line.empty()) return {Kind::empty, {}};
+  return {Kind::line, line};
+}
 
 struct ControlServer::Client {
   int fd = -1;
@@ -110,14 +118,14 @@ void ControlServer::on_client(Client& client) {
   ssize_t n = read(client.fd, buf, sizeof buf);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n > 0) client.request.append(buf, static_cast<std::size_t>(n));
-  auto newline = client.request.find('\n');
-  if (n > 0 && newline == std::string::npos && client.request.size() < kMaxRequest) return;
-  std::string line = client.request.substr(0, newline);
-  if (line.empty()) {
+  ParsedRequest parsed = parse_request(client.request, n <= 0);
+  if (parsed.kind == ParsedRequest::Kind::incomplete) return;
+  if (parsed.kind == ParsedRequest::Kind::empty) {
     finish(client);
     return;
   }
-  client.reply = handler_(line);
+  client.reply = parsed.kind == ParsedRequest::Kind::too_long ? std::string(kTooLongReply)
+                                                              : handler_(parsed.request);
   client.watch->stop();
   Client* raw = &client;
   client.writable = std::make_unique<base::IoWatcher>(loop_, client.fd, base::kWrite,

@@ -7,8 +7,10 @@
 //   show         human-readable status (peers, associations, paths, flows, counters)
 //   show json    the same as JSON (schema in man/sctptund.8)
 //   ping         "pong"
-// Unknown requests get "error: unknown request '...'".
+// Unknown requests get "error: unknown request '...'" (commands.hpp, handle); a request longer
+// than kMaxRequest bytes gets kTooLongReply.
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +20,25 @@
 #include "src/base/event_loop.hpp"
 
 namespace control {
+
+// The longest request line the server takes (bytes before the newline).
+inline constexpr std::size_t kMaxRequest = 4096;
+inline constexpr std::string_view kTooLongReply = "error: request too long (at most 4096 bytes)\n";
+
+// What the bytes a client sent so far amount to; the server reads until a newline. closed: the
+// client sent all it will (end of stream, or a read error).
+//   incomplete  no newline yet, at most kMaxRequest bytes, and the client may send more: read on
+//   empty       an empty line, or nothing at all: the connection is closed without a reply
+//   line        request = the bytes before the first newline (all of them when closed without
+//               one), 1..kMaxRequest bytes
+//   too_long    more than kMaxRequest bytes before the first newline (or the end): refused with
+//               kTooLongReply
+struct ParsedRequest {
+  enum class Kind { incomplete, empty, line, too_long };
+  Kind kind = Kind::incomplete;
+  std::string_view request;  // within received; set for Kind::line
+};
+ParsedRequest parse_request(std::string_view received, bool closed);
 
 class ControlServer {
  public:

@@ -146,3 +146,53 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   CHECK(json.front() == '{');
   CHECK(json.back() == '\n');
 }
+
+TEST_CASE("control: a request is the first line, at most kMaxRequest bytes; others are refused") {
+  using Kind = control::ParsedRequest::Kind;
+  auto parse = [](std::string_view received, bool closed) {
+    return control::parse_request(received, closed);
+  };
+  CHECK(parse("sho", false).kind == Kind::incomplete);
+  CHECK(parse("", false).kind == Kind::incomplete);
+  CHECK(parse("", true).kind == Kind::empty);
+  CHECK(parse("\nshow\n", false).kind == Kind::empty);
+  auto line = parse("show json\nignored", false);
+  CHECK(line.kind == Kind::line);
+  CHECK(line.request == "show json");
+  line = parse("ping", true);  // closed without a newline: all it sent
+  CHECK(line.kind == Kind::line);
+  CHECK(line.request == "ping");
+  const std::string longest(control::kMaxRequest, 'x');
+  CHECK(parse(longest, false).kind == Kind::incomplete);
+  CHECK(parse(longest + "\n", false).request.size() == control::kMaxRequest);
+  CHECK(parse(longest + "x", false).kind == Kind::too_long);
+  CHECK(parse(longest + "x\n", false).kind == Kind::too_long);
+  CHECK(parse(longest + "x", true).kind == Kind::too_long);
+}
+
+TEST_CASE("commands: requests are dispatched; an unknown one is named in one line of text") {
+  int snapshots = 0, reloads = 0;
+  control::commands::Requests requests{[&] {
+                                         ++snapshots;
+                                         control::commands::Snapshot s;
+                                         s.interface_name = "tun7";
+                                         return s;
+                                       },
+                                       [&] {
+                                         ++reloads;
+                                         return std::string("ok: reloaded\n");
+                                       }};
+  using control::commands::handle;
+  CHECK(handle("ping", requests) == "pong\n");
+  CHECK(handle("reload", requests) == "ok: reloaded\n");
+  CHECK(handle("show", requests).find("interface: tun7") != std::string::npos);
+  CHECK(handle("show json", requests).front() == '{');
+  CHECK(snapshots == 2);
+  CHECK(reloads == 1);
+  CHECK(handle("frob", requests) == "error: unknown request 'frob'\n");
+  CHECK(handle(std::string_view("a'\\\x1b[2J\0\xff", 9), requests) ==
+        "error: unknown request 'a\\x27\\x5c\\x1b[2J\\x00\\xff'\n");
+  CHECK(handle(std::string(100, 'y'), requests) ==
+        "error: unknown request '" + std::string(64, 'y') + "'...\n");
+  CHECK(handle("show ", requests).starts_with("error: unknown request 'show '"));
+}

@@ -243,20 +243,16 @@ std::string Daemon::reload() {
          " policy rule(s), " + std::to_string(config_.routes.size()) + " route(s)\n";
 }
 
-std::string Daemon::show(bool json) {
+commands::Snapshot Daemon::snapshot() {
   commands::Snapshot snapshot =
       commands::take_snapshot(*gateway_, *transport_, *tun_, peer_endpoints_);
   snapshot.version = SCTPTUND_VERSION;
   snapshot.uptime_seconds = loop_.now() - started_at_;
-  return json ? commands::render_json(snapshot) : commands::render_text(snapshot);
+  return snapshot;
 }
 
 std::string Daemon::handle_request(std::string_view request) {
-  if (request == "show") return show(false);
-  if (request == "show json") return show(true);
-  if (request == "reload") return reload();
-  if (request == "ping") return "pong\n";
-  return "error: unknown request '" + std::string(request) + "'\n";
+  return commands::handle(request, {[this] { return snapshot(); }, [this] { return reload(); }});
 }
 
 }  // namespace control

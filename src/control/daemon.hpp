@@ -9,6 +9,7 @@
 #include <string>
 
 #include "src/base/event_loop.hpp"
+#include "src/control/commands.hpp"
 #include "src/control/config.hpp"
 #include "src/control/control.hpp"
 #include "src/control/route_set.hpp"
@@ -33,7 +34,7 @@ class Daemon {
 
  private:
   std::string handle_request(std::string_view request);
-  std::string show(bool json);
+  commands::Snapshot snapshot();  // for show
   // The [transport] kind's backend (auto: kernel if the kernel has SCTP, else udp), logged.
   std::unique_ptr<transport::Transport> make_transport();
 

@@ -147,9 +147,10 @@ struct TransportStats {
   std::uint64_t probe_echoes_out = 0;           // echoes sent for the peers' probes
   // Address learning (udp transport, peers with a key): probes whose MAC no key of ours made,
   // challenges sent to candidate addresses, paths learned and moved (NAT rebinding, roaming),
-  // SCTP packets from a candidate address fed to their association (named by its vtag), and
-  // SCTP packets for a peer whose address is not known yet (dropped), and SCTP packets from a
-  // candidate address with a chunk that could change their association's state (dropped).
+  // SCTP packets from a candidate address fed to their association (named by its vtag; only
+  // heartbeats), SCTP packets for a peer whose address is not known yet (dropped), and SCTP
+  // packets from a candidate address with a chunk that could change their association (data,
+  // acknowledgements, control chunks: dropped).
   std::uint64_t probes_unauthenticated = 0, challenges_out = 0, paths_learned = 0, path_moves = 0;
   std::uint64_t datagrams_provisional = 0, datagrams_no_path = 0, datagrams_unproven_control = 0;
   // What the SCTP stack itself refused (usrsctp: process-wide): DATA chunks it already had

@@ -9,10 +9,10 @@
 // Learning (peers with a key): an address becomes a path only by the return-routability check,
 // decided by learner_ (path_learner.hpp: candidates, challenges, their limits, commits). This
 // file feeds it the authenticated probes and the SCTP packets with a known verification tag from
-// an unknown address (the latter fed to their association at once; replies still go to the
-// known path), sends the echoes and challenges it answers, and carries out its commits: a path
-// moved (the peer moved: NAT rebinding, another uplink) or added. Traffic moves to it and
-// retransmissions fire at once. A datagram that proves nothing (no valid MAC, no known tag)
+// an unknown address (of those only heartbeats reach their association until the address is
+// proven: usrsctp_receive.cpp), sends the echoes and challenges it answers, and carries out its
+// commits: a path moved (the peer moved: NAT rebinding, another uplink) or added. Traffic moves to
+// it and retransmissions fire at once. A datagram that proves nothing (no valid MAC, no known tag)
 // moves nothing and is answered by nothing; a replayed authenticated probe from a third address
 // only draws challenges there, a challenge is answered only when it came from one of the peer's
 // paths, and our own probes reflected back to us fail verification (path_auth.hpp).

@@ -20,18 +20,30 @@ namespace transport::udp {
 using namespace detail;
 
 namespace {
-// Whether every chunk of the SCTP packet is one that carries or acknowledges data or probes
-// liveness: DATA (0), SACK (3), HEARTBEAT (4), HEARTBEAT ACK (5), NR-SACK (16), I-DATA (64),
-// PAD (132). False for any other chunk, a chunk that runs past the packet, or no chunk at all.
-bool only_data_chunks(std::span<const std::uint8_t> packet) {
+// What becomes of an SCTP packet, with a known verification tag, from an address that is no path:
+//   fed       every chunk a HEARTBEAT (4), HEARTBEAT ACK (5) or PAD (132), which change nothing
+//             (an ACK is checked against the nonce of our HEARTBEAT): fed to the association, and
+//             the address nominated (challenged: the peer may have moved);
+//   held      also data and acknowledgements (DATA 0, SACK 3, NR-SACK 16, I-DATA 64): the address
+//             is nominated, the packet dropped until it is proven (one round trip; SCTP sends
+//             again what was dropped). Whoever saw the association's tags and TSNs could end it
+//             with them (an empty DATA chunk, a SACK of a TSN never sent: protocol violations;
+//             DATA at the TSN the peer sends next, acknowledged to a peer that never sent it) or
+//             lose data silently (a SACK of chunks the peer never received);
+//   dropped   any other chunk (ABORT, SHUTDOWN*, INIT*, COOKIE*, ERROR, ASCONF*, FORWARD TSN,
+//             RE-CONFIG, unknown ones), a chunk that runs past the packet, or no chunk at all.
+enum class Unproven { fed, held, dropped };
+Unproven judge_unproven(std::span<const std::uint8_t> packet) {
   std::size_t chunks = 0;
-  bool allowed = true;
+  bool liveness = true, data = true;
   bool whole = for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t>) {
     ++chunks;
-    allowed = allowed && (type == 0 || type == 3 || type == 4 || type == 5 || type == 16 ||
-                          type == 64 || type == 132);
+    bool probe = type == 4 || type == 5 || type == 132;
+    liveness = liveness && probe;
+    data = data && (probe || type == 0 || type == 3 || type == 16 || type == 64);
   });
-  return whole && allowed && chunks > 0;
+  if (!whole || chunks == 0 || !data) return Unproven::dropped;
+  return liveness ? Unproven::fed : Unproven::held;
 }
 }  // namespace
 
@@ -72,23 +84,27 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
   Peer* peer = find_peer_by_address(from);
   if (!peer) {
     // From an address that is no path: SCTP packets carrying one of our verification tags name
-    // their association. Fed to it (replies still go to the known path) and the address is
-    // challenged (transport_usrsctp_paths.cpp); anything else is dropped.
+    // their association, and the address is challenged (transport_usrsctp_paths.cpp); anything
+    // else is dropped.
     Link* link = bytes.size() >= 8 ? find_link_by_tag(base::load_be32(bytes.data() + 4)) : nullptr;
     if (!link || !link->p->key || !link->sock) {
       note_unknown_source(from);
       return;
     }
-    // Until the address is proven, nothing that can change the association's state (ABORT,
-    // SHUTDOWN*, INIT*, COOKIE*, ERROR, ASCONF*, FORWARD TSN, RE-CONFIG, unknown chunks): whoever
-    // saw a verification tag could send those. Data and acknowledgements keep a peer that moved
-    // going while it is challenged.
-    if (!only_data_chunks(bytes)) {
+    // Until the address is proven, nothing that can change the association: whoever saw a
+    // verification tag could send it (judge_unproven). Data and acknowledgements still nominate
+    // the address, so a peer that moved is challenged at once.
+    Unproven judged = judge_unproven(bytes);
+    if (judged == Unproven::dropped) {
+      ++stats_.datagrams_unproven_control;
+      return;
+    }
+    nominate(*link, socket_index, from);
+    if (judged == Unproven::held) {
       ++stats_.datagrams_unproven_control;
       return;
     }
     ++stats_.datagrams_provisional;
-    nominate(*link, socket_index, from);
     usrsctp_conninput(link->conn_addr, bytes.data(), bytes.size(), 0);
     return;
   }

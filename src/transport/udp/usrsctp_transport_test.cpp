@@ -17,6 +17,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -504,4 +505,111 @@ TEST_CASE("usrsctp over the fake network: probes captured, replayed and reflecte
   CHECK(send_until_delivered(s, s.b, s.a, b.id, 0, 20, 300));
   CHECK(s.a.events.downs.empty());
   CHECK(s.b.events.downs.empty());
+}
+
+TEST_CASE(
+    "usrsctp over the fake network: data and acknowledgements with a captured tag and TSNs from a "
+    "third "
+    "address change nothing") {
+  // Each forged packet on an association of its own (doctest runs the case once per subcase).
+  std::size_t which = 0;
+  SUBCASE("DATA without user data") {
+    which = 0;
+  }
+  SUBCASE("a SACK beyond what was sent") {
+    which = 1;
+  }
+  SUBCASE("a gap block beyond what was sent") {
+    which = 2;
+  }
+  SUBCASE("DATA at the TSN a sends next") {
+    which = 3;
+  }
+  Layout layout;
+  layout.pool = 1;
+  TwoSites s(13, layout);
+  // An eavesdropper on the path keeps, from each side, the latest SCTP packet that carries DATA:
+  // a's (its verification tag is b's, its TSN a's) and b's (b's TSN).
+  auto evil = s.network.open(ep("198.18.0.2", 40400), 0, 0);
+  std::vector<std::uint8_t> from_a;
+  std::uint32_t a_tsn = 0, b_tsn = 0;
+  auto data_tsn = [](std::span<const std::uint8_t> p) -> std::optional<std::uint32_t> {
+    for (std::size_t off = 12; off + 8 <= p.size();) {
+      std::size_t len = base::load_be16(p.data() + off + 2);
+      if (len < 4 || off + len > p.size()) break;
+      if (p[off] == 0 && len >= 16) return base::load_be32(p.data() + off + 4);
+      off += (len + 3) & ~std::size_t{3};
+    }
+    return std::nullopt;
+  };
+  s.network.set_tap(
+      [&](const base::Endpoint& from, const base::Endpoint&, std::span<const std::uint8_t> bytes) {
+        if (bytes.size() < 16 || transport::path_auth::parse(bytes)) return;
+        auto tsn = data_tsn(bytes);
+        if (!tsn) return;
+        if (from == ep("192.0.2.1")) {
+          from_a.assign(bytes.begin(), bytes.end());
+          a_tsn = *tsn;
+        } else if (from == ep("192.0.2.2")) {
+          b_tsn = *tsn;
+        }
+      });
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(1); }, 10.0));
+  REQUIRE(send_until_delivered(s, s.a, s.b, *s.a.events.up.begin(), 1, 5, 300));
+  REQUIRE(send_until_delivered(s, s.b, s.a, *s.b.events.up.begin(), 1, 5, 300));
+  REQUIRE(!from_a.empty());
+  auto forge = [&](std::uint8_t type, std::uint8_t flags, std::vector<std::uint8_t> body) {
+    std::size_t len = 4 + body.size();
+    std::vector<std::uint8_t> p((12 + len + 3) & ~std::size_t{3}, 0);
+    std::copy(from_a.begin(), from_a.begin() + 12, p.begin());
+    p[12] = type;
+    p[13] = flags;
+    base::store_be16(p.data() + 14, static_cast<std::uint16_t>(len));
+    std::copy(body.begin(), body.end(), p.begin() + 16);
+    base::crc32c::set_sctp_checksum(p);
+    return p;
+  };
+  auto be32 = [](std::uint32_t v) {
+    return std::vector<std::uint8_t>{
+        static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+        static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+  };
+  auto cat = [](std::initializer_list<std::vector<std::uint8_t>> parts) {
+    std::vector<std::uint8_t> out;
+    for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+    return out;
+  };
+  const std::vector<std::vector<std::uint8_t>> forged = {
+      // DATA without user data, at the TSN b expects next.
+      forge(0, 3, cat({be32(a_tsn + 1), {0, 0, 0, 0}, be32(0)})),
+      // SACKs acknowledging what b never sent: cumulatively, and in a gap block.
+      forge(3, 0, cat({be32(b_tsn + 1000), be32(1 << 20), {0, 0, 0, 0}})),
+      forge(3, 0, cat({be32(b_tsn), be32(1 << 20), {0, 1, 0, 0}, {3, 0xe8, 3, 0xe8}})),
+      // Well-formed DATA (unordered) at the TSN a sends next: b would acknowledge it to a, which
+      // never sent it.
+      forge(0, 7, cat({be32(a_tsn + 1), {0, 1, 0, 0}, be32(0), {1, 2, 3, 4, 5, 6, 7, 8}})),
+  };
+  auto before = s.b.transport->stats();
+  evil->send_now(ep("192.0.2.2"), forged.at(which));
+  s.run_until([] { return false; }, 0.2);
+  CHECK(s.b.events.downs.empty());
+  CHECK(s.a.events.downs.empty());
+  CHECK(s.b.transport->stats().datagrams_unproven_control - before.datagrams_unproven_control == 1);
+  // The association still carries messages both ways.
+  auto carries = [&](Site& from, Site& to) {
+    AssocId assoc = *from.events.up.begin();
+    std::size_t had = to.events.received, sent = 0;
+    return s.run_until(
+        [&] {
+          if (sent < 20 &&
+              from.transport->send(assoc, 2, message(static_cast<std::uint32_t>(sent), 300)) ==
+                  SendResult::ok)
+            ++sent;
+          return to.events.received == had + 20;
+        },
+        10.0);
+  };
+  CHECK(carries(s.a, s.b));
+  CHECK(carries(s.b, s.a));
 }
