@@ -553,6 +553,13 @@ TMPD=$(mktemp -d "/tmp/st$$.XXXXXX")
 #                           the peer's], plus the given [transport] keys (probe_interval_ms=50 ...);
 #                           validated with `sctptund --check`
 #   link_wait_up ROLE DEV   wait (bounded, 5 s) until DEV in ROLE is operationally up
+#   path_counters_up [MATCH]  nftables counters of the tunnel's datagrams leaving gw1 on wan0 and
+#                           on wan1 (MATCH: which packets; default "udp dport $PORT")
+#   measure_paths SECS      bytes gw1 sent on wan0 (D0) and wan1 (D1) during SECS seconds, and how
+#                           long the measurement took in ms (MS)
+#   gap_check NAME LOG T_CUT  a finished `gapmeter recv` (output in LOG): fail unless the transfer
+#                           was byte-exact without a reset; log its gaps relative to T_CUT (ms);
+#                           GAP: the longest, in ms; fail if it exceeds MAX_GAP_MS
 
 link_wait_up() {
   local role=$1 dev=$2 i
@@ -570,6 +577,45 @@ wan1_up() {
   link_wait_up gw1 wan1
   link_wait_up gw2 wan1
   log "second WAN link wan1 up: gw1 198.51.100.1 <-> gw2 198.51.100.2"
+}
+
+path_counters_up() {
+  local match=${1:-"udp dport $PORT"}
+  in_ns gw1 nft -f - <<EOF || fail "could not install the per-link counters in gw1"
+table inet stpath {
+  counter w0_out {}
+  counter w1_out {}
+  chain out {
+    type filter hook output priority 10; policy accept;
+    oifname "wan0" $match counter name "w0_out"
+    oifname "wan1" $match counter name "w1_out"
+  }
+}
+EOF
+}
+
+_path_bytes() { in_ns gw1 nft list counter inet stpath "$1" | grep -oE 'bytes [0-9]+' | awk '{print $2}'; }
+
+measure_paths() {
+  local a0 a1 t0
+  t0=$(now_ms)
+  a0=$(_path_bytes w0_out)
+  a1=$(_path_bytes w1_out)
+  sleep "$1"
+  D0=$(($(_path_bytes w0_out) - a0))
+  D1=$(($(_path_bytes w1_out) - a1))
+  MS=$(($(now_ms) - t0))
+}
+
+gap_check() {
+  local name=$1 out=$2 t_cut=$3 summary gaps
+  summary=$(grep '^received' "$out") || fail "$name: no summary from the receiver"
+  [[ $summary == *"exact yes"* && $summary != *RESET* ]] || fail "$name: transfer not byte-exact: $summary"
+  gaps=$(awk '$1 == "gap" {printf "%s ms at %+d ms; ", $3, $2 - '"$t_cut"'}' "$out")
+  GAP=$(awk '/^received/ {printf "%d", $6 + 0.5}' "$out")
+  log "$name: $summary"
+  log "$name: delivery gaps >= 50 ms (relative to the cut): ${gaps:-none}"
+  ((GAP <= MAX_GAP_MS)) || fail "$name: longest delivery gap $GAP ms exceeds $MAX_GAP_MS ms"
 }
 
 multipath_configs() {

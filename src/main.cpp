@@ -119,7 +119,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.command == "genkey") {
-    std::printf("%s\n", crypto::generate_key().c_str());
+    std::string key = crypto::generate_key();
+    std::printf("%s\n", key.c_str());
+    crypto::wipe(key);
     return 0;
   }
   try {

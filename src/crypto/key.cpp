@@ -62,6 +62,10 @@ std::string generate_key() {
   return text;
 }
 
+void wipe(std::string& text) {
+  sodium_memzero(text.data(), text.size());
+}
+
 std::optional<Key> parse_key(std::string_view text, std::string& error) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   while (!text.empty() && space(text.front())) text.remove_prefix(1);

@@ -50,5 +50,7 @@ class Key {
 std::string generate_key();
 // Parses a key file's contents: base64 of exactly 32 bytes, surrounding whitespace ignored.
 std::optional<Key> parse_key(std::string_view text, std::string& error);
+// Overwrites text with zeros (for key text that left guarded memory, e.g. to be printed).
+void wipe(std::string& text);
 
 }  // namespace crypto

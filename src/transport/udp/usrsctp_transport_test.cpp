@@ -166,6 +166,21 @@ bool send_until_delivered(TwoSites& s, Site& from, Site& to, AssocId assoc, std:
       10.0);
 }
 
+// An SCTP packet with the ports and verification tag of captured (an SCTP packet) and one chunk
+// (type, flags, body), its CRC32c set.
+std::vector<std::uint8_t> forge_chunk(const std::vector<std::uint8_t>& captured, std::uint8_t type,
+                                      std::uint8_t flags, const std::vector<std::uint8_t>& body) {
+  std::size_t len = 4 + body.size();
+  std::vector<std::uint8_t> p((12 + len + 3) & ~std::size_t{3}, 0);
+  std::copy(captured.begin(), captured.begin() + 12, p.begin());
+  p[12] = type;
+  p[13] = flags;
+  base::store_be16(p.data() + 14, static_cast<std::uint16_t>(len));
+  std::copy(body.begin(), body.end(), p.begin() + 16);
+  base::crc32c::set_sctp_checksum(p);
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("usrsctp over the fake network: the pool comes up on both sides") {
@@ -423,17 +438,8 @@ TEST_CASE(
   s.start();
   REQUIRE(s.run_until([&] { return s.all_up(1); }, 10.0));
   REQUIRE(s.run_until([&] { return !captured.empty(); }, 5.0));
-  // chunk(type, flags, body): an SCTP packet with the captured ports and tag and that one chunk.
   auto forge = [&](std::uint8_t type, std::uint8_t flags, std::vector<std::uint8_t> body) {
-    std::size_t len = 4 + body.size();
-    std::vector<std::uint8_t> p((12 + len + 3) & ~std::size_t{3}, 0);
-    std::copy(captured.begin(), captured.begin() + 12, p.begin());
-    p[12] = type;
-    p[13] = flags;
-    base::store_be16(p.data() + 14, static_cast<std::uint16_t>(len));
-    std::copy(body.begin(), body.end(), p.begin() + 16);
-    base::crc32c::set_sctp_checksum(p);
-    return p;
+    return forge_chunk(captured, type, flags, body);
   };
   const std::vector<std::vector<std::uint8_t>> forged = {
       forge(6, 0, {}),                  // ABORT
@@ -560,15 +566,7 @@ TEST_CASE(
   REQUIRE(send_until_delivered(s, s.b, s.a, *s.b.events.up.begin(), 1, 5, 300));
   REQUIRE(!from_a.empty());
   auto forge = [&](std::uint8_t type, std::uint8_t flags, std::vector<std::uint8_t> body) {
-    std::size_t len = 4 + body.size();
-    std::vector<std::uint8_t> p((12 + len + 3) & ~std::size_t{3}, 0);
-    std::copy(from_a.begin(), from_a.begin() + 12, p.begin());
-    p[12] = type;
-    p[13] = flags;
-    base::store_be16(p.data() + 14, static_cast<std::uint16_t>(len));
-    std::copy(body.begin(), body.end(), p.begin() + 16);
-    base::crc32c::set_sctp_checksum(p);
-    return p;
+    return forge_chunk(from_a, type, flags, body);
   };
   auto be32 = [](std::uint32_t v) {
     return std::vector<std::uint8_t>{
