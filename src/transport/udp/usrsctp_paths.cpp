@@ -360,12 +360,9 @@ void UsrsctpTransport::on_probe_tick() {
 void UsrsctpTransport::update_paths(Peer& link, double now) {
   if (!link.monitor) return;
   bool primary_changed = link.monitor->update(now);
-  if (options_.aggregate && update_active(link, now) && !primary_changed) {
-    // A path left the active set: its slots moved to the others, and what they had in flight
-    // on it goes out again at once (as on a failover).
-    auto unacked = nudge_retransmission(link);
-    link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
-  }
+  // A path left the active set: its slots moved to the others, and what they had in flight on
+  // it goes out again at once (as on a failover).
+  if (options_.aggregate && update_active(link, now) && !primary_changed) retransmit_now(link, now);
   if (!primary_changed) return;
   std::size_t from = link.monitor->previous_primary(), to = link.monitor->primary();
   link.primary = to;
@@ -379,9 +376,13 @@ void UsrsctpTransport::update_paths(Peer& link, double now) {
            to_string(link.monitor->path(from).state), to,
            sockets_[b.socket]->local().to_string().c_str(), b.remote.to_string().c_str(),
            link.monitor->path(to).srtt * 1000.0);
-  if (!failover) return;
-  auto unacked = nudge_retransmission(link);
-  link.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
+  if (failover) retransmit_now(link, now);
+}
+
+// Data in flight on a path that died goes out again now, and is chased while unacknowledged.
+void UsrsctpTransport::retransmit_now(Peer& peer, double now) {
+  auto unacked = nudge_retransmission(peer);
+  peer.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
 }
 
 // Aggregate mode: the paths the slots spread over are the up ones that have been up for the

@@ -188,19 +188,22 @@ bool for_each_chunk(std::span<const std::uint8_t> packet, Fn&& fn) {
   return true;
 }
 
-// Counts the DATA (and I-DATA) chunks of an SCTP packet we send into link's counters: new TSNs
-// (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
-inline void count_data_chunks(UsrsctpTransport::Link& link, std::span<const std::uint8_t> packet) {
+// Counts the DATA (and I-DATA) chunks of an SCTP packet we send on path into link's and path's
+// counters: new TSNs (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
+inline void count_data_chunks(UsrsctpTransport::Link& link, UsrsctpTransport::Peer::Path& path,
+                              std::span<const std::uint8_t> packet) {
   constexpr std::uint8_t kData = 0, kIData = 64;
   for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t> chunk) {
     if ((type != kData && type != kIData) || chunk.size() < 8) return;
     std::uint32_t tsn = base::load_be32(chunk.data() + 4);
     ++link.data_chunks_out;
+    ++path.data_chunks_out;
     if (!link.tsn_seen || static_cast<std::int32_t>(tsn - link.highest_tsn) > 0) {
       link.highest_tsn = tsn;
       link.tsn_seen = true;
     } else {
       ++link.data_chunks_retransmitted;
+      ++path.data_chunks_retransmitted;
     }
   });
 }

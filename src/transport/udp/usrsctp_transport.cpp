@@ -71,10 +71,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   const std::size_t on = link->p->path_for(link->slot);
   UsrsctpTransport::Peer::Path& path = link->p->paths[on];
   path.last_out = t.loop_.now();
-  const std::uint64_t chunks = link->data_chunks_out, again = link->data_chunks_retransmitted;
-  count_data_chunks(*link, {bytes, length});
-  path.data_chunks_out += link->data_chunks_out - chunks;
-  path.data_chunks_retransmitted += link->data_chunks_retransmitted - again;
+  count_data_chunks(*link, path, {bytes, length});
   // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
   if (transport::udp::pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
     t.send_fragmentable(*link->p, on, {bytes, length});

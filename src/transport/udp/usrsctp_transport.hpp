@@ -133,6 +133,7 @@ class UsrsctpTransport final : public Transport {
   void nominate(Link& link, std::size_t socket_index, const base::Endpoint& from);
   void commit(Peer& peer, const PathLearner::Commit& commit, double now);
   PathMonitorOptions monitor_options() const;
+  void retransmit_now(Peer& peer, double now);
   bool update_active(Peer& peer, double now);
   void update_paths(Peer& peer, double now);
   std::vector<std::uint32_t> nudge_retransmission(Peer& peer);
