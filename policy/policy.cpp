@@ -122,7 +122,7 @@ bool Policy::source_allowed(std::uint32_t peer, std::uint8_t version,
 Decision Policy::decide(const Match& match) const {
   if (const std::vector<Rule>* chain = chains_.lookup(match.version, match.dst)) {
     for (const Rule& rule : *chain) {
-      if (matches(rule, match)) return Decision{rule.action, rule.peer, true};
+      if (matches(rule, match)) return Decision{rule.action, rule.peer, true, rule.redundant};
     }
   }
   return Decision{default_action_, 0, false};

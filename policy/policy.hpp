@@ -42,6 +42,7 @@ struct Rule {
   std::vector<PortRange> ports;          // destination ports; any when empty
   Action action = Action::drop;
   std::uint32_t peer = 0;  // with tunnel: the peer's id
+  bool redundant = false;  // with tunnel: every packet on every live path to the peer
 
   bool operator==(const Rule&) const = default;
 };
@@ -68,6 +69,7 @@ struct Decision {
   Action action = Action::drop;
   std::uint32_t peer = 0;
   bool matched = false;  // false: no rule matched, the default action applies
+  bool redundant = false;  // the matching rule's
 };
 
 class Policy {

@@ -46,7 +46,7 @@ policy::Decision oracle(const std::vector<Rule>& rules, Action fallback, const p
     if (r.prefix.family() != m.version) continue;
     auto masked = policy::Prefix::from_bytes(m.version, m.dst, r.prefix.length());
     if (!(*masked == r.prefix)) continue;
-    if (policy::matches(r, m)) return {r.action, r.peer, true};
+    if (policy::matches(r, m)) return {r.action, r.peer, true, r.redundant};
   }
   return {fallback, 0, false};
 }
@@ -104,6 +104,7 @@ TEST_CASE("policy: agrees with a brute-force oracle on random rules and packets"
       r.prefix = *policy::Prefix::from_bytes(4, bytes, static_cast<unsigned>(8 + pick(25)));
       r.action = static_cast<Action>(pick(3));
       r.peer = static_cast<std::uint32_t>(pick(3));
+      r.redundant = r.action == Action::tunnel && pick(4) == 0;
       if (pick(2)) r.protocol = pick(2) ? 6 : 17;
       if (r.protocol && pick(2)) {
         auto a = static_cast<std::uint16_t>(pick(100));
@@ -127,6 +128,7 @@ TEST_CASE("policy: agrees with a brute-force oracle on random rules and packets"
       REQUIRE(got.matched == want.matched);
       REQUIRE(got.action == want.action);
       if (got.action == Action::tunnel) REQUIRE(got.peer == want.peer);
+      REQUIRE(got.redundant == want.redundant);
     }
   }
 }
@@ -208,6 +210,7 @@ TEST_CASE("policy: allowed sources agree with brute force on random rules and gr
       r.prefix = random_prefix();
       r.action = static_cast<Action>(pick(3));
       r.peer = static_cast<std::uint32_t>(pick(3));
+      r.redundant = r.action == Action::tunnel && pick(4) == 0;
       if (pick(2)) r.protocol = pick(2) ? 6 : 17;
       if (r.protocol && pick(2)) {
         auto a = static_cast<std::uint16_t>(pick(10));

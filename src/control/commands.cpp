@@ -186,6 +186,9 @@ std::string render_text(const Snapshot& s) {
   if (s.counters.bundles_sent)
     out << "  bundles: " << s.counters.bundles_sent << " sent, carrying "
         << s.counters.bundled_packets << " small packets\n";
+  if (s.counters.redundant_packets)
+    out << "  redundant: " << s.counters.redundant_packets
+        << " packets of redundant flows sent on every live path\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -200,6 +203,10 @@ std::string render_text(const Snapshot& s) {
         << " parity received, " << s.transport.fec_rebuilt << " rebuilt, "
         << s.transport.fec_unrecovered << " left to SCTP, " << s.transport.fec_forged << " forged, "
         << s.transport.fec_malformed << " malformed\n";
+  if (s.transport.redundant_copies_out || s.transport.redundant_copies_in)
+    out << "  redundant flows: " << s.transport.redundant_copies_out
+        << " copies sent on other paths, " << s.transport.redundant_copies_in
+        << " copies received (dropped as duplicates)\n";
   if (s.transport.path_mtu_changes || s.transport.datagrams_too_big ||
       s.transport.datagrams_fragmented)
     out << "  path mtu: " << s.transport.path_mtu_changes << " changes, "
@@ -341,6 +348,8 @@ std::string render_json(const Snapshot& s) {
   j.field("path_mtu_changes", s.transport.path_mtu_changes)
       .field("datagrams_too_big", s.transport.datagrams_too_big)
       .field("datagrams_fragmented", s.transport.datagrams_fragmented);
+  j.field("redundant_copies_out", s.transport.redundant_copies_out)
+      .field("redundant_copies_in", s.transport.redundant_copies_in);
   j.close();
   j.open("counters");
   j.field("tun_read_packets", s.tun.read_packets).field("tun_read_bytes", s.tun.read_bytes);
@@ -357,7 +366,8 @@ std::string render_json(const Snapshot& s) {
   j.field("vnet_completed_locally", s.counters.vnet_completed_locally);
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
   j.field("bundles_sent", s.counters.bundles_sent)
-      .field("bundled_packets", s.counters.bundled_packets);
+      .field("bundled_packets", s.counters.bundled_packets)
+      .field("redundant_packets", s.counters.redundant_packets);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("handshake_failures", s.counters.handshake_failures);
   j.field("dropped_packets", s.counters.dropped_total());

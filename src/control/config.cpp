@@ -345,9 +345,9 @@ std::optional<std::uint8_t> parse_protocol(const std::string& text) {
 }
 
 policy::Rule read_rule(const std::string& file, const toml::table& table,
-                       const std::vector<PeerConfig>& peers) {
+                       const std::vector<PeerConfig>& peers, const TransportConfig& transport) {
   Section s(file, table, "policy");
-  s.allow_only({"prefix", "protocol", "ports", "action", "peer"});
+  s.allow_only({"prefix", "protocol", "ports", "action", "peer", "redundant"});
   policy::Rule rule;
   std::string prefix = s.required_string("prefix");
   auto parsed = policy::Prefix::parse(prefix);
@@ -391,6 +391,15 @@ policy::Rule read_rule(const std::string& file, const toml::table& table,
     rule.peer = static_cast<std::uint32_t>(it - peers.begin());
   } else if (peer) {
     s.fail(s.where("peer"), "peer", "only an action \"tunnel\" takes a peer");
+  }
+  if (auto redundant = s.boolean("redundant")) {
+    if (*redundant && rule.action != policy::Action::tunnel)
+      s.fail(s.where("redundant"), "redundant", "only an action \"tunnel\" can be redundant");
+    if (*redundant && transport.kind != "udp")
+      s.fail(s.where("redundant"), "redundant",
+             "needs [transport] kind = \"udp\": the kernel's SCTP chooses the path of every "
+             "packet itself");
+    rule.redundant = *redundant;
   }
   return rule;
 }
@@ -475,7 +484,7 @@ Config parse_config(std::string_view text, const std::string& source_name, Keys 
     config.peers.push_back(std::move(peer));
   }
   for (const toml::table* table : table_array(source_name, root, "policy"))
-    config.rules.push_back(read_rule(source_name, *table, config.peers));
+    config.rules.push_back(read_rule(source_name, *table, config.peers, config.transport));
   for (const toml::table* table : table_array(source_name, root, "route")) {
     RouteConfig route = read_route(source_name, *table);
     if (std::find(config.routes.begin(), config.routes.end(), route) != config.routes.end())

@@ -532,3 +532,28 @@ TEST_CASE("config: [transport] multipath: failover by default, aggregate for kin
   b.transport.multipath = "failover";
   CHECK(control::restart_needed(c, b).size() == 1);
 }
+
+TEST_CASE("config: [[policy]] redundant: tunnel rules of the udp transport only, off by default") {
+  const std::string peer = "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n";
+  const std::string rule = "[[policy]]\nprefix = \"10.2.0.0/16\"\nprotocol = \"icmp\"\n";
+  control::Config c = control::parse_config(
+      peer + rule + "action = \"tunnel\"\npeer = \"b\"\nredundant = true\n" +
+          "[[policy]]\nprefix = \"10.2.0.0/16\"\naction = \"tunnel\"\npeer = \"b\"\n",
+      "t.toml");
+  REQUIRE(c.rules.size() == 2);
+  CHECK(c.rules[0].redundant);
+  CHECK_FALSE(c.rules[1].redundant);
+  std::string e = error_of(rule + "action = \"drop\"\nredundant = true\n");
+  CHECK(contains(e, "test.toml:5: [policy] redundant: only an action \"tunnel\" can be redundant"));
+  e = error_of(peer + rule + "action = \"tunnel\"\npeer = \"b\"\nredundant = \"yes\"\n");
+  CHECK(contains(e, "test.toml:10: [policy] redundant: must be true or false"));
+  e = error_of("[transport]\nkind = \"kernel\"\n" + peer + rule +
+               "action = \"tunnel\"\npeer = \"b\"\nredundant = true\n");
+  CHECK(contains(e, "test.toml:12: [policy] redundant: needs [transport] kind = \"udp\""));
+  // A rule that says redundant = false is an ordinary one, whatever the transport.
+  CHECK_FALSE(control::parse_config("[transport]\nkind = \"kernel\"\n" + peer + rule +
+                                        "action = \"tunnel\"\npeer = \"b\"\nredundant = false\n",
+                                    "t.toml")
+                  .rules[0]
+                  .redundant);
+}

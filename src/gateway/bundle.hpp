@@ -36,9 +36,11 @@ class Bundle {
     return assoc == assoc_ && stream == stream_ && size_ + 2 + item_len <= kMaxSize;
   }
 
-  // Appends one message made of parts (type byte, header, payload ...); accepts() said yes.
+  // Appends one message made of parts (type byte, header, payload ...); accepts() said yes. The
+  // bundle is sent redundant if any of its packets is.
   void append(transport::AssocId assoc, std::uint16_t stream,
-              std::initializer_list<std::span<const std::uint8_t>> parts) {
+              std::initializer_list<std::span<const std::uint8_t>> parts,
+              transport::SendOptions options = {}) {
     std::size_t len = 0;
     for (auto part : parts) len += part.size();
     if (items_ == 0) {
@@ -47,7 +49,9 @@ class Bundle {
       buf_[0] = static_cast<std::uint8_t>(gateway::wire::Type::bundle);
       size_ = 1;
       first_ = 1 + gateway::wire::bundle_length_size(len);
+      options_ = {};
     }
+    options_.redundant = options_.redundant || options.redundant;
     size_ += gateway::wire::write_bundle_length(&buf_[size_], len);
     for (auto part : parts) {
       std::copy(part.begin(), part.end(), &buf_[size_]);
@@ -62,6 +66,8 @@ class Bundle {
     return std::span(buf_).first(size_);
   }
 
+  transport::SendOptions options() const { return options_; }
+
   void clear() { items_ = 0, size_ = 0; }
 
  private:
@@ -71,6 +77,7 @@ class Bundle {
   std::size_t items_ = 0;
   transport::AssocId assoc_ = 0;
   std::uint16_t stream_ = 0;
+  transport::SendOptions options_;
 };
 
 }  // namespace gateway

@@ -45,6 +45,7 @@ struct Flow {
   bool fin_out = false, fin_in = false;  // TCP FIN seen leaving / arriving
   bool inbound_seen = false;             // a packet of the flow came back through the tunnel
   bool established = false;              // inbound seen, and for TCP two or more packets out
+  bool redundant = false;                // its rule says redundant: sent on every live path
   double last_seen = 0;
   double ends_at = 0;  // expire() removes the flow once now > ends_at
   std::uint64_t packets = 0, bytes = 0;

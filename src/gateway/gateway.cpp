@@ -134,7 +134,7 @@ Gateway::Outcome Gateway::forward_packet(tun::PacketBuf& buf,
       policy_.decide({view.version, view.dst.data(), view.protocol, view.has_ports, view.dst_port});
   switch (decision.action) {
     case policy::Action::tunnel:
-      return tunnel(buf, view, decision.peer, vnet);
+      return tunnel(buf, view, decision, vnet);
     case policy::Action::bypass:
       return bypass(buf, vnet);
     case policy::Action::drop:
@@ -180,7 +180,8 @@ bool Gateway::flush_bundle() {
   transport::SendResult result =
       it == assocs_.end()
           ? transport::SendResult::closed
-          : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message());
+          : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message(),
+                         bundle_.options());
   if (result == transport::SendResult::would_block) return false;
   if (result != transport::SendResult::ok) {
     for (std::size_t i = 0; i < bundle_.items(); ++i) counters_.drop(Drop::send_error);
@@ -197,6 +198,7 @@ void Gateway::count_tunneled(gateway::Flow& flow, std::size_t inner_size) {
   counters_.tunneled_bytes += inner_size;
   ++flow.packets;
   flow.bytes += inner_size;
+  if (flow.redundant) ++counters_.redundant_packets;
   PeerStatus& status = peers_[flow.peer];
   ++status.tx_packets;
   status.tx_bytes += inner_size;
@@ -345,13 +347,13 @@ void Gateway::fail_handshake(transport::AssocId assoc, AssocState& state,
 }
 
 transport::SendResult Gateway::send_message(transport::AssocId assoc, AssocState& state,
-                                            std::uint16_t stream,
-                                            std::span<const std::uint8_t> msg) {
+                                            std::uint16_t stream, std::span<const std::uint8_t> msg,
+                                            transport::SendOptions options) {
   crypto::Session* session = state.handshake->session();
-  if (!session) return transport_.send(assoc, stream, msg);
+  if (!session) return transport_.send(assoc, stream, msg, options);
   sealed_.resize(gateway::wire::sealed_size(msg.size()));
   session->seal(stream, msg, gateway::wire::begin_sealed(sealed_).data());
-  transport::SendResult result = transport_.send(assoc, stream, sealed_);
+  transport::SendResult result = transport_.send(assoc, stream, sealed_, options);
   if (result == transport::SendResult::ok) session->commit_sent(stream);
   return result;
 }

@@ -177,13 +177,15 @@ class Gateway final : public transport::Events {
   Outcome forward(tun::PacketBuf& buf);
   // vnet: the packet's virtio-net header when it is a GSO super-packet or has a partial checksum.
   Outcome forward_packet(tun::PacketBuf& buf, const std::optional<tun::VnetHdr>& vnet);
-  Outcome tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view, transport::PeerId peer,
-                 const std::optional<tun::VnetHdr>& vnet);
+  // decision: the policy's, a tunnel to its peer.
+  Outcome tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view,
+                 const policy::Decision& decision, const std::optional<tun::VnetHdr>& vnet);
   // tunnel() of a packet whose header vnet the peer would refuse: each packet that
   // Segmenter::segment_local() makes of it (checksum completed, super-packet segmented) is
   // tunneled as an ordinary packet of the same flow, in order. Blocked: see local_done_.
   // Dropped as tun_malformed when even segment_local() refuses the packet.
-  Outcome tunnel_local(tun::PacketBuf& buf, transport::PeerId peer, const tun::VnetHdr& vnet);
+  Outcome tunnel_local(tun::PacketBuf& buf, const policy::Decision& decision,
+                       const tun::VnetHdr& vnet);
   Outcome tunnel_bundled(tun::PacketBuf& buf, const base::packet::PacketView& view,
                          gateway::Flow& flow, AssocState& state);
   // Sends the bundle; false (and the bundle kept) when the transport would block.
@@ -218,7 +220,8 @@ class Gateway final : public transport::Events {
   void fail_handshake(transport::AssocId assoc, AssocState& state, const std::string& reason);
   // Every message to a peer leaves here: sealed when the association seals.
   transport::SendResult send_message(transport::AssocId assoc, AssocState& state,
-                                     std::uint16_t stream, std::span<const std::uint8_t> msg);
+                                     std::uint16_t stream, std::span<const std::uint8_t> msg,
+                                     transport::SendOptions options = {});
   // Opens a SEALED message in place (msg becomes the inner message); false: dropped, counted.
   bool unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg);
   const PeerSecurity& security(transport::PeerId peer) const;

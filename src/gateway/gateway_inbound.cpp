@@ -43,9 +43,11 @@ void Gateway::write_super(const tun::PacketBuf& super) {
 }
 
 Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::PacketView& view,
-                                 transport::PeerId peer, const std::optional<tun::VnetHdr>& vnet) {
+                                 const policy::Decision& decision,
+                                 const std::optional<tun::VnetHdr>& vnet) {
   // The peer refuses every header but those vnet_hdr_matches() accepts: never send another.
-  if (vnet && !tun::gso::vnet_hdr_matches(*vnet, view)) return tunnel_local(buf, peer, *vnet);
+  if (vnet && !tun::gso::vnet_hdr_matches(*vnet, view)) return tunnel_local(buf, decision, *vnet);
+  const transport::PeerId peer = decision.peer;
   base::packet::FlowKey key = base::packet::FlowKey::of(view);
   gateway::OpenResult open_result;
   std::uint64_t evicted = flows_.evicted();
@@ -57,6 +59,7 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
     if (open_result == gateway::OpenResult::peer_limit) ++peers_[peer].flow_limit_hits;
     return Outcome::dropped;
   }
+  flow->redundant = decision.redundant;  // the rule's as of now (a reload may change it)
   if (view.protocol == IPPROTO_TCP && view.has_ports &&
       view.bytes.size() > view.l3_header_len + 13u)
     flows_.note_tcp_flags(key, view.bytes[view.l3_header_len + 13], true, loop_.now());
@@ -91,7 +94,8 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   gateway::wire::Type type =
       gateway::wire::packet_type({.gso = vnet.has_value(), .compressed = state.compress});
   gateway::wire::write_packet_header(buf.push_front(gateway::wire::kPacketHeaderSize), type);
-  transport::SendResult result = send_message(flow->assoc, state, flow->stream, buf.data());
+  transport::SendResult result =
+      send_message(flow->assoc, state, flow->stream, buf.data(), {.redundant = flow->redundant});
   buf.pull_front(header_size);
   if (state.compress) {
     std::memcpy(buf.push_front(original_len).data(), original, original_len);
@@ -117,7 +121,7 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   return Outcome::dropped;
 }
 
-Gateway::Outcome Gateway::tunnel_local(tun::PacketBuf& buf, transport::PeerId peer,
+Gateway::Outcome Gateway::tunnel_local(tun::PacketBuf& buf, const policy::Decision& decision,
                                        const tun::VnetHdr& vnet) {
   // The packets are made and sent one at a time from local_done_ on (see there): on would_block
   // the one that blocked and those after it wait for the retry of this packet, which resumes at
@@ -129,7 +133,7 @@ Gateway::Outcome Gateway::tunnel_local(tun::PacketBuf& buf, transport::PeerId pe
         local_packet_.assign(packet);
         if (base::packet::parse(local_packet_.data(), view) != base::packet::ParseError::none) {
           counters_.drop(Drop::tun_malformed);  // segment_local() makes only packets that parse
-        } else if (tunnel(local_packet_, view, peer, std::nullopt) == Outcome::blocked) {
+        } else if (tunnel(local_packet_, view, decision, std::nullopt) == Outcome::blocked) {
           blocked = true;
           return false;
         }
@@ -164,7 +168,8 @@ Gateway::Outcome Gateway::tunnel_bundled(tun::PacketBuf& buf, const base::packet
   }
   const std::uint8_t type[] = {
       static_cast<std::uint8_t>(gateway::wire::packet_type({.compressed = state.compress}))};
-  bundle_.append(flow.assoc, flow.stream, {type, std::span(encoded, encoded_len), payload});
+  bundle_.append(flow.assoc, flow.stream, {type, std::span(encoded, encoded_len), payload},
+                 {.redundant = flow.redundant});
   if (state.compress) count_compression(view, header_len, encoded_len);
   count_tunneled(flow, buf.size());
   return Outcome::sent;

@@ -263,6 +263,39 @@ TEST_CASE("gateway: a policy change moves a flow between peers and keeps unaffec
   CHECK(s.bypass1.sent.size() == 1);
 }
 
+TEST_CASE("gateway: a redundant rule's packets are sent redundant, bundled or not, reload applies") {
+  TwoSites s;
+  s.up();
+  policy::Rule icmp = tunnel_rule("10.2.0.0/16");
+  icmp.protocol = IPPROTO_ICMP;
+  icmp.redundant = true;
+  s.gw1.set_policy(policy::Policy({icmp, tunnel_rule("10.2.0.0/16")}, policy::Action::drop));
+  auto& log = s.link.a().sent_log;
+  auto& redundant = s.link.a().sent_redundant;
+  auto send = [&](const std::vector<std::vector<std::uint8_t>>& packets) {
+    std::size_t first = log.size();
+    for (const auto& p : packets) s.tun1.inject(p);
+    s.gw1.read_tun();
+    s.link.deliver();
+    CHECK(s.tun2.take_written() == packets);  // each once, byte-exact
+    std::vector<bool> out(redundant.begin() + static_cast<std::ptrdiff_t>(first), redundant.end());
+    return out;
+  };
+  auto ping = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_ICMP, 0, 0, 1000);
+  auto small_ping = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_ICMP, 0, 0, 20);
+  auto tcp = base::test_packets::ipv4("10.1.0.2", "10.2.0.2", IPPROTO_TCP, 40000, 80, 1000);
+  CHECK(send({ping}) == std::vector<bool>{true});
+  CHECK(send({tcp}) == std::vector<bool>{false});
+  // Two small packets of the flow travel as one bundle, sent redundant.
+  CHECK(send({small_ping, small_ping}) == std::vector<bool>{true});
+  CHECK(s.gw1.counters().redundant_packets == 3);
+  // The rule loses redundant: the same flow's next packet goes once.
+  icmp.redundant = false;
+  s.gw1.set_policy(policy::Policy({icmp, tunnel_rule("10.2.0.0/16")}, policy::Action::drop));
+  CHECK(send({ping}) == std::vector<bool>{false});
+  CHECK(s.gw1.counters().redundant_packets == 3);
+}
+
 namespace {
 // A TCPv4 GSO super-packet as a TUN with offloads hands it over: virtio-net header, then one
 // IP+TCP header and `payload` bytes, checksum left partial (pseudo-header sum only).

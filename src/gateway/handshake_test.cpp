@@ -53,7 +53,8 @@ class CrossedTransport final : public transport::Transport {
   void set_events(transport::Events* events) override { events_ = events; }
   void start() override {}
   transport::SendResult send(transport::AssocId assoc, std::uint16_t stream,
-                             std::span<const std::uint8_t> msg) override {
+                             std::span<const std::uint8_t> msg,
+                             transport::SendOptions /*options*/ = {}) override {
     if (!up(assoc)) return transport::SendResult::closed;
     std::vector<std::uint8_t> bytes(msg.begin(), msg.end());
     if (alter_hello_instance && bytes[0] == static_cast<std::uint8_t>(gateway::wire::Type::hello))

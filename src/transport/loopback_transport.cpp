@@ -3,7 +3,7 @@
 namespace transport {
 
 SendResult LoopbackTransport::send(AssocId assoc, std::uint16_t stream,
-                                   std::span<const std::uint8_t> msg) {
+                                   std::span<const std::uint8_t> msg, SendOptions options) {
   if (assoc == 0 || assoc != assoc_) return SendResult::closed;
   if (stream >= out_streams_) return SendResult::error;
   if (outbox_.size() >= capacity) {
@@ -12,6 +12,7 @@ SendResult LoopbackTransport::send(AssocId assoc, std::uint16_t stream,
   }
   outbox_.push_back({assoc, stream, {msg.begin(), msg.end()}});
   sent_log.emplace_back(stream, std::vector<std::uint8_t>(msg.begin(), msg.end()));
+  sent_redundant.push_back(options.redundant);
   return SendResult::ok;
 }
 

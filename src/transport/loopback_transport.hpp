@@ -17,7 +17,8 @@ class LoopbackTransport final : public Transport {
  public:
   void set_events(Events* events) override { events_ = events; }
   void start() override {}
-  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
+  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg,
+                  SendOptions options = {}) override;
   void abort(AssocId assoc, const char* reason) override;
   std::vector<AssocInfo> associations() const override;
   TransportStats stats() const override { return {}; }
@@ -26,6 +27,7 @@ class LoopbackTransport final : public Transport {
   // Messages queued towards the other side, at most this many (then would_block).
   std::size_t capacity = 1024;
   std::vector<std::pair<std::uint16_t, std::vector<std::uint8_t>>> sent_log;  // every accepted send
+  std::vector<bool> sent_redundant;  // its SendOptions::redundant, by the index in sent_log
   std::size_t aborts = 0;
 
  private:

@@ -28,6 +28,15 @@ using AssocId = std::uint64_t;
 
 enum class SendResult { ok, would_block, closed, error };
 
+// How one message is sent: what its flow's policy rule asks for.
+struct SendOptions {
+  // On every live path to the peer at once (udp transport, a peer with two or more paths; other
+  // transports send it once): the first copy to arrive is delivered, SCTP drops the later ones
+  // as data it already has. The acknowledgements of the association go on every path as well,
+  // so a path that dies takes neither the data nor the acknowledgements with it.
+  bool redundant = false;
+};
+
 class Events {
  public:
   virtual ~Events() = default;
@@ -171,6 +180,11 @@ struct TransportStats {
   // whose MAC failed (forged, or another key), malformed FEC datagrams.
   std::uint64_t fec_data_out = 0, fec_parity_out = 0, fec_parity_in = 0, fec_reports_in = 0;
   std::uint64_t fec_rebuilt = 0, fec_unrecovered = 0, fec_forged = 0, fec_malformed = 0;
+  // Redundant flows (SendOptions::redundant; udp transport): SCTP packets sent once more on
+  // another live path, and DATA chunks that arrived a second time on another path than their
+  // first copy (the peer's copies; also a chunk that had arrived, sent again after a failover).
+  // SCTP drops the second ones, they never reach the TUN.
+  std::uint64_t redundant_copies_out = 0, redundant_copies_in = 0;
 };
 
 class Transport {
@@ -178,8 +192,8 @@ class Transport {
   virtual ~Transport() = default;
   virtual void set_events(Events* events) = 0;
   virtual void start() = 0;
-  virtual SendResult send(AssocId assoc, std::uint16_t stream,
-                          std::span<const std::uint8_t> msg) = 0;
+  virtual SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg,
+                          SendOptions options = {}) = 0;
   // Ends the association (protocol violation, failed handshake); the transport reconnects later.
   virtual void abort(AssocId assoc, const char* reason) = 0;
   virtual std::vector<AssocInfo> associations() const = 0;

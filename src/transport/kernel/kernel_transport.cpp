@@ -368,7 +368,7 @@ void KernelTransport::abort(AssocId assoc, const char* reason) {
 }
 
 SendResult KernelTransport::send(AssocId assoc, std::uint16_t stream,
-                                 std::span<const std::uint8_t> msg) {
+                                 std::span<const std::uint8_t> msg, SendOptions /*options*/) {
   Link* link = find_link(assoc);
   if (!link || !link->kassoc) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;

@@ -64,7 +64,8 @@ class KernelTransport final : public Transport {
 
   void set_events(Events* events) override { pool_.set_events(events_ = events); }
   void start() override;
-  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
+  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg,
+                  SendOptions options = {}) override;
   void abort(AssocId assoc, const char* reason) override;
   std::vector<AssocInfo> associations() const override;
   TransportStats stats() const override;

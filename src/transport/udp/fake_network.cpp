@@ -137,7 +137,7 @@ int FakeNetwork::send(const base::Endpoint& from, const base::Endpoint& to,
   if (late && held == held_.end()) {
     ++stats_.reordered;
     held_.emplace(key, std::move(d));
-    timer_.start(std::max(conditions_.delay, 0.001));  // released by the next one, or this
+    arm(loop_.now() + std::max(conditions_.delay, 0.001));  // released by the next one, or this
     return 0;
   }
   schedule(std::move(d), conditions_.delay);
@@ -150,10 +150,17 @@ int FakeNetwork::send(const base::Endpoint& from, const base::Endpoint& to,
 
 void FakeNetwork::schedule(Datagram datagram, double delay) {
   pending_.push_back({loop_.now() + delay, order_++, std::move(datagram)});
-  timer_.start(std::max(delay, 0.0));
+  arm(loop_.now() + std::max(delay, 0.0));
+}
+
+void FakeNetwork::arm(double due) {
+  if (timer_due_ >= 0 && timer_due_ <= due) return;
+  timer_due_ = due;
+  timer_.start(std::max(due - loop_.now(), 0.0));
 }
 
 void FakeNetwork::on_timer() {
+  timer_due_ = -1;
   double now = loop_.now();
   // Delivered in the order sent (the delay is the same for all): those due now.
   while (!pending_.empty() && pending_.front().due <= now + 1e-9) {
@@ -166,7 +173,7 @@ void FakeNetwork::on_timer() {
     for (auto& [key, d] : held_) deliver(std::move(d));
     held_.clear();
   }
-  if (!pending_.empty()) timer_.start(std::max(pending_.front().due - now, 0.0));
+  if (!pending_.empty()) arm(pending_.front().due);
 }
 
 void FakeNetwork::deliver(Datagram datagram) {

@@ -107,6 +107,10 @@ class FakeNetwork final : public Network {
   std::deque<Pending> pending_;           // delayed, in order of due time
   std::uint64_t order_ = 0;
   base::Timer timer_;
+  double timer_due_ = -1;  // loop time timer_ fires at (-1: not armed)
+  // Arms timer_ for `due` unless it fires earlier already: a datagram sent later never delays
+  // one that is due sooner.
+  void arm(double due);
   Tap tap_;
 };
 

@@ -1,4 +1,4 @@
-// UsrsctpTransport, part 3: the path MTU (issue "real networks", item 4; arithmetic in pmtu.hpp).
+// UsrsctpTransport, part 3: the path MTU (arithmetic in pmtu.hpp).
 //
 // `[transport] path_mtu` is an upper bound, never an assumption: at start, every 2 s, and at once
 // after the kernel refused a datagram as too big, each peer's path MTU is the smallest of

@@ -108,9 +108,10 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     usrsctp_conninput(link->conn_addr, bytes.data(), bytes.size(), 0);
     return;
   }
-  if (auto i = peer->path_of(socket_index, from)) {
-    ++peer->paths[*i].datagrams_in;
-    peer->paths[*i].bytes_in += bytes.size();
+  std::optional<std::size_t> path = peer->path_of(socket_index, from);
+  if (path) {
+    ++peer->paths[*path].datagrams_in;
+    peer->paths[*path].bytes_in += bytes.size();
   }
   // The slot: the SCTP destination port, bytes 2-3 of the common header.
   unsigned port = base::load_be16(bytes.data() + 2);
@@ -137,6 +138,7 @@ void UsrsctpTransport::on_sctp_packet(std::size_t socket_index, const base::Endp
     ++stats_.connects_on_peer_init;
     open_socket(link);
   }
+  if (path && peer->monitor) note_copies(link, *path, bytes);  // redundant flows: the peer's copies
   usrsctp_conninput(link.conn_addr, bytes.data(), bytes.size(), 0);
 }
 

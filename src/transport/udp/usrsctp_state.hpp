@@ -2,7 +2,8 @@
 // The state behind UsrsctpTransport, shared by its files: usrsctp_transport.cpp (associations,
 // messages), usrsctp_receive.cpp (datagrams, SCTP packets, messages and notifications in),
 // usrsctp_paths.cpp (paths, probes, address learning), usrsctp_pmtu.cpp, usrsctp_fec.cpp,
-// usrsctp_window.cpp and usrsctp_socket.cpp. Internal: included by those only.
+// usrsctp_window.cpp, usrsctp_socket.cpp and usrsctp_redundancy.cpp. Internal: included by those
+// only.
 
 #include <usrsctp.h>
 
@@ -149,6 +150,13 @@ struct UsrsctpTransport::Link : AssocLink {
   std::uint32_t timeouts_at_restart = 0;
   std::uint64_t retransmitted_seen = 0;
   double retransmitted_at = -1;
+  // Redundant flows (usrsctp_redundancy.cpp), in loop time: until when a stream's DATA goes out
+  // on every live path (index = stream), until when any stream's does, and until when our SACKs
+  // do because the peer sends us copies. The DATA chunks received lately, by TSN modulo their
+  // number: TSN << 8 | the path it came on + 1 (0: empty), which tells a copy from the original.
+  std::vector<double> redundant_until;
+  double redundant_any_until = -1, copy_sacks_until = -1;
+  std::array<std::uint64_t, 64> received_tsns{};
 };
 
 // Called by usrsctp when a slot's socket becomes readable or writable (usrsctp_transport.cpp).
@@ -173,6 +181,8 @@ inline constexpr std::size_t kProbeSize = 24;
 inline constexpr std::uint32_t kProbeMagic = path_auth::kMagic;
 inline constexpr std::uint8_t kProbeRequest = 1, kProbeEcho = 2;
 
+inline constexpr std::uint8_t kChunkData = 0, kChunkSack = 3, kChunkNrSack = 16, kChunkIData = 64;
+
 // Walks the chunks of an SCTP packet after its common header: fn(type, chunk) for each, chunk
 // being its bytes (its header included, its padding not). Returns false, having walked the ones
 // before it, at a chunk shorter than its own header or one that runs past the packet.
@@ -192,9 +202,8 @@ bool for_each_chunk(std::span<const std::uint8_t> packet, Fn&& fn) {
 // counters: new TSNs (serial-number arithmetic) raise highest_tsn, the others are retransmissions.
 inline void count_data_chunks(UsrsctpTransport::Link& link, UsrsctpTransport::Peer::Path& path,
                               std::span<const std::uint8_t> packet) {
-  constexpr std::uint8_t kData = 0, kIData = 64;
   for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t> chunk) {
-    if ((type != kData && type != kIData) || chunk.size() < 8) return;
+    if ((type != kChunkData && type != kChunkIData) || chunk.size() < 8) return;
     std::uint32_t tsn = base::load_be32(chunk.data() + 4);
     ++link.data_chunks_out;
     ++path.data_chunks_out;

@@ -72,23 +72,30 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
   UsrsctpTransport::Peer::Path& path = link->p->paths[on];
   path.last_out = t.loop_.now();
   count_data_chunks(*link, path, {bytes, length});
+  t.send_packet(*link->p, on, {bytes, length}, set_df != 0);
+  if (link->redundant_any_until > t.loop_.now() || link->copy_sacks_until > t.loop_.now())
+    t.send_copies(*link, on, {bytes, length}, set_df != 0);
+  return 0;
+}
+
+void UsrsctpTransport::send_packet(Peer& peer, std::size_t on, std::span<const std::uint8_t> packet,
+                                   bool df) {
   // Path MTU (transport_usrsctp_pmtu.cpp): a chunk cut for a larger MTU goes out as IP fragments.
-  if (transport::udp::pmtu::must_fragment(set_df != 0, length, link->p->pmtu)) {
-    t.send_fragmentable(*link->p, on, {bytes, length});
-    return 0;
+  if (transport::udp::pmtu::must_fragment(df, packet.size(), peer.pmtu)) {
+    send_fragmentable(peer, on, packet);
+    return;
   }
-  link->p->largest_at_pmtu = std::max<std::uint64_t>(link->p->largest_at_pmtu, length);
-  if (t.send_framed(*link->p, on, {bytes, length})) return 0;
-  std::span<std::uint8_t> datagram = t.sockets_[path.socket]->queue(
-      path.remote, {static_cast<const std::uint8_t*>(buffer), length});
+  peer.largest_at_pmtu = std::max<std::uint64_t>(peer.largest_at_pmtu, packet.size());
+  if (send_framed(peer, on, packet)) return;
+  Peer::Path& path = peer.paths[on];
+  std::span<std::uint8_t> datagram = sockets_[path.socket]->queue(path.remote, packet);
   ++path.datagrams_out;
-  path.bytes_out += length;
+  path.bytes_out += packet.size();
   // usrsctp leaves the checksum to us (crc32c offload): hardware CRC32c where the CPU has it.
   base::crc32c::set_sctp_checksum(datagram);
-  ++t.stats_.datagrams_out;
-  t.stats_.datagram_bytes_out += length;
-  t.stats_.largest_datagram_out = std::max<std::uint64_t>(t.stats_.largest_datagram_out, length);
-  return 0;
+  ++stats_.datagrams_out;
+  stats_.datagram_bytes_out += packet.size();
+  stats_.largest_datagram_out = std::max<std::uint64_t>(stats_.largest_datagram_out, packet.size());
 }
 
 // Called by usrsctp when a socket becomes readable or writable; work is deferred to service().
@@ -333,7 +340,7 @@ UsrsctpTransport::Link* UsrsctpTransport::find_link(AssocId assoc) const {
 }
 
 SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
-                                  std::span<const std::uint8_t> msg) {
+                                  std::span<const std::uint8_t> msg, SendOptions options) {
   Link* link = find_link(assoc);
   if (!link || !link->sock) return SendResult::closed;
   if (stream >= link->out_streams) return SendResult::error;
@@ -343,6 +350,8 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
   // under a steady flow the timer fires every RTO and, at long RTTs, marks the oldest chunks
   // as lost and drops the window to one packet (at 100 ms: every 1-2 s). With PR-SCTP chunks
   // outstanding, every SACK takes the full path, which restarts the timer.
+  // Before the send: usrsctp may put the message on the wire from inside it (conn_output).
+  if (options.redundant) mark_redundant(*link, stream);
   sctp_sendv_spa info{};
   info.sendv_flags = SCTP_SEND_SNDINFO_VALID | SCTP_SEND_PRINFO_VALID;
   info.sendv_sndinfo.snd_sid = stream;

@@ -82,7 +82,8 @@ class UsrsctpTransport final : public Transport {
 
   void set_events(Events* events) override { pool_.set_events(events_ = events); }
   void start() override;
-  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg) override;
+  SendResult send(AssocId assoc, std::uint16_t stream, std::span<const std::uint8_t> msg,
+                  SendOptions options = {}) override;
   void abort(AssocId assoc, const char* reason) override;
   std::vector<AssocInfo> associations() const override;
   void set_fec(PeerId peer, bool both_offer) override;
@@ -171,6 +172,13 @@ class UsrsctpTransport final : public Transport {
   int route_mtu(const Peer& peer, std::size_t path) const;  // 0: unknown
   void send_fragmentable(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet);
   void after_flush_pmtu();
+  // One SCTP packet out on path: as IP fragments when it was cut for a larger MTU, framed when
+  // the path does FEC, else plain (with its checksum written).
+  void send_packet(Peer& peer, std::size_t path, std::span<const std::uint8_t> packet, bool df);
+  // Redundant flows: usrsctp_redundancy.cpp.
+  void mark_redundant(Link& link, std::uint16_t stream);
+  void send_copies(Link& link, std::size_t sent_on, std::span<const std::uint8_t> packet, bool df);
+  void note_copies(Link& link, std::size_t path, std::span<const std::uint8_t> packet);
   // "local -> remote" of the path slot's packets go out on, for logs and show.
   std::string path_text(const Peer& peer, std::uint16_t slot) const;
   // The UDP socket that carries traffic to remote: the one bound to the source address the
