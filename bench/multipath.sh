@@ -15,6 +15,7 @@
 # `multipath` unset: one primary, the other on standby), aggregate (both, `multipath =
 # "aggregate"`), MODE@NAME=LINES[|BINARY] (both paths with the TOML LINES (';'-separated) added
 # to [transport], and the sctptund binary BINARY, e.g. 'failover@fast=failover_ms = 50').
+# MULTIPATH_SHOW=1 prints gw1's `sctptund show` after each single-flow run (where the bytes went).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -198,6 +199,7 @@ run_mode() {  # run_mode SCENARIO MODE ROUND
   start_gw 2
   if wait_path; then
     run_iperf 2 $((dur + 30)) -t "$dur" -P 1 && SAMPLE["$s|$m|tcp1|$r"]=$(iperf_mbps)
+    if ((${MULTIPATH_SHOW:-0})); then gw_show 1 | sed "s/^/[$m after 1x] /" || true; fi
     run_iperf 2 $((dur + 30)) -t "$dur" -P 8 && SAMPLE["$s|$m|tcp8|$r"]=$(iperf_mbps)
   else
     log "warning: round $r: $s: $m: client cannot ping server; no figures"

@@ -102,6 +102,7 @@ Snapshot take_snapshot(const gateway::Gateway& gateway, const transport::Transpo
   s.transport_kind = transport.kind();
   s.tun = tun.stats();
   s.counters = gateway.counters();
+  s.resequencer = gateway.resequencer_stats();
   s.transport = transport.stats();
   s.flows = gateway.flow_table().size();
   s.max_flows = gateway.flow_table().max_flows();
@@ -189,6 +190,12 @@ std::string render_text(const Snapshot& s) {
   if (s.counters.redundant_packets)
     out << "  redundant: " << s.counters.redundant_packets
         << " packets of redundant flows sent on every live path\n";
+  if (s.counters.striped_packets || s.resequencer.in_order || s.resequencer.held)
+    out << "  striped: " << s.counters.striped_packets << " packets sent; received "
+        << s.resequencer.in_order << " in order, " << s.resequencer.held
+        << " put back in order, " << s.resequencer.late << " late, "
+        << s.resequencer.gaps_skipped << " gaps given up (" << s.resequencer.packets_skipped
+        << " packets), " << s.resequencer.duplicates << " duplicates\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";
@@ -367,7 +374,14 @@ std::string render_json(const Snapshot& s) {
   j.field("icmp_unreachable_sent", s.counters.icmp_unreachable_sent);
   j.field("bundles_sent", s.counters.bundles_sent)
       .field("bundled_packets", s.counters.bundled_packets)
-      .field("redundant_packets", s.counters.redundant_packets);
+      .field("redundant_packets", s.counters.redundant_packets)
+      .field("striped_packets", s.counters.striped_packets)
+      .field("resequenced_in_order", s.resequencer.in_order)
+      .field("resequenced_held", s.resequencer.held)
+      .field("resequenced_late", s.resequencer.late)
+      .field("resequenced_gaps_skipped", s.resequencer.gaps_skipped)
+      .field("resequenced_packets_skipped", s.resequencer.packets_skipped)
+      .field("resequenced_duplicates", s.resequencer.duplicates);
   j.field("backpressure_pauses", s.counters.backpressure_pauses);
   j.field("handshake_failures", s.counters.handshake_failures);
   j.field("dropped_packets", s.counters.dropped_total());

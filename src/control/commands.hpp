@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "src/gateway/counters.hpp"
+#include "src/gateway/resequencer.hpp"
 #include "src/transport/transport.hpp"
 #include "tun/device.hpp"
 
@@ -46,6 +47,7 @@ struct Snapshot {
   double uptime_seconds = 0;
   tun::DeviceStats tun;
   gateway::Counters counters;
+  gateway::Resequencer::Stats resequencer;  // striped flows received
   transport::TransportStats transport;
   std::size_t flows = 0, max_flows = 0;
   std::uint64_t flows_evicted = 0;  // unestablished or closing flows pushed out by new ones

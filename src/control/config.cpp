@@ -181,7 +181,7 @@ void read_transport(const std::string& file, const toml::table& table, Transport
   s.allow_only({"kind", "local", "port", "streams", "probe_interval_ms", "failover_ms",
                 "rto_min_ms", "rto_max_ms", "rto_initial_ms", "udp_encapsulation", "heartbeat_ms",
                 "keepalive_s", "path_mtu", "max_window", "fec_max_overhead", "congestion_control",
-                "window_cap", "multipath"});
+                "window_cap", "multipath", "stripe"});
   if (auto cap = s.boolean("window_cap")) transport.window_cap = *cap;
   if (auto v = s.integer("fec_max_overhead", 0, 50))
     transport.fec_max_overhead = static_cast<std::uint32_t>(*v);
@@ -247,6 +247,11 @@ void read_transport(const std::string& file, const toml::table& table, Transport
              "\"aggregate\" needs kind = \"udp\": the kernel's SCTP sends an association's "
              "data on one path at a time");
     transport.multipath = *mode;
+  }
+  if (auto stripe = s.boolean("stripe")) {
+    if (*stripe && transport.multipath != "aggregate")
+      s.fail(s.where("stripe"), "stripe", "needs multipath = \"aggregate\"");
+    transport.stripe = *stripe;
   }
   if (auto encaps = s.boolean("udp_encapsulation")) {
     if (transport.kind == "udp" && !*encaps)
@@ -577,7 +582,7 @@ std::vector<std::string> restart_needed(const Config& a, const Config& b) {
       a.transport.fec_max_overhead != b.transport.fec_max_overhead ||
       a.transport.congestion_control != b.transport.congestion_control ||
       a.transport.window_cap != b.transport.window_cap ||
-      a.transport.multipath != b.transport.multipath)
+      a.transport.multipath != b.transport.multipath || a.transport.stripe != b.transport.stripe)
     out.push_back("[transport]");
   if (a.control.socket != b.control.socket) out.push_back("[control] socket");
   if (a.flows.max != b.flows.max || a.flows.max_per_peer != b.flows.max_per_peer ||

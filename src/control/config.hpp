@@ -61,6 +61,9 @@ struct TransportConfig {
   // stand by) or "aggregate" (the pool's associations spread over the live paths, each its own
   // congestion window: flows on different associations add up).
   std::string multipath = "failover";
+  // With multipath = "aggregate": each flow's packets spread over the associations too, each where
+  // it arrives first, put back in order at the far end (SEQUENCED); false: a flow stays on one.
+  bool stripe = true;
   // udp transport: cap SCTP's window at a few measured bandwidth-delay products (inflight_cap.hpp).
   bool window_cap = true;
 };

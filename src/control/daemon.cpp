@@ -98,6 +98,7 @@ Daemon::Daemon(control::Config config) : config_(std::move(config)) {
     security.seal = peer.seal;
     security.compression = peer.compression;
     security.fec = peer.fec;
+    security.stripe = config_.transport.multipath == "aggregate" && config_.transport.stripe;
     gateway_options.peer_security.push_back(security);
   }
   gateway_options.instance = std::random_device{}();

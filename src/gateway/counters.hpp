@@ -55,6 +55,8 @@ struct Counters {
   std::uint64_t bundled_packets = 0;      // packets that travelled in them
   // Packets of flows whose rule says redundant ([[policy]] redundant): sent on every live path.
   std::uint64_t redundant_packets = 0;
+  // Packets of striped flows sent as SEQUENCED (spread over the peer's associations).
+  std::uint64_t striped_packets = 0;
   std::uint64_t backpressure_pauses = 0;  // times TUN reading paused on a full send buffer
   std::uint64_t handshake_failures = 0;   // associations aborted: wrong key, mismatched settings
   std::array<std::uint64_t, kDropReasons> drops{};

@@ -46,6 +46,9 @@ struct Flow {
   bool inbound_seen = false;             // a packet of the flow came back through the tunnel
   bool established = false;              // inbound seen, and for TCP two or more packets out
   bool redundant = false;                // its rule says redundant: sent on every live path
+  // Striped (SEQUENCED over several associations; 0: not): its number for the peer, and the seq
+  // of its next packet.
+  std::uint32_t stripe = 0, next_seq = 0;
   double last_seen = 0;
   double ends_at = 0;  // expire() removes the flow once now > ends_at
   std::uint64_t packets = 0, bytes = 0;

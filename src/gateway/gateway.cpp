@@ -32,7 +32,14 @@ Gateway::Gateway(base::EventLoop& loop, tun::Device& tun, transport::Transport& 
       expiry_timer_(loop, 1, 1, [this] { expire_flows(); }),
       icmp_limit_(options_.icmp_per_second, options_.icmp_burst),
       gro_flush_(
-          loop, [this] { flush_gro(); }, base::BeforeBlock::Order::last) {
+          loop, [this] { flush_gro(); }, base::BeforeBlock::Order::last),
+      resequencer_({},
+                   [this](std::span<const std::uint8_t> packet,
+                          const std::optional<tun::VnetHdr>& vnet) {
+                     resequenced_.assign(packet);
+                     if (!write_tun(resequenced_, vnet)) counters_.drop(Drop::tun_write);
+                   }),
+      resequencer_timer_(loop, 0.02, 0.02, [this] { expire_resequencer(); }) {
   for (const std::string& name : options_.peer_names) {
     PeerStatus status;
     status.name = name;
@@ -62,6 +69,7 @@ Gateway::~Gateway() {
 }
 
 void Gateway::expire_flows() {
+  resequencer_.expire(loop_.now());  // forgets idle stripes
   std::size_t n = flows_.expire(loop_.now());
   if (n) LOG_DEBUG("%zu flows ended, %zu left", n, flows_.size());
 }

@@ -60,6 +60,7 @@
 #include "src/gateway/flow_table.hpp"
 #include "src/gateway/handshake.hpp"
 #include "src/gateway/icmp_reply.hpp"
+#include "src/gateway/resequencer.hpp"
 #include "src/gateway/wire.hpp"
 #include "src/transport/transport.hpp"
 #include "tun/device.hpp"
@@ -139,6 +140,7 @@ struct PeerStatus {
   std::uint64_t assoc_unlogged = 0;
   std::vector<transport::AssocId> ready_assocs;
   std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+  std::uint32_t next_stripe = 1;  // the number of the next flow we stripe to this peer (0: none)
 };
 
 class Gateway final : public transport::Events {
@@ -171,6 +173,7 @@ class Gateway final : public transport::Events {
   const std::vector<PeerStatus>& peers() const { return peers_; }
   const std::unordered_map<transport::AssocId, AssocState>& assocs() const { return assocs_; }
   const gateway::FlowTable& flow_table() const { return flows_; }
+  const Resequencer::Stats& resequencer_stats() const { return resequencer_.stats(); }
 
  private:
   enum class Outcome { sent, dropped, blocked };
@@ -225,8 +228,19 @@ class Gateway final : public transport::Events {
   // Opens a SEALED message in place (msg becomes the inner message); false: dropped, counted.
   bool unseal(AssocState& state, std::uint16_t stream, tun::PacketBuf& msg);
   const PeerSecurity& security(transport::PeerId peer) const;
+  // sequenced: the packet is one of a striped flow (SEQUENCED): it goes to the resequencer.
   void handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
-                     tun::PacketBuf& msg, gateway::wire::PacketForm form);
+                     tun::PacketBuf& msg, gateway::wire::PacketForm form,
+                     const gateway::wire::Sequenced* sequenced = nullptr);
+  // Striped flows: gateway_stripe.cpp.
+  void handle_sequenced(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
+                        tun::PacketBuf& msg);
+  void resequence(const AssocState& state, const gateway::wire::Sequenced& sequenced,
+                  tun::PacketBuf& packet, const std::optional<tun::VnetHdr>& vnet);
+  void expire_resequencer();
+  // The association a packet of `size` bytes of flow should go on, striped: of the peer's ready
+  // associations that agreed striping, the one where it would arrive first. 0: not striped.
+  transport::AssocId stripe_target(const gateway::Flow& flow, std::size_t size) const;
   void handle_bundle(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
                      std::span<const std::uint8_t> msg);
   void handle_context_reset(AssocState& state, std::span<const std::uint8_t> msg);
@@ -273,6 +287,11 @@ class Gateway final : public transport::Events {
   Bundle bundle_;
   tun::PacketBuf bundle_item_;        // one item of a received BUNDLE on its way into the TUN
   std::vector<std::uint8_t> sealed_;  // the SEALED form of the message being sent
+  // Striped flows from the peers, back in order (gateway_stripe.cpp).
+  Resequencer resequencer_;
+  tun::PacketBuf resequenced_;  // one packet on its way from the resequencer into the TUN
+  base::Timer resequencer_timer_;
+  bool resequencer_timer_on_ = false;
 };
 
 }  // namespace gateway

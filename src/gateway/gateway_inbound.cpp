@@ -68,8 +68,12 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
     return Outcome::dropped;
   }
   std::size_t inner_size = buf.size();
-  AssocState& state = assocs_.at(flow->assoc);
-  if (state.bundle && !vnet && inner_size <= Bundle::kMaxInnerPacket)
+  // Striped (gateway_stripe.cpp): this packet goes where it arrives first, numbered.
+  transport::AssocId assoc = security(peer).stripe ? stripe_target(*flow, inner_size) : 0;
+  const bool sequenced = assoc != 0;
+  if (!sequenced) assoc = flow->assoc;
+  AssocState& state = assocs_.at(assoc);
+  if (!sequenced && state.bundle && !vnet && inner_size <= Bundle::kMaxInnerPacket)
     return tunnel_bundled(buf, view, *flow, state);
   if (!flush_bundle()) return Outcome::blocked;  // the bundle's packets were read before this one
   // With compression, the IP+TCP/UDP header is replaced in place by its compressed form; the
@@ -94,8 +98,17 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   gateway::wire::Type type =
       gateway::wire::packet_type({.gso = vnet.has_value(), .compressed = state.compress});
   gateway::wire::write_packet_header(buf.push_front(gateway::wire::kPacketHeaderSize), type);
+  if (sequenced) {
+    if (!flow->stripe) {
+      flow->stripe = peers_[peer].next_stripe++;
+      if (!flow->stripe) flow->stripe = peers_[peer].next_stripe++;  // 0: "not striped"
+    }
+    gateway::wire::write_sequenced_header(buf.push_front(gateway::wire::kSequencedHeaderSize),
+                                          flow->stripe, flow->next_seq);
+    header_size += gateway::wire::kSequencedHeaderSize;
+  }
   transport::SendResult result =
-      send_message(flow->assoc, state, flow->stream, buf.data(), {.redundant = flow->redundant});
+      send_message(assoc, state, flow->stream, buf.data(), {.redundant = flow->redundant});
   buf.pull_front(header_size);
   if (state.compress) {
     std::memcpy(buf.push_front(original_len).data(), original, original_len);
@@ -109,6 +122,10 @@ Gateway::Outcome Gateway::tunnel(tun::PacketBuf& buf, const base::packet::Packet
   }
   switch (result) {
     case transport::SendResult::ok:
+      if (sequenced) {
+        ++flow->next_seq;
+        ++counters_.striped_packets;
+      }
       count_tunneled(*flow, inner_size);
       return Outcome::sent;
     case transport::SendResult::would_block:
@@ -244,6 +261,9 @@ void Gateway::on_message(transport::AssocId assoc, std::uint16_t stream, tun::Pa
     case gateway::wire::Type::bundle:
       handle_bundle(assoc, state, stream, msg.data());
       break;
+    case gateway::wire::Type::sequenced:
+      handle_sequenced(assoc, state, stream, msg);
+      break;
   }
 }
 
@@ -320,7 +340,8 @@ void Gateway::handle_context_reset(AssocState& state, std::span<const std::uint8
 }
 
 void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::uint16_t stream,
-                            tun::PacketBuf& msg, gateway::wire::PacketForm form) {
+                            tun::PacketBuf& msg, gateway::wire::PacketForm form,
+                            const gateway::wire::Sequenced* sequenced) {
   if (!state.accepts_packets()) {
     counters_.drop(Drop::before_handshake);
     return;
@@ -379,7 +400,11 @@ void Gateway::handle_packet(transport::AssocId assoc, AssocState& state, std::ui
   PeerStatus& peer = peers_[state.peer];
   ++peer.rx_packets;
   peer.rx_bytes += msg.size();
-  if (!write_tun(msg, vnet)) counters_.drop(Drop::tun_write);
+  if (sequenced) {
+    resequence(state, *sequenced, msg, vnet);
+  } else if (!write_tun(msg, vnet)) {
+    counters_.drop(Drop::tun_write);
+  }
 }
 
 // ICMP errors come from whatever router on the way dropped our packet: on the peer's side most

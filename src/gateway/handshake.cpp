@@ -10,12 +10,14 @@ Handshake::Handshake(const PeerSecurity& security, std::uint32_t instance)
       instance_(instance),
       seal_(security.seal && security.psk),
       offer_compression_(security.compression),
-      offer_fec_(security.fec && security.psk) {
+      offer_fec_(security.fec && security.psk),
+      offer_stripe_(security.stripe) {
   gateway::wire::Hello hello;
   hello.instance = instance;
   if (security.bundle) hello.capabilities |= gateway::wire::kCapBundle;
   if (security.compression) hello.capabilities |= gateway::wire::kCapCompression;
   if (offer_fec_) hello.capabilities |= gateway::wire::kCapFec;
+  if (offer_stripe_) hello.capabilities |= gateway::wire::kCapStripe;
   if (psk_) {
     nonce_ = crypto::random_nonce();
     hello.capabilities |= gateway::wire::kCapAuth;
@@ -92,6 +94,7 @@ bool Handshake::on_peer_hello(std::span<const std::uint8_t> msg, std::string& re
   compress_ = offer_compression_ && (hello.capabilities & gateway::wire::kCapCompression);
   bundle_ = hello.capabilities & gateway::wire::kCapBundle;
   fec_ = offer_fec_ && (hello.capabilities & gateway::wire::kCapFec);
+  stripe_ = offer_stripe_ && (hello.capabilities & gateway::wire::kCapStripe);
   if (seal_) {
     bool aes = crypto::aes_gcm_available() && (hello.capabilities & gateway::wire::kCapAesGcm);
     session_ = std::make_unique<crypto::Session>(

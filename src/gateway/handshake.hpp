@@ -34,6 +34,8 @@ struct PeerSecurity {
   bool compression = true;
   bool bundle = true;
   bool fec = false;  // offer FEC below SCTP (needs psk: parity is authenticated with it)
+  // Offer striping: flows spread over the peer's associations, as SEQUENCED messages (wire.hpp).
+  bool stripe = false;
 };
 
 class Handshake {
@@ -59,7 +61,8 @@ class Handshake {
   const crypto::Nonce& peer_nonce() const { return peer_nonce_; }
   bool compress() const { return compress_; }
   bool bundle() const { return bundle_; }
-  bool fec() const { return fec_; }  // both HELLOs offered FEC
+  bool fec() const { return fec_; }        // both HELLOs offered FEC
+  bool stripe() const { return stripe_; }  // both HELLOs offered striping
   // The AEAD state once the peer's HELLO is in and we seal; null otherwise.
   crypto::Session* session() const { return session_.get(); }
 
@@ -70,12 +73,12 @@ class Handshake {
   std::optional<crypto::Key> psk_;
   std::uint32_t instance_;
   crypto::Role role_ = crypto::Role::a;  // ours, once the peer's HELLO is in
-  bool seal_, offer_compression_, offer_fec_;
+  bool seal_, offer_compression_, offer_fec_, offer_stripe_;
   crypto::Nonce nonce_{}, peer_nonce_{};
   std::vector<std::uint8_t> hello_, peer_hello_;
   bool peer_hello_received_ = false, peer_authenticated_ = false;
   std::uint32_t peer_instance_ = 0;
-  bool compress_ = false, bundle_ = false, fec_ = false;
+  bool compress_ = false, bundle_ = false, fec_ = false, stripe_ = false;
   std::unique_ptr<crypto::Session> session_;
 };
 

@@ -39,6 +39,7 @@ DecodeError decode(std::span<const std::uint8_t> bytes, Message& out) {
     case Type::bundle:
     case Type::auth:
     case Type::sealed:
+    case Type::sequenced:
       out.type = static_cast<Type>(bytes[0]);
       out.body = bytes.subspan(1);
       return DecodeError::none;
@@ -160,6 +161,27 @@ bool is_sealed(std::span<const std::uint8_t> msg) {
 
 std::span<std::uint8_t> sealed_body(std::span<std::uint8_t> msg) {
   return msg.subspan(kSealedHeaderSize);
+}
+
+void write_sequenced_header(std::span<std::uint8_t> header, std::uint32_t stripe,
+                            std::uint32_t seq) {
+  header[0] = static_cast<std::uint8_t>(Type::sequenced);
+  base::store_be32(header.data() + 1, stripe);
+  base::store_be32(header.data() + 5, seq);
+}
+
+DecodeError decode_sequenced(std::span<const std::uint8_t> bytes, Sequenced& out) {
+  if (bytes.empty() || bytes[0] != static_cast<std::uint8_t>(Type::sequenced))
+    return DecodeError::unknown_type;
+  if (bytes.size() <= kSequencedHeaderSize) return DecodeError::truncated;
+  auto inner = static_cast<Type>(bytes[kSequencedHeaderSize]);
+  if (inner != Type::packet && inner != Type::packet_hc && inner != Type::packet_gso &&
+      inner != Type::packet_gso_hc)
+    return DecodeError::unknown_type;
+  out.stripe = base::load_be32(bytes.data() + 1);
+  out.seq = base::load_be32(bytes.data() + 5);
+  out.inner = inner;
+  return DecodeError::none;
 }
 
 PacketForm packet_form(Type type) {

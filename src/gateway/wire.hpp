@@ -27,6 +27,13 @@
 //          csum_start(2) csum_offset(2)), then one IP packet: a GSO super-packet of up to 64 KB
 //          and/or one with a partial checksum. Every receiver accepts it: a TUN with
 //          offloads takes it as is, otherwise the receiver segments it in software.
+//   SEQUENCED (0x0A) on a flow's stream: type(1) stripe(4) seq(4), then one PACKET-family message
+//          (PACKET, PACKET_HC, PACKET_GSO, PACKET_GSO_HC). One packet of a striped flow: a flow
+//          whose packets the sender spreads over several associations (one per path). stripe
+//          names the flow (the sender's number, per peer), seq counts its packets from 0 (modulo
+//          2^32); the receiver rebuilds the packet on the stream it came on, then hands the
+//          flow's packets to its TUN in seq order (resequencer.hpp). Only when both HELLOs
+//          announce striping.
 // A side sends PACKET messages only after it has received the peer's HELLO, and accepts them only
 // after it has received the peer's HELLO.
 
@@ -54,6 +61,7 @@ enum class Type : std::uint8_t {
   bundle = 0x07,         // several small PACKET / PACKET_HC messages of one stream
   auth = 0x08,           // stream 0: proof of the pre-shared key over both HELLOs
   sealed = 0x09,         // an AEAD-protected inner message
+  sequenced = 0x0a,      // one packet of a striped flow, numbered: stripe, seq, PACKET message
 };
 
 // Capability bits announced in HELLO; the used set is the intersection of both sides'.
@@ -65,6 +73,7 @@ enum Capability : std::uint32_t {
   kCapAesGcm = 1u << 4,       // can use AES-256-GCM (else ChaCha20-Poly1305 is used)
   kCapFec = 1u << 5,          // takes FEC-framed datagrams and parity on its paths (udp transport,
                               // with a key: parity is authenticated; doc/PROTOCOL.md "FEC")
+  kCapStripe = 1u << 6,       // sends and accepts SEQUENCED: flows striped over associations
 };
 // HELLO extension types.
 enum Ext : std::uint8_t {
@@ -89,6 +98,14 @@ static_assert(kContextResetSize == 3);
 inline constexpr std::size_t kSealedHeaderSize = 1;
 inline constexpr std::size_t kSealedTagSize = crypto::kTagSize;
 static_assert(kSealedTagSize == 16);
+
+struct SequencedLayout {
+  std::uint8_t type;
+  std::uint8_t stripe[4];
+  std::uint8_t seq[4];
+};
+inline constexpr std::size_t kSequencedHeaderSize = sizeof(SequencedLayout);
+static_assert(kSequencedHeaderSize == 9);
 
 struct HelloFixed {
   std::uint8_t type;
@@ -176,6 +193,17 @@ bool is_sealed(std::span<const std::uint8_t> msg);
 // shorter than a tag only when malformed). Once opened, the inner message is
 // msg[kSealedHeaderSize, size - kSealedTagSize).
 std::span<std::uint8_t> sealed_body(std::span<std::uint8_t> msg);
+
+// SEQUENCED: writes its header into the kSequencedHeaderSize bytes in front of a PACKET-family
+// message; reads it back. decode_sequenced: truncated without a PACKET-family type byte after the
+// header, unknown_type when it is another type (or the message is no SEQUENCED).
+void write_sequenced_header(std::span<std::uint8_t> header, std::uint32_t stripe,
+                            std::uint32_t seq);
+struct Sequenced {
+  std::uint32_t stripe = 0, seq = 0;
+  Type inner{};  // the type of the PACKET-family message after the header
+};
+DecodeError decode_sequenced(std::span<const std::uint8_t> bytes, Sequenced& out);
 
 // What a PACKET-family type says of the bytes that follow its type byte.
 struct PacketForm {

@@ -187,6 +187,15 @@ struct TransportStats {
   std::uint64_t redundant_copies_out = 0, redundant_copies_in = 0;
 };
 
+// How busy an association is for the sender right now: what spreading one flow over several
+// associations (one per path) weighs, to send each packet where it arrives first.
+struct SendLoad {
+  std::size_t path = 0;      // the path its packets go on now (an index of the peer's paths)
+  double rate = 0;           // bytes per second it can carry now: its congestion window per RTT
+  std::uint64_t queued = 0;  // bytes given to send() and not yet acknowledged (queued or in flight)
+  double srtt = 0;           // seconds
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -200,6 +209,9 @@ class Transport {
   // Both ends offered FEC below SCTP on an association of the peer (HELLO): the transport may
   // frame its datagrams to the peer and add parity (udp transport; others ignore it).
   virtual void set_fec(PeerId /*peer*/, bool /*both_offer*/) {}
+  // The association's load (udp transport; others, and associations not up: nullopt). Cheap
+  // enough to ask per packet.
+  virtual std::optional<SendLoad> send_load(AssocId /*assoc*/) const { return std::nullopt; }
   virtual TransportStats stats() const = 0;
   virtual const char* kind() const = 0;
 };

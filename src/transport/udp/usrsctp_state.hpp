@@ -142,6 +142,10 @@ struct UsrsctpTransport::Link : AssocLink {
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
   std::uint64_t max_cwnd = 0;         // SCTP_MAX_CWND as last set (0: none)
+  // SCTP's congestion window (bytes) and smoothed RTT (seconds) at the last cap_window (every
+  // 10 ms): what send_load() reports besides the live send buffer.
+  std::uint32_t cwnd_seen = 0;
+  double srtt_seen = 0;
   std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
   std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart
@@ -230,6 +234,8 @@ inline double mono_now() {
 // What SCTP_STATUS does not say (usrsctp_window.cpp): the advertised window, the send buffer,
 // the timeouts; the other fields of w are kept.
 WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w);
+// Bytes in the socket's send buffer: queued and in flight, not yet acknowledged.
+std::optional<std::uint64_t> send_buffer_use(UsrsctpSocket* sock);
 
 // A send error that says the path cannot work from here at all (no route, interface down).
 inline bool local_path_failure(int err) {

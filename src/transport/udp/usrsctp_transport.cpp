@@ -372,6 +372,19 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
   return SendResult::ok;
 }
 
+std::optional<SendLoad> UsrsctpTransport::send_load(AssocId assoc) const {
+  const Link* link = find_link(assoc);
+  if (!link || !link->sock || !link->machine.ready() || link->p->paths.empty())
+    return std::nullopt;
+  SendLoad load;
+  load.path = link->p->path_for(link->slot);
+  // Before the first measurement: a window of 4 packets over 10 ms.
+  load.srtt = link->srtt_seen > 0 ? link->srtt_seen : 0.01;
+  load.rate = std::max<double>(link->cwnd_seen, 4 * 1400) / load.srtt;
+  load.queued = send_buffer_use(link->sock).value_or(0);
+  return load;
+}
+
 void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
   Link* link = find_link(assoc);
   if (!link) return;

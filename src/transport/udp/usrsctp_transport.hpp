@@ -87,6 +87,7 @@ class UsrsctpTransport final : public Transport {
   void abort(AssocId assoc, const char* reason) override;
   std::vector<AssocInfo> associations() const override;
   void set_fec(PeerId peer, bool both_offer) override;
+  std::optional<SendLoad> send_load(AssocId assoc) const override;
   TransportStats stats() const override;
   const char* kind() const override { return "udp"; }
 

@@ -17,21 +17,25 @@ namespace transport::udp {
 
 namespace detail {
 
-// What SCTP_STATUS does not say: the advertised window, the send buffer, the timeouts.
-WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w) {
-  sctp_assocparams assoc{};
-  socklen_t len = sizeof assoc;
-  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &len) == 0)
-    w.local_rwnd = assoc.sasoc_local_rwnd;
+std::optional<std::uint64_t> send_buffer_use(UsrsctpSocket* sock) {
   struct {  // struct sctp_sockstat of usrsctp's sctp_uio.h (SCTP_GET_SNDBUF_USE is not exported)
     sctp_assoc_t ss_assoc_id;
     std::uint32_t ss_total_sndbuf;
     std::uint32_t ss_total_recv_buf;
   } use{};
   constexpr int kGetSndbufUse = 0x00001101;
-  len = sizeof use;
-  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, kGetSndbufUse, &use, &len) == 0)
-    w.send_buffered = use.ss_total_sndbuf;
+  socklen_t len = sizeof use;
+  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, kGetSndbufUse, &use, &len) != 0) return std::nullopt;
+  return use.ss_total_sndbuf;
+}
+
+// What SCTP_STATUS does not say: the advertised window, the send buffer, the timeouts.
+WindowInfo read_window(UsrsctpSocket* sock, WindowInfo w) {
+  sctp_assocparams assoc{};
+  socklen_t len = sizeof assoc;
+  if (usrsctp_getsockopt(sock, IPPROTO_SCTP, SCTP_ASSOCINFO, &assoc, &len) == 0)
+    w.local_rwnd = assoc.sasoc_local_rwnd;
+  if (auto use = send_buffer_use(sock)) w.send_buffered = *use;
   int sndbuf = 0;
   len = sizeof sndbuf;
   if (usrsctp_getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf > 0)
@@ -85,6 +89,8 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   WindowInfo w = read_window(link.sock, {});
   recover_window(link, w, now);
   double srtt = status.sstat_primary.spinfo_srtt / 1000.0;
+  link.cwnd_seen = status.sstat_primary.spinfo_cwnd;
+  link.srtt_seen = srtt;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
   SendState send{w.send_buffered, status.sstat_unackdata, status.sstat_fragmentation_point,
