@@ -6,8 +6,8 @@
 //
 //  - send() marks the message's stream redundant for kHold; while any stream of the association
 //    is, conn_output hands every packet to send_copies, which copies the ones that carry DATA of
-//    a marked stream, and the ones that carry a SACK (a SACK lost with its path would stall the
-//    sender's window until failover).
+//    a marked stream, and the ones that carry a SACK and no other DATA (a SACK lost with its path
+//    would stall the sender's window until failover).
 //  - The receiving side learns that the peer sends copies from the copies themselves: a DATA
 //    chunk whose TSN arrived lately on another path (note_copies). It then copies its own SACKs
 //    of that association for kHold, so the acknowledgements survive a cut as well.
@@ -40,16 +40,19 @@ void UsrsctpTransport::send_copies(Link& link, std::size_t sent_on,
   if (!peer.monitor) return;
   const double now = loop_.now();
   const bool copy_sacks = link.redundant_any_until > now || link.copy_sacks_until > now;
-  bool copy = false;
+  bool redundant_data = false, other_data = false, sack = false;
   for_each_chunk(packet, [&](std::uint8_t type, std::span<const std::uint8_t> chunk) {
-    if ((type == kChunkData || type == kChunkIData) && chunk.size() >= 10) {
-      std::uint16_t stream = base::load_be16(chunk.data() + 8);
-      copy = copy || (stream < link.redundant_until.size() && link.redundant_until[stream] > now);
+    if (type == kChunkData || type == kChunkIData) {
+      std::uint16_t stream = chunk.size() >= 10 ? base::load_be16(chunk.data() + 8) : 0;
+      bool marked = stream < link.redundant_until.size() && link.redundant_until[stream] > now;
+      (marked ? redundant_data : other_data) = true;
     } else if (type == kChunkSack || type == kChunkNrSack) {
-      copy = copy || copy_sacks;
+      sack = true;
     }
   });
-  if (!copy) return;
+  // A SACK riding with other data is not copied for the SACK's sake: the copied data would look
+  // like copies to the peer, which would then copy its own SACKs, and so on.
+  if (!redundant_data && !(sack && copy_sacks && !other_data)) return;
   for (std::size_t i = 0; i < peer.paths.size() && i < peer.monitor->size(); ++i) {
     if (i == sent_on || peer.monitor->path(i).state != PathState::up) continue;
     peer.paths[i].last_out = now;
