@@ -290,7 +290,8 @@ TEST_CASE(
         [&] {
           auto paths = s.a.transport->associations().front().paths;
           return paths.size() == 4 && std::all_of(paths.begin(), paths.end(), [](const auto& p) {
-                   bool first = p.local.starts_with("192.0.2.1:") && p.remote.starts_with("192.0.2.2:");
+                   bool first =
+                       p.local.starts_with("192.0.2.1:") && p.remote.starts_with("192.0.2.2:");
                    return p.state == "up" && p.primary == first;
                  });
         },
@@ -325,7 +326,8 @@ TEST_CASE(
     // Each message once, in order, byte-exact: SCTP dropped every later copy.
     const auto& got = s.b.events.messages[{*s.b.events.up.begin(), 1}];
     REQUIRE(got.size() == kCount);
-    for (std::size_t i = 0; i < kCount; ++i) CHECK(got[i] == message(static_cast<std::uint32_t>(i), 120));
+    for (std::size_t i = 0; i < kCount; ++i)
+      CHECK(got[i] == message(static_cast<std::uint32_t>(i), 120));
     MESSAGE("largest delivery delay " << worst * 1000 << " ms, message " << worst_at);
     if (redundant) {
       CHECK(worst < 0.03);  // the one-way delay, 10 ms, and the loop's granularity
