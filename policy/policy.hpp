@@ -68,7 +68,7 @@ struct SourceGrant {
 struct Decision {
   Action action = Action::drop;
   std::uint32_t peer = 0;
-  bool matched = false;  // false: no rule matched, the default action applies
+  bool matched = false;    // false: no rule matched, the default action applies
   bool redundant = false;  // the matching rule's
 };
 

@@ -22,6 +22,21 @@ std::string human_bytes(std::uint64_t bytes) {
   return text;
 }
 
+// Bits per second: "812 bit/s", "15.3 kbit/s", "12.31 Mbit/s", "1.05 Gbit/s".
+std::string human_rate(std::uint64_t bps) {
+  char text[32];
+  auto value = static_cast<double>(bps);
+  if (bps >= 1'000'000'000)
+    std::snprintf(text, sizeof text, "%.2f Gbit/s", value / 1e9);
+  else if (bps >= 1'000'000)
+    std::snprintf(text, sizeof text, "%.2f Mbit/s", value / 1e6);
+  else if (bps >= 1'000)
+    std::snprintf(text, sizeof text, "%.1f kbit/s", value / 1e3);
+  else
+    std::snprintf(text, sizeof text, "%llu bit/s", static_cast<unsigned long long>(bps));
+  return text;
+}
+
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -265,6 +280,11 @@ std::string render_text(const Snapshot& s) {
           out << line;
         }
         out << "  " << human_bytes(p.bytes_out) << " out, " << human_bytes(p.bytes_in) << " in\n";
+        std::snprintf(line, sizeof line,
+                      "      %s, out %s (%.0f%%), in %s, cwnd %s, data loss %.2f%%\n",
+                      p.role.c_str(), human_rate(p.rate_out).c_str(), p.share_pct,
+                      human_rate(p.rate_in).c_str(), human_bytes(p.cwnd).c_str(), p.data_loss_pct);
+        out << line;
         if (!p.fec.empty()) {
           std::snprintf(line, sizeof line,
                         "      fec: %s, loss %.3f%%, parity %.1f%%; out %llu data + %llu parity",
@@ -478,6 +498,12 @@ std::string render_json(const Snapshot& s) {
         j.field("fec_received", p.fec_received).field("fec_lost", p.fec_lost);
         j.field("fec_rebuilt", p.fec_rebuilt).field("fec_unrecovered", p.fec_unrecovered);
         j.field("datagrams_out", p.datagrams_out).field("datagrams_in", p.datagrams_in);
+        j.field("role", p.role)
+            .field("rate_out_bps", p.rate_out)
+            .field("rate_in_bps", p.rate_in)
+            .field("share_pct", p.share_pct)
+            .field("cwnd", p.cwnd)
+            .field("data_loss_pct", p.data_loss_pct);
         j.close();
       }
       j.close(']');

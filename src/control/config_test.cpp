@@ -534,7 +534,8 @@ TEST_CASE("config: [transport] multipath: failover by default, aggregate for kin
 }
 
 TEST_CASE("config: [[policy]] redundant: tunnel rules of the udp transport only, off by default") {
-  const std::string peer = "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n";
+  const std::string peer =
+      "[[peer]]\nname = \"b\"\nremote = [\"192.0.2.2\"]\nencryption = \"none\"\n";
   const std::string rule = "[[policy]]\nprefix = \"10.2.0.0/16\"\nprotocol = \"icmp\"\n";
   control::Config c = control::parse_config(
       peer + rule + "action = \"tunnel\"\npeer = \"b\"\nredundant = true\n" +

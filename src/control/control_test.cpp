@@ -124,6 +124,18 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   assoc.info.out_streams = 256;
   assoc.ready = true;
   assoc.flows = 3;
+  transport::PathInfo path;
+  path.local = "192.0.2.1:9899";
+  path.remote = "192.0.2.2:9899";
+  path.state = "up";
+  path.primary = true;
+  path.role = "active";
+  path.rate_out = 12'310'000;
+  path.rate_in = 310'200;
+  path.share_pct = 100;
+  path.cwnd = 2'097'152;
+  path.data_loss_pct = 0.25;
+  assoc.info.paths.push_back(path);
   peer.associations.push_back(assoc);
   peer.source_not_allowed = 5;
   s.peers.push_back(peer);
@@ -134,6 +146,9 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   CHECK(text.find("association 7: established, ready") != std::string::npos);
   CHECK(text.find("dropped: 1 (no_rule 1)") != std::string::npos);
   CHECK(text.find("\n  source not allowed: 5 packets dropped\n") != std::string::npos);
+  CHECK(text.find("\n    path: 192.0.2.1:9899 -> 192.0.2.2:9899  up, primary  0 B out, 0 B in\n"
+                  "      active, out 12.31 Mbit/s (100%), in 310.2 kbit/s, cwnd 2.00 MiB, data "
+                  "loss 0.25%\n") != std::string::npos);
 
   std::string json = control::commands::render_json(s);
   CHECK(json.find("\"tunneled_packets\":42") != std::string::npos);
@@ -143,6 +158,9 @@ TEST_CASE("commands: text and JSON show the peers, associations and counters") {
   CHECK(json.find("\"last_handshake_failure\":\"\",\"source_not_allowed\":5,") !=
         std::string::npos);
   CHECK(json.find("\"source_not_allowed\":0") != std::string::npos);  // in drops
+  CHECK(json.find("\"role\":\"active\",\"rate_out_bps\":12310000,\"rate_in_bps\":310200,"
+                  "\"share_pct\":100,\"cwnd\":2097152,\"data_loss_pct\":0.25}") !=
+        std::string::npos);
   CHECK(json.front() == '{');
   CHECK(json.back() == '\n');
 }

@@ -51,8 +51,8 @@ struct Counters {
   std::uint64_t hc_tcp4_packets = 0, hc_tcp4_inner_header_bytes = 0,
                 hc_tcp4_compressed_header_bytes = 0;
   std::uint64_t hc_context_resets_sent = 0, hc_context_resets_received = 0;
-  std::uint64_t bundles_sent = 0;         // BUNDLE messages sent (two or more small packets each)
-  std::uint64_t bundled_packets = 0;      // packets that travelled in them
+  std::uint64_t bundles_sent = 0;     // BUNDLE messages sent (two or more small packets each)
+  std::uint64_t bundled_packets = 0;  // packets that travelled in them
   // Packets of flows whose rule says redundant ([[policy]] redundant): sent on every live path.
   std::uint64_t redundant_packets = 0;
   // Packets of striped flows sent as SEQUENCED (spread over the peer's associations).

@@ -185,11 +185,10 @@ void Gateway::send_unreachable(const base::packet::PacketView& dropped) {
 bool Gateway::flush_bundle() {
   if (bundle_.empty()) return true;
   auto it = assocs_.find(bundle_.assoc());
-  transport::SendResult result =
-      it == assocs_.end()
-          ? transport::SendResult::closed
-          : send_message(bundle_.assoc(), it->second, bundle_.stream(), bundle_.message(),
-                         bundle_.options());
+  transport::SendResult result = it == assocs_.end()
+                                     ? transport::SendResult::closed
+                                     : send_message(bundle_.assoc(), it->second, bundle_.stream(),
+                                                    bundle_.message(), bundle_.options());
   if (result == transport::SendResult::would_block) return false;
   if (result != transport::SendResult::ok) {
     for (std::size_t i = 0; i < bundle_.items(); ++i) counters_.drop(Drop::send_error);

@@ -263,7 +263,8 @@ TEST_CASE("gateway: a policy change moves a flow between peers and keeps unaffec
   CHECK(s.bypass1.sent.size() == 1);
 }
 
-TEST_CASE("gateway: a redundant rule's packets are sent redundant, bundled or not, reload applies") {
+TEST_CASE(
+    "gateway: a redundant rule's packets are sent redundant, bundled or not, reload applies") {
   TwoSites s;
   s.up();
   policy::Rule icmp = tunnel_rule("10.2.0.0/16");

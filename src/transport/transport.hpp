@@ -85,6 +85,19 @@ struct PathInfo {
   std::uint32_t loss_pct = 0;  // unanswered share of the last probes, 0..100
   std::uint64_t bytes_out = 0, bytes_in = 0;  // SCTP datagrams (UDP payload), not probes
   std::uint64_t datagrams_out = 0, datagrams_in = 0;
+  // The path's part in the peer's traffic (path_role): "active" (it carries associations: in
+  // failover mode the primary, in aggregate mode one of the live paths the slots spread over),
+  // "standby" (up, carries none), "down", "unknown" (no probe answered yet).
+  std::string role;
+  // Over about the last second (udp transport; 0 otherwise): SCTP datagrams (UDP payload, not
+  // probes) in bits per second each way; this path's share of the bytes sent to the peer on all
+  // its paths, 0..100 (0 when nothing was sent); of the DATA chunks sent on it, the share that
+  // were retransmissions, 0..100 (0 when none was sent).
+  std::uint64_t rate_out = 0, rate_in = 0;
+  double share_pct = 0, data_loss_pct = 0;
+  // The sum of the SCTP congestion windows (bytes) of the peer's associations whose packets go
+  // out on this path now; 0 when none does (udp transport).
+  std::uint64_t cwnd = 0;
   // FEC below SCTP (udp transport): "" (not agreed with the peer), "off" (agreed, the path never
   // lost anything), "on" (datagrams numbered; parity by the measured loss). Our side: the loss
   // the peer reports on this path before FEC, the parity per data datagram we add, datagrams
@@ -119,6 +132,13 @@ struct WindowInfo {
   std::uint32_t rtt_min_ms = 0;
   std::uint64_t restarts = 0;  // congestion control restarted (after random loss, or stuck low)
 };
+
+// PathInfo::role of a path in `state` that carries associations or not.
+inline const char* path_role(const std::string& state, bool carries) {
+  if (state == "down") return "down";
+  if (state == "unknown") return "unknown";
+  return carries ? "active" : "standby";
+}
 
 struct AssocInfo {
   AssocId id = 0;

@@ -462,6 +462,7 @@ std::vector<AssocInfo> KernelTransport::associations() const {
           p.srtt_us = pinfo.spinfo_srtt * 1000;
         }
       }
+      p.role = path_role(p.state, p.primary);
       info.paths.push_back(std::move(p));
     }
     out.push_back(std::move(info));

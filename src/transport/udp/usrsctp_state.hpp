@@ -2,8 +2,8 @@
 // The state behind UsrsctpTransport, shared by its files: usrsctp_transport.cpp (associations,
 // messages), usrsctp_receive.cpp (datagrams, SCTP packets, messages and notifications in),
 // usrsctp_paths.cpp (paths, probes, address learning), usrsctp_pmtu.cpp, usrsctp_fec.cpp,
-// usrsctp_window.cpp, usrsctp_socket.cpp and usrsctp_redundancy.cpp. Internal: included by those
-// only.
+// usrsctp_window.cpp, usrsctp_socket.cpp, usrsctp_redundancy.cpp and usrsctp_path_stats.cpp.
+// Internal: included by those only.
 
 #include <usrsctp.h>
 
@@ -63,6 +63,15 @@ struct UsrsctpTransport::Peer {
     // DATA chunks sent on it by any slot, and how many of them were retransmissions (FEC's cue).
     std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
     std::shared_ptr<PathFec> fec;  // made when FEC is offered by us (receiving) or agreed (sending)
+    // The counters above at the last kSamples ticks of the path statistics (every 100 ms,
+    // usrsctp_path_stats.cpp), a ring: once it is full, samples[next_sample] is the oldest.
+    struct Sample {
+      double at = 0;  // mono_now()
+      std::uint64_t bytes_out = 0, bytes_in = 0, data_chunks_out = 0, data_chunks_retransmitted = 0;
+    };
+    static constexpr std::size_t kSamples = 11;
+    std::array<Sample, kSamples> samples{};
+    std::size_t next_sample = 0, sample_count = 0;
     bool learned() const { return learned_id >= 0; }
   };
 

@@ -120,7 +120,11 @@ UsrsctpTransport::UsrsctpTransport(base::EventLoop& loop, UsrsctpOptions options
       pmtu_tick_(loop, 2.0, 2.0, [this] { check_path_mtu("periodic"); }),
       pmtu_recheck_(loop, 0, 0,
                     [this] { check_path_mtu("the kernel refused a datagram as too big"); }),
-      fec_tick_(loop, 0.1, 0.1, [this] { on_fec_tick(); }),
+      fec_tick_(loop, 0.1, 0.1,
+                [this] {
+                  on_fec_tick();
+                  sample_paths(mono_now());
+                }),
       fec_timer_(loop, 0, 0, [this] { on_fec_timer(); }),
       before_block_(loop, [this] { before_block(); }) {
   ++usrsctp_users;
@@ -396,9 +400,12 @@ void UsrsctpTransport::abort(AssocId assoc, const char* reason) {
 
 std::vector<AssocInfo> UsrsctpTransport::associations() const {
   std::vector<AssocInfo> out;
+  std::unordered_map<const Peer*, std::vector<std::uint64_t>> cwnds;  // path_cwnds, once a peer
   for (const auto& link : links_) {
     AssocInfo info = pool_.info(*link);
     const Peer& peer = *link->p;
+    auto peer_cwnds = cwnds.find(&peer);
+    if (peer_cwnds == cwnds.end()) peer_cwnds = cwnds.emplace(&peer, path_cwnds(peer)).first;
     info.path = path_text(peer, link->slot);
     info.path_changes = peer.path_changes;
     if (link->sock && link->machine.ready()) {
@@ -458,6 +465,7 @@ std::vector<AssocInfo> UsrsctpTransport::associations() const {
       }
       info.paths.push_back(std::move(p));
     }
+    fill_path_stats(peer, peer_cwnds->second, info.paths, now);
     out.push_back(info);
   }
   return out;

@@ -9,6 +9,7 @@
 //     notifications and hands them to Events (outside any usrsctp call, so handlers may send)
 //   every 10 ms -> usrsctp_handle_timers(elapsed), path states re-evaluated
 //   every probe_interval -> a probe on every path of every multi-path peer (doc/PROTOCOL.md)
+//   every 100 ms -> FEC decisions and reports, a sample of each path's counters (show's rates)
 //   every 2 s, and at once after the kernel refused a datagram as too big -> each peer's path MTU
 //     from the kernel (route MTU, PMTU cache), applied to its associations
 //     (transport_usrsctp_pmtu.cpp)
@@ -180,6 +181,15 @@ class UsrsctpTransport final : public Transport {
   void mark_redundant(Link& link, std::uint16_t stream);
   void send_copies(Link& link, std::size_t sent_on, std::span<const std::uint8_t> packet, bool df);
   void note_copies(Link& link, std::size_t path, std::span<const std::uint8_t> packet);
+  // Path statistics: usrsctp_path_stats.cpp.
+  void sample_paths(double now);
+  // The SCTP congestion windows of the peer's ready associations summed by the path each one's
+  // packets go out on (index = path).
+  std::vector<std::uint64_t> path_cwnds(const Peer& peer) const;
+  // Fills in paths (the peer's, in order, their state set) role, rates, shares, data loss and
+  // congestion windows (cwnds: path_cwnds(peer)).
+  void fill_path_stats(const Peer& peer, std::span<const std::uint64_t> cwnds,
+                       std::vector<PathInfo>& paths, double now) const;
   // "local -> remote" of the path slot's packets go out on, for logs and show.
   std::string path_text(const Peer& peer, std::uint16_t slot) const;
   // The UDP socket that carries traffic to remote: the one bound to the source address the
@@ -218,7 +228,7 @@ class UsrsctpTransport final : public Transport {
   base::Timer pmtu_recheck_;              // path MTU: soon after a datagram was refused as too big
   double pmtu_checked_at_ = -1;           // mono_now() of the last check (-1: none yet)
   std::uint64_t too_big_seen_ = 0;        // the sockets' too_big counts at the last check
-  base::Timer fec_tick_;                  // FEC: redundancy decisions and reports, every 100 ms
+  base::Timer fec_tick_;                  // FEC decisions and reports, path samples, every 100 ms
   base::Timer fec_timer_;                 // FEC: the next hold deadline or block to close
   std::vector<std::uint8_t> parity_out_;  // parity datagrams made while framing one packet
   std::vector<std::size_t> parity_len_;

@@ -290,7 +290,8 @@ TEST_CASE(
         [&] {
           auto paths = s.a.transport->associations().front().paths;
           return paths.size() == 4 && std::all_of(paths.begin(), paths.end(), [](const auto& p) {
-                   bool first = p.local.starts_with("192.0.2.1:") && p.remote.starts_with("192.0.2.2:");
+                   bool first =
+                       p.local.starts_with("192.0.2.1:") && p.remote.starts_with("192.0.2.2:");
                    return p.state == "up" && p.primary == first;
                  });
         },
@@ -325,7 +326,8 @@ TEST_CASE(
     // Each message once, in order, byte-exact: SCTP dropped every later copy.
     const auto& got = s.b.events.messages[{*s.b.events.up.begin(), 1}];
     REQUIRE(got.size() == kCount);
-    for (std::size_t i = 0; i < kCount; ++i) CHECK(got[i] == message(static_cast<std::uint32_t>(i), 120));
+    for (std::size_t i = 0; i < kCount; ++i)
+      CHECK(got[i] == message(static_cast<std::uint32_t>(i), 120));
     MESSAGE("largest delivery delay " << worst * 1000 << " ms, message " << worst_at);
     if (redundant) {
       CHECK(worst < 0.03);  // the one-way delay, 10 ms, and the loop's granularity
@@ -397,6 +399,137 @@ TEST_CASE(
   auto c = carriers();
   CHECK(c[0].starts_with("198.51.100.1:9899 -> "));
   CHECK(c[1].starts_with("198.51.100.1:9899 -> "));
+  CHECK(s.a.events.downs.empty());
+}
+
+namespace {
+
+// a's paths to b by "local -> remote" (every association lists the same; the first's).
+std::map<std::string, transport::PathInfo> paths_by_name(TwoSites& s) {
+  std::map<std::string, transport::PathInfo> out;
+  auto list = s.a.transport->associations();
+  for (const auto& p : list.front().paths) out[p.local + " -> " + p.remote] = p;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "usrsctp over the fake network: in aggregate mode show's path statistics name both carrying "
+    "paths active, with their rates, shares and congestion windows") {
+  Layout layout;
+  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
+  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
+  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
+  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  layout.pool = 2;
+  layout.aggregate = true;
+  TwoSites s(7, layout);
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
+  const std::string first = "192.0.2.1:9899 -> 192.0.2.2:9899";
+  const std::string second = "198.51.100.1:9899 -> 198.51.100.2:9899";
+  REQUIRE(s.run_until(
+      [&] {
+        auto paths = paths_by_name(s);
+        return paths.size() == 4 && paths[first].role == "active" && paths[second].role == "active";
+      },
+      10.0));
+  for (AssocId assoc : std::vector<AssocId>(s.a.events.up.begin(), s.a.events.up.end())) {
+    s.b.events.received = 0;
+    REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 200, 1000));
+  }
+  auto paths = paths_by_name(s);
+  double shares = 0;
+  for (const auto& [name, p] : paths) {
+    CAPTURE(name);
+    MESSAGE(name << ": " << p.role << ", out " << p.rate_out << " bit/s (" << p.share_pct
+                 << " %), in " << p.rate_in << " bit/s, cwnd " << p.cwnd << ", data loss "
+                 << p.data_loss_pct << " %");
+    shares += p.share_pct;
+    bool carries = name == first || name == second;
+    CHECK(p.role == (carries ? "active" : "standby"));
+    CHECK(p.state == "up");
+    if (carries) {
+      // 200 KB in well under the second the rates cover: far above 100 kbit/s.
+      CHECK(p.rate_out > 100'000);
+      CHECK(p.rate_in > 0);  // b's SACKs
+      CHECK(p.share_pct > 10);
+      CHECK(p.cwnd > 0);
+    } else {
+      CHECK(p.cwnd == 0);
+      CHECK(p.rate_out == 0);
+    }
+    CHECK(p.data_loss_pct == 0);  // the network loses nothing
+  }
+  CHECK(shares == doctest::Approx(100).epsilon(0.001));
+  CHECK(s.a.events.downs.empty());
+}
+
+TEST_CASE(
+    "usrsctp over the fake network: in failover mode show names the primary active and the "
+    "others standby, and a cut path down") {
+  Layout layout;
+  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
+  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
+  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
+  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  layout.pool = 2;
+  TwoSites s(5, layout);
+  s.start();
+  REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
+  const std::string first = "192.0.2.1:9899 -> 192.0.2.2:9899";
+  REQUIRE(s.run_until(
+      [&] {
+        auto paths = paths_by_name(s);
+        return paths.size() == 4 && paths[first].primary &&
+               std::all_of(paths.begin(), paths.end(),
+                           [](const auto& p) { return p.second.state == "up"; });
+      },
+      10.0));
+  std::vector<AssocId> assocs(s.a.events.up.begin(), s.a.events.up.end());
+  for (AssocId assoc : assocs) {
+    s.b.events.received = 0;
+    REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 100, 1000));
+  }
+  for (const auto& [name, p] : paths_by_name(s)) {
+    CAPTURE(name);
+    CHECK(p.role == (name == first ? "active" : "standby"));
+    CHECK((p.cwnd > 0) == (name == first));
+    CHECK(p.share_pct == doctest::Approx(name == first ? 100 : 0));
+  }
+  // a's first uplink dies: both its paths go down, the traffic moves to a path of the other.
+  s.network.cut(ep("192.0.2.1"), ep("192.0.2.2"));
+  s.network.cut(ep("192.0.2.1"), ep("198.51.100.2"));
+  for (AssocId assoc : assocs) {
+    s.b.events.received = 0;
+    REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 2, 100, 1000));
+  }
+  // What went into the dead path was resent on the new primary, within the last second.
+  for (const auto& [name, p] : paths_by_name(s)) {
+    CAPTURE(name);
+    if (p.primary) CHECK(p.data_loss_pct > 0);
+  }
+  REQUIRE(s.run_until(
+      [&] {
+        auto paths = paths_by_name(s);
+        return std::all_of(paths.begin(), paths.end(), [](const auto& p) {
+          return p.second.role == (p.first.starts_with("192.0.2.1:") ? "down"
+                                   : p.second.primary                ? "active"
+                                                                     : "standby");
+        });
+      },
+      10.0));
+  for (const auto& [name, p] : paths_by_name(s)) {
+    CAPTURE(name);
+    MESSAGE(name << ": " << p.role << ", out " << p.rate_out << " bit/s (" << p.share_pct
+                 << " %), cwnd " << p.cwnd << ", data loss " << p.data_loss_pct << " %");
+    if (name.starts_with("192.0.2.1:")) {
+      CHECK(p.state == "down");
+      CHECK(p.cwnd == 0);
+    }
+    if (p.primary) CHECK(p.cwnd > 0);
+  }
   CHECK(s.a.events.downs.empty());
 }
 
