@@ -207,10 +207,10 @@ std::string render_text(const Snapshot& s) {
         << " packets of redundant flows sent on every live path\n";
   if (s.counters.striped_packets || s.resequencer.in_order || s.resequencer.held)
     out << "  striped: " << s.counters.striped_packets << " packets sent; received "
-        << s.resequencer.in_order << " in order, " << s.resequencer.held
-        << " put back in order, " << s.resequencer.late << " late, "
-        << s.resequencer.gaps_skipped << " gaps given up (" << s.resequencer.packets_skipped
-        << " packets), " << s.resequencer.duplicates << " duplicates\n";
+        << s.resequencer.in_order << " in order, " << s.resequencer.held << " put back in order, "
+        << s.resequencer.late << " late, " << s.resequencer.gaps_skipped << " gaps given up ("
+        << s.resequencer.packets_skipped << " packets), " << s.resequencer.duplicates
+        << " duplicates\n";
   out << "  wan: " << s.transport.datagrams_out << " datagrams out ("
       << human_bytes(s.transport.datagram_bytes_out) << "), " << s.transport.datagrams_in << " in ("
       << human_bytes(s.transport.datagram_bytes_in) << ")\n";

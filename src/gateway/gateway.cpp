@@ -33,12 +33,12 @@ Gateway::Gateway(base::EventLoop& loop, tun::Device& tun, transport::Transport& 
       icmp_limit_(options_.icmp_per_second, options_.icmp_burst),
       gro_flush_(
           loop, [this] { flush_gro(); }, base::BeforeBlock::Order::last),
-      resequencer_({},
-                   [this](std::span<const std::uint8_t> packet,
-                          const std::optional<tun::VnetHdr>& vnet) {
-                     resequenced_.assign(packet);
-                     if (!write_tun(resequenced_, vnet)) counters_.drop(Drop::tun_write);
-                   }),
+      resequencer_(
+          {},
+          [this](std::span<const std::uint8_t> packet, const std::optional<tun::VnetHdr>& vnet) {
+            resequenced_.assign(packet);
+            if (!write_tun(resequenced_, vnet)) counters_.drop(Drop::tun_write);
+          }),
       resequencer_timer_(loop, 0.02, 0.02, [this] { expire_resequencer(); }) {
   for (const std::string& name : options_.peer_names) {
     PeerStatus status;

@@ -49,8 +49,7 @@ void Gateway::handle_sequenced(transport::AssocId assoc, AssocState& state, std:
     return;
   }
   msg.pull_front(gateway::wire::kSequencedHeaderSize);
-  handle_packet(assoc, state, stream, msg, gateway::wire::packet_form(sequenced.inner),
-                &sequenced);
+  handle_packet(assoc, state, stream, msg, gateway::wire::packet_form(sequenced.inner), &sequenced);
 }
 
 void Gateway::resequence(const AssocState& state, const gateway::wire::Sequenced& sequenced,

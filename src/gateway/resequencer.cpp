@@ -11,8 +11,7 @@ std::int32_t distance(std::uint32_t from, std::uint32_t to) {
 }
 }  // namespace
 
-Resequencer::Resequencer(Options options, Sink sink)
-    : options_(options), sink_(std::move(sink)) {
+Resequencer::Resequencer(Options options, Sink sink) : options_(options), sink_(std::move(sink)) {
   std::size_t w = 1;
   while (w < std::max<std::size_t>(options_.window, 2)) w <<= 1;
   options_.window = w;
@@ -22,9 +21,9 @@ Resequencer::Stripe& Resequencer::stripe_of(std::uint64_t key, std::uint32_t seq
   auto it = stripes_.find(key);
   if (it != stripes_.end()) return it->second;
   if (stripes_.size() >= options_.max_stripes) {
-    auto idlest = std::min_element(stripes_.begin(), stripes_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_seen < b.second.last_seen;
-    });
+    auto idlest = std::min_element(
+        stripes_.begin(), stripes_.end(),
+        [](const auto& a, const auto& b) { return a.second.last_seen < b.second.last_seen; });
     while (idlest->second.held) skip_gap(idlest->second);
     stripes_.erase(idlest);
   }

@@ -13,8 +13,9 @@
 //    stripe over its `window` or `max_bytes`, is skipped: the held packets after it leave in
 //    order, and the missing ones, should they still come, leave as they arrive ("late").
 //  - A packet before the next seq: if it is one of a skipped gap, or of the window before a
-//    stripe's start (late), it leaves at once (the inner protocol copes with a reordered packet better
-//    than with a lost one); else, like a second copy of a held one, it is a duplicate: dropped.
+//    stripe's start (late), it leaves at once (the inner protocol copes with a reordered packet
+//    better than with a lost one); else, like a second copy of a held one, it is a duplicate:
+//    dropped.
 //  - A stripe's first packet sets its start: seq 0 unless the first seq is beyond the window
 //    (the stripe was forgotten mid-flow), then that one. Stripes idle for `idle` are forgotten;
 //    at most max_stripes are kept (then the one idle longest goes).
@@ -35,8 +36,8 @@ namespace gateway {
 class Resequencer {
  public:
   struct Options {
-    double hold = 0.3;             // seconds a packet waits for an earlier one
-    std::size_t window = 4096;     // packets a stripe may hold (a power of two)
+    double hold = 0.3;                // seconds a packet waits for an earlier one
+    std::size_t window = 4096;        // packets a stripe may hold (a power of two)
     std::size_t max_bytes = 8 << 20;  // bytes a stripe may hold
     std::size_t max_stripes = 1024;
     double idle = 120;  // seconds without a packet after which a stripe is forgotten

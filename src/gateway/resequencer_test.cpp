@@ -83,8 +83,7 @@ TEST_CASE("resequencer: stripes and peers are apart; seq wraps around 2^32") {
   r.arrive(0, 4, near_end, packet(near_end), std::nullopt, 0);
   for (std::uint32_t seq : {near_end + 2, near_end + 3, near_end + 1})
     r.arrive(0, 4, seq, packet(seq), std::nullopt, 0);
-  CHECK(out.seqs ==
-        std::vector<std::uint32_t>{near_end, near_end + 1, near_end + 2, near_end + 3});
+  CHECK(out.seqs == std::vector<std::uint32_t>{near_end, near_end + 1, near_end + 2, near_end + 3});
 }
 
 TEST_CASE("resequencer: a gap older than hold is skipped; what then comes late leaves at once") {

@@ -150,7 +150,7 @@ struct UsrsctpTransport::Link : AssocLink {
   // usrsctp less what its send buffer still holds; never going back) and the RTT.
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
-  std::uint64_t max_cwnd = 0;         // SCTP_MAX_CWND as last set (0: none)
+  std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
   // SCTP's congestion window (bytes) and smoothed RTT (seconds) at the last cap_window (every
   // 10 ms): what send_load() reports besides the live send buffer.
   std::uint32_t cwnd_seen = 0;

@@ -378,8 +378,7 @@ SendResult UsrsctpTransport::send(AssocId assoc, std::uint16_t stream,
 
 std::optional<SendLoad> UsrsctpTransport::send_load(AssocId assoc) const {
   const Link* link = find_link(assoc);
-  if (!link || !link->sock || !link->machine.ready() || link->p->paths.empty())
-    return std::nullopt;
+  if (!link || !link->sock || !link->machine.ready() || link->p->paths.empty()) return std::nullopt;
   SendLoad load;
   load.path = link->p->path_for(link->slot);
   // Before the first measurement: a window of 4 packets over 10 ms.
