@@ -2,9 +2,9 @@
 // agreed striping (both HELLOs; [transport] multipath = "aggregate" offers it), each packet of a
 // flow goes on the association where it would arrive first, so one flow uses every path:
 //
-//   sending    tunnel() asks stripe_target() per packet: for each candidate association, the
-//              bytes it has not yet had acknowledged plus this packet, over the rate its window
-//              allows, plus half its RTT (transport::SendLoad). The packet is compressed on
+//   sending    tunnel() asks stripe_target() per packet: for each candidate association, when
+//              the packet would arrive (transport::SendLoad::arrival: half an RTT, plus the time
+//              to drain what it holds beyond its congestion window). The packet is compressed on
 //              that association's stream, numbered (the flow's stripe and next seq) and sent as
 //              SEQUENCED. Striped packets are not bundled.
 //   receiving  each SEQUENCED message is opened and rebuilt on the stream it came on (its
@@ -26,10 +26,9 @@ transport::AssocId Gateway::stripe_target(const gateway::Flow& flow, std::size_t
     const AssocState& state = assocs_.at(assoc);
     if (!state.handshake->stripe() || flow.stream >= state.out_streams) continue;
     std::optional<transport::SendLoad> load = transport_.send_load(assoc);
-    if (!load || load->rate <= 0) continue;
+    if (!load || load->window == 0) continue;
     ++candidates;
-    double at = (static_cast<double>(load->queued) + static_cast<double>(size)) / load->rate +
-                load->srtt / 2;
+    double at = load->arrival(size);
     if (at < best_at) {
       best_at = at;
       best = assoc;

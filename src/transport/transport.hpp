@@ -211,9 +211,16 @@ struct TransportStats {
 // associations (one per path) weighs, to send each packet where it arrives first.
 struct SendLoad {
   std::size_t path = 0;      // the path its packets go on now (an index of the peer's paths)
-  double rate = 0;           // bytes per second it can carry now: its congestion window per RTT
-  std::uint64_t queued = 0;  // bytes given to send() and not yet acknowledged (queued or in flight)
+  std::uint64_t window = 0;  // bytes it may have in flight now: its congestion window
   double srtt = 0;           // seconds
+  std::uint64_t queued = 0;  // bytes given to send() and not yet acknowledged (queued or in flight)
+  // When a message of `size` bytes given now arrives, seconds from now, estimated: once all
+  // that it holds (in flight too) has drained at a window per RTT, half an RTT later. Pessimistic
+  // within the window on purpose: measured, it spread one flow better than taking the window's
+  // room as free (data in flight on the longer path makes the far side wait for it).
+  double arrival(std::size_t size) const {
+    return static_cast<double>(queued + size) * srtt / static_cast<double>(window) + srtt / 2;
+  }
 };
 
 class Transport {

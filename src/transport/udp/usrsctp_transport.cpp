@@ -383,7 +383,7 @@ std::optional<SendLoad> UsrsctpTransport::send_load(AssocId assoc) const {
   load.path = link->p->path_for(link->slot);
   // Before the first measurement: a window of 4 packets over 10 ms.
   load.srtt = link->srtt_seen > 0 ? link->srtt_seen : 0.01;
-  load.rate = std::max<double>(link->cwnd_seen, 4 * 1400) / load.srtt;
+  load.window = std::max<std::uint64_t>(link->cwnd_seen, 4 * 1400);
   load.queued = send_buffer_use(link->sock).value_or(0);
   return load;
 }
