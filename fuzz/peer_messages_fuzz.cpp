@@ -8,6 +8,7 @@
 //  bit 0: the receiving TUN has virtio-net headers (GSO passes through) or not (segmented here)
 //  bit 1: compression agreed
 //  bit 2: sealing agreed (then most inputs die at authentication: the path of forged messages)
+//  bit 3: striping agreed (SEQUENCED messages reach the resequencer)
 // The rest is a sequence of messages [stream (1)][length (2, big-endian)][bytes]. Whatever the
 // bytes: no crash, no out-of-bounds access, no UB, and every packet written into the TUN is a
 // well-formed IP packet whose length field matches (checked again here with base::packet::parse).
@@ -41,6 +42,7 @@ gateway::Options options(std::uint32_t instance, std::uint8_t setup) {
   o.peer_names = {"peer"};
   gateway::PeerSecurity security;
   security.compression = setup & 2;
+  security.stripe = setup & 8;
   if (setup & 4) {
     crypto::Key key;
     key.fill(0x42);
@@ -97,6 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     size -= 3 + len;
     receiver.on_message(assoc, stream, buf);
   }
+  link.down();  // the peer's last association: what the resequencer holds is written now
   for (const auto& written : tun_b.take_written()) {
     std::span<const std::uint8_t> packet(written);
     tun::VnetHdr hdr;

@@ -558,3 +558,16 @@ TEST_CASE("config: [[policy]] redundant: tunnel rules of the udp transport only,
                   .rules[0]
                   .redundant);
 }
+
+TEST_CASE("config: [transport] stripe: on by default with aggregate, refused without it") {
+  CHECK(
+      control::parse_config("[transport]\nmultipath = \"aggregate\"\n", "t.toml").transport.stripe);
+  control::Config c =
+      control::parse_config("[transport]\nmultipath = \"aggregate\"\nstripe = false\n", "t.toml");
+  CHECK_FALSE(c.transport.stripe);
+  std::string e = error_of("[transport]\nstripe = true\n");
+  CHECK(contains(e, "test.toml:2: [transport] stripe: needs multipath = \"aggregate\""));
+  control::Config b = c;
+  b.transport.stripe = true;
+  CHECK(control::restart_needed(c, b).size() == 1);
+}

@@ -215,6 +215,8 @@ void Gateway::on_assoc_down(transport::AssocId assoc) {
   LOG_DEBUG("peer %s: association %llu down, %zu flows unbound", peer.name.c_str(),
             static_cast<unsigned long long>(assoc), flows_.count_bound_to(assoc));
   flows_.unbind_assoc(assoc);
+  // The peer's last association: nothing can fill the gaps of its striped flows any more.
+  if (peer.ready_assocs.empty()) resequencer_.release_peer(it->second.peer);
   assocs_.erase(it);
 }
 

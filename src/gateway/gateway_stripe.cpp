@@ -2,10 +2,11 @@
 // agreed striping (both HELLOs; [transport] multipath = "aggregate" offers it), each packet of a
 // flow goes on the association where it would arrive first, so one flow uses every path:
 //
-//   sending    tunnel() asks stripe_target() per packet: for each candidate association, when
-//              the packet would arrive (transport::SendLoad::arrival: half an RTT, plus the time
-//              to drain what it holds beyond its congestion window). The packet is compressed on
-//              that association's stream, numbered (the flow's stripe and next seq) and sent as
+//   sending    a flow is striped once its own association holds it back (stripe_target); from
+//              then on tunnel() asks stripe_target() per packet: for each candidate association,
+//              when the packet would arrive (transport::SendLoad::arrival: half an RTT, plus the
+//              time to drain what it holds beyond its congestion window). The packet is compressed
+//              on that association's stream, numbered (the flow's stripe and next seq) and sent as
 //              SEQUENCED. Striped packets are not bundled.
 //   receiving  each SEQUENCED message is opened and rebuilt on the stream it came on (its
 //              compression context lives there), then the resequencer (resequencer.hpp) hands the
@@ -18,7 +19,20 @@
 
 namespace gateway {
 
+namespace {
+constexpr double kSpillQueue = 0.005;  // seconds
+}  // namespace
+
 transport::AssocId Gateway::stripe_target(const gateway::Flow& flow, std::size_t size) const {
+  // A flow starts striping once its own association holds it back (a queue of kSpillQueue):
+  // light flows (a bulk transfer's acknowledgements, interactive ones) stay whole on theirs,
+  // so a path that dies stalls them no more than before, and they pay nothing for numbering.
+  if (!flow.stripe) {
+    const AssocState& home = assocs_.at(flow.assoc);
+    std::optional<transport::SendLoad> load =
+        home.handshake->stripe() ? transport_.send_load(flow.assoc) : std::nullopt;
+    if (!load || load->window == 0 || load->arrival(size) - load->srtt / 2 < kSpillQueue) return 0;
+  }
   transport::AssocId best = 0;
   double best_at = std::numeric_limits<double>::infinity();
   std::size_t candidates = 0;

@@ -135,3 +135,28 @@ TEST_CASE("wire: AUTH round trip and malformed ones") {
   CHECK(gateway::wire::decode_auth(other, back) == gateway::wire::DecodeError::unknown_type);
   CHECK(gateway::wire::decode_auth({}, back) == gateway::wire::DecodeError::empty);
 }
+
+TEST_CASE("wire: SEQUENCED header round trip and malformed ones") {
+  std::vector<std::uint8_t> msg(gateway::wire::kSequencedHeaderSize + 3);
+  gateway::wire::write_sequenced_header(msg, 0xdeadbeef, 0xfffffffe);
+  msg[gateway::wire::kSequencedHeaderSize] =
+      static_cast<std::uint8_t>(gateway::wire::Type::packet_hc);
+  gateway::wire::Sequenced s;
+  REQUIRE(gateway::wire::decode_sequenced(msg, s) == gateway::wire::DecodeError::none);
+  CHECK(s.stripe == 0xdeadbeef);
+  CHECK(s.seq == 0xfffffffe);
+  CHECK(s.inner == gateway::wire::Type::packet_hc);
+  gateway::wire::Message m;
+  REQUIRE(gateway::wire::decode(msg, m) == gateway::wire::DecodeError::none);
+  CHECK(m.type == gateway::wire::Type::sequenced);
+  // Nothing after the header, or an inner message that is no packet (a BUNDLE, another SEQUENCED).
+  CHECK(gateway::wire::decode_sequenced(std::span(msg).first(9), s) ==
+        gateway::wire::DecodeError::truncated);
+  for (auto inner :
+       {gateway::wire::Type::bundle, gateway::wire::Type::sequenced, gateway::wire::Type::hello}) {
+    msg[gateway::wire::kSequencedHeaderSize] = static_cast<std::uint8_t>(inner);
+    CHECK(gateway::wire::decode_sequenced(msg, s) == gateway::wire::DecodeError::unknown_type);
+  }
+  msg[0] = static_cast<std::uint8_t>(gateway::wire::Type::packet);
+  CHECK(gateway::wire::decode_sequenced(msg, s) == gateway::wire::DecodeError::unknown_type);
+}
