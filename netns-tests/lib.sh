@@ -557,6 +557,8 @@ TMPD=$(mktemp -d "/tmp/st$$.XXXXXX")
 #                           on wan1 (MATCH: which packets; default "udp dport $PORT")
 #   measure_paths SECS      bytes gw1 sent on wan0 (D0) and wan1 (D1) during SECS seconds, and how
 #                           long the measurement took in ms (MS)
+#   wan0_cut [MATCH]        drop the tunnel's datagrams (MATCH; default "udp dport $PORT") on gw1's
+#                           wan0, both ways (nftables table stcut); wan0_restore lets them pass again
 #   gap_check NAME LOG T_CUT [FROM]  a finished `gapmeter recv` (output in LOG): fail unless the
 #                           transfer was byte-exact without a reset; log its gaps relative to T_CUT
 #                           (ms); GAP: the longest, in ms (with FROM, epoch ms: the longest of 50 ms
@@ -607,6 +609,18 @@ measure_paths() {
   D1=$(($(_path_bytes w1_out) - a1))
   MS=$(($(now_ms) - t0))
 }
+
+wan0_cut() {
+  local match=${1:-"udp dport $PORT"}
+  in_ns gw1 nft -f - <<EOF || fail "could not cut wan0 in gw1"
+table inet stcut {
+  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" $match drop; }
+  chain out { type filter hook output priority -400; policy accept; oifname "wan0" $match drop; }
+}
+EOF
+}
+
+wan0_restore() { in_ns gw1 nft delete table inet stcut || fail "could not restore wan0 in gw1"; }
 
 gap_check() {
   local name=$1 out=$2 t_cut=$3 from=${4:-} summary gaps

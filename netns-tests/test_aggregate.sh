@@ -31,15 +31,6 @@ need_tool gapmeter
 MAX_GAP_MS=${MAX_GAP_MS:-300}
 MAX_REDUNDANT_RTT_MS=${MAX_REDUNDANT_RTT_MS:-50}
 PINGS=300  # 3 s at 100 a second: from 1 s before the cut to past the restore
-cut_wan0() {
-  in_ns gw1 nft -f - <<EOF
-table inet stcut {
-  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" udp dport $PORT drop; }
-  chain out { type filter hook output priority -400; policy accept; oifname "wan0" udp dport $PORT drop; }
-}
-EOF
-}
-restore_wan0() { in_ns gw1 nft delete table inet stcut; }
 RATE=${RATE:-4500000}     # bytes/s of each paced transfer
 BYTES=${BYTES:-36000000}  # 8 s at RATE
 LINK_RATE=30mbit          # each WAN link, gw1 -> gw2
@@ -92,7 +83,7 @@ log "1. shaping lifted"
 sleep 0.5
 
 t_cut=$(now_ms)
-cut_wan0
+wan0_cut
 log "2. cut wan0"
 sleep 0.5
 measure_paths 1
@@ -100,7 +91,7 @@ log "2. during the cut: gw1 sent $D0 bytes on wan0, $D1 on wan1 in 1 s"
 ((D1 > RATE * 3 / 4)) || fail "both flows did not move to wan1 ($D1 bytes in 1 s, wan1 carries 30 Mbit/s)"
 
 t_restore=$(now_ms)
-restore_wan0
+wan0_restore
 log "3. restored wan0"
 wan0_active() {
   gw_json 1 | jq -e '[.peers[0].associations[].paths[] | select(.local | startswith("192.0.2.1:")) | .role] | index("active") != null' >/dev/null
@@ -132,10 +123,10 @@ log "striped: gw1 sent $striped packets numbered, gw2 put $held back in order"
 bg_ns client "$TMPD/ping.log" ping -D -n -i 0.01 -c "$PINGS" -W 2 10.2.0.2
 PING_PID=$BG_PID
 sleep 1
-cut_wan0
+wan0_cut
 log "4. cut wan0 under the redundant ping stream"
 sleep 1.5
-restore_wan0
+wan0_restore
 log "4. restored wan0"
 wait_pid "$PING_PID" 30 || true  # ping's status says loss; judged below from its output
 ping_summary=$(grep 'packets transmitted' "$TMPD/ping.log") || fail "ping printed no summary: $(tail -3 "$TMPD/ping.log")"

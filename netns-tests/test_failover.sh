@@ -31,15 +31,8 @@ wait_tunnel 10
 
 path_counters_up
 
-cut_nft() {
-  in_ns gw1 nft -f - <<EOF
-table inet stcut {
-  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" udp dport $PORT drop; }
-  chain out { type filter hook output priority -400; policy accept; oifname "wan0" udp dport $PORT drop; }
-}
-EOF
-}
-restore_nft() { in_ns gw1 nft delete table inet stcut; }
+cut_nft() { wan0_cut; }
+restore_nft() { wan0_restore; }
 cut_link() { in_ns gw1 ip link set wan0 down; }
 restore_link() { in_ns gw1 ip link set wan0 up; link_wait_up gw1 wan0; link_wait_up gw2 wan0; }
 

@@ -73,6 +73,16 @@ struct Layout {
   bool aggregate = false;  // [transport] multipath = "aggregate" on both sides
 };
 
+// Two uplinks at each site, each site knowing both of the other's addresses: four paths.
+Layout two_uplinks() {
+  Layout layout;
+  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
+  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
+  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
+  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  return layout;
+}
+
 struct TwoSites {
   base::EventLoop loop;
   FakeNetwork network;
@@ -231,11 +241,7 @@ TEST_CASE("usrsctp over the fake network: an aborted association is replaced in 
 }
 
 TEST_CASE("usrsctp over the fake network: when one of two paths is cut, traffic fails over") {
-  Layout layout;
-  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
-  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
-  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
-  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  Layout layout = two_uplinks();
   layout.pool = 1;
   TwoSites s(5, layout);
   s.start();
@@ -276,11 +282,7 @@ TEST_CASE(
   // sent into the dead path wait for it (the contrast shows the cut is real).
   for (bool redundant : {true, false}) {
     CAPTURE(redundant);
-    Layout layout;
-    layout.a_locals = {"192.0.2.1", "198.51.100.1"};
-    layout.b_locals = {"192.0.2.2", "198.51.100.2"};
-    layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
-    layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+    Layout layout = two_uplinks();
     layout.pool = 1;
     TwoSites s(11, layout);
     s.network.set_conditions({.delay = 0.01});
@@ -345,11 +347,7 @@ TEST_CASE(
 TEST_CASE(
     "usrsctp over the fake network: aggregate mode spreads the pool over both uplinks, and a cut "
     "moves a slot to the other") {
-  Layout layout;
-  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
-  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
-  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
-  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  Layout layout = two_uplinks();
   layout.pool = 2;
   layout.aggregate = true;
   TwoSites s(7, layout);
@@ -417,11 +415,7 @@ std::map<std::string, transport::PathInfo> paths_by_name(TwoSites& s) {
 TEST_CASE(
     "usrsctp over the fake network: in aggregate mode show's path statistics name both carrying "
     "paths active, with their rates, shares and congestion windows") {
-  Layout layout;
-  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
-  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
-  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
-  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  Layout layout = two_uplinks();
   layout.pool = 2;
   layout.aggregate = true;
   TwoSites s(7, layout);
@@ -469,11 +463,7 @@ TEST_CASE(
 TEST_CASE(
     "usrsctp over the fake network: in failover mode show names the primary active and the "
     "others standby, and a cut path down") {
-  Layout layout;
-  layout.a_locals = {"192.0.2.1", "198.51.100.1"};
-  layout.b_locals = {"192.0.2.2", "198.51.100.2"};
-  layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
-  layout.b_remotes = {"192.0.2.1", "198.51.100.1"};
+  Layout layout = two_uplinks();
   layout.pool = 2;
   TwoSites s(5, layout);
   s.start();
