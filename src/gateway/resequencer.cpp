@@ -73,13 +73,15 @@ void Resequencer::arrive(std::uint32_t peer, std::uint32_t stripe, std::uint32_t
       return;
     }
     if (static_cast<std::size_t>(ahead) < options_.window &&
-        s.held_bytes + packet.size() <= options_.max_bytes)
+        s.held_bytes + packet.size() <= options_.max_bytes &&
+        held_bytes_ + packet.size() <= options_.max_total_bytes)
       break;
     if (s.held) {  // no room past the gap: give it up
       skip_gap(s);
       continue;
     }
-    // Nothing held and still too far ahead: the packets before it are lost or late.
+    // Nothing held and still no room (too far ahead, or the others hold all there is): the
+    // packets before it are lost or late.
     skip_to(s, seq);
   }
   if (s.ring.empty()) s.ring.resize(options_.window);
@@ -97,6 +99,7 @@ void Resequencer::arrive(std::uint32_t peer, std::uint32_t stripe, std::uint32_t
   ++s.held;
   ++held_packets_;
   s.held_bytes += packet.size();
+  held_bytes_ += packet.size();
   if (s.gap_since < 0) s.gap_since = now;
 }
 
@@ -105,6 +108,7 @@ void Resequencer::release(Stripe& s, Slot& slot) {
   --s.held;
   --held_packets_;
   s.held_bytes -= slot.bytes.size();
+  held_bytes_ -= slot.bytes.size();
   ++stats_.held;
   sink_(slot.bytes, slot.vnet);
 }

@@ -19,7 +19,10 @@
 //  - A stripe's first packet sets its start: seq 0 unless the first seq is beyond the window
 //    (the stripe was forgotten mid-flow), then that one. Stripes idle for `idle` are forgotten;
 //    at most max_stripes are kept (then the one idle longest goes).
-//  Bounds: memory per stripe max_bytes, in all max_stripes * max_bytes.
+//  - All stripes together hold at most max_total_bytes: past it, the stripe a packet arrives for
+//    gives up its gap (or, holding nothing, lets the packet through as if its gap were given up).
+//  Bounds, against a peer that opens stripes and gaps on purpose too: held bytes max_total_bytes;
+//  slots (about 64 bytes each, made when a stripe first holds) max_stripes * window.
 
 #include <cstddef>
 #include <cstdint>
@@ -36,10 +39,11 @@ namespace gateway {
 class Resequencer {
  public:
   struct Options {
-    double hold = 0.3;                // seconds a packet waits for an earlier one
-    std::size_t window = 4096;        // packets a stripe may hold (a power of two)
-    std::size_t max_bytes = 8 << 20;  // bytes a stripe may hold
-    std::size_t max_stripes = 1024;
+    double hold = 0.3;                       // seconds a packet waits for an earlier one
+    std::size_t window = 2048;               // packets a stripe may hold (a power of two)
+    std::size_t max_bytes = 8 << 20;         // bytes a stripe may hold
+    std::size_t max_total_bytes = 64 << 20;  // bytes all stripes together may hold
+    std::size_t max_stripes = 256;
     double idle = 120;  // seconds without a packet after which a stripe is forgotten
   };
   struct Stats {
@@ -66,6 +70,7 @@ class Resequencer {
   void release_peer(std::uint32_t peer);
   bool holding() const { return held_packets_ > 0; }
   std::size_t held_packets() const { return held_packets_; }
+  std::size_t held_bytes() const { return held_bytes_; }
   std::size_t stripes() const { return stripes_.size(); }
   const Stats& stats() const { return stats_; }
 
@@ -98,7 +103,7 @@ class Resequencer {
   Options options_;
   Sink sink_;
   std::unordered_map<std::uint64_t, Stripe> stripes_;
-  std::size_t held_packets_ = 0;
+  std::size_t held_packets_ = 0, held_bytes_ = 0;
   Stats stats_;
 };
 

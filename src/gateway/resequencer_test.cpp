@@ -186,3 +186,21 @@ TEST_CASE("resequencer: at most max_stripes; idle ones are forgotten; a peer's g
   r.expire(160);
   CHECK(r.stripes() == 0);
 }
+
+TEST_CASE("resequencer: all stripes together hold no more than max_total_bytes") {
+  Out out;
+  Resequencer r({.hold = 10, .window = 64, .max_bytes = 40, .max_total_bytes = 100}, out.sink());
+  // Stripes 1 and 2 wait for their seq 0 with 40 bytes each (10 packets of 4), stripe 3 with 20.
+  for (std::uint32_t stripe = 1; stripe <= 3; ++stripe)
+    for (std::uint32_t seq = 1; seq <= (stripe == 3 ? 5u : 10u); ++seq)
+      r.arrive(0, stripe, seq, packet(seq), std::nullopt, 0);
+  CHECK(r.held_bytes() == 100);
+  CHECK(out.seqs.empty());
+  // A fourth stripe, holding nothing, finds no room: its packet goes through past its gap.
+  r.arrive(0, 4, 5, packet(5), std::nullopt, 0);
+  CHECK(out.seqs == std::vector<std::uint32_t>{5});
+  // Stripe 3's next packet finds no room either: it gives up its gap, 1..6 leave.
+  r.arrive(0, 3, 6, packet(6), std::nullopt, 0);
+  CHECK(out.seqs == std::vector<std::uint32_t>{5, 1, 2, 3, 4, 5, 6});
+  CHECK(r.held_bytes() == 80);
+}
