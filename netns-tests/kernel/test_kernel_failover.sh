@@ -35,15 +35,8 @@ wait_tunnel 30
 path_counters_up "meta l4proto sctp"
 # Which link carries the transfer: most of the bytes, and at least a tenth of RATE (not half: on a
 # busy host the VM moves well under RATE, and the nft calls stretch a 1 s measurement to 3-12 s).
-cut_nft() {
-  in_ns gw1 nft -f - <<EOF
-table inet stcut {
-  chain in { type filter hook prerouting priority -400; policy accept; iifname "wan0" meta l4proto sctp drop; }
-  chain out { type filter hook output priority -400; policy accept; oifname "wan0" meta l4proto sctp drop; }
-}
-EOF
-}
-restore_nft() { in_ns gw1 nft delete table inet stcut; }
+cut_nft() { wan0_cut "meta l4proto sctp"; }
+restore_nft() { wan0_restore; }
 cut_link() { in_ns gw1 ip link set wan0 down; }
 restore_link() { in_ns gw1 ip link set wan0 up; link_wait_up gw1 wan0; link_wait_up gw2 wan0; }
 

@@ -74,8 +74,10 @@ struct Layout {
 };
 
 // Two uplinks at each site, each site knowing both of the other's addresses: four paths.
-Layout two_uplinks() {
+Layout two_uplinks(std::uint16_t pool, bool aggregate = false) {
   Layout layout;
+  layout.pool = pool;
+  layout.aggregate = aggregate;
   layout.a_locals = {"192.0.2.1", "198.51.100.1"};
   layout.b_locals = {"192.0.2.2", "198.51.100.2"};
   layout.a_remotes = {"192.0.2.2", "198.51.100.2"};
@@ -241,9 +243,7 @@ TEST_CASE("usrsctp over the fake network: an aborted association is replaced in 
 }
 
 TEST_CASE("usrsctp over the fake network: when one of two paths is cut, traffic fails over") {
-  Layout layout = two_uplinks();
-  layout.pool = 1;
-  TwoSites s(5, layout);
+  TwoSites s(5, two_uplinks(1));
   s.start();
   REQUIRE(s.run_until([&] { return s.all_up(1); }, 10.0));
   auto primary = [&] {
@@ -282,9 +282,7 @@ TEST_CASE(
   // sent into the dead path wait for it (the contrast shows the cut is real).
   for (bool redundant : {true, false}) {
     CAPTURE(redundant);
-    Layout layout = two_uplinks();
-    layout.pool = 1;
-    TwoSites s(11, layout);
+    TwoSites s(11, two_uplinks(1));
     s.network.set_conditions({.delay = 0.01});
     s.start();
     REQUIRE(s.run_until([&] { return s.all_up(1); }, 10.0));
@@ -347,10 +345,7 @@ TEST_CASE(
 TEST_CASE(
     "usrsctp over the fake network: aggregate mode spreads the pool over both uplinks, and a cut "
     "moves a slot to the other") {
-  Layout layout = two_uplinks();
-  layout.pool = 2;
-  layout.aggregate = true;
-  TwoSites s(7, layout);
+  TwoSites s(7, two_uplinks(2, true));
   s.start();
   REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
   // The path each association of a sends on, by slot.
@@ -415,10 +410,7 @@ std::map<std::string, transport::PathInfo> paths_by_name(TwoSites& s) {
 TEST_CASE(
     "usrsctp over the fake network: in aggregate mode show's path statistics name both carrying "
     "paths active, with their rates, shares and congestion windows") {
-  Layout layout = two_uplinks();
-  layout.pool = 2;
-  layout.aggregate = true;
-  TwoSites s(7, layout);
+  TwoSites s(7, two_uplinks(2, true));
   s.start();
   REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
   const std::string first = "192.0.2.1:9899 -> 192.0.2.2:9899";
@@ -463,9 +455,7 @@ TEST_CASE(
 TEST_CASE(
     "usrsctp over the fake network: in failover mode show names the primary active and the "
     "others standby, and a cut path down") {
-  Layout layout = two_uplinks();
-  layout.pool = 2;
-  TwoSites s(5, layout);
+  TwoSites s(5, two_uplinks(2));
   s.start();
   REQUIRE(s.run_until([&] { return s.all_up(2); }, 10.0));
   const std::string first = "192.0.2.1:9899 -> 192.0.2.2:9899";
