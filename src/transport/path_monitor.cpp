@@ -76,9 +76,22 @@ void PathMonitor::confirm(std::size_t path, double now) {
   if (p.state != PathState::up) set_state(p, PathState::up, now);
 }
 
+bool PathMonitor::settled(std::size_t path, double now) const {
+  const Path& p = paths_.at(path);
+  return p.state == PathState::up && (!p.ever_down || now - p.up_since >= options_.hold);
+}
+
 void PathMonitor::set_state(Path& p, PathState state, double now) {
+  // The first path up after a time with none (the peer starting, restarting, or every link cut):
+  // no path has a history to distrust, so each one that answers now is new again.
+  if (state == PathState::up && std::none_of(paths_.begin(), paths_.end(), [](const Path& q) {
+        return q.state == PathState::up;
+      })) {
+    for (Path& q : paths_) q.ever_down = false;
+  }
   p.state = state;
   if (state == PathState::up) p.up_since = now;
+  if (state == PathState::down) p.ever_down = true;
 }
 
 bool PathMonitor::update(double now) {
@@ -98,10 +111,10 @@ bool PathMonitor::update(double now) {
   }
   if (best == paths_.size()) return false;  // nothing is up: stay where we are
   std::size_t next = primary_;
-  if (paths_[primary_].state != PathState::up) {
+  if (paths_[primary_].state == PathState::down) {
     next = best;  // failover: at once
-  } else if (best < primary_ && now - paths_[best].up_since >= options_.hold) {
-    next = best;  // failback: only after the better path has been up for the hold time
+  } else if (paths_[primary_].state == PathState::up && best < primary_ && settled(best, now)) {
+    next = best;  // failback: only to a settled path
   }
   if (next == primary_) return false;
   previous_primary_ = primary_;

@@ -8,9 +8,14 @@
 //  - RTT is smoothed as in RFC 6298; loss is the fraction of the last `loss_window` probes that
 //    were not answered (a probe counts once it was answered or is older than `failover`).
 //  - The primary is the best live path: the lowest index (config order) among the up ones.
-//    When the primary is not up, traffic moves at once to the best up path (failover); a better
-//    path than the primary takes over only after it has been up for `hold` seconds (failback).
-//    While no path is up, the primary stays where it is.
+//    When the primary is down, traffic moves at once to the best up path (failover); a better
+//    path than the primary takes over only once it is settled (failback). While no path is up,
+//    the primary stays where it is; so does a primary still unknown (at start it waits for its
+//    first echo or the failover time, rather than moving to whichever path answered first).
+//  - A path is settled when it is up and has never been down (a path seen up for the first
+//    time), or has been up for `hold` seconds since it came back: a path that came back may
+//    flap, a new one has no history to distrust. After a time with no path up (the peer
+//    starting or restarting, every link cut) every path is new again.
 
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +40,7 @@ class PathMonitor {
     double srtt = 0, rttvar = 0;  // seconds; 0 until the first echo
     double last_echo = 0;         // when the last echo arrived (valid once state != unknown)
     double up_since = 0;          // when the path last became up
+    bool ever_down = false;       // judged down since the last time with no path up
     double created = 0;
     std::uint32_t next_seq = 1;
     std::uint64_t probes_sent = 0, echoes_received = 0;
@@ -64,6 +70,9 @@ class PathMonitor {
   // The path proved itself some other way (an authenticated exchange at a new address): up now,
   // with no RTT sample. Earlier probes on it no longer count.
   void confirm(std::size_t path, double now);
+
+  // Up, and new or up for the hold time since it came back (see above).
+  bool settled(std::size_t path, double now) const;
 
   // Re-evaluates path states and the primary. Returns true when the primary changed; then
   // previous_primary() is the one traffic left.

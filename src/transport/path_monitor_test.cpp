@@ -120,11 +120,84 @@ TEST_CASE("path monitor: nothing up keeps the primary; a local send failure is d
   round(m, 1.0, {2});
   CHECK(m.primary() == 2);  // the only live path, though last in order
   round(m, 1.1, {1, 2});
-  CHECK(m.primary() == 2);
-  m.send_failed(2, 1.15);
-  CHECK(m.path(2).state == PathState::down);
+  CHECK(m.primary() == 1);  // new since the time with no path up: settled at once, and better
+  m.send_failed(1, 1.15);
+  CHECK(m.path(1).state == PathState::down);
   CHECK(m.update(1.15));
-  CHECK(m.primary() == 1);  // failover needs no hold
+  CHECK(m.primary() == 2);  // failover needs no hold
+}
+
+TEST_CASE(
+    "path monitor: at start the primary waits for its first echo, not for whoever answers first") {
+  PathMonitor m(2, opts(), 0);
+  // Path 1 answers first; path 0 is still unknown: no failover to path 1.
+  std::uint32_t s0 = m.probe_sent(0, 0.0), s1 = m.probe_sent(1, 0.0);
+  CHECK(m.echo_received(1, s1, 0.01));
+  CHECK_FALSE(m.update(0.01));
+  CHECK(m.primary() == 0);
+  CHECK(m.echo_received(0, s0, 0.05));
+  CHECK_FALSE(m.update(0.05));
+  CHECK(m.primary() == 0);
+  CHECK(m.changes() == 0);
+
+  // A primary that never answers moves once it is judged down (the failover time), not before.
+  PathMonitor n(2, opts(), 0);
+  for (double t = 0; t < 0.25; t += 0.1) round(n, t, {1});
+  CHECK(n.primary() == 0);
+  round(n, 0.3, {1});
+  CHECK(n.path(0).state == PathState::down);
+  CHECK(n.primary() == 1);
+}
+
+TEST_CASE(
+    "path monitor: a path up for the first time is settled at once, one that came back after the "
+    "hold") {
+  PathMonitor m(2, opts(), 0);
+  CHECK_FALSE(m.settled(0, 0));  // unknown
+  round(m, 0.0, {0, 1});
+  CHECK(m.settled(0, 0.01));
+  CHECK(m.settled(1, 0.01));
+  // Path 1 goes down and comes back: settled only once up for the hold time.
+  for (double t = 0.1; t < 0.55; t += 0.1) round(m, t, {0});
+  CHECK(m.path(1).state == PathState::down);
+  CHECK_FALSE(m.settled(1, 0.5));
+  round(m, 0.6, {0, 1});
+  CHECK(m.path(1).state == PathState::up);
+  CHECK_FALSE(m.settled(1, 0.61 + 0.99));
+  CHECK(m.settled(1, 0.62 + 1.0));
+
+  // A path that was down at start and then answers for the first time came back: the hold
+  // applies before it takes the traffic back.
+  PathMonitor n(2, opts(), 0);
+  for (double t = 0; t < 0.35; t += 0.1) round(n, t, {1});
+  CHECK(n.primary() == 1);
+  round(n, 0.4, {0, 1});
+  CHECK(n.path(0).state == PathState::up);
+  CHECK(n.primary() == 1);
+  CHECK_FALSE(n.settled(0, 0.41));
+}
+
+TEST_CASE("path monitor: a peer that answers late (starting up) finds every path new") {
+  PathMonitor m(2, opts(), 0);
+  for (double t = 0; t < 0.65; t += 0.1) round(m, t, {});
+  CHECK(m.path(0).state == PathState::down);
+  CHECK(m.path(1).state == PathState::down);
+  // The peer is up: path 1 happens to answer first (failover there), path 0 just after. Neither
+  // was down while another was up: path 0 is settled at once and gets the traffic back.
+  std::uint32_t s0 = m.probe_sent(0, 0.7), s1 = m.probe_sent(1, 0.7);
+  CHECK(m.echo_received(1, s1, 0.71));
+  CHECK(m.update(0.71));
+  CHECK(m.primary() == 1);
+  CHECK(m.echo_received(0, s0, 0.72));
+  CHECK(m.settled(0, 0.72));
+  CHECK(m.update(0.72));
+  CHECK(m.primary() == 0);
+  // Path 1 fails while path 0 is up: when it comes back, it waits the hold.
+  for (double t = 0.8; t < 1.25; t += 0.1) round(m, t, {0});
+  CHECK(m.path(1).state == PathState::down);
+  round(m, 1.3, {0, 1});
+  CHECK(m.path(1).state == PathState::up);
+  CHECK_FALSE(m.settled(1, 1.31));
 }
 
 TEST_CASE("path monitor: loss is the unanswered fraction of the last probes") {

@@ -385,8 +385,9 @@ void UsrsctpTransport::retransmit_now(Peer& peer, double now) {
   peer.chase = {unacked.empty() ? 0 : kChaseFirings, now + chase_interval(), std::move(unacked)};
 }
 
-// Aggregate mode: the paths the slots spread over are the up ones that have been up for the
-// failback hold (a path that just came back waits as long as a failback would), and the primary.
+// Aggregate mode: the paths the slots spread over are the settled ones (PathMonitor::settled: a
+// path that came back waits as long as a failback would, a new one joins at once), and the
+// primary.
 // Paths are every (local socket, peer address) pair, so two uplinks to a peer with two
 // addresses make four; they are ordered so that the first ones share neither a local socket nor
 // a peer address with an earlier one (then those sharing one, then the rest), so that a pool of
@@ -398,7 +399,7 @@ bool UsrsctpTransport::update_active(Peer& peer, double now) {
   for (std::size_t i = 0; i < m.size() && i < peer.paths.size(); ++i) {
     const PathMonitor::Path& p = m.path(i);
     if (p.state != PathState::up) continue;
-    if (i == m.primary() || now - p.up_since >= m.options().hold) live.push_back(i);
+    if (i == m.primary() || m.settled(i, now)) live.push_back(i);
   }
   std::vector<std::size_t> active;
   for (int shared_allowed = 0; shared_allowed <= 2; ++shared_allowed) {

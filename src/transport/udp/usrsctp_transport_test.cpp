@@ -421,6 +421,7 @@ TEST_CASE(
         return paths.size() == 4 && paths[first].role == "active" && paths[second].role == "active";
       },
       10.0));
+  s.run_until([] { return false; }, 0.25);  // rates and shares need a sample (every 100 ms)
   for (AssocId assoc : std::vector<AssocId>(s.a.events.up.begin(), s.a.events.up.end())) {
     s.b.events.received = 0;
     REQUIRE(send_until_delivered(s, s.a, s.b, assoc, 1, 200, 1000));
@@ -467,6 +468,7 @@ TEST_CASE(
                            [](const auto& p) { return p.second.state == "up"; });
       },
       10.0));
+  s.run_until([] { return false; }, 0.25);  // shares need a sample (every 100 ms)
   std::vector<AssocId> assocs(s.a.events.up.begin(), s.a.events.up.end());
   for (AssocId assoc : assocs) {
     s.b.events.received = 0;
