@@ -11,6 +11,7 @@
 //    and waits for on_writable().
 //  - An AssocId is never 0 and never reused within one process.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -214,12 +215,32 @@ struct SendLoad {
   std::uint64_t window = 0;  // bytes it may have in flight now: its congestion window
   double srtt = 0;           // seconds
   std::uint64_t queued = 0;  // bytes given to send() and not yet acknowledged (queued or in flight)
+  // Bytes per second acknowledged over about the last RTT; < 0: not measured.
+  double delivery_rate = -1;
+
+  // What it drains at is taken to be at most a quarter more than it delivered lately (a path
+  // that gets more data delivers more, so the share of a path grows as long as it keeps up),
+  // and at least kUnearnedWindow per RTT.
+  static constexpr double kDeliveryGain = 1.25;
+  static constexpr double kUnearnedWindow = 10 * 1400;
+
+  // How fast it drains, bytes per second, estimated: a window per RTT, bounded by the delivery
+  // rate as above. A window not yet earned (a new association's first one, or one that idled) is
+  // no measure of the path: a slower path given that much overflows its queue, and a packet lost
+  // at the tail of what it was given waits for a retransmission timeout, holding the whole
+  // striped flow at the far side.
+  double drain_rate() const {
+    double rate = static_cast<double>(window) / srtt;
+    if (delivery_rate >= 0)
+      rate = std::min(rate, std::max(kDeliveryGain * delivery_rate, kUnearnedWindow / srtt));
+    return rate;
+  }
   // When a message of `size` bytes given now arrives, seconds from now, estimated: once all
-  // that it holds (in flight too) has drained at a window per RTT, half an RTT later. Pessimistic
-  // within the window on purpose: measured, it spread one flow better than taking the window's
-  // room as free (data in flight on the longer path makes the far side wait for it).
+  // that it holds (in flight too) has drained, half an RTT later. Pessimistic within the window
+  // on purpose: measured, it spread one flow better than taking the window's room as free (data
+  // in flight on the longer path makes the far side wait for it).
   double arrival(std::size_t size) const {
-    return static_cast<double>(queued + size) * srtt / static_cast<double>(window) + srtt / 2;
+    return static_cast<double>(queued + size) / drain_rate() + srtt / 2;
   }
 };
 

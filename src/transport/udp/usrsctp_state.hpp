@@ -23,6 +23,7 @@
 #include "src/transport/assoc_link.hpp"
 #include "src/transport/message_buffer.hpp"
 #include "src/transport/path_auth.hpp"
+#include "src/transport/udp/delivery_meter.hpp"
 #include "src/transport/udp/inflight_cap.hpp"
 #include "src/transport/udp/pmtu.hpp"
 #include "src/transport/udp/usrsctp_transport.hpp"
@@ -155,6 +156,7 @@ struct UsrsctpTransport::Link : AssocLink {
   // 10 ms): what send_load() reports besides the live send buffer.
   std::uint32_t cwnd_seen = 0;
   double srtt_seen = 0;
+  DeliveryMeter delivered;            // `acked` at every cap_window: the recent delivery rate
   std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;
   std::uint64_t retransmitted_at_restart = 0;  // data_chunks_retransmitted at the last FEC restart

@@ -93,6 +93,7 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   link.srtt_seen = srtt;
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
+  link.delivered.sample(now, link.acked);
   SendState send{w.send_buffered, status.sstat_unackdata, status.sstat_fragmentation_point,
                  status.sstat_primary.spinfo_cwnd};
   link.inflight.sample(now, link.acked, srtt, window_limited(send, link.max_cwnd));
