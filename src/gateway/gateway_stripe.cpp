@@ -5,7 +5,8 @@
 //   sending    a flow is striped once its own association holds it back (stripe_target); from
 //              then on tunnel() asks stripe_target() per packet: for each candidate association,
 //              when the packet would arrive (transport::SendLoad::arrival: half an RTT, plus the
-//              time to drain what it holds beyond its congestion window). The packet is compressed
+//              time to drain what it holds, at the rate its window allows and its recent
+//              deliveries bear out: SendLoad::drain_rate). The packet is compressed
 //              on that association's stream, numbered (the flow's stripe and next seq) and sent as
 //              SEQUENCED. Striped packets are not bundled.
 //   receiving  each SEQUENCED message is opened and rebuilt on the stream it came on (its
