@@ -1,7 +1,7 @@
 #pragma once
 // DeliveryMeter: how fast an association got its data acknowledged lately (pure logic, time
 // passed in). Fed the cumulative bytes acknowledged at each window tick (every 10 ms,
-// usrsctp_window.cpp); rate(now, span) is what was acknowledged over about the last `span`
+// usrsctp_window.cpp); rate(span) is what was acknowledged over about the last `span`
 // seconds, per second. It tells the striping scheduler (transport::SendLoad) what a path has
 // shown it can carry, where SCTP's congestion window only says what it may send: a new
 // association's first window, or one that idled, is far above what a slow path delivers.
