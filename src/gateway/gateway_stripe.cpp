@@ -32,12 +32,7 @@ transport::AssocId Gateway::stripe_target(const gateway::Flow& flow, std::size_t
     const AssocState& home = assocs_.at(flow.assoc);
     std::optional<transport::SendLoad> load =
         home.handshake->stripe() ? transport_.send_load(flow.assoc) : std::nullopt;
-    // Measured at a window per RTT (not SendLoad::drain_rate: a light flow's association
-    // delivers little and keeps that little in flight, which is no queue).
-    if (!load || load->window == 0 ||
-        static_cast<double>(load->queued + size) * load->srtt / static_cast<double>(load->window) <
-            kSpillQueue)
-      return 0;
+    if (!load || load->window == 0 || load->window_time(size) < kSpillQueue) return 0;
   }
   transport::AssocId best = 0;
   double best_at = std::numeric_limits<double>::infinity();

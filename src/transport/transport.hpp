@@ -235,6 +235,12 @@ struct SendLoad {
       rate = std::min(rate, std::max(kDeliveryGain * delivery_rate, kUnearnedWindow / srtt));
     return rate;
   }
+  // Seconds to drain what it holds plus `size` bytes at a window per RTT: how long it holds back
+  // a flow's next packet by its window alone (a light flow's association delivers little and
+  // keeps that little in flight, which is no queue; drain_rate would make it one).
+  double window_time(std::size_t size) const {
+    return static_cast<double>(queued + size) * srtt / static_cast<double>(window);
+  }
   // When a message of `size` bytes given now arrives, seconds from now, estimated: once all
   // that it holds (in flight too) has drained, half an RTT later. Pessimistic within the window
   // on purpose: measured, it spread one flow better than taking the window's room as free (data

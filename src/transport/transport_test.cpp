@@ -19,6 +19,10 @@ TEST_CASE("send load: drains a window per RTT, bounded by what it delivered late
   // Delivering more than the window allows: the window.
   l.delivery_rate = 100e6;
   CHECK(l.drain_rate() == doctest::Approx(14.6e6));
+  // The time it holds a packet back by its window alone, whatever it delivered.
+  l.queued = 71'600;
+  l.delivery_rate = 0;
+  CHECK(l.window_time(1400) == doctest::Approx(73'000 * 0.01 / 146'000));
 }
 
 TEST_CASE(

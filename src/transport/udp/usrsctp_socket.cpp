@@ -44,6 +44,7 @@ void UsrsctpTransport::open_socket(Link& link) {
   link.tsn_seen = false;  // a new association numbers its chunks afresh
   link.inflight = InflightCap{};
   link.delivered = DeliveryMeter{};
+  link.delivery_rate_seen = 0;
   link.acked = 0;
   link.sent_at_open = link.sent_bytes;
   link.max_cwnd = 0;

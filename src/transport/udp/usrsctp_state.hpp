@@ -152,10 +152,12 @@ struct UsrsctpTransport::Link : AssocLink {
   InflightCap inflight;
   std::uint64_t acked = 0, sent_at_open = 0;
   std::uint64_t max_cwnd = 0;  // SCTP_MAX_CWND as last set (0: none)
-  // SCTP's congestion window (bytes) and smoothed RTT (seconds) at the last cap_window (every
-  // 10 ms): what send_load() reports besides the live send buffer.
+  // SCTP's congestion window (bytes), smoothed RTT (seconds) and the delivery rate over about
+  // the last RTT (bytes/s, from `delivered`) at the last cap_window (every 10 ms): what
+  // send_load() reports besides the live send buffer.
   std::uint32_t cwnd_seen = 0;
   double srtt_seen = 0;
+  double delivery_rate_seen = 0;
   DeliveryMeter delivered;            // `acked` at every cap_window: the recent delivery rate
   std::uint64_t window_restarts = 0;  // congestion control restarts (restart_window)
   std::uint64_t data_chunks_out = 0, data_chunks_retransmitted = 0;

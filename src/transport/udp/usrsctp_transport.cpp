@@ -385,8 +385,7 @@ std::optional<SendLoad> UsrsctpTransport::send_load(AssocId assoc) const {
   load.srtt = link->srtt_seen > 0 ? link->srtt_seen : 0.01;
   load.window = std::max<std::uint64_t>(link->cwnd_seen, 4 * 1400);
   load.queued = send_buffer_use(link->sock).value_or(0);
-  // Over at least two window ticks: acknowledgements come in bursts.
-  load.delivery_rate = link->delivered.rate(std::max(load.srtt, 0.02));
+  load.delivery_rate = link->delivery_rate_seen;
   return load;
 }
 

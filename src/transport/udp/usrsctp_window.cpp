@@ -94,6 +94,8 @@ void UsrsctpTransport::cap_window(Link& link, double now) {
   std::uint64_t into = link.sent_bytes - link.sent_at_open;
   if (into >= w.send_buffered) link.acked = std::max(link.acked, into - w.send_buffered);
   link.delivered.sample(now, link.acked);
+  // Over at least two ticks: acknowledgements come in bursts.
+  link.delivery_rate_seen = link.delivered.rate(std::max(srtt > 0 ? srtt : 0.01, 0.02));
   SendState send{w.send_buffered, status.sstat_unackdata, status.sstat_fragmentation_point,
                  status.sstat_primary.spinfo_cwnd};
   link.inflight.sample(now, link.acked, srtt, window_limited(send, link.max_cwnd));
